@@ -1,0 +1,3 @@
+"""Version of hashed-core."""
+
+__version__ = "0.1.0"

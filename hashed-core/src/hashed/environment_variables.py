@@ -1,0 +1,64 @@
+"""Every environment variable Hashed reads, in one place (each maps to a `HashedSettings` field or a switch)."""
+
+from __future__ import annotations
+
+__all__ = [
+    "HASHED_AGENT",
+    "HASHED_API_KEY",
+    "HASHED_APPROVAL_POLL",
+    "HASHED_APPROVAL_WAIT",
+    "HASHED_BACKEND_URL",
+    "HASHED_DISABLED_PLUGINS",
+    "HASHED_DISABLE_PLUGIN_AUTOLOAD",
+    "HASHED_DURABILITY",
+    "HASHED_FAIL_CLOSED",
+    "HASHED_HOME",
+    "HASHED_INSTRUMENT",
+    "HASHED_KEY_FILE",
+    "HASHED_KEY_PASSPHRASE",
+    "HASHED_LEDGER",
+    "HASHED_LEDGER_ON_ERROR",
+    "HASHED_LEDGER_SYNC",
+    "HASHED_POLICY",
+    "HASHED_RAISE_INTERNAL_ERRORS",
+    "HASHED_STRICT",
+]
+
+HASHED_HOME = "HASHED_HOME"
+"""Folder with config.toml, policy.yaml, agent.key and ledger.db (default `.hashed`)."""
+HASHED_AGENT = "HASHED_AGENT"
+"""This agent's name."""
+HASHED_POLICY = "HASHED_POLICY"
+"""Policy file path (default `<home>/policy.yaml`)."""
+HASHED_LEDGER = "HASHED_LEDGER"
+"""Ledger database path (default `<home>/ledger.db`)."""
+HASHED_KEY_FILE = "HASHED_KEY_FILE"
+"""Encrypted agent key path (default `<home>/agent.key`)."""
+HASHED_KEY_PASSPHRASE = "HASHED_KEY_PASSPHRASE"
+"""Passphrase that decrypts the agent key."""
+HASHED_STRICT = "HASHED_STRICT"
+"""`1`: raise PolicyDenied instead of returning a refusal."""
+HASHED_DURABILITY = "HASHED_DURABILITY"
+"""`durable` (default) or `background`."""
+HASHED_LEDGER_SYNC = "HASHED_LEDGER_SYNC"
+"""`normal` (default; survives a killed process) or `full` (survives a power cut)."""
+HASHED_LEDGER_ON_ERROR = "HASHED_LEDGER_ON_ERROR"
+"""`closed` (default: refuse calls when the ledger cannot be written) or `open` (run them, log the record)."""
+HASHED_APPROVAL_WAIT = "HASHED_APPROVAL_WAIT"
+"""Seconds a pending call waits for approval (default 0: return a pending refusal at once)."""
+HASHED_APPROVAL_POLL = "HASHED_APPROVAL_POLL"
+"""Seconds between approval checks while waiting."""
+HASHED_BACKEND_URL = "HASHED_BACKEND_URL"
+"""Backend base URL; unset means offline."""
+HASHED_API_KEY = "HASHED_API_KEY"
+"""Agent API key for the backend."""
+HASHED_FAIL_CLOSED = "HASHED_FAIL_CLOSED"
+"""`1` (default): deny every call while no policy is known at all."""
+HASHED_DISABLE_PLUGIN_AUTOLOAD = "HASHED_DISABLE_PLUGIN_AUTOLOAD"
+"""`1`: load no plugin from the `hashed` entry-point group."""
+HASHED_DISABLED_PLUGINS = "HASHED_DISABLED_PLUGINS"
+"""JSON list of entry-point plugin names not to load, e.g. `["crewai"]`."""
+HASHED_RAISE_INTERNAL_ERRORS = "HASHED_RAISE_INTERNAL_ERRORS"
+"""`1` (tests): re-raise errors that Hashed would otherwise log and survive."""
+HASHED_INSTRUMENT = "HASHED_INSTRUMENT"
+"""`1`: guard every installed framework at interpreter start (what `hashed run` sets)."""

@@ -1,0 +1,200 @@
+"""Every error Hashed raises, in one tree.
+
+```
+HashedError ─┬─ ConfigError (also ValueError)
+             ├─ PolicyError ─┬─ PolicyFileError(.path .line .field)
+             │               └─ PolicyDenied(.decision .call)
+             ├─ IdentityError ─ SignatureError
+             ├─ LedgerError ─┬─ LedgerWriteError
+             │               └─ ChainBrokenError(.sequence)
+             └─ AdapterError ─ FrameworkVersionError(.framework .needs .hint)
+```
+
+Each message says what happened and what to do next.
+
+Example:
+    >>> from hashed.errors import PolicyFileError
+    >>> str(PolicyFileError("rules[0].effect: input should be 'allow' or 'deny'", path="policy.yaml", line=4))
+    "policy.yaml:4: rules[0].effect: input should be 'allow' or 'deny' (run: hashed policy validate policy.yaml)"
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hashed.types import Decision, ToolCall
+
+__all__ = [
+    "AdapterError",
+    "ChainBrokenError",
+    "ConfigError",
+    "FrameworkVersionError",
+    "HashedError",
+    "IdentityError",
+    "LedgerError",
+    "LedgerWriteError",
+    "PolicyDenied",
+    "PolicyError",
+    "PolicyFileError",
+    "SignatureError",
+]
+
+
+class HashedError(Exception):
+    """Base of every error raised by Hashed.
+
+    Example:
+        >>> try:
+        ...     raise ConfigError("bad")
+        ... except HashedError as exc:
+        ...     print(type(exc).__name__)
+        ConfigError
+    """
+
+
+class ConfigError(HashedError, ValueError):
+    """Settings or files under `.hashed/` are missing or invalid.
+
+    Example:
+        >>> raise ConfigError("no agent key at .hashed/agent.key (run: hashed init)")
+        Traceback (most recent call last):
+        hashed.errors.ConfigError: no agent key at .hashed/agent.key (run: hashed init)
+    """
+
+
+class PolicyError(HashedError):
+    """Something about a policy: a file that does not validate, or a call it denies."""
+
+
+class PolicyFileError(PolicyError, ValueError):
+    """A policy document does not validate.
+
+    Attributes:
+        path: the file (or `<text>` for a policy given as a string).
+        line: 1-based line of the offending field, when known.
+        field: dotted path of the field, e.g. `rules[2].limits.amount.max`.
+        issues: every problem found, as (line, field, message); the message above names the first.
+
+    Example:
+        >>> err = PolicyFileError("expected a number", path="p.yaml", line=7, field="rules[0].limits.amount.max")
+        >>> (err.path, err.line, err.field)
+        ('p.yaml', 7, 'rules[0].limits.amount.max')
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str = "<text>",
+        line: int | None = None,
+        field: str | None = None,
+        issues: list[tuple[int | None, str, str]] | None = None,
+    ):
+        self.path = path
+        self.line = line
+        self.field = field
+        self.detail = message
+        self.issues = issues if issues is not None else [(line, field or "", message)]
+        where = f"{path}:{line}" if line is not None else path
+        what = f"{field}: {message}" if field and not message.startswith(field) else message
+        hint = f" (run: hashed policy validate {path})" if path != "<text>" else ""
+        super().__init__(f"{where}: {what}{hint}")
+
+
+class PolicyDenied(PolicyError):
+    """Raised instead of returning a refusal when the caller chose strict mode.
+
+    Attributes:
+        decision: the `Decision` that refused the call (effect, reason, rule id, policy hash).
+        call: the `ToolCall` that was refused.
+
+    Example:
+        >>> from hashed.types import Decision, Effect, ToolCall
+        >>> d = Decision(Effect.DENY, "Agents never delete data.", "never-delete", "ab12", "c1")
+        >>> str(PolicyDenied(d, ToolCall("delete_db", {})))
+        'delete_db denied by policy (rule never-delete): Agents never delete data.'
+    """
+
+    def __init__(self, decision: Decision, call: ToolCall):
+        self.decision = decision
+        self.call = call
+        super().__init__(decision.refusal_message)
+
+
+class IdentityError(HashedError):
+    """The agent key cannot be created, read or decrypted.
+
+    Example:
+        >>> raise IdentityError("wrong passphrase for .hashed/agent.key (check HASHED_KEY_PASSPHRASE)")
+        Traceback (most recent call last):
+        hashed.errors.IdentityError: wrong passphrase for .hashed/agent.key (check HASHED_KEY_PASSPHRASE)
+    """
+
+
+class SignatureError(IdentityError):
+    """A signature does not verify with the key it claims.
+
+    Example:
+        >>> raise SignatureError("record 12: signature does not verify with key 3f2a…")
+        Traceback (most recent call last):
+        hashed.errors.SignatureError: record 12: signature does not verify with key 3f2a…
+    """
+
+
+class LedgerError(HashedError):
+    """The ledger cannot be opened, written or trusted."""
+
+
+class LedgerWriteError(LedgerError):
+    """A record could not be committed (disk full, read-only file, locked database).
+
+    The guarded call does not run (fail closed) unless `HASHED_LEDGER_ON_ERROR=open` was chosen.
+
+    Example:
+        >>> raise LedgerWriteError("cannot write .hashed/ledger.db: database or disk is full")
+        Traceback (most recent call last):
+        hashed.errors.LedgerWriteError: cannot write .hashed/ledger.db: database or disk is full
+    """
+
+
+class ChainBrokenError(LedgerError):
+    """A ledger or export does not verify.
+
+    Attributes:
+        sequence: the sequence number of the first bad record.
+        reason: why it is bad.
+
+    Example:
+        >>> str(ChainBrokenError(7, "hash does not match the record's contents"))
+        "record 7: hash does not match the record's contents"
+    """
+
+    def __init__(self, sequence: int, reason: str):
+        self.sequence = sequence
+        self.reason = reason
+        super().__init__(f"record {sequence}: {reason}")
+
+
+class AdapterError(HashedError):
+    """An adapter cannot hook into its framework."""
+
+
+class FrameworkVersionError(AdapterError):
+    """The installed framework lacks the hook point an adapter needs.
+
+    Attributes:
+        framework: distribution name of the framework.
+        needs: the module or attribute that is missing.
+        hint: what to run to fix it.
+
+    Example:
+        >>> str(FrameworkVersionError("crewai", needs="crewai.hooks", hint="pip install -U 'crewai>=1.0'"))
+        "crewai has no crewai.hooks (try: pip install -U 'crewai>=1.0')"
+    """
+
+    def __init__(self, framework: str, *, needs: str, hint: str):
+        self.framework = framework
+        self.needs = needs
+        self.hint = hint
+        super().__init__(f"{framework} has no {needs} (try: {hint})")

@@ -1,0 +1,43 @@
+"""The signed, hash-chained ledger and the public functions that check it.
+
+The backend verifies ingested records with these functions, never with code of its own:
+`canonical_bytes`, `record_hash`, `verify_signature`, `ChainVerifier`, `verify_records`, `read_export`.
+"""
+
+from __future__ import annotations
+
+from hashed.ledger._canonical import canonical_bytes, jcs_number
+from hashed.ledger._export import read_export, write_export
+from hashed.ledger._record import (
+    GENESIS,
+    PROTOCOL_VERSION,
+    SIGNING_CONTEXT,
+    leaf_hash,
+    record_hash,
+    rotation_message,
+    signing_message,
+    verify_signature,
+)
+from hashed.ledger._store import Ledger, Txn
+from hashed.ledger._verify import KINDS, ChainVerifier, VerifyReport, verify_records
+
+__all__ = [
+    "GENESIS",
+    "KINDS",
+    "PROTOCOL_VERSION",
+    "SIGNING_CONTEXT",
+    "ChainVerifier",
+    "Ledger",
+    "Txn",
+    "VerifyReport",
+    "canonical_bytes",
+    "jcs_number",
+    "leaf_hash",
+    "read_export",
+    "record_hash",
+    "rotation_message",
+    "signing_message",
+    "verify_records",
+    "verify_signature",
+    "write_export",
+]

@@ -1,0 +1,134 @@
+"""The ledger's SQLite database: one file per agent, WAL mode, shared by every thread and process of the agent.
+
+One connection per process, serialised by a lock: SQLite's own busy handler sleeps in milliseconds, so threads
+of one process must never contend through it. Processes do, through `busy_timeout`, which is rare and fine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from hashed.errors import LedgerError, LedgerWriteError
+
+__all__ = ["SCHEMA_VERSION", "Database"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    seq      INTEGER PRIMARY KEY,
+    hash     BLOB    NOT NULL,
+    key      TEXT    NOT NULL,
+    kind     TEXT    NOT NULL,
+    ts       INTEGER NOT NULL,
+    body     BLOB    NOT NULL,
+    sig      BLOB,
+    shipped  INTEGER NOT NULL DEFAULT 0,
+    refused  TEXT
+);
+CREATE INDEX IF NOT EXISTS records_unsigned ON records(seq) WHERE sig IS NULL;
+CREATE INDEX IF NOT EXISTS records_unshipped ON records(seq) WHERE shipped = 0;
+CREATE TABLE IF NOT EXISTS usage (
+    scope   TEXT    NOT NULL,
+    ts      INTEGER NOT NULL,
+    amount  REAL    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS usage_scope_ts ON usage(scope, ts);
+CREATE TABLE IF NOT EXISTS approvals (
+    id          TEXT PRIMARY KEY,
+    call        TEXT NOT NULL,
+    agent       TEXT NOT NULL,
+    tool        TEXT NOT NULL,
+    args        TEXT NOT NULL,
+    args_digest TEXT NOT NULL,
+    rule        TEXT,
+    reason      TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    created_ns  INTEGER NOT NULL,
+    expires_ns  INTEGER NOT NULL,
+    on_timeout  TEXT NOT NULL,
+    decided_ns  INTEGER,
+    decided_by  TEXT,
+    comment     TEXT,
+    consumed    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS approvals_lookup ON approvals(agent, tool, args_digest, status);
+"""
+
+
+class Database:
+    """A locked connection to one ledger file."""
+
+    def __init__(self, path: Path, *, synchronous: str = "NORMAL", readonly: bool = False):
+        self.path = path
+        self.lock = threading.RLock()
+        try:
+            if readonly:
+                uri = f"{path.resolve().as_uri()}?mode=ro"
+                self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.conn.execute("PRAGMA busy_timeout = 10000")
+            if not readonly:
+                self._setup(synchronous)
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot open the ledger at {path}: {exc} (check the path and its permissions)") from exc
+
+    def _setup(self, synchronous: str) -> None:
+        if synchronous.upper() not in {"NORMAL", "FULL", "EXTRA"}:
+            raise LedgerError(f"ledger synchronous={synchronous!r}: use NORMAL, FULL or EXTRA")
+        mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise LedgerError(f"cannot put the ledger at {self.path} in WAL mode (got {mode}); is it on a network drive?")
+        self.conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise LedgerError(
+                f"the ledger at {self.path} has schema {version}, newer than this hashed-core knows "
+                f"({SCHEMA_VERSION}); upgrade hashed-core"
+            )
+        if version < SCHEMA_VERSION:
+            with self.write():
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE … COMMIT) under the process lock.
+
+        Raises:
+            LedgerWriteError: the disk is full, the file is read-only, or the database stays locked.
+        """
+        with self.lock:
+            conn = self.conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._write_error(exc) from exc
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise self._write_error(exc) from exc
+                raise
+
+    def _write_error(self, exc: sqlite3.Error) -> LedgerWriteError:
+        return LedgerWriteError(
+            f"cannot write the ledger at {self.path}: {exc}. Free disk space, fix the file's permissions, "
+            "or stop the process holding its lock"
+        )
+
+    def close(self) -> None:
+        """Close the connection; safe to call twice."""
+        with self.lock, contextlib.suppress(sqlite3.Error):
+            self.conn.close()

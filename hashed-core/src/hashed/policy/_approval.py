@@ -1,0 +1,143 @@
+"""Approval requests: stored in the ledger database, so they survive restarts and every process sees them.
+
+A pending call creates a request (or reuses the open one for the same agent, tool and arguments). A person
+approves or denies it (`hashed approvals approve ID`); the agent's next identical call, or the call still
+waiting, then consumes the answer once. Unanswered requests expire after the rule's timeout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from hashed.errors import HashedError
+from hashed.ledger._db import Database
+
+__all__ = ["ApprovalRequest", "ApprovalStore"]
+
+_COLUMNS = ("id, call, agent, tool, args, args_digest, rule, reason, status, created_ns, expires_ns, on_timeout, "
+            "decided_ns, decided_by, comment, consumed")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """One request for a person's approval.
+
+    `status` is pending, approved, denied or expired (a pending request past `expires_ns`).
+    """
+
+    id: str
+    call: str
+    agent: str
+    tool: str
+    args: dict[str, Any]
+    args_digest: str
+    rule: str | None
+    reason: str
+    status: str
+    created_ns: int
+    expires_ns: int
+    on_timeout: str
+    decided_ns: int | None
+    decided_by: str | None
+    comment: str | None
+    consumed: bool
+
+    @classmethod
+    def _from_row(cls, row: tuple[Any, ...], now_ns: int) -> ApprovalRequest:
+        values = list(row)
+        values[4] = orjson.loads(values[4])
+        values[15] = bool(values[15])
+        request = cls(*values)
+        if request.status == "pending" and now_ns >= request.expires_ns:
+            return dataclasses.replace(request, status="expired")
+        return request
+
+
+class ApprovalStore:
+    """Approval requests of one ledger."""
+
+    def __init__(self, db: Database, clock: Callable[[], int]):
+        self._db = db
+        self._clock = clock
+
+    def open_for(self, conn: sqlite3.Connection, agent: str, tool: str, digest: str) -> ApprovalRequest | None:
+        """The newest request for exactly this call that is still pending, or answered and not yet used."""
+        now = self._clock()
+        row = conn.execute(
+            f"SELECT {_COLUMNS} FROM approvals WHERE agent = ? AND tool = ? AND args_digest = ? AND consumed = 0 "
+            "AND status IN ('pending', 'approved', 'denied') ORDER BY created_ns DESC LIMIT 1",
+            (agent, tool, digest),
+        ).fetchone()
+        if row is None:
+            return None
+        request = ApprovalRequest._from_row(row, now)
+        if request.status in ("approved", "denied") and request.decided_ns is not None:
+            # An answer is good for one use within the request's own timeout after it was given.
+            if now - request.decided_ns > request.expires_ns - request.created_ns:
+                return None
+        return request
+
+    def create(self, conn: sqlite3.Connection, *, call: str, agent: str, tool: str, args: dict[str, Any],
+               digest: str, rule: str | None, reason: str, timeout_s: float, on_timeout: str) -> str:
+        """Store a new pending request and return its id."""
+        request_id = "apr_" + os.urandom(6).hex()
+        now = self._clock()
+        conn.execute(
+            f"INSERT INTO approvals ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, NULL, NULL, NULL, 0)",
+            (request_id, call, agent, tool, orjson.dumps(args, default=_json_default), digest, rule, reason, now,
+             now + int(timeout_s * 1e9), on_timeout),
+        )
+        return request_id
+
+    def consume(self, conn: sqlite3.Connection, request_id: str) -> None:
+        """Mark an answered request as used: one approval lets exactly one call through."""
+        conn.execute("UPDATE approvals SET consumed = 1 WHERE id = ?", (request_id,))
+
+    def get(self, request_id: str) -> ApprovalRequest:
+        """One request by id.
+
+        Raises:
+            HashedError: no request has that id.
+        """
+        with self._db.lock:
+            row = self._db.conn.execute(f"SELECT {_COLUMNS} FROM approvals WHERE id = ?", (request_id,)).fetchone()
+        if row is None:
+            raise HashedError(f"no approval request {request_id} (list them with: hashed approvals list)")
+        return ApprovalRequest._from_row(row, self._clock())
+
+    def list(self, status: str | None = None) -> list[ApprovalRequest]:
+        """Requests, newest first; `status` filters (pending, approved, denied, expired)."""
+        with self._db.lock:
+            rows = self._db.conn.execute(f"SELECT {_COLUMNS} FROM approvals ORDER BY created_ns DESC").fetchall()
+        now = self._clock()
+        requests = [ApprovalRequest._from_row(row, now) for row in rows]
+        return [r for r in requests if status is None or r.status == status]
+
+    def decide(self, request_id: str, *, approve: bool, by: str, comment: str | None = None) -> ApprovalRequest:
+        """Approve or deny a pending request.
+
+        Raises:
+            HashedError: no such request, or it was already answered or has expired.
+        """
+        with self._db.write() as conn:
+            current = self.get(request_id)
+            if current.status != "pending":
+                raise HashedError(f"approval request {request_id} is already {current.status}; nothing to do")
+            conn.execute(
+                "UPDATE approvals SET status = ?, decided_ns = ?, decided_by = ?, comment = ? WHERE id = ?",
+                ("approved" if approve else "denied", self._clock(), by, comment, request_id),
+            )
+        return self.get(request_id)
+
+
+def _json_default(obj: object) -> Any:
+    fragment = getattr(obj, "fragment", None)
+    if fragment is not None:
+        return fragment
+    raise TypeError(f"{type(obj).__name__} is not a JSON value")

@@ -1,0 +1,178 @@
+"""Deciding one call against a policy, with no I/O: match, deny-overrides, limits, approvals.
+
+Precedence (docs/policy.md), as in Cedar where `forbid` overrides `permit`:
+
+1. A rule matches a call when its `tools` and `agents` globs match and every `when` condition holds.
+2. Any matching deny rule denies (the first one in file order names the reason).
+3. No matching allow rule: the policy's `default` decides.
+4. Otherwise every matching allow rule's `limits` and `rate` apply (any violation denies), and if any of them
+   asks for `approval`, the call waits for a human (pending). Else it is allowed.
+
+Rolling windows need the ledger's counters, so the engine only lists them (`Verdict.windows`); the core checks
+them inside the same transaction that records the decision, so that concurrent processes cannot overshoot.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hashed.policy._conditions import Check, as_number, compile_when, is_missing, lookup
+from hashed.policy._loader import policy_hash
+from hashed.policy._schema import ApprovalSpec, Policy, Rule
+from hashed.types import Effect
+
+__all__ = ["PolicyEngine", "Verdict", "WindowCheck"]
+
+_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class WindowCheck:
+    """One rolling-window bound to check against the ledger's usage counters."""
+
+    scope: str
+    per_ns: int
+    max_calls: int | None
+    max_sum: float | None
+    amount: float
+    rule_id: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the policy says about a call before rolling windows are counted."""
+
+    effect: Effect
+    reason: str
+    rule_id: str | None
+    windows: tuple[WindowCheck, ...] = ()
+    approval: ApprovalSpec | None = None
+
+
+def _globs(patterns: list[str] | None) -> tuple[frozenset[str], re.Pattern[str] | None]:
+    if patterns is None:
+        return frozenset(), re.compile(".*", re.S)
+    exact = frozenset(p for p in patterns if not any(ch in p for ch in "*?["))
+    wild = [fnmatch.translate(p) for p in patterns if p not in exact]
+    return exact, re.compile("|".join(wild)) if wild else None
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+class _Compiled:
+    __slots__ = ("agents", "approval", "approval_when", "deny", "id", "limits", "rate", "reason", "rule", "tools",
+                 "when")
+
+    def __init__(self, rule: Rule):
+        self.rule = rule
+        self.id = rule.id
+        self.deny = rule.effect == "deny"
+        self.tools = _globs(rule.tools)
+        self.agents = _globs(rule.agents)
+        self.when: Check | None = compile_when(rule.when)
+        self.limits = list((rule.limits or {}).items())
+        self.rate = rule.rate
+        self.approval = rule.approval
+        self.approval_when = compile_when(rule.approval.when) if rule.approval else None
+        self.reason = rule.reason or rule.description
+
+    def matches_names(self, agent: str, tool: str) -> bool:
+        for (exact, wild), name in ((self.tools, tool), (self.agents, agent)):
+            if name not in exact and (wild is None or not wild.fullmatch(name)):
+                return False
+        return True
+
+
+class PolicyEngine:
+    """A compiled policy. `evaluate` costs microseconds: rule candidates are cached per (agent, tool).
+
+    Example:
+        >>> from hashed.policy import parse_policy
+        >>> engine = PolicyEngine(parse_policy('''
+        ... rules:
+        ...   - {id: small, tools: [pay], effect: allow, limits: {amount: {max: 100}}}
+        ... '''))
+        >>> engine.evaluate("bot", "pay", {"amount": 500}).reason
+        'amount=500 is over the limit of 100'
+    """
+
+    def __init__(self, policy: Policy):
+        self.policy = policy
+        self.hash = policy_hash(policy)
+        self.shadow = policy.mode == "shadow"
+        self._rules = [_Compiled(rule) for rule in policy.rules]
+        self._cache: dict[tuple[str, str], tuple[_Compiled, ...]] = {}
+
+    def _candidates(self, agent: str, tool: str) -> tuple[_Compiled, ...]:
+        key = (agent, tool)
+        found = self._cache.get(key)
+        if found is None:
+            found = tuple(rule for rule in self._rules if rule.matches_names(agent, tool))
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key] = found
+        return found
+
+    def evaluate(self, agent: str, tool: str, args: Mapping[str, Any]) -> Verdict:  # noqa: C901 - the precedence
+        """Decide `tool(**args)` for `agent` (windows still to be counted by the caller)."""
+        allows: list[_Compiled] = []
+        missed: tuple[_Compiled, str] | None = None
+        for rule in self._candidates(agent, tool):
+            if rule.when is not None:
+                problem = rule.when(args)
+                if problem is not None:
+                    if missed is None and not rule.deny:
+                        missed = (rule, problem)
+                    continue
+            if rule.deny:
+                return Verdict(Effect.DENY, rule.reason or f"rule {rule.id} forbids {tool}", rule.id)
+            allows.append(rule)
+        if not allows:
+            if self.policy.default == "allow":
+                return Verdict(Effect.ALLOW, "no rule matched; the policy's default is allow", None)
+            if missed is not None:
+                return Verdict(Effect.DENY, f"no rule allows this call; closest rule {missed[0].id}: {missed[1]}", None)
+            return Verdict(Effect.DENY, f"no rule allows {tool} for agent {agent} and the default is deny", None)
+        windows: list[WindowCheck] = []
+        approval: _Compiled | None = None
+        for rule in allows:
+            for name, limit in rule.limits:
+                value = lookup(args, name)
+                if is_missing(value):
+                    return Verdict(Effect.DENY, f"argument {name} is missing but the rule limits it", rule.id)
+                number = as_number(value)
+                if number is None:
+                    return Verdict(Effect.DENY, f"{name}={value!r} is not a number", rule.id)
+                if limit.max is not None and number > limit.max:
+                    return Verdict(Effect.DENY, f"{name}={value!r} is over the limit of {limit.max:g}", rule.id)
+                if limit.min is not None and number < limit.min:
+                    return Verdict(Effect.DENY, f"{name}={value!r} is under the minimum of {limit.min:g}", rule.id)
+                if limit.window is not None:
+                    per = limit.window.per
+                    windows.append(WindowCheck(f"{agent}\x1f{rule.id}\x1fsum:{name}", int(per * 1e9), None,
+                                               float(limit.window.max_sum), number, rule.id,
+                                               f"{name} may sum to {limit.window.max_sum:g} per {_span(per)}"))
+            if rule.rate is not None:
+                per = rule.rate.per
+                windows.append(WindowCheck(f"{agent}\x1f{rule.id}\x1fcalls", int(per * 1e9), rule.rate.max_calls, None,
+                                           1.0, rule.id, f"{rule.rate.max_calls} calls per {_span(per)}"))
+            if approval is None and rule.approval is not None:
+                if rule.approval_when is None or rule.approval_when(args) is None:
+                    approval = rule
+        if approval is not None:
+            assert approval.approval is not None
+            why = f": {approval.reason}" if approval.reason else ""
+            return Verdict(Effect.PENDING, f"a person must approve this call{why}",
+                           approval.id, tuple(windows), approval.approval)
+        first = allows[0]
+        return Verdict(Effect.ALLOW, f"allowed by rule {first.id}", first.id, tuple(windows))
