@@ -55,4 +55,4 @@ def tests_core(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False, tags=["bench"])
 def bench(session: nox.Session) -> None:
     _sync(session, "hashed-core", groups=("bench",))
-    session.run("python", "bench/run.py", *session.posargs)
+    session.run("python", "bench/core_guard.py", *session.posargs)

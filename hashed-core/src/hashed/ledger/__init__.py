@@ -7,7 +7,7 @@ The backend verifies ingested records with these functions, never with code of i
 from __future__ import annotations
 
 from hashed.ledger._canonical import canonical_bytes, jcs_number
-from hashed.ledger._export import read_export, write_export
+from hashed.ledger._export import count_records, is_ledger_file, read_export, read_ledger, write_export
 from hashed.ledger._record import (
     GENESIS,
     PROTOCOL_VERSION,
@@ -31,9 +31,12 @@ __all__ = [
     "Txn",
     "VerifyReport",
     "canonical_bytes",
+    "count_records",
+    "is_ledger_file",
     "jcs_number",
     "leaf_hash",
     "read_export",
+    "read_ledger",
     "record_hash",
     "rotation_message",
     "signing_message",

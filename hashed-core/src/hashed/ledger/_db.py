@@ -33,9 +33,11 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE INDEX IF NOT EXISTS records_unsigned ON records(seq) WHERE sig IS NULL;
 CREATE INDEX IF NOT EXISTS records_unshipped ON records(seq) WHERE shipped = 0;
 CREATE TABLE IF NOT EXISTS usage (
-    scope   TEXT    NOT NULL,
-    ts      INTEGER NOT NULL,
-    amount  REAL    NOT NULL
+    scope     TEXT    NOT NULL,
+    ts        INTEGER NOT NULL,
+    amount    REAL    NOT NULL,
+    cum_count INTEGER NOT NULL,
+    cum_sum   REAL    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS usage_scope_ts ON usage(scope, ts);
 CREATE TABLE IF NOT EXISTS approvals (

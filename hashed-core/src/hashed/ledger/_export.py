@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
-from hashed.errors import ChainBrokenError
+from hashed.errors import ChainBrokenError, LedgerError
+from hashed.ledger._canonical import JsonNumber
 from hashed.types import LedgerRecord
 
-__all__ = ["read_export", "write_export"]
+__all__ = ["count_records", "is_ledger_file", "read_export", "read_ledger", "write_export"]
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def write_export(records: Iterable[LedgerRecord], out: IO[bytes]) -> int:
@@ -24,8 +29,6 @@ def write_export(records: Iterable[LedgerRecord], out: IO[bytes]) -> int:
 
 
 def _fragment(obj: object) -> Any:
-    from hashed.ledger._canonical import JsonNumber
-
     if isinstance(obj, JsonNumber):
         return obj.fragment
     raise TypeError(f"{type(obj).__name__} is not a JSON value")
@@ -48,3 +51,43 @@ def read_export(path: Path) -> Iterator[dict[str, Any]]:
             if not isinstance(record, dict):
                 raise ChainBrokenError(number, f"line {number} of {path} is not a JSON object")
             yield record
+
+
+def is_ledger_file(path: Path) -> bool:
+    """Whether `path` is a ledger database (rather than a JSONL export)."""
+    with path.open("rb") as handle:
+        return handle.read(16) == _SQLITE_MAGIC
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    try:
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise LedgerError(f"cannot open the ledger at {path}: {exc}") from exc
+
+
+def count_records(path: Path) -> int:
+    """How many records a ledger file or export holds (for progress bars)."""
+    if not is_ledger_file(path):
+        with path.open("rb") as handle:
+            return sum(1 for line in handle if line.strip())
+    with contextlib.closing(_connect_readonly(path)) as conn:
+        return int(conn.execute("SELECT count(*) FROM records").fetchone()[0])
+
+
+def read_ledger(path: Path, start: int = 1) -> Iterator[dict[str, Any]]:
+    """The records of a ledger database in export form, read-only, in sequence order (no key needed)."""
+    with contextlib.closing(_connect_readonly(path)) as conn:
+        seq = start - 1
+        while True:
+            rows = conn.execute(
+                "SELECT seq, body, hash, sig FROM records WHERE seq > ? ORDER BY seq LIMIT 2000", (seq,)
+            ).fetchall()
+            if not rows:
+                return
+            seq = rows[-1][0]
+            for _, body, digest, sig in rows:
+                record = orjson.loads(body)
+                record["hash"] = bytes(digest).hex()
+                record["sig"] = None if sig is None else bytes(sig).hex()
+                yield record

@@ -2,63 +2,43 @@
 
 Durable mode (the default). A guarded call's records are appended inside one `BEGIN IMMEDIATE` transaction
 that reads the chain head, places the record, hashes it and commits (WAL, synchronous=NORMAL: survives a
-killed process). Signing (≈ 20 µs) happens right after on a signer thread, which PyNaCl lets run beside the
-caller without the GIL; records a crash left unsigned are sealed the next time the ledger opens.
+killed process). The signature follows within milliseconds (`_signer.py`); records a crash left unsigned are
+sealed the next time the ledger opens.
 
 Background mode. The caller only queues the record; a writer thread places, hashes, signs and commits queued
-records in groups. A crash may lose the last milliseconds of records.
+records in groups (`_writer.py`). A crash may lose the last milliseconds of records.
 """
 
 from __future__ import annotations
 
-import collections
-import itertools
-import logging
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
-from hashed.errors import ChainBrokenError, LedgerError, LedgerWriteError
+from hashed.errors import ChainBrokenError, LedgerError
 from hashed.identity import Identity
-from hashed.ledger._canonical import JsonNumber, encode_prepared
+from hashed.ledger._canonical import encode_prepared
 from hashed.ledger._db import Database
 from hashed.ledger._record import GENESIS, PROTOCOL_VERSION, leaf_hash, signing_message
+from hashed.ledger._signer import UPDATE_SIG, Signer
+from hashed.ledger._usage import add_usage, usage_since
 from hashed.ledger._verify import ChainVerifier, VerifyReport
+from hashed.ledger._writer import BackgroundWriter, Queued
 from hashed.types import LedgerRecord
 
 __all__ = ["Ledger", "Txn"]
 
-_log = logging.getLogger("hashed.ledger")
 T = TypeVar("T")
 Clock = Callable[[], int]
 _INSERT = "INSERT INTO records (seq, hash, key, kind, ts, body, sig) VALUES (?, ?, ?, ?, ?, ?, ?)"
 _HEAD = "SELECT seq, hash, key, kind, body FROM records ORDER BY seq DESC LIMIT 1"
-_USAGE = "SELECT count(*), total(amount) FROM usage WHERE scope = ? AND ts >= ?"
-
-
-@dataclass(frozen=True, slots=True)
-class _Queued:
-    kind: str
-    agent: str
-    fields: dict[str, Any]
-    slow: bool
-    ts: int
-    nonce: str
-    usage: tuple[tuple[str, float], ...]
-
-
-def _log_lost(item: _Queued, why: str) -> None:
-    """Never drop a record silently: when it cannot be committed, its content goes to the error log."""
-    document = {"kind": item.kind, "agent": item.agent, "ts": str(item.ts), "nonce": item.nonce, **item.fields}
-    text = orjson.dumps(document, default=lambda o: o.fragment if isinstance(o, JsonNumber) else str(o)).decode()
-    _log.error("hashed: %s; the record is kept only in this log: %s", why, text)
+Appended = tuple[int, bytes, str, dict[str, Any], "bytes | None"]
 
 
 class Txn:
@@ -74,7 +54,7 @@ class Txn:
         self._sign_now = sign_now
         self._head: tuple[int, str] | None = None
         self._usage: list[tuple[str, float]] = []
-        self.appended: list[tuple[int, bytes, str, dict[str, Any], bytes | None]] = []
+        self.appended: list[Appended] = []
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -83,11 +63,11 @@ class Txn:
 
     def usage(self, scope: str, since_ns: int) -> tuple[int, float]:
         """Calls and summed amount recorded for `scope` since `since_ns`."""
-        count, total = self.conn.execute(_USAGE, (scope, since_ns)).fetchone()
-        count, total = int(count), float(total)
-        if self._conn is None:
-            extra_count, extra_total = self._ledger._queued_usage(scope, since_ns)
-            count, total = count + extra_count, total + extra_total
+        count, total = usage_since(self.conn, scope, since_ns)
+        writer = self._ledger._writer
+        if self._conn is None and writer is not None:
+            queued_count, queued_total = writer.queued_usage(scope, since_ns)
+            count, total = count + queued_count, total + queued_total
         for name, amount in self._usage:
             if name == scope:
                 count, total = count + 1, total + amount
@@ -104,7 +84,8 @@ class Txn:
         nonce = os.urandom(16).hex()
         usage, self._usage = tuple(self._usage), []
         if self._conn is None:
-            ledger._enqueue(_Queued(kind, agent, fields, slow, ts, nonce, usage))
+            assert ledger._writer is not None  # noqa: S101 - no connection only in background mode
+            ledger._writer.put(Queued(kind, agent, fields, slow, ts, nonce, usage))
             return
         if self._head is None:
             self._head = ledger._head_for_append(self._conn)
@@ -115,9 +96,7 @@ class Txn:
         sig = ledger.identity.sign(signing_message(digest)) if self._sign_now else None
         self._conn.execute(_INSERT, (seq, digest, ledger.identity.public_key, kind, ts, data, sig))
         if usage:
-            self._conn.executemany(
-                "INSERT INTO usage (scope, ts, amount) VALUES (?, ?, ?)", [(s, ts, a) for s, a in usage]
-            )
+            add_usage(self._conn, [(scope, ts, amount) for scope, amount in usage])
         self._head = (seq, digest.hex())
         self.appended.append((seq, digest, kind, body, sig))
 
@@ -146,19 +125,25 @@ class Ledger:
         self._lock = threading.RLock()
         self._read: sqlite3.Connection | None = None
         self._closed = False
-        self._broken: LedgerWriteError | None = None
-        self._to_sign: collections.deque[tuple[int, bytes]] = collections.deque()
-        self._queue: collections.deque[_Queued] = collections.deque()
-        self._queued_scopes: collections.Counter[str] = collections.Counter()
-        self._wake = threading.Condition()
-        self._idle = threading.Condition()
-        self._inflight = 0
         with self._db.lock:
             self._head_for_append(self._db.conn)  # refuses a ledger that belongs to another key
         self.seal()
-        target = self._write_loop if background else self._sign_loop
-        self._thread = threading.Thread(target=target, name=f"hashed-ledger-{path.name}", daemon=True)
-        self._thread.start()
+        name = f"hashed-ledger-{path.name}"
+        self._signer: Signer | None = None
+        self._writer: BackgroundWriter | None = None
+        if background:
+            self._writer = BackgroundWriter(
+                self._db,
+                head=self._head_for_append,
+                body=self._body,
+                sign=lambda m: self.identity.sign(m),
+                key=lambda: self.identity.public_key,
+                on_error=on_write_error,
+                observer=lambda: self._on_written,
+                name=name,
+            )
+        else:
+            self._signer = Signer(self._db, lambda: self.identity, name)
 
     # -- appending -------------------------------------------------------------------------------------
 
@@ -174,25 +159,34 @@ class Ledger:
         """
         if self._closed:
             raise LedgerError(f"the ledger at {self.path} is closed")
-        if self.background:
-            if self._broken is not None and self.on_write_error == "closed":
-                raise self._broken
+        writer = self._writer
+        if writer is not None:
+            if writer.broken is not None and self.on_write_error == "closed":
+                raise writer.broken
             if not durable and not sign_now:
                 with self._lock:
                     return fn(Txn(self, None))
-        with self._lock, self._db.write() as conn:
-            txn = Txn(self, conn, sign_now=sign_now or self.background)
-            result = fn(txn)
+        signer = self._signer
+        signatures = signer.take_ready() if signer is not None else []
+        try:
+            with self._lock, self._db.write() as conn:
+                if signatures:
+                    conn.executemany(UPDATE_SIG, signatures)
+                txn = Txn(self, conn, sign_now=sign_now or writer is not None)
+                result = fn(txn)
+        except BaseException:
+            if signer is not None and signatures:
+                signer.give_back(signatures)
+            raise
         if txn.appended:
             self._after_commit(txn.appended)
         return result
 
-    def _after_commit(self, appended: list[tuple[int, bytes, str, dict[str, Any], bytes | None]]) -> None:
-        unsigned = [(seq, digest) for seq, digest, _, _, sig in appended if sig is None]
-        if unsigned:
-            with self._wake:
-                self._to_sign.extend(unsigned)
-                self._wake.notify()
+    def _after_commit(self, appended: list[Appended]) -> None:
+        if self._signer is not None:
+            unsigned = [(seq, digest) for seq, digest, _, _, sig in appended if sig is None]
+            if unsigned:
+                self._signer.committed(unsigned)
         observer = self._on_written
         if observer is not None:
             for seq, digest, kind, body, sig in appended:
@@ -231,8 +225,6 @@ class Ledger:
             )
         return int(seq), bytes(digest).hex()
 
-    # -- signing (durable mode) ------------------------------------------------------------------------
-
     def seal(self) -> int:
         """Sign every record of this key still unsigned (after a crash, or another process's); returns how many."""
         sealed = 0
@@ -244,117 +236,10 @@ class Ledger:
                 ).fetchall()
             if not rows:
                 return sealed
-            self._store_signatures([(seq, bytes(digest)) for seq, digest in rows])
-            sealed += len(rows)
-
-    def _store_signatures(self, batch: Sequence[tuple[int, bytes]]) -> None:
-        sign = self.identity.sign
-        updates = [(sign(signing_message(digest)), seq) for seq, digest in batch]
-        with self._db.write() as conn:
-            conn.executemany("UPDATE records SET sig = ? WHERE seq = ? AND sig IS NULL", updates)
-
-    def _sign_loop(self) -> None:
-        while True:
-            with self._wake:
-                while not self._to_sign and not self._closed:
-                    self._wake.wait()
-                batch = [self._to_sign.popleft() for _ in range(min(len(self._to_sign), 1024))]
-                self._inflight = len(batch)
-            if batch:
-                try:
-                    self._store_signatures(batch)
-                except LedgerWriteError:
-                    _log.exception("hashed: cannot store signatures; records stay unsigned until the next start")
-                    if self._closed:
-                        return
-                    time.sleep(0.5)
-                    with self._wake:
-                        self._to_sign.extendleft(reversed(batch))
-            self._done()
-            if self._closed and not self._to_sign:
-                return
-
-    # -- background writer -----------------------------------------------------------------------------
-
-    def _enqueue(self, item: _Queued) -> None:
-        with self._wake:
-            self._queue.append(item)
-            for scope, _ in item.usage:
-                self._queued_scopes[scope] += 1
-            self._wake.notify()
-
-    def _queued_usage(self, scope: str, since_ns: int) -> tuple[int, float]:
-        if not self._queued_scopes.get(scope):
-            return 0, 0.0
-        with self._wake:
-            items = list(self._queue)
-        count, total = 0, 0.0
-        for item in items:
-            for name, amount in item.usage:
-                if name == scope and item.ts >= since_ns:
-                    count, total = count + 1, total + amount
-        return count, total
-
-    def _write_loop(self) -> None:
-        while True:
-            with self._wake:
-                while not self._queue and not self._closed:
-                    self._wake.wait()
-                batch = list(itertools.islice(self._queue, 2048))
-                self._inflight = len(batch)
-            if batch:
-                self._write_batch(batch)
-            self._done()
-            if self._closed and (not self._queue or self._broken is not None):
-                return
-
-    def _write_batch(self, batch: list[_Queued]) -> None:
-        try:
+            updates = [(self.identity.sign(signing_message(bytes(digest))), seq) for seq, digest in rows]
             with self._db.write() as conn:
-                seq, prev = self._head_for_append(conn)
-                rows: list[tuple[int, bytes, str, str, int, bytes, bytes]] = []
-                usage: list[tuple[str, int, float]] = []
-                written: list[LedgerRecord] = []
-                for item in batch:
-                    seq += 1
-                    body = self._body(seq, prev, item.ts, item.nonce, item.kind, item.agent, item.fields)
-                    data = encode_prepared(body, item.slow)
-                    digest = leaf_hash(data)
-                    sig = self.identity.sign(signing_message(digest))
-                    rows.append((seq, digest, self.identity.public_key, item.kind, item.ts, data, sig))
-                    usage.extend((scope, item.ts, amount) for scope, amount in item.usage)
-                    prev = digest.hex()
-                    written.append(LedgerRecord(seq, item.kind, body, prev, sig.hex()))
-                conn.executemany(_INSERT, rows)
-                if usage:
-                    conn.executemany("INSERT INTO usage (scope, ts, amount) VALUES (?, ?, ?)", usage)
-        except LedgerWriteError as exc:
-            self._writer_failed(exc, batch)
-            return
-        self._broken = None
-        self._dequeue(batch)
-        observer = self._on_written
-        if observer is not None:
-            for record in written:
-                observer(record)
-
-    def _writer_failed(self, exc: LedgerWriteError, batch: list[_Queued]) -> None:
-        if self.on_write_error == "open":
-            for item in batch:
-                _log_lost(item, f"ledger write failed ({exc})")
-            self._dequeue(batch)
-            return
-        if self._broken is None:
-            _log.error("hashed: ledger write failed, guarded calls are refused until it recovers: %s", exc)
-        self._broken = exc
-        time.sleep(0.2)
-
-    def _dequeue(self, batch: list[_Queued]) -> None:
-        with self._wake:
-            for item in batch:
-                self._queue.popleft()
-                for scope, _ in item.usage:
-                    self._queued_scopes[scope] -= 1
+                conn.executemany(UPDATE_SIG, updates)
+            sealed += len(rows)
 
     # -- reading ---------------------------------------------------------------------------------------
 
@@ -363,25 +248,18 @@ class Ledger:
             self._read = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         return self._read
 
-    def _done(self) -> None:
-        with self._wake:
-            self._inflight = 0
-        with self._idle:
-            self._idle.notify_all()
-
-    def _busy(self) -> bool:
-        with self._wake:
-            return bool(self._to_sign or self._queue or self._inflight)
-
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued record is committed and signed; False if `timeout` ran out first."""
+        worker = self._signer or self._writer
+        assert worker is not None  # noqa: S101 - one of them always exists
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._idle:
-            while self._busy():
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._idle.wait(0.05 if remaining is None else min(0.05, remaining))
+        while worker.busy:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            if deadline is None and self._writer is not None and self._writer.broken is not None:
+                return False  # cannot make progress until the disk recovers
+            worker.hurry()
+            time.sleep(0.001)
         return True
 
     def records(self, start: int = 1, end: int | None = None) -> Iterator[LedgerRecord]:
@@ -426,14 +304,11 @@ class Ledger:
         if self._closed:
             return
         self.flush(timeout)
-        with self._wake:
-            self._closed = True
-            self._wake.notify_all()
-        self._thread.join(timeout)
-        with self._wake:
-            lost = list(self._queue)
-        for item in lost:
-            _log_lost(item, "ledger closed before the record could be written")
+        self._closed = True
+        if self._signer is not None:
+            self._signer.close(timeout)
+        if self._writer is not None:
+            self._writer.close(timeout)
         if self._read is not None:
             self._read.close()
         self._db.close()

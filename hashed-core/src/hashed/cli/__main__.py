@@ -1,0 +1,5 @@
+"""`python -m hashed.cli`."""
+
+from hashed.cli.app import main
+
+main()

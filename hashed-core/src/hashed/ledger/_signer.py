@@ -1,0 +1,122 @@
+"""Signing committed records off the caller's thread (durable mode).
+
+Ed25519 signing costs about 20 µs; PyNaCl releases the GIL while it signs, so a second thread signs beside
+the caller on the machine's other core. The signatures do not get a transaction of their own: the next
+commit of any caller writes them (one UPDATE inside a transaction that happens anyway). When callers go
+quiet, the signer writes what is left itself after a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from hashed.errors import LedgerWriteError
+from hashed.identity import Identity
+from hashed.ledger._db import Database
+from hashed.ledger._record import signing_message
+
+__all__ = ["Signer"]
+
+_log = logging.getLogger("hashed.ledger")
+UPDATE_SIG = "UPDATE records SET sig = ? WHERE seq = ? AND sig IS NULL"
+_BUSY_POLL = 0.004  # seconds between batches while records keep coming
+_QUIET = 0.02  # write signatures itself when no caller committed for this long
+
+
+class Signer:
+    """A thread that signs records as they are committed."""
+
+    def __init__(self, db: Database, identity: Callable[[], Identity], name: str) -> None:
+        self._db = db
+        self._identity = identity
+        self._pending: collections.deque[tuple[int, bytes]] = collections.deque()
+        self._ready: collections.deque[tuple[bytes, int]] = collections.deque()
+        self._kick = threading.Event()
+        self._idle = True
+        self._urgent = False
+        self._closed = False
+        self._busy = 0
+        self.last_commit = 0.0
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def committed(self, records: Sequence[tuple[int, bytes]]) -> None:
+        """Records `(seq, hash)` were just committed unsigned (called by the committing thread)."""
+        self._pending.extend(records)
+        self.last_commit = time.monotonic()
+        if self._idle:
+            self._kick.set()
+
+    def take_ready(self) -> list[tuple[bytes, int]]:
+        """Signatures `(sig, seq)` to write in the caller's open transaction."""
+        ready = self._ready
+        return [ready.popleft() for _ in range(len(ready))]
+
+    def give_back(self, signatures: list[tuple[bytes, int]]) -> None:
+        """Signatures a failed transaction did not store."""
+        self._ready.extendleft(reversed(signatures))
+
+    @property
+    def busy(self) -> bool:
+        """Whether anything is waiting to be signed or stored."""
+        return bool(self._pending or self._ready or self._busy)
+
+    def hurry(self) -> None:
+        """Sign and store everything now (flush, close)."""
+        self._urgent = True
+        self._kick.set()
+
+    def _loop(self) -> None:
+        while True:
+            if not self._pending and not self._ready:
+                if self._closed:
+                    return
+                self._idle = True
+                if not self._pending:
+                    self._kick.wait(1.0)
+                self._kick.clear()
+                self._idle = False
+            elif not self._urgent:
+                self._kick.wait(_BUSY_POLL)
+                self._kick.clear()
+            self._busy = 1
+            try:
+                self._sign_pending()
+                quiet = time.monotonic() - self.last_commit > _QUIET
+                if self._ready and (quiet or self._urgent or self._closed):
+                    self._store()
+            finally:
+                self._busy = 0
+            if not self._pending and not self._ready:
+                self._urgent = False
+
+    def _sign_pending(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        sign = self._identity().sign
+        batch = [pending.popleft() for _ in range(len(pending))]
+        self._ready.extend((sign(signing_message(digest)), seq) for seq, digest in batch)
+
+    def _store(self) -> None:
+        signatures = self.take_ready()
+        try:
+            with self._db.write() as conn:
+                conn.executemany(UPDATE_SIG, signatures)
+        except LedgerWriteError:
+            self.give_back(signatures)
+            _log.exception("hashed: cannot store signatures yet; they are kept and retried")
+            if self._closed:
+                self._ready.clear()  # the next start signs these records again (seal)
+                return
+            time.sleep(0.2)
+
+    def close(self, timeout: float | None) -> None:
+        """Store everything, then stop."""
+        self._closed = True
+        self.hurry()
+        self._thread.join(timeout)

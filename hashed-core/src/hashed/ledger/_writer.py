@@ -1,0 +1,196 @@
+"""The background writer: callers queue records; one thread places, hashes, signs and commits them in groups.
+
+A crash loses what is still queued (the last few milliseconds). A record that cannot be written is never
+dropped silently: with `on_write_error="open"` it goes to the error log; with "closed" it stays queued, and
+callers are refused until the disk recovers.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from hashed.errors import LedgerWriteError
+from hashed.ledger._canonical import JsonNumber, encode_prepared
+from hashed.ledger._db import Database
+from hashed.ledger._record import leaf_hash, signing_message
+from hashed.ledger._usage import add_usage
+from hashed.types import LedgerRecord
+
+__all__ = ["BackgroundWriter", "Queued", "log_lost"]
+
+_log = logging.getLogger("hashed.ledger")
+_BATCH = 4096
+_BUSY_POLL = 0.002
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """A record waiting for its place in the chain."""
+
+    kind: str
+    agent: str
+    fields: dict[str, Any]
+    slow: bool
+    ts: int
+    nonce: str
+    usage: tuple[tuple[str, float], ...]
+
+
+def log_lost(item: Queued, why: str) -> None:
+    """Never drop a record silently: when it cannot be committed, its content goes to the error log."""
+    document = {"kind": item.kind, "agent": item.agent, "ts": str(item.ts), "nonce": item.nonce, **item.fields}
+    text = orjson.dumps(document, default=lambda o: o.fragment if isinstance(o, JsonNumber) else str(o)).decode()
+    _log.error("hashed: %s; the record is kept only in this log: %s", why, text)
+
+
+Placer = Callable[[Any], tuple[int, str]]
+BodyMaker = Callable[[int, str, int, str, str, str, dict[str, Any]], dict[str, Any]]
+
+
+class BackgroundWriter:
+    """One thread committing queued records in groups, signed."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        head: Placer,
+        body: BodyMaker,
+        sign: Callable[[bytes], bytes],
+        key: Callable[[], str],
+        on_error: str,
+        observer: Callable[[], Callable[[LedgerRecord], None] | None],
+        name: str,
+    ) -> None:
+        self._db = db
+        self._head, self._body, self._sign, self._key = head, body, sign, key
+        self._on_error = on_error
+        self._observer = observer
+        self._queue: collections.deque[Queued] = collections.deque()
+        self._queued_usage: dict[str, collections.deque[tuple[int, float]]] = {}
+        self._usage_lock = threading.Lock()
+        self._kick = threading.Event()
+        self._idle = True
+        self._closed = False
+        self._busy = 0
+        self.broken: LedgerWriteError | None = None
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def put(self, item: Queued) -> None:
+        """Queue one record (the caller's whole cost in background mode)."""
+        if item.usage:
+            with self._usage_lock:
+                for scope, amount in item.usage:
+                    self._queued_usage.setdefault(scope, collections.deque()).append((item.ts, amount))
+        self._queue.append(item)
+        if self._idle:
+            self._kick.set()
+
+    def queued_usage(self, scope: str, since_ns: int) -> tuple[int, float]:
+        """Usage of `scope` queued but not committed yet."""
+        with self._usage_lock:
+            entries = list(self._queued_usage.get(scope, ()))
+        counted = [amount for ts, amount in entries if ts >= since_ns]
+        return len(counted), float(sum(counted))
+
+    @property
+    def busy(self) -> bool:
+        """Whether records are waiting to be committed."""
+        return bool(self._queue or self._busy)
+
+    def hurry(self) -> None:
+        """Write now (flush, close)."""
+        self._kick.set()
+
+    def _loop(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closed:
+                    return
+                self._idle = True
+                if not self._queue:
+                    self._kick.wait(1.0)
+                self._kick.clear()
+                self._idle = False
+                continue
+            self._busy = 1
+            batch = list(itertools.islice(self._queue, _BATCH))
+            try:
+                self._write(batch)
+            finally:
+                self._busy = 0
+            if self._closed and self.broken is not None:
+                return
+            if len(self._queue) < 64 and not self._closed:
+                self._kick.wait(_BUSY_POLL)  # let a group gather
+                self._kick.clear()
+
+    def _write(self, batch: list[Queued]) -> None:
+        written: list[LedgerRecord] = []
+        try:
+            with self._db.write() as conn:
+                seq, prev = self._head(conn)
+                rows: list[tuple[int, bytes, str, str, int, bytes, bytes]] = []
+                usage: list[tuple[str, int, float]] = []
+                key = self._key()
+                for item in batch:
+                    seq += 1
+                    body = self._body(seq, prev, item.ts, item.nonce, item.kind, item.agent, item.fields)
+                    data = encode_prepared(body, item.slow)
+                    digest = leaf_hash(data)
+                    sig = self._sign(signing_message(digest))
+                    rows.append((seq, digest, key, item.kind, item.ts, data, sig))
+                    usage.extend((scope, item.ts, amount) for scope, amount in item.usage)
+                    prev = digest.hex()
+                    written.append(LedgerRecord(seq, item.kind, body, prev, sig.hex()))
+                conn.executemany(
+                    "INSERT INTO records (seq, hash, key, kind, ts, body, sig) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+                )
+                if usage:
+                    add_usage(conn, usage)
+        except LedgerWriteError as exc:
+            self._failed(exc, batch)
+            return
+        self.broken = None
+        self._done(batch)
+        observer = self._observer()
+        if observer is not None:
+            for record in written:
+                observer(record)
+
+    def _failed(self, exc: LedgerWriteError, batch: list[Queued]) -> None:
+        if self._on_error == "open":
+            for item in batch:
+                log_lost(item, f"ledger write failed ({exc})")
+            self._done(batch)
+            return
+        if self.broken is None:
+            _log.error("hashed: ledger write failed, guarded calls are refused until it recovers: %s", exc)
+        self.broken = exc
+        time.sleep(0.2)
+
+    def _done(self, batch: list[Queued]) -> None:
+        with self._usage_lock:
+            for item in batch:
+                self._queue.popleft()
+                for scope, _ in item.usage:
+                    self._queued_usage[scope].popleft()
+
+    def close(self, timeout: float | None) -> None:
+        """Write what is queued (within `timeout`), log what could not be written, stop."""
+        self._closed = True
+        self._kick.set()
+        self._thread.join(timeout)
+        for item in list(self._queue):
+            log_lost(item, "ledger closed before the record could be written")
+        self._queue.clear()
