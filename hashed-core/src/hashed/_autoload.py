@@ -10,7 +10,8 @@ import os
 import sys
 
 
-def _start() -> None:
+def start() -> None:
+    """Instrument every installed framework, or stop the interpreter if Hashed cannot start."""
     import hashed
 
     try:
@@ -20,5 +21,3 @@ def _start() -> None:
         sys.stderr.flush()
         os._exit(78)  # SystemExit during site start-up would be a fatal interpreter error instead
 
-
-_start()
