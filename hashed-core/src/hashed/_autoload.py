@@ -20,4 +20,3 @@ def start() -> None:
         sys.stderr.write(f"hashed: HASHED_INSTRUMENT=1 but Hashed cannot start, so nothing runs unguarded: {exc}\n")
         sys.stderr.flush()
         os._exit(78)  # SystemExit during site start-up would be a fatal interpreter error instead
-
