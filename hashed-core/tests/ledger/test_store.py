@@ -217,6 +217,19 @@ def test_disk_full_fails_closed_and_the_body_does_not_run(hashed_offline):
     assert ran == ["a@example.com"]
 
 
+def test_a_read_only_ledger_fails_closed_with_a_clear_error(hashed_offline):
+    ran = []
+    send = hashed_offline.guard("send_email")(lambda to: ran.append(to))
+    send("a@example.com")
+    with hashed_offline.ledger.db.lock:
+        hashed_offline.ledger.db.conn.execute("PRAGMA query_only = 1")  # what a read-only file or mount reports
+    with pytest.raises(LedgerWriteError, match="readonly database.*fix the file's permissions"):
+        send("b@example.com")
+    assert ran == ["a@example.com"]
+    with hashed_offline.ledger.db.lock:
+        hashed_offline.ledger.db.conn.execute("PRAGMA query_only = 0")
+
+
 def test_disk_full_fails_open_when_configured_and_logs_the_record(tmp_path, caplog):
     hashed = make_hashed(tmp_path / ".hashed", ledger_on_error="open", raise_internal_errors=False)
     ran = []

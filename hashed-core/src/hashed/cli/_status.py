@@ -11,6 +11,7 @@ from hashed.cli._output import console, print_json
 from hashed.config import HashedSettings
 from hashed.errors import HashedError
 from hashed.identity import read_public_key
+from hashed.ledger._db import get_meta
 from hashed.policy import PolicyEngine, load_policy
 
 
@@ -43,8 +44,12 @@ def _ledger(settings: HashedSettings) -> dict[str, object]:
         return {"ledger": f"{path} (empty: no call guarded yet)"}
     with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
         head = conn.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-        unsigned = conn.execute("SELECT count(*) FROM records WHERE sig IS NULL").fetchone()[0]
-        unshipped = conn.execute("SELECT count(*) FROM records WHERE shipped = 0").fetchone()[0]
+        signed_through = get_meta(conn, "signed_through")
+        unsigned = conn.execute(
+            "SELECT count(*) FROM records WHERE seq > ? AND sig IS NULL", (signed_through,)
+        ).fetchone()[0]
+        shipped = get_meta(conn, "shipped_through")
+        unshipped = 0 if head is None else head[0] - shipped
         pending = conn.execute("SELECT count(*) FROM approvals WHERE status = 'pending'").fetchone()[0]
     return {
         "ledger": str(path),

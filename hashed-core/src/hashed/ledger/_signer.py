@@ -4,27 +4,69 @@ Ed25519 signing costs about 20 µs; PyNaCl releases the GIL while it signs, so a
 the caller on the machine's other core. The signatures do not get a transaction of their own: the next
 commit of any caller writes them (one UPDATE inside a transaction that happens anyway). When callers go
 quiet, the signer writes what is left itself after a few milliseconds.
+
+Records a crashed process left unsigned are found from the `signed_through` watermark (everything at or
+below it is signed): at open, and every few seconds by any live signer of the same key. Ed25519 signatures
+are deterministic, so two processes sealing the same record write the same bytes.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 
 from hashed.errors import LedgerWriteError
 from hashed.identity import Identity
-from hashed.ledger._db import Database
+from hashed.ledger._db import Database, get_meta, set_meta
 from hashed.ledger._record import signing_message
 
-__all__ = ["Signer"]
+__all__ = ["Signer", "seal_unsigned"]
 
 _log = logging.getLogger("hashed.ledger")
 UPDATE_SIG = "UPDATE records SET sig = ? WHERE seq = ? AND sig IS NULL"
 _BUSY_POLL = 0.004  # seconds between batches while records keep coming
 _QUIET = 0.02  # write signatures itself when no caller committed for this long
+_SWEEP = 2.0  # seconds between looks for records a crashed process left unsigned
+
+
+def seal_unsigned(db: Database, identity: Identity, *, older_than_ns: int | None = None) -> int:
+    """Sign this key's unsigned records above the `signed_through` watermark, then advance it.
+
+    `older_than_ns` skips records newer than that (a live process is about to sign them itself).
+    Returns how many records were signed.
+    """
+    with db.lock:
+        conn = db.conn
+        mark = get_meta(conn, "signed_through")
+        rows = conn.execute(
+            "SELECT seq, hash, key, ts FROM records WHERE seq > ? AND sig IS NULL ORDER BY seq LIMIT 5000", (mark,)
+        ).fetchall()
+    mine = [
+        (seq, bytes(digest))
+        for seq, digest, key, ts in rows
+        if key == identity.public_key and (older_than_ns is None or ts < older_than_ns)
+    ]
+    updates = [(identity.sign(signing_message(digest)), seq) for seq, digest in mine]
+    with db.write() as conn:
+        if updates:
+            conn.executemany(UPDATE_SIG, updates)
+        low = conn.execute("SELECT min(seq) FROM records WHERE seq > ? AND sig IS NULL", (mark,)).fetchone()[0]
+        high = conn.execute("SELECT max(seq) FROM records").fetchone()[0] or 0
+        new_mark = high if low is None else low - 1
+        if new_mark > mark:
+            set_meta(conn, "signed_through", new_mark)
+    return len(updates)
+
+
+def _yield_to_callers() -> None:
+    """Run this thread at a lower priority (Linux: per-thread nice), so a busy machine schedules callers first."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed: the default is fine
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 class Signer:
@@ -41,6 +83,7 @@ class Signer:
         self._closed = False
         self._busy = 0
         self.last_commit = 0.0
+        self._last_sweep = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -71,6 +114,7 @@ class Signer:
         self._kick.set()
 
     def _loop(self) -> None:
+        _yield_to_callers()
         while True:
             if not self._pending and not self._ready:
                 if self._closed:
@@ -86,9 +130,12 @@ class Signer:
             self._busy = 1
             try:
                 self._sign_pending()
-                quiet = time.monotonic() - self.last_commit > _QUIET
+                now = time.monotonic()
+                quiet = now - self.last_commit > _QUIET
                 if self._ready and (quiet or self._urgent or self._closed):
                     self._store()
+                if now - self._last_sweep > _SWEEP and not self._closed:
+                    self._sweep()
             finally:
                 self._busy = 0
             if not self._pending and not self._ready:
@@ -101,6 +148,13 @@ class Signer:
         sign = self._identity().sign
         batch = [pending.popleft() for _ in range(len(pending))]
         self._ready.extend((sign(signing_message(digest)), seq) for seq, digest in batch)
+
+    def _sweep(self) -> None:
+        self._last_sweep = time.monotonic()
+        try:
+            seal_unsigned(self._db, self._identity(), older_than_ns=time.time_ns() - int(_SWEEP * 1e9))
+        except LedgerWriteError:
+            _log.warning("hashed: could not look for unsigned records; trying again later", exc_info=True)
 
     def _store(self) -> None:
         signatures = self.take_ready()

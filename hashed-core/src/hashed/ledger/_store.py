@@ -26,7 +26,7 @@ from hashed.identity import Identity
 from hashed.ledger._canonical import encode_prepared
 from hashed.ledger._db import Database
 from hashed.ledger._record import GENESIS, PROTOCOL_VERSION, leaf_hash, signing_message
-from hashed.ledger._signer import UPDATE_SIG, Signer
+from hashed.ledger._signer import UPDATE_SIG, Signer, seal_unsigned
 from hashed.ledger._usage import add_usage, usage_since
 from hashed.ledger._verify import ChainVerifier, VerifyReport
 from hashed.ledger._writer import BackgroundWriter, Queued
@@ -37,7 +37,7 @@ __all__ = ["Ledger", "Txn"]
 T = TypeVar("T")
 Clock = Callable[[], int]
 _INSERT = "INSERT INTO records (seq, hash, key, kind, ts, body, sig) VALUES (?, ?, ?, ?, ?, ?, ?)"
-_HEAD = "SELECT seq, hash, key, kind, body FROM records ORDER BY seq DESC LIMIT 1"
+_HEAD = "SELECT seq, hash, key, kind FROM records ORDER BY seq DESC LIMIT 1"
 Appended = tuple[int, bytes, str, dict[str, Any], "bytes | None"]
 
 
@@ -215,8 +215,9 @@ class Ledger:
         row = conn.execute(_HEAD).fetchone()
         if row is None:
             return 0, GENESIS
-        seq, digest, key, kind, body = row
+        seq, digest, key, kind = row
         if kind == "key_rotation":
+            body = conn.execute("SELECT body FROM records WHERE seq = ?", (seq,)).fetchone()[0]
             key = orjson.loads(body)["new_key"]
         if key != self.identity.public_key:
             raise LedgerError(
@@ -229,17 +230,10 @@ class Ledger:
         """Sign every record of this key still unsigned (after a crash, or another process's); returns how many."""
         sealed = 0
         while True:
-            with self._db.lock:
-                rows = self._db.conn.execute(
-                    "SELECT seq, hash FROM records WHERE sig IS NULL AND key = ? ORDER BY seq LIMIT 1000",
-                    (self.identity.public_key,),
-                ).fetchall()
-            if not rows:
+            count = seal_unsigned(self._db, self.identity)
+            sealed += count
+            if count == 0:
                 return sealed
-            updates = [(self.identity.sign(signing_message(bytes(digest))), seq) for seq, digest in rows]
-            with self._db.write() as conn:
-                conn.executemany(UPDATE_SIG, updates)
-            sealed += len(rows)
 
     # -- reading ---------------------------------------------------------------------------------------
 
