@@ -21,7 +21,9 @@ from typing import Any, TypeVar
 
 import pluggy
 
-from hashed._args import RecordedArgs, record_args
+from hashed._args import record_args
+from hashed._connect import backend_client, initial_engine, start_shipper
+from hashed._decisions import commit_decision, outcome_fields
 from hashed.config import HashedSettings
 from hashed.errors import ConfigError, FrameworkVersionError, IdentityError, LedgerWriteError, PolicyDenied
 from hashed.guard import GuardDecorator, make_guard
@@ -29,9 +31,8 @@ from hashed.identity import Identity, load_identity
 from hashed.identity._rotation import resolve_key_file, rotate
 from hashed.ledger import Ledger, Txn, VerifyReport
 from hashed.plugins import get_plugin_manager
-from hashed.policy import ApprovalSpec, Policy, PolicyEngine, Verdict, load_policy, parse_policy
+from hashed.policy import Policy, PolicyEngine, Verdict, load_policy, parse_policy
 from hashed.policy._approval import ApprovalRequest, ApprovalStore
-from hashed.policy._windows import consume_windows, exceeded_window
 from hashed.types import Decision, Effect, LedgerRecord, Outcome, Refusal, ToolCall
 
 __all__ = ["Hashed", "current", "instrument"]
@@ -81,7 +82,8 @@ class Hashed:
             resolve_key_file(s.key_path, s.ledger_path)
             identity = load_identity(s.key_path, s.passphrase())
         self.identity = identity
-        self._engine = PolicyEngine(self._read_policy(policy))
+        self._client = backend_client(s, lambda: self.identity)
+        self._engine, self.policy_source = initial_engine(s, policy, self._client)
         self._pm = get_plugin_manager(
             autoload=not s.disable_plugin_autoload, disabled=s.disabled_plugins, plugins=plugins
         )
@@ -94,6 +96,7 @@ class Hashed:
             on_write_error=s.ledger_on_error,
         )
         self.approvals = ApprovalStore(self.ledger.db, self._clock)
+        self.shipper = start_shipper(s, self._client, self.ledger, self._apply_backend_policy, self._clock)
         self._refresh_hooks()
         self._closed = False
         _open.add(self)
@@ -124,6 +127,10 @@ class Hashed:
             PolicyFileError: the new policy does not validate; the old one stays in force.
         """
         self._engine = PolicyEngine(self._read_policy(policy))
+
+    def _apply_backend_policy(self, text: str) -> None:
+        self._engine = PolicyEngine(parse_policy(text, path="backend policy"))
+        self.policy_source = "backend"
 
     def reload_policy(self) -> None:
         """Read the policy file again."""
@@ -258,7 +265,7 @@ class Hashed:
             args = record_args({"unrecorded": "the arguments could not be recorded"})
 
         def commit(txn: Txn) -> Decision:
-            return self._commit_decision(txn, call, agent, verdict, args, call_ref, engine)
+            return commit_decision(txn, self.approvals, call, agent, verdict, args, call_ref, engine, self._clock())
 
         try:
             return self.ledger.transact(commit, durable=verdict.effect is Effect.PENDING)
@@ -286,107 +293,13 @@ class Hashed:
                 agent,
             )
 
-    def _commit_decision(
-        self,
-        txn: Txn,
-        call: ToolCall,
-        agent: str,
-        verdict: Verdict,
-        args: RecordedArgs,
-        call_ref: str,
-        engine: PolicyEngine,
-    ) -> Decision:
-        effect, reason, rule = verdict.effect, verdict.reason, verdict.rule_id
-        approval_id = None
-        if effect is not Effect.DENY and verdict.windows:
-            over = exceeded_window(verdict.windows, txn, self._clock())
-            if over is not None:
-                effect, reason, rule = Effect.DENY, over[1], over[0].rule_id
-        if effect is Effect.PENDING and not engine.shadow:
-            effect, reason, approval_id = self._resolve_approval(txn, call, agent, verdict, args, call_ref)
-        if effect is Effect.ALLOW or engine.shadow:
-            consume_windows(verdict.windows, txn)
-        txn.append(
-            "decision",
-            agent,
-            {
-                "call": call_ref,
-                "tool": call.tool,
-                "framework": call.framework,
-                "run_id": _text(call.run_id),
-                "call_id": _text(call.call_id),
-                "parent_id": _text(call.parent_id),
-                "args": args.stored,
-                "args_digest": args.digest,
-                "effect": effect.value,
-                "reason": reason,
-                "rule": rule,
-                "policy": engine.hash,
-                "shadow": engine.shadow,
-                "approval": approval_id,
-            },
-            slow=args.slow,
-        )
-        return Decision(effect, reason, rule, engine.hash, call_ref, engine.shadow, approval_id, call.tool, agent)
-
-    def _resolve_approval(
-        self, txn: Txn, call: ToolCall, agent: str, verdict: Verdict, args: RecordedArgs, call_ref: str
-    ) -> tuple[Effect, str, str | None]:
-        spec = verdict.approval or ApprovalSpec()
-        request = self.approvals.open_for(txn.conn, agent, call.tool, args.digest)
-        if request is None:
-            request_id = self.approvals.create(
-                txn.conn,
-                call=call_ref,
-                agent=agent,
-                tool=call.tool,
-                args=args.stored,
-                digest=args.digest,
-                rule=verdict.rule_id,
-                reason=verdict.reason,
-                timeout_s=spec.timeout,
-                on_timeout=spec.on_timeout,
-            )
-            return Effect.PENDING, verdict.reason, request_id
-        if request.status == "pending":
-            return Effect.PENDING, verdict.reason, request.id
-        self.approvals.consume(txn.conn, request.id)
-        txn.append(
-            "approval",
-            agent,
-            {
-                "call": call_ref,
-                "approval": request.id,
-                "requested_by": request.call,
-                "verdict": request.status,
-                "by": request.decided_by,
-                "comment": request.comment,
-            },
-        )
-        note = f": {request.comment}" if request.comment else ""
-        if request.status == "approved":
-            return Effect.ALLOW, f"approved by {request.decided_by} ({request.id}){note}", request.id
-        if request.status == "denied":
-            return Effect.DENY, f"{request.decided_by} denied approval {request.id}{note}", request.id
-        timeout = "allowed" if request.on_timeout == "allow" else "denied"
-        effect = Effect.ALLOW if request.on_timeout == "allow" else Effect.DENY
-        return effect, f"no one answered approval {request.id} in time; {timeout} by the rule's on_timeout", request.id
-
     def record(self, decision: Decision, outcome: Outcome) -> None:
         """Commit the outcome record of a call that ran, linked to its decision.
 
         Raises:
             LedgerWriteError: the record cannot be written and `ledger_on_error` is `closed`.
         """
-        error = outcome.error
-        fields = {
-            "call": decision.call_ref,
-            "tool": decision.tool,
-            "status": "ok" if error is None else "error",
-            "error": None if error is None else f"{type(error).__name__}: {str(error)[:200]}",
-            "result_digest": None if error is not None else record_args({"result": outcome.result}).digest,
-            "duration_ns": outcome.duration_ns,
-        }
+        fields = outcome_fields(decision, outcome)
         try:
             self.ledger.transact(lambda txn: txn.append("outcome", decision.agent, fields))
         except LedgerWriteError as exc:
@@ -448,10 +361,17 @@ class Hashed:
         return self.ledger.flush(timeout)
 
     def close(self, timeout: float | None = 10.0) -> None:
-        """Flush and close; idempotent. Also runs at interpreter exit."""
+        """Commit and sign what is queued, ship what the backend will take within `flush_timeout`, close.
+
+        Idempotent; runs at interpreter exit too. Never hangs on a dead backend: unshipped records stay in the
+        ledger and go out on the next start.
+        """
         if self._closed:
             return
         self._closed = True
+        self.ledger.flush(timeout)
+        if self.shipper is not None:
+            self.shipper.close(self.settings.flush_timeout)
         self.ledger.close(timeout)
         _open.discard(self)
 
@@ -460,10 +380,6 @@ class Hashed:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
 
 
 def _whoami() -> str:

@@ -12,6 +12,7 @@ __all__ = [
     "HASHED_DISABLE_PLUGIN_AUTOLOAD",
     "HASHED_DURABILITY",
     "HASHED_FAIL_CLOSED",
+    "HASHED_FLUSH_TIMEOUT",
     "HASHED_HOME",
     "HASHED_INSTRUMENT",
     "HASHED_KEY_FILE",
@@ -20,7 +21,10 @@ __all__ = [
     "HASHED_LEDGER_ON_ERROR",
     "HASHED_LEDGER_SYNC",
     "HASHED_POLICY",
+    "HASHED_POLICY_INTERVAL",
     "HASHED_RAISE_INTERNAL_ERRORS",
+    "HASHED_REQUEST_TIMEOUT",
+    "HASHED_SHIP_INTERVAL",
     "HASHED_STRICT",
 ]
 
@@ -54,6 +58,14 @@ HASHED_API_KEY = "HASHED_API_KEY"
 """Agent API key for the backend."""
 HASHED_FAIL_CLOSED = "HASHED_FAIL_CLOSED"
 """`1` (default): deny every call while no policy is known at all."""
+HASHED_SHIP_INTERVAL = "HASHED_SHIP_INTERVAL"
+"""Seconds between shipping rounds (default 0.5)."""
+HASHED_POLICY_INTERVAL = "HASHED_POLICY_INTERVAL"
+"""Seconds between policy checks at the backend (default 10)."""
+HASHED_FLUSH_TIMEOUT = "HASHED_FLUSH_TIMEOUT"
+"""Seconds `close()` tries to ship what is left (default 5); it never waits longer."""
+HASHED_REQUEST_TIMEOUT = "HASHED_REQUEST_TIMEOUT"
+"""Seconds per request to the backend (default 5)."""
 HASHED_DISABLE_PLUGIN_AUTOLOAD = "HASHED_DISABLE_PLUGIN_AUTOLOAD"
 """`1`: load no plugin from the `hashed` entry-point group."""
 HASHED_DISABLED_PLUGINS = "HASHED_DISABLED_PLUGINS"

@@ -7,6 +7,7 @@ HashedError ─┬─ ConfigError (also ValueError)
              ├─ IdentityError ─ SignatureError
              ├─ LedgerError ─┬─ LedgerWriteError
              │               └─ ChainBrokenError(.sequence)
+             ├─ BackendError(.status .code) ─ BackendUnavailable(.retry_after)
              └─ AdapterError ─ FrameworkVersionError(.framework .needs .hint)
 ```
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AdapterError",
+    "BackendError",
+    "BackendUnavailable",
     "ChainBrokenError",
     "ConfigError",
     "FrameworkVersionError",
@@ -174,6 +177,40 @@ class ChainBrokenError(LedgerError):
         self.sequence = sequence
         self.reason = reason
         super().__init__(f"record {sequence}: {reason}")
+
+
+class BackendError(HashedError):
+    """The backend answered with an error that retrying the same request will not fix.
+
+    Attributes:
+        status: the HTTP status (0 when there was no answer).
+        code: the backend's machine-readable error code, e.g. `key_revoked`.
+
+    Example:
+        >>> str(BackendError("key_revoked: this API key was revoked", status=401, code="key_revoked"))
+        'key_revoked: this API key was revoked'
+    """
+
+    def __init__(self, message: str, *, status: int = 0, code: str = "") -> None:
+        self.status = status
+        self.code = code
+        super().__init__(message)
+
+
+class BackendUnavailable(BackendError):
+    """The backend could not be reached, or asked to come back later (5xx, 429): try again.
+
+    Attributes:
+        retry_after: seconds the backend asked to wait (Retry-After), when it said.
+
+    Example:
+        >>> BackendUnavailable("connection refused").retry_after is None
+        True
+    """
+
+    def __init__(self, message: str, *, status: int = 0, code: str = "", retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, status=status, code=code)
 
 
 class AdapterError(HashedError):

@@ -65,7 +65,10 @@ CREATE TABLE IF NOT EXISTS approvals (
     decided_ns  INTEGER,
     decided_by  TEXT,
     comment     TEXT,
-    consumed    INTEGER NOT NULL DEFAULT 0
+    consumed    INTEGER NOT NULL DEFAULT 0,
+    remote_id   TEXT,
+    answer      TEXT,
+    answer_sig  TEXT
 );
 CREATE INDEX IF NOT EXISTS approvals_lookup ON approvals(agent, tool, args_digest, status);
 """

@@ -23,7 +23,7 @@ __all__ = ["ApprovalRequest", "ApprovalStore"]
 # Constant column list, spliced into constant SQL: no value is ever formatted into a query (S608 below).
 _COLUMNS = (
     "id, call, agent, tool, args, args_digest, rule, reason, status, created_ns, expires_ns, on_timeout, "
-    "decided_ns, decided_by, comment, consumed"
+    "decided_ns, decided_by, comment, consumed, remote_id, answer, answer_sig"
 )
 
 _BY_ID = f"SELECT {_COLUMNS} FROM approvals WHERE id = ?"  # noqa: S608
@@ -53,6 +53,9 @@ class ApprovalRequest:
     decided_by: str | None
     comment: str | None
     consumed: bool
+    remote_id: str | None = None
+    answer: str | None = None
+    answer_sig: str | None = None
 
     @classmethod
     def _from_row(cls, row: tuple[Any, ...], now_ns: int) -> ApprovalRequest:
@@ -108,7 +111,7 @@ class ApprovalStore:
         now = self._clock()
         conn.execute(
             f"INSERT INTO approvals ({_COLUMNS}) "  # noqa: S608
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, NULL, NULL, NULL, 0)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, NULL, NULL, NULL, 0, NULL, NULL, NULL)",
             (
                 request_id,
                 call,

@@ -117,8 +117,9 @@ class PolicyEngine:
         'amount=500 is over the limit of 100'
     """
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, *, default_reason: str | None = None) -> None:
         self.policy = policy
+        self._default_reason = default_reason
         self.hash = policy_hash(policy)
         self.shadow = policy.mode == "shadow"
         self._rules = [_Compiled(rule) for rule in policy.rules]
@@ -149,6 +150,8 @@ class PolicyEngine:
                 return Verdict(Effect.DENY, rule.reason or f"rule {rule.id} forbids {tool}", rule.id)
             allows.append(rule)
         if not allows:
+            if self._default_reason is not None:
+                return Verdict(Effect(self.policy.default), self._default_reason, None)
             if self.policy.default == "allow":
                 return Verdict(Effect.ALLOW, "no rule matched; the policy's default is allow", None)
             if missed is not None:

@@ -1,0 +1,131 @@
+"""What a decision and an outcome record say, and how a pending call's approval is resolved.
+
+Runs inside the ledger transaction that records the decision, so the window check, the approval bookkeeping
+and the record are one atomic step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from hashed._args import RecordedArgs, record_args
+from hashed.ledger import Txn
+from hashed.policy import ApprovalSpec, PolicyEngine, Verdict
+from hashed.policy._approval import ApprovalStore
+from hashed.policy._windows import consume_windows, exceeded_window
+from hashed.types import Decision, Effect, Outcome, ToolCall
+
+__all__ = ["commit_decision", "outcome_fields"]
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def commit_decision(
+    txn: Txn,
+    approvals: ApprovalStore,
+    call: ToolCall,
+    agent: str,
+    verdict: Verdict,
+    args: RecordedArgs,
+    call_ref: str,
+    engine: PolicyEngine,
+    now_ns: int,
+) -> Decision:
+    """Count windows, resolve approvals, append the decision record; return the final `Decision`."""
+    effect, reason, rule = verdict.effect, verdict.reason, verdict.rule_id
+    approval_id = None
+    if effect is not Effect.DENY and verdict.windows:
+        over = exceeded_window(verdict.windows, txn, now_ns)
+        if over is not None:
+            effect, reason, rule = Effect.DENY, over[1], over[0].rule_id
+    if effect is Effect.PENDING and not engine.shadow:
+        effect, reason, approval_id = _resolve_approval(txn, approvals, call, agent, verdict, args, call_ref)
+    if effect is Effect.ALLOW or engine.shadow:
+        consume_windows(verdict.windows, txn)
+    txn.append(
+        "decision",
+        agent,
+        {
+            "call": call_ref,
+            "tool": call.tool,
+            "framework": call.framework,
+            "run_id": _text(call.run_id),
+            "call_id": _text(call.call_id),
+            "parent_id": _text(call.parent_id),
+            "args": args.stored,
+            "args_digest": args.digest,
+            "effect": effect.value,
+            "reason": reason,
+            "rule": rule,
+            "policy": engine.hash,
+            "shadow": engine.shadow,
+            "approval": approval_id,
+        },
+        slow=args.slow,
+    )
+    return Decision(effect, reason, rule, engine.hash, call_ref, engine.shadow, approval_id, call.tool, agent)
+
+
+def _resolve_approval(
+    txn: Txn, approvals: ApprovalStore, call: ToolCall, agent: str, verdict: Verdict, args: RecordedArgs, call_ref: str
+) -> tuple[Effect, str, str | None]:
+    spec = verdict.approval or ApprovalSpec()
+    request = approvals.open_for(txn.conn, agent, call.tool, args.digest)
+    if request is None:
+        request_id = approvals.create(
+            txn.conn,
+            call=call_ref,
+            agent=agent,
+            tool=call.tool,
+            args=args.stored,
+            digest=args.digest,
+            rule=verdict.rule_id,
+            reason=verdict.reason,
+            timeout_s=spec.timeout,
+            on_timeout=spec.on_timeout,
+        )
+        return Effect.PENDING, verdict.reason, request_id
+    if request.status == "pending":
+        return Effect.PENDING, verdict.reason, request.id
+    approvals.consume(txn.conn, request.id)
+    signed = (
+        None if request.answer is None else {"answer": orjson.loads(request.answer), "signature": request.answer_sig}
+    )
+    txn.append(
+        "approval",
+        agent,
+        {
+            "call": call_ref,
+            "approval": request.id,
+            "requested_by": request.call,
+            "verdict": request.status,
+            "by": request.decided_by,
+            "comment": request.comment,
+            "signed_answer": signed,
+        },
+    )
+    note = f": {request.comment}" if request.comment else ""
+    if request.status == "approved":
+        return Effect.ALLOW, f"approved by {request.decided_by} ({request.id}){note}", request.id
+    if request.status == "denied":
+        return Effect.DENY, f"{request.decided_by} denied approval {request.id}{note}", request.id
+    timeout = "allowed" if request.on_timeout == "allow" else "denied"
+    effect = Effect.ALLOW if request.on_timeout == "allow" else Effect.DENY
+    return effect, f"no one answered approval {request.id} in time; {timeout} by the rule's on_timeout", request.id
+
+
+def outcome_fields(decision: Decision, outcome: Outcome) -> dict[str, Any]:
+    """The fields of the outcome record of a call that ran."""
+    error = outcome.error
+    return {
+        "call": decision.call_ref,
+        "tool": decision.tool,
+        "status": "ok" if error is None else "error",
+        "error": None if error is None else f"{type(error).__name__}: {str(error)[:200]}",
+        "result_digest": None if error is not None else record_args({"result": outcome.result}).digest,
+        "duration_ns": outcome.duration_ns,
+    }

@@ -1,0 +1,305 @@
+"""The link to the backend, on one background thread; the guarded call never waits on it.
+
+The thread registers the agent, keeps its policy current, ships its ledger and relays approvals.
+
+Shipping state lives in the ledger database: `meta.shipped_through` (every record up to it is acknowledged)
+and `refusals` (records the backend refused, with its reason; `hashed logs --refused` lists them). Records are
+marked only when the backend acknowledges them, so a restart resends what was not, and the backend's
+idempotent ingest makes a resend harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from hashed.errors import BackendError, BackendUnavailable, PolicyFileError
+from hashed.ledger._db import Database, get_meta, set_meta
+from hashed.shipping._backoff import Backoff, CircuitBreaker
+from hashed.shipping._client import BackendClient, PolicyAnswer
+from hashed.shipping._policy_cache import PolicyCache
+from hashed.shipping._signing import APPROVAL_FIELDS, verify_approval
+
+__all__ = ["Shipper"]
+
+_log = logging.getLogger("hashed.shipping")
+_BATCH = 500
+
+
+class Shipper:
+    """Keeps one agent in step with the backend, on its own thread."""
+
+    def __init__(
+        self,
+        *,
+        client: BackendClient,
+        db: Database,
+        ledger_path: Path,
+        agent: str,
+        cache: PolicyCache,
+        on_policy: Callable[[str], None],
+        clock: Callable[[], int],
+        ship_interval: float = 0.5,
+        policy_interval: float = 10.0,
+    ) -> None:
+        self.client = client
+        self._db = db
+        self._path = ledger_path
+        self._agent = agent
+        self._cache = cache
+        self._on_policy = on_policy
+        self._clock = clock
+        self.ship_interval = ship_interval
+        self.policy_interval = policy_interval
+        self.breaker = CircuitBreaker(threshold=3, reset_after=5.0)
+        self.backoff = Backoff(base=0.2, cap=10.0)
+        self.registered = False
+        self.backend_key: str | None = None
+        self.last_error: str | None = None
+        self.last_contact: float | None = None
+        self._policy_due = 0.0
+        self._kick = threading.Event()
+        self._closed = False
+        self._draining = False
+        self._read: sqlite3.Connection | None = None
+        self._thread = threading.Thread(target=self._loop, name="hashed-shipper", daemon=True)
+        self._thread.start()
+
+    # -- life cycle --------------------------------------------------------------------------------------
+
+    def kick(self) -> None:
+        """Work now rather than at the next interval (new records, a policy push, tests)."""
+        self._kick.set()
+
+    def _loop(self) -> None:
+        while not self._closed:
+            wait = self.ship_interval
+            if self.breaker.allows():
+                try:
+                    more = self.step()
+                    self.breaker.succeeded()
+                    self.backoff.success()
+                    self.last_error = None
+                    self.last_contact = time.monotonic()
+                    wait = 0.0 if more else self.ship_interval
+                except BackendError as exc:  # unreachable, or refused: back off, keep everything, try again
+                    self._failed(exc)
+                    retry_after = exc.retry_after if isinstance(exc, BackendUnavailable) else None
+                    wait = self.backoff.failure(retry_after)
+                except Exception:  # noqa: BLE001 - shipping fails open: logged, retried, never reaching the agent
+                    _log.exception("hashed: shipping failed unexpectedly; retrying")
+                    wait = self.backoff.failure()
+            else:
+                wait = max(0.05, self.breaker.reset_after / 5)
+            if wait:
+                self._kick.wait(wait)
+                self._kick.clear()
+
+    def _failed(self, exc: BackendError) -> None:
+        self.breaker.failed()
+        message = str(exc)
+        if message != self.last_error:
+            level = logging.INFO if isinstance(exc, BackendUnavailable) else logging.WARNING
+            _log.log(level, "hashed: backend problem (records are kept and sent later): %s", message)
+        self.last_error = message
+        if exc.code in ("agent_unknown", "unknown_agent"):
+            self.registered = False
+
+    def close(self, timeout: float) -> bool:
+        """Try to ship what is left within `timeout` seconds, then stop; True if everything was shipped."""
+        deadline = time.monotonic() + timeout
+        self._draining = True
+        done = False
+        while time.monotonic() < deadline and self.breaker.allows():
+            try:
+                if not self.step():
+                    done = self.unshipped() == 0
+                    break
+            except BackendError as exc:
+                self._failed(exc)
+                break
+        self._closed = True
+        self._kick.set()
+        self._thread.join(max(0.0, deadline - time.monotonic()) + 0.5)
+        self.client.close()
+        if self._read is not None:
+            self._read.close()
+        return done
+
+    # -- one round ---------------------------------------------------------------------------------------
+
+    def step(self) -> bool:
+        """Register if needed, refresh the policy when due, ship one batch, relay approvals.
+
+        Returns whether more records are waiting to be shipped.
+        """
+        if not self.registered:
+            self.client.register(self._agent)
+            self.backend_key = self.client.backend_key()
+            self.registered = True
+            _log.info("hashed: registered agent %s with %s", self._agent, self.client.base_url)
+        if time.monotonic() >= self._policy_due and not self._draining:
+            self.sync_policy()
+        more = self.ship_batch()
+        if not self._draining:
+            self.sync_approvals()
+        return more
+
+    def sync_policy(self) -> bool:
+        """Fetch the policy if it changed; returns whether a new one was put in force."""
+        self._policy_due = time.monotonic() + self.policy_interval
+        try:
+            answer = self.client.policy(self._cache.etag())
+        except BackendError as exc:
+            if exc.code == "policy_missing":
+                return False
+            raise
+        if answer is None:
+            return False
+        return self._apply(answer)
+
+    def _apply(self, answer: PolicyAnswer) -> bool:
+        try:
+            self._on_policy(answer.yaml)
+        except PolicyFileError as exc:  # keep the last good policy; say why loudly
+            _log.error(
+                "hashed: the backend's policy version %s does not validate here; keeping the last good one: %s",
+                answer.version,
+                exc,
+            )
+            return False
+        self._cache.store(answer)
+        _log.info("hashed: policy version %s (%s) in force", answer.version, answer.source)
+        return True
+
+    def _reader(self) -> sqlite3.Connection:
+        if self._read is None:
+            self._read = sqlite3.connect(self._path, check_same_thread=False)
+        return self._read
+
+    def unshipped(self) -> int:
+        """Records committed but not acknowledged by the backend."""
+        reader = self._reader()
+        mark = get_meta(reader, "shipped_through")
+        high = reader.execute("SELECT max(seq) FROM records").fetchone()[0] or 0
+        return max(0, high - mark)
+
+    def ship_batch(self) -> bool:
+        """Send the next signed records; mark what the backend acknowledged. Returns whether more wait."""
+        reader = self._reader()
+        mark = get_meta(reader, "shipped_through")
+        rows = reader.execute(
+            "SELECT seq, kind, body, hash, sig FROM records WHERE seq > ? ORDER BY seq LIMIT ?", (mark, _BATCH)
+        ).fetchall()
+        records: list[dict[str, Any]] = []
+        for _seq, kind, body, digest, sig in rows:
+            if sig is None:
+                break  # not signed yet: it goes in the next round
+            record = orjson.loads(body)
+            record["hash"], record["sig"] = bytes(digest).hex(), bytes(sig).hex()
+            records.append(record)
+            if kind == "key_rotation":
+                break  # the rotation ends its batch, so the batch can be signed with the new key
+        if not records:
+            return False
+        answer = self.client.send(records)
+        new_mark, refusals = self._acknowledged(mark, records, answer)
+        if new_mark != mark or refusals:
+            with self._db.write() as conn:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO refusals (seq, code, reason, at_ns) VALUES (?, ?, ?, ?)",
+                    [(seq, code, reason, self._clock()) for seq, code, reason in refusals],
+                )
+                set_meta(conn, "shipped_through", new_mark)
+        return len(rows) == _BATCH or new_mark < records[-1]["seq"] or len(records) < len(rows)
+
+    def _acknowledged(
+        self, mark: int, records: list[dict[str, Any]], answer: dict[str, Any]
+    ) -> tuple[int, list[tuple[int, str, str]]]:
+        results = {int(r["seq"]): r for r in answer.get("results", [])}
+        head = int((answer.get("head") or {}).get("seq") or 0)
+        refusals: list[tuple[int, str, str]] = []
+        new_mark = mark
+        for record in records:
+            result = results.get(record["seq"])
+            if result is None:
+                break
+            if result["status"] == "refused":
+                code = str(result.get("code") or "refused")
+                if code in ("unknown_agent", "agent_unknown"):
+                    self.registered = False
+                    break
+                if code == "out_of_order" and head < record["seq"] - 1:
+                    # The backend is behind us (a new or restored database): resend from its head.
+                    _log.warning("hashed: the backend holds this agent's chain up to %d; resending from there", head)
+                    return min(mark, head), []
+                refusals.append((record["seq"], code, str(result.get("reason") or "")))
+                _log.warning(
+                    "hashed: the backend refused record %d (%s): %s", record["seq"], code, result.get("reason")
+                )
+            new_mark = record["seq"]
+        return new_mark, refusals
+
+    # -- approvals ---------------------------------------------------------------------------------------
+
+    def sync_approvals(self) -> None:
+        """Ask the backend for local pending requests, and bring back answers (checking the backend's signature)."""
+        with self._db.lock:
+            rows = self._db.conn.execute(
+                "SELECT id, call, tool, args, args_digest, rule, reason, expires_ns, created_ns, remote_id "
+                "FROM approvals WHERE status = 'pending' AND expires_ns > ?",
+                (self._clock(),),
+            ).fetchall()
+        for local_id, call, tool, args, digest, rule, reason, expires_ns, created_ns, remote_id in rows:
+            if remote_id is None:
+                created = self.client.create_approval(
+                    {
+                        "call": call,
+                        "tool": tool,
+                        "args": orjson.loads(args),
+                        "args_digest": digest,
+                        "rule": rule,
+                        "reason": reason,
+                        "timeout": max(1, int((expires_ns - created_ns) / 1e9)),
+                    }
+                )
+                with self._db.write() as conn:
+                    conn.execute("UPDATE approvals SET remote_id = ? WHERE id = ?", (created["id"], local_id))
+                continue
+            answer = self.client.approval(remote_id)
+            if answer.get("status") == "pending":
+                continue
+            self._record_answer(local_id, answer)
+
+    def _record_answer(self, local_id: str, answer: dict[str, Any]) -> None:
+        signed = answer.get("answer") or {}
+        signature = answer.get("signature") or ""
+        if self.backend_key is None or not verify_approval(self.backend_key, signed, signature):
+            _log.error("hashed: approval answer for %s is not signed by the backend's key; ignored", local_id)
+            return
+        status = str(signed["status"])
+        if status not in ("approved", "denied"):
+            return  # expiry is decided locally, by the same timeout
+        decided_ns = int(signed["decided_at"])
+        with self._db.write() as conn:
+            conn.execute(
+                "UPDATE approvals SET status = ?, decided_ns = ?, decided_by = ?, comment = ?, answer = ?, "
+                "answer_sig = ? WHERE id = ? AND status = 'pending'",
+                (
+                    status,
+                    decided_ns,
+                    signed["decided_by"],
+                    signed["comment"],
+                    orjson.dumps({k: signed[k] for k in APPROVAL_FIELDS}).decode(),
+                    signature,
+                    local_id,
+                ),
+            )
+        _log.info("hashed: approval %s %s by %s", local_id, status, signed["decided_by"])
