@@ -1,0 +1,90 @@
+"""Zero-code guarding: the `hashed` entry point. Import-cheap: LangChain is patched only once it is imported.
+
+`instrument(hashed)` wraps `langchain.agents.factory.create_agent` so that every agent gets `HashedMiddleware`
+(never twice), and loads the callback hook so that `HASHED_LANGCHAIN=1` guards chains and direct tool use too.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from hashed.adapters import when_imported
+from hashed.plugins import hookimpl
+
+if TYPE_CHECKING:
+    from hashed import Hashed
+
+__all__ = ["hashed_adapter_install", "instrument", "uninstrument"]
+
+_FACTORY = "langchain.agents.factory"
+_WRAPPED = "__hashed_wrapped__"
+
+
+class _Installed:
+    """What `instrument` set up: whether agents are guarded, and with which `Hashed` (None: the default)."""
+
+    active = False
+    hashed: Hashed | None = None
+
+
+@hookimpl
+def hashed_adapter_install(hashed: Hashed) -> None:
+    """Guard every LangChain agent this process creates (called by `hashed.instrument()` and `hashed run`)."""
+    instrument(hashed)
+
+
+def instrument(hashed: Hashed | None = None) -> None:
+    """Add `HashedMiddleware(hashed)` to every `create_agent(...)` from now on; idempotent.
+
+    Agents made before `langchain.agents` is imported, or through `langchain.agents.create_agent` looked up
+    after this call, are covered; a `create_agent` name bound earlier by `from ... import` is covered once
+    LangChain was imported after this call (the usual start-up order of `hashed run`).
+
+    Args:
+        hashed: the `Hashed` to ask; default: `hashed.adapters.current()` at each call.
+    """
+    _Installed.active, _Installed.hashed = True, hashed
+    when_imported("langchain_core.tracers.context", _load_callback_hook)
+    when_imported(_FACTORY, _patch_factory)
+
+
+def uninstrument() -> None:
+    """Stop adding `HashedMiddleware` to new agents (agents already built keep theirs)."""
+    _Installed.active, _Installed.hashed = False, None
+    for module in (sys.modules.get(_FACTORY), sys.modules.get("langchain.agents")):
+        wrapped = getattr(module, "create_agent", None)
+        original = getattr(wrapped, _WRAPPED, None)
+        if module is not None and original is not None:
+            module.__dict__["create_agent"] = original
+
+
+def _load_callback_hook(_: ModuleType) -> None:
+    # Runs when LangChain first configures callbacks (its tracing module is imported lazily then), so every
+    # LangChain module the hooks need is loaded by now; importing them registers the `HASHED_LANGCHAIN` hook.
+    importlib.import_module("hashed_langchain._hooks")
+
+
+def _patch_factory(factory: ModuleType) -> None:
+    if not _Installed.active or hasattr(factory.__dict__["create_agent"], _WRAPPED):
+        return
+    original: Callable[..., Any] = factory.__dict__["create_agent"]
+
+    @functools.wraps(original)
+    def create_agent(*args: Any, middleware: Sequence[Any] = (), **kwargs: Any) -> Any:
+        if _Installed.active:
+            from hashed_langchain._hooks import HashedMiddleware
+
+            if not any(isinstance(m, HashedMiddleware) for m in middleware):
+                middleware = [HashedMiddleware(_Installed.hashed), *middleware]
+        return original(*args, middleware=middleware, **kwargs)
+
+    setattr(create_agent, _WRAPPED, original)
+    factory.__dict__["create_agent"] = create_agent
+    agents = sys.modules.get("langchain.agents")
+    if agents is not None and agents.__dict__.get("create_agent") is original:
+        agents.__dict__["create_agent"] = create_agent
