@@ -10,14 +10,14 @@ import pytest
 
 pytest.importorskip("langchain")
 
-from hashed import Hashed, LedgerRecord  # noqa: E402
-from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel  # noqa: E402
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage  # noqa: E402
-from langchain_core.outputs import ChatResult  # noqa: E402
-from pydantic import Field  # noqa: E402
-from langchain_core.tools import BaseTool, StructuredTool  # noqa: E402
+from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.outputs import ChatResult
+from langchain_core.tools import BaseTool, StructuredTool
+from pydantic import Field
 
-from hashed_langchain import uninstrument  # noqa: E402
+from hashed import Hashed, LedgerRecord
+from hashed_langchain import uninstrument
 
 TRANSFERS = """
 version: 1

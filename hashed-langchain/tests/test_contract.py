@@ -6,12 +6,12 @@ from typing import Any
 
 import langchain.agents
 import pytest
-from hashed import Hashed
-from hashed.testing.contract import AdapterContract, HarnessRun
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import StructuredTool
 
+from hashed import Hashed
+from hashed.testing.contract import AdapterContract, HarnessRun
 from hashed_langchain import HashedMiddleware, instrument, uninstrument
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from hashed import Hashed, PolicyDenied
 from langchain.agents import create_agent
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import StructuredTool, ToolException
 
+from hashed import Hashed, PolicyDenied
 from hashed_langchain import HashedCallbackHandler, HashedMiddleware
 
 # -- agents: HashedMiddleware ---------------------------------------------------------------------------------

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from hashed import Decision, Effect
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import ToolException
 from langgraph.types import Command
 
+from hashed import Decision, Effect
 from hashed_langchain._translate import FRAMEWORK, callback_call, refusal, request_call, result_outcome
 
 
