@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
+from importlib.metadata import version
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from langchain_core.language_models.fake_chat_models import FakeMessagesListChat
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatResult
 from langchain_core.tools import BaseTool, StructuredTool
+from packaging.version import Version
 from pydantic import Field
 
 from hashed import Hashed, LedgerRecord
@@ -137,6 +139,8 @@ class Kit:
     records: Callable[[Hashed], list[LedgerRecord]] = records
     assert_verifies: Callable[[Hashed], None] = assert_verifies
     tool_messages: Callable[[dict[str, Any]], dict[str, ToolMessage]] = tool_messages
+    # `create_agent(name=...)` reaches tool calls (metadata `lc_agent_name`) from langchain 1.3 on; 1.0-1.2.0 lack it
+    agent_name_reaches_tools: bool = Version(version("langchain")) >= Version("1.3")
 
 
 @pytest.fixture

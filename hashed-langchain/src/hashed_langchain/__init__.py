@@ -26,15 +26,20 @@ from hashed_langchain._plugin import instrument, uninstrument
 from hashed_langchain._version import __version__
 
 if TYPE_CHECKING:
-    from hashed_langchain._hooks import HashedCallbackHandler, HashedMiddleware
+    from hashed_langchain._callbacks import HashedCallbackHandler
+    from hashed_langchain._hooks import HashedMiddleware
 
 __all__ = ["HashedCallbackHandler", "HashedMiddleware", "__version__", "instrument", "uninstrument"]
 
 
 def __getattr__(name: str) -> Any:
     # The hooks import LangChain (about a second); the entry point imports this package, so they load on first use.
-    if name in ("HashedCallbackHandler", "HashedMiddleware"):
-        from hashed_langchain import _hooks
+    if name == "HashedMiddleware":
+        from hashed_langchain._hooks import HashedMiddleware
 
-        return getattr(_hooks, name)
+        return HashedMiddleware
+    if name == "HashedCallbackHandler":
+        from hashed_langchain._callbacks import HashedCallbackHandler
+
+        return HashedCallbackHandler
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

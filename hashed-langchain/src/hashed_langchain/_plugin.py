@@ -64,9 +64,9 @@ def uninstrument() -> None:
 
 
 def _load_callback_hook(_: ModuleType) -> None:
-    # Runs when LangChain first configures callbacks (its tracing module is imported lazily then), so every
-    # LangChain module the hooks need is loaded by now; importing them registers the `HASHED_LANGCHAIN` hook.
-    importlib.import_module("hashed_langchain._hooks")
+    # Right after LangChain's tracing context loads (possibly half-way through LangChain's own import): the callback
+    # module needs nothing more than that context and the callback base class, and registers the env-var hook.
+    importlib.import_module("hashed_langchain._callbacks")
 
 
 def _patch_factory(factory: ModuleType) -> None:
@@ -79,8 +79,8 @@ def _patch_factory(factory: ModuleType) -> None:
         if _Installed.active:
             from hashed_langchain._hooks import HashedMiddleware
 
-            if not any(isinstance(m, HashedMiddleware) for m in middleware):
-                middleware = [HashedMiddleware(_Installed.hashed), *middleware]
+            if not any(isinstance(m, HashedMiddleware) for m in middleware):  # never twice; the user's one wins
+                middleware = [HashedMiddleware(_Installed.hashed, agent=kwargs.get("name")), *middleware]
         return original(*args, middleware=middleware, **kwargs)
 
     setattr(create_agent, _WRAPPED, original)
