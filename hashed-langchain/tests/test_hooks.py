@@ -33,9 +33,8 @@ def test_middleware_denial_reaches_the_model_and_the_run_goes_on(guarded: Hashed
         "c0": ("deny", "delete_file"),
         "c1": ("allow", "read_file"),
     }
-    agent = (
-        "ops-bot" if kit.agent_name_reaches_tools else "agent"
-    )  # else: the settings' name, or HashedMiddleware(agent=)
+    # older langchain: the settings' name (or HashedMiddleware(agent=...))
+    agent = "ops-bot" if kit.agent_name_reaches_tools else "agent"
     for record in decisions.values():
         assert (record.body["agent"], record.body["run_id"], record.body["framework"]) == (agent, "t-1", "langchain")
     assert (outcome.body["status"], outcome.body["call"]) == ("ok", decisions["c1"].body["call"])
