@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from langchain.agents import create_agent
 from langchain_core.runnables import RunnableLambda
@@ -265,3 +268,60 @@ def test_env_var_gives_every_run_the_callback_handler(guarded: Hashed, toolbox, 
         ("outcome", None),
     ]
     kit.assert_verifies(guarded)
+
+
+# -- pending approvals ------------------------------------------------------------------------------------------
+
+APPROVALS = """
+version: 1
+default: deny
+rules:
+  - id: big-transfers
+    tools: [transfer_money]
+    effect: allow
+    approval: {when: {amount: {gt: 500}}, timeout: 15m}
+"""
+
+
+def _approve_when_asked(hashed: Hashed) -> threading.Thread:
+    def approver() -> None:
+        for _ in range(500):
+            pending = hashed.approvals.list("pending")
+            if pending:
+                hashed.approve(pending[0].id, by="alice")
+                return
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=approver)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("mode", ["invoke", "ainvoke"])
+async def test_pending_call_waits_for_approval_when_the_core_says_so(guarded: Hashed, toolbox, kit, mode):
+    guarded.set_policy(APPROVALS)
+    guarded.settings = guarded.settings.model_copy(update={"approval_wait": 10.0, "approval_poll": 0.01})
+    model = kit.script([("transfer_money", {"to": "acct-9", "amount": 700})])
+    agent = create_agent(model, toolbox.sync_tools(), middleware=[HashedMiddleware(guarded)])
+    approver = _approve_when_asked(guarded)
+    state = {"messages": [("user", "pay")]}
+    _ = await agent.ainvoke(state) if mode == "ainvoke" else agent.invoke(state)
+    approver.join()
+    assert toolbox.executed == [("transfer_money", {"to": "acct-9", "amount": 700.0})]
+    assert model.saw() == {"c0": "transfer_money done"}
+    kinds = [(r.kind, r.body.get("effect") or r.body.get("verdict")) for r in kit.records(guarded)]
+    assert kinds == [("decision", "pending"), ("approval", "approved"), ("decision", "allow"), ("outcome", None)]
+    kit.assert_verifies(guarded)
+
+
+def test_pending_call_without_waiting_shows_the_model_the_approval_request(guarded: Hashed, toolbox, kit):
+    guarded.set_policy(APPROVALS)
+    model = kit.script([("transfer_money", {"to": "acct-9", "amount": 700})])
+    create_agent(model, toolbox.sync_tools(), middleware=[HashedMiddleware(guarded)]).invoke(
+        {"messages": [("user", "pay")]}
+    )
+    [request] = guarded.approvals.list("pending")
+    assert toolbox.executed == []
+    assert model.saw()["c0"].startswith(
+        f"transfer_money is waiting for human approval (rule big-transfers), request {request.id}"
+    )
