@@ -53,6 +53,7 @@ def test_middleware_agent_argument_names_the_agent(guarded: Hashed, toolbox, kit
     )
     agent.invoke({"messages": [("user", "go")]})
     assert {r.body["agent"] for r in kit.records(guarded)} == {"reader"}
+    kit.assert_verifies(guarded)
 
 
 def test_middleware_over_limit_by_keyword_is_denied(guarded: Hashed, toolbox, kit):
@@ -112,6 +113,7 @@ def test_middleware_handled_tool_error_message_is_an_error_outcome(guarded: Hash
     assert model.saw() == {"c0": "/nope: no such file"}
     outcome = kit.records(guarded)[-1]
     assert (outcome.body["status"], outcome.body["error"]) == ("error", "ToolException: /nope: no such file")
+    kit.assert_verifies(guarded)
 
 
 @pytest.mark.parametrize("kind", ["sync_tools", "async_tools"])
@@ -156,12 +158,17 @@ async def test_middleware_parallel_tool_calls_in_one_message(guarded: Hashed, to
     kit.assert_verifies(guarded)
 
 
-def test_middleware_and_callback_handler_together_guard_each_call_once(guarded: Hashed, toolbox, kit):
+@pytest.mark.parametrize(
+    ("mode", "kind"), [("invoke", "sync_tools"), ("ainvoke", "sync_tools"), ("ainvoke", "async_tools")]
+)
+async def test_middleware_and_callback_handler_together_guard_each_call_once(guarded: Hashed, toolbox, kit, mode, kind):
     model = kit.script([("read_file", {"path": "/a"}), ("delete_file", {"path": "/b"})])
-    agent = create_agent(model, toolbox.sync_tools(), middleware=[HashedMiddleware(guarded)])
-    agent.invoke({"messages": [("user", "go")]}, {"callbacks": [HashedCallbackHandler(guarded)]})
+    agent = create_agent(model, getattr(toolbox, kind)(), middleware=[HashedMiddleware(guarded)])
+    state, config = {"messages": [("user", "go")]}, {"callbacks": [HashedCallbackHandler(guarded)]}
+    _ = await agent.ainvoke(state, config) if mode == "ainvoke" else agent.invoke(state, config)
     assert toolbox.executed == [("read_file", {"path": "/a"})]
     assert sorted(r.kind for r in kit.records(guarded)) == ["decision", "decision", "outcome"]  # parallel calls
+    kit.assert_verifies(guarded)
 
 
 # -- chains and tools: HashedCallbackHandler -------------------------------------------------------------------
@@ -250,6 +257,7 @@ def test_callback_in_agent_with_tool_error_middleware_is_graceful(guarded: Hashe
     assert model.saw() == {"c0": "delete_file denied by policy (rule no-delete): Agents never delete files."}
     [decision] = kit.records(guarded)
     assert (decision.body["agent"], decision.body["call_id"]) == ("cb-bot", "c0")
+    kit.assert_verifies(guarded)
 
 
 def test_env_var_gives_every_run_the_callback_handler(guarded: Hashed, toolbox, kit, monkeypatch):
@@ -322,6 +330,9 @@ def test_pending_call_without_waiting_shows_the_model_the_approval_request(guard
     )
     [request] = guarded.approvals.list("pending")
     assert toolbox.executed == []
+    [decision] = kit.records(guarded)
+    assert (decision.body["effect"], decision.body["approval"]) == ("pending", request.id)
+    kit.assert_verifies(guarded)
     assert model.saw()["c0"].startswith(
         f"transfer_money is waiting for human approval (rule big-transfers), request {request.id}"
     )

@@ -214,3 +214,18 @@ def test_instrument_is_idempotent_and_uninstrument_restores_create_agent():
     assert wrapped.__wrapped__ is original  # functools.wraps keeps the signature and docstring
     _plugin.uninstrument()
     assert factory.create_agent is original and langchain.agents.create_agent is original
+
+
+def test_instrument_never_adds_a_second_middleware(guarded, toolbox, kit):
+    import langchain.agents
+
+    from hashed_langchain import HashedMiddleware
+
+    hashed_langchain.instrument(guarded)
+    model = kit.script([("read_file", {"path": "/a"})])
+    mine = HashedMiddleware(guarded, agent="mine")
+    agent = langchain.agents.create_agent(model, toolbox.sync_tools(), middleware=[mine])  # a duplicate would raise
+    agent.invoke({"messages": [("user", "go")]})
+    records = kit.records(guarded)
+    assert [(r.kind, r.body["agent"]) for r in records] == [("decision", "mine"), ("outcome", "mine")]
+    kit.assert_verifies(guarded)
