@@ -76,7 +76,7 @@ def tests_adapter(session: nox.Session, adapter: str, pin: str) -> None:
     _sync(session, package)
     if pin == "oldest":
         session.install(*_floors(package))
-    session.run("pytest", f"{package}/tests", *session.posargs)
+    session.run("pytest", f"{package}/tests", f"{package}/src", "--doctest-modules", *session.posargs)
 
 
 @nox.session(python=PYTHON, default=False, tags=["bench"])

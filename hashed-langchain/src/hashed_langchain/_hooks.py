@@ -40,14 +40,14 @@ class HashedMiddleware(AgentMiddleware):
         self.hashed = hashed
         self.agent = agent
 
-    def _check(self, request: ToolCallRequest) -> tuple[Hashed, ToolCall]:
+    def _translate(self, request: ToolCallRequest) -> tuple[Hashed, ToolCall]:
         runtime = request.runtime
         config = getattr(runtime, "config", None) or {}
         return (self.hashed or current()), request_call(request.tool_call, config.get("metadata"), self.agent)
 
     def wrap_tool_call(self, request: ToolCallRequest, handler: Handler) -> ToolMessage | Command[Any]:
         """Check the call; run it and record its outcome if allowed, else return the refusal (raise in strict mode)."""
-        hashed, call = self._check(request)
+        hashed, call = self._translate(request)
         decision = hashed.check(call)
         if not decision.allowed:
             hashed.raise_if_strict(decision, call)
@@ -65,7 +65,7 @@ class HashedMiddleware(AgentMiddleware):
 
     async def awrap_tool_call(self, request: ToolCallRequest, handler: AsyncHandler) -> ToolMessage | Command[Any]:
         """`wrap_tool_call` for `ainvoke`/`astream`: waiting for an approval never blocks the event loop."""
-        hashed, call = self._check(request)
+        hashed, call = self._translate(request)
         decision = await hashed.acheck(call)
         if not decision.allowed:
             hashed.raise_if_strict(decision, call)

@@ -41,9 +41,8 @@ def hashed_adapter_install(hashed: Hashed) -> None:
 def instrument(hashed: Hashed | None = None) -> None:
     """Add `HashedMiddleware(hashed)` to every `create_agent(...)` from now on; idempotent.
 
-    Agents made before `langchain.agents` is imported, or through `langchain.agents.create_agent` looked up
-    after this call, are covered; a `create_agent` name bound earlier by `from ... import` is covered once
-    LangChain was imported after this call (the usual start-up order of `hashed run`).
+    Called before LangChain is imported (as `hashed run` does), it covers every agent. Called later, it covers
+    `create_agent` looked up after the call, not a name a module bound earlier with `from langchain.agents import`.
 
     Args:
         hashed: the `Hashed` to ask; default: `hashed.adapters.current()` at each call.
