@@ -36,7 +36,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["lint"])
 def typecheck(session: nox.Session) -> None:
-    _sync(session, *PACKAGES.values(), groups=("typecheck",))
+    for package in PACKAGES.values():  # one `--package` per sync: uv rejects root groups with several
+        _sync(session, package, groups=("typecheck",))
     session.run("mypy", "hashed-core/src")
     for adapter in ADAPTERS.values():
         session.run("mypy", f"{adapter}/src")
