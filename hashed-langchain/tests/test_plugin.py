@@ -39,6 +39,8 @@ rules:
     reason: Agents never delete files.
 """
 FAKE_MODEL = '''
+import sys
+
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
@@ -52,14 +54,14 @@ class ScriptedModel(FakeMessagesListChatModel):
 @tool
 def transfer_money(to: str, amount: float) -> str:
     """Send money."""
-    print("RAN transfer_money", to, amount)
+    sys.stdout.write(f"RAN transfer_money {to} {amount}\\n")  # one write: parallel tool calls print at once
     return "sent"
 
 
 @tool
 def delete_file(path: str) -> str:
     """Delete a file."""
-    print("RAN delete_file", path)
+    sys.stdout.write(f"RAN delete_file {path}\\n")
     return "deleted"
 '''
 AGENT_SCRIPT = (
