@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 
 import nox
+from packaging.requirements import Requirement
 
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "tests_core"]
+nox.options.sessions = ["lint", "typecheck", "tests_core", "tests_adapter"]
 
 PYTHON = "3.11"
-PACKAGES = {"core": "hashed-core"}
+PACKAGES = {"core": "hashed-core", "langchain": "hashed-langchain"}
+ADAPTERS = {"langchain": "hashed-langchain"}  # adapter -> package; its framework floors are the "oldest" pins
 
 
 def _sync(session: nox.Session, *packages: str, groups: tuple[str, ...] = ("test",)) -> None:
@@ -34,8 +36,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["lint"])
 def typecheck(session: nox.Session) -> None:
-    _sync(session, *PACKAGES.values(), groups=("typecheck",))
+    for package in PACKAGES.values():  # one `--package` per sync: uv rejects root groups with several
+        _sync(session, package, groups=("typecheck",))
     session.run("mypy", "hashed-core/src")
+    for adapter in ADAPTERS.values():
+        session.run("mypy", f"{adapter}/src")
 
 
 @nox.session(python=PYTHON, tags=["core"])
@@ -50,6 +55,29 @@ def tests_core(session: nox.Session) -> None:
         env={"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")},
         success_codes=[0],
     )
+
+
+def _floors(package: str) -> list[str]:
+    """`dist==floor` for every `>=` bound of a package's dependencies, hashed-core aside: the "oldest" pins."""
+    deps = nox.project.load_toml(f"{package}/pyproject.toml")["project"]["dependencies"]
+    pins = []
+    for req in map(Requirement, deps):
+        floor = next((spec.version for spec in req.specifier if spec.operator == ">="), None)
+        if floor is not None and not req.name.startswith("hashed-"):
+            pins.append(f"{req.name}=={floor}")
+    return pins
+
+
+@nox.session(python=PYTHON, tags=["adapters"])
+@nox.parametrize("pin", ["oldest", "latest"])
+@nox.parametrize("adapter", [nox.param(a, tags=[a]) for a in ADAPTERS])
+def tests_adapter(session: nox.Session, adapter: str, pin: str) -> None:
+    """An adapter's tests on the locked (latest) framework, or on its declared floors (oldest)."""
+    package = ADAPTERS[adapter]
+    _sync(session, package)
+    if pin == "oldest":
+        session.install(*_floors(package))
+    session.run("pytest", f"{package}/tests", f"{package}/src", "--doctest-modules", *session.posargs)
 
 
 @nox.session(python=PYTHON, default=False, tags=["bench"])

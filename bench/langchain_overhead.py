@@ -1,0 +1,213 @@
+"""What HashedMiddleware adds to each tool call of a real LangChain agent loop (durable ledger). Not a test.
+
+    uv run python bench/langchain_overhead.py [--calls 40] [--rounds 30]
+
+One process, one agent graph shape, LangChain's fake chat model (no network). Bare and guarded agents run in
+alternating rounds. An outermost timing middleware measures each tool call (everything inside `wrap_tool_call`: the
+guard, when present, and the tool); the whole `invoke` is timed too and divided by its tool calls. The guarded agent
+writes a signed decision and outcome record per call, each committed to SQLite before the call goes on (durable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from langchain.agents import create_agent
+from langchain.agents.middleware import AgentMiddleware
+from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
+from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.tools import tool
+
+from hashed import Hashed, Identity, ToolCall
+from hashed.adapters import started
+from hashed_langchain import HashedCallbackHandler, HashedMiddleware
+from hashed_langchain._callbacks import guarded_call
+from hashed_langchain._translate import request_call, result_outcome
+
+POLICIES = {  # one allow rule; the second also bounds an argument and counts two rolling windows
+    "allow rule": "version: 1\ndefault: deny\nrules: [{id: lookups, tools: [lookup], effect: allow}]\n",
+    "allow rule + limit + rate window": """
+version: 1
+default: deny
+rules:
+  - id: lookups
+    tools: [lookup]
+    effect: allow
+    limits: {n: {max: 100000000, window: {per: 1d, max_sum: 100000000000}}}
+    rate: {per: 1h, max_calls: 100000000}
+""",
+}
+
+
+@tool
+def lookup(key: str, n: int) -> str:
+    """Look a key up."""
+    return key
+
+
+class Model(FakeMessagesListChatModel):
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Model:  # type: ignore[override]
+        return self
+
+
+class Stopwatch(AgentMiddleware):
+    """Outermost middleware: wall time of each tool call as the agent loop sees it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.samples: list[int] = []
+
+    def wrap_tool_call(self, request: Any, handler: Any) -> Any:
+        start = time.perf_counter_ns()
+        try:
+            return handler(request)
+        finally:
+            self.samples.append(time.perf_counter_ns() - start)
+
+
+def model(calls: int) -> Model:
+    turns = [
+        AIMessage("", tool_calls=[{"name": "lookup", "args": {"key": f"k{i}", "n": i}, "id": f"c{i}"}])
+        for i in range(calls)
+    ]
+    return Model(responses=[*turns, AIMessage("done")])
+
+
+def pct(samples: list[int], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] / 1000
+
+
+class CoreTimer:
+    """Times the adapter's calls into the core (check, record) on one `Hashed`, in the loop itself."""
+
+    def __init__(self, hashed: Hashed) -> None:
+        self.samples: list[int] = []
+        self._pending = 0
+        check, record = hashed.check, hashed.record
+
+        def timed_check(call: ToolCall) -> Any:
+            start = time.perf_counter_ns()
+            try:
+                return check(call)
+            finally:
+                self._pending = time.perf_counter_ns() - start
+
+        def timed_record(decision: Any, result: Any) -> None:
+            start = time.perf_counter_ns()
+            try:
+                record(decision, result)
+            finally:
+                self.samples.append(self._pending + time.perf_counter_ns() - start)
+
+        hashed.check, hashed.record = timed_check, timed_record  # type: ignore[method-assign]
+
+
+WIDTHS = (7, 7, 9, 9, 8, 8)
+
+
+def adapter_alone(n: int) -> float:
+    """µs per call of the adapter's own work around check/record: build the ToolCall, mark it, make the Outcome."""
+    call = {"name": "lookup", "args": {"key": "k", "n": 1}, "id": "c1", "type": "tool_call"}
+    metadata = {"lc_agent_name": "bot", "thread_id": "t1", "langgraph_node": "tools"}
+    message = ToolMessage("k", tool_call_id="c1")
+    start = time.perf_counter_ns()
+    for _ in range(n):
+        token = guarded_call.set(request_call(call, metadata).call_id)
+        result_outcome(started(), message)
+        guarded_call.reset(token)
+    return (time.perf_counter_ns() - start) / n / 1000
+
+
+def core_alone(hashed: Hashed, n: int) -> list[int]:
+    """check + record back to back, no LangChain work in between (how hashed-core measures itself)."""
+    samples = []
+    for i in range(n):
+        call = ToolCall("lookup", {"key": f"k{i}", "n": i}, framework="langchain", call_id=f"c{i}")
+        start = time.perf_counter_ns()
+        decision = hashed.check(call)
+        hashed.record(decision, result_outcome(start, "k"))
+        samples.append(time.perf_counter_ns() - start)
+    return samples
+
+
+VARIANTS = {  # label: (policy, durability)
+    "durable, allow rule": ("allow rule", "durable"),
+    "durable, rule + limit + windows": ("allow rule + limit + rate window", "durable"),
+    "background, allow rule (compare)": ("allow rule", "background"),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--calls", type=int, default=40, help="tool calls per agent run")
+    parser.add_argument("--rounds", type=int, default=25, help="agent runs per variant (after 3 warm-up runs)")
+    args = parser.parse_args()
+    n = args.rounds * args.calls
+
+    with tempfile.TemporaryDirectory() as tmp:
+        instances = {
+            label: Hashed(Path(tmp) / str(i), identity=Identity.generate(), policy=POLICIES[policy], durability=mode)
+            for i, (label, (policy, mode)) in enumerate(VARIANTS.items())
+        }
+        timers = {label: CoreTimer(hashed) for label, hashed in instances.items()}
+        watches = {"bare": Stopwatch(), **{label: Stopwatch() for label in instances}}
+        agents = {"bare": create_agent(model(args.calls), [lookup], middleware=[watches["bare"]])}
+        for label, hashed in instances.items():
+            guard = [watches[label], HashedMiddleware(hashed)]
+            agents[label] = create_agent(model(args.calls), [lookup], middleware=guard)
+        for round_ in range(args.rounds + 3):  # alternate variants so that drift hits all alike
+            for agent in agents.values():
+                gc.collect()
+                agent.invoke({"messages": [("user", "go")]})
+            if round_ == 2:
+                for sampled in (*watches.values(), *timers.values()):
+                    sampled.samples.clear()
+        direct: dict[str, list[int]] = {"bare": [], "callback": []}
+        handler = HashedCallbackHandler(instances["durable, allow rule"])
+        for i in range(n):
+            for name, config in (("bare", {}), ("callback", {"callbacks": [handler]})):
+                start = time.perf_counter_ns()
+                lookup.invoke({"key": "k", "n": i}, config)
+                direct[name].append(time.perf_counter_ns() - start)
+        tight = {label: core_alone(instances[label], n) for label in ("durable, allow rule",)}
+        verified = [hashed.verify() for hashed in instances.values()]
+        for hashed in instances.values():
+            hashed.close()
+
+    glue = adapter_alone(n * 10)
+    bare = watches["bare"].samples
+    print(f"Added latency per tool call of a LangChain agent loop, {n} tool calls per variant (µs)")
+    print("added = guarded - bare (same process, alternating runs); core = inside hashed.check + hashed.record\n")
+    head = f"{'variant':48} {'p50':>7} {'p99':>7} {'added p50':>9} {'added p99':>9} {'core p50':>8} {'core p99':>8}"
+    print(head)
+    print("-" * len(head))
+    print(f"{'bare agent loop (the tool call only)':48} {pct(bare, 0.5):7.1f} {pct(bare, 0.99):7.1f}")
+    for label in instances:
+        guarded, core = watches[label].samples, timers[label].samples
+        a50, a99 = pct(guarded, 0.5) - pct(bare, 0.5), pct(guarded, 0.99) - pct(bare, 0.99)
+        cells = [pct(guarded, 0.5), pct(guarded, 0.99), a50, a99, pct(core, 0.5), pct(core, 0.99)]
+        row = " ".join(f"{c:{w}.1f}" for c, w in zip(cells, WIDTHS, strict=True))
+        print(f"{'middleware, ' + label:48} {row}")
+    b, g = direct["bare"], direct["callback"]
+    cells = [pct(g, 0.5), pct(g, 0.99), pct(g, 0.5) - pct(b, 0.5), pct(g, 0.99) - pct(b, 0.99)]
+    print(f"{'direct tool.invoke, bare':48} {pct(b, 0.5):7.1f} {pct(b, 0.99):7.1f}")
+    print(
+        f"{'direct tool.invoke, HashedCallbackHandler':48} "
+        + " ".join(f"{c:{w}.1f}" for c, w in zip(cells, WIDTHS, strict=False))
+    )
+    print(f"{'adapter code alone (translate, ids, outcome)':48} {glue:7.1f}")
+    for label, samples in tight.items():
+        print(f"{'core check+record, tight loop, ' + label:48} {pct(samples, 0.5):7.1f} {pct(samples, 0.99):7.1f}")
+    added = pct(watches["durable, allow rule"].samples, 0.5) - pct(bare, 0.5)
+    print(f"\nledgers verified: {all(r.ok for r in verified)} ({sum(r.count for r in verified)} records)")
+    print(f"target, added p50 <= 100 µs (durable, allow rule): {'met' if added <= 100 else 'MISSED'} ({added:.1f} µs)")
+
+
+if __name__ == "__main__":
+    main()
