@@ -15,34 +15,43 @@ from hashed._core import Hashed, current, instrument
 from hashed._version import __version__
 from hashed.config import HashedSettings
 from hashed.errors import (
+    AdapterError,
     ChainBrokenError,
     ConfigError,
+    FrameworkVersionError,
     HashedError,
     IdentityError,
     LedgerError,
     LedgerWriteError,
     PolicyDenied,
+    PolicyError,
     PolicyFileError,
+    SignatureError,
 )
 from hashed.identity import Identity
 from hashed.types import Decision, Effect, LedgerRecord, Outcome, Refusal, ToolCall
 
 __all__ = [
+    "AdapterError",
     "ChainBrokenError",
     "ConfigError",
     "Decision",
     "Effect",
+    "FrameworkVersionError",
     "Hashed",
     "HashedError",
     "HashedSettings",
     "Identity",
+    "IdentityError",
     "LedgerError",
     "LedgerRecord",
     "LedgerWriteError",
     "Outcome",
     "PolicyDenied",
+    "PolicyError",
     "PolicyFileError",
     "Refusal",
+    "SignatureError",
     "ToolCall",
     "__version__",
     "current",

@@ -42,7 +42,7 @@ class _Walk:
         self.slow = False
         self.long = False
 
-    def value(self, value: Any, depth: int) -> Any:  # noqa: C901 - one branch per JSON-ish type
+    def value(self, value: Any, depth: int) -> Any:
         if isinstance(value, str):
             if len(value) > MAX_STRING:
                 self.long = True

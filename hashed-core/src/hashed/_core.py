@@ -23,12 +23,13 @@ import pluggy
 
 from hashed._args import RecordedArgs, record_args
 from hashed.config import HashedSettings
-from hashed.errors import ConfigError, FrameworkVersionError, LedgerWriteError, PolicyDenied
+from hashed.errors import ConfigError, FrameworkVersionError, IdentityError, LedgerWriteError, PolicyDenied
 from hashed.guard import GuardDecorator, make_guard
 from hashed.identity import Identity, load_identity
+from hashed.identity._rotation import resolve_key_file, rotate
 from hashed.ledger import Ledger, Txn, VerifyReport
 from hashed.plugins import get_plugin_manager
-from hashed.policy import Policy, PolicyEngine, Verdict, load_policy, parse_policy
+from hashed.policy import ApprovalSpec, Policy, PolicyEngine, Verdict, load_policy, parse_policy
 from hashed.policy._approval import ApprovalRequest, ApprovalStore
 from hashed.policy._windows import consume_windows, exceeded_window
 from hashed.types import Decision, Effect, LedgerRecord, Outcome, Refusal, ToolCall
@@ -70,13 +71,16 @@ class Hashed:
         clock: Callable[[], int] | None = None,
         plugins: Iterable[object] = (),
         **overrides: Any,
-    ):
+    ) -> None:
         self.settings = settings if settings is not None else HashedSettings.load(home, **overrides)
         s = self.settings
         if identity is None and not s.home.is_dir():
             raise ConfigError(f"no Hashed project at {s.home.resolve()}: run `hashed init` there, or set HASHED_HOME")
         self._clock = clock or time.time_ns
-        self.identity = identity if identity is not None else load_identity(s.key_path, s.passphrase())
+        if identity is None:
+            resolve_key_file(s.key_path, s.ledger_path)
+            identity = load_identity(s.key_path, s.passphrase())
+        self.identity = identity
         self._engine = PolicyEngine(self._read_policy(policy))
         self._pm = get_plugin_manager(
             autoload=not s.disable_plugin_autoload, disabled=s.disabled_plugins, plugins=plugins
@@ -219,8 +223,7 @@ class Hashed:
         return decision
 
     def _answered(self, decision: Decision) -> bool:
-        assert decision.approval_id is not None
-        return self.approvals.get(decision.approval_id).status != "pending"
+        return decision.approval_id is not None and self.approvals.get(decision.approval_id).status != "pending"
 
     def _decide(self, call: ToolCall) -> Decision:
         agent = call.agent or self.settings.agent
@@ -231,12 +234,22 @@ class Hashed:
             paths = [*engine.policy.redact, *self._redactions(call)] if self._redact_hooks else engine.policy.redact
             args = record_args(call.args, paths)
             if self._decide_hooks:
-                draft = Decision(verdict.effect, verdict.reason, verdict.rule_id, engine.hash, call_ref,
-                                 engine.shadow, None, call.tool, agent)
+                draft = Decision(
+                    verdict.effect,
+                    verdict.reason,
+                    verdict.rule_id,
+                    engine.hash,
+                    call_ref,
+                    engine.shadow,
+                    None,
+                    call.tool,
+                    agent,
+                )
                 tightened = self._tighten(call, draft)
                 if tightened is not draft:
-                    verdict = Verdict(tightened.effect, tightened.reason, tightened.rule_id, verdict.windows,
-                                      verdict.approval)
+                    verdict = Verdict(
+                        tightened.effect, tightened.reason, tightened.rule_id, verdict.windows, verdict.approval
+                    )
         except Exception as exc:  # policy evaluation fails closed, with the reason
             if self.settings.raise_internal_errors:
                 raise
@@ -252,14 +265,37 @@ class Hashed:
         except LedgerWriteError as exc:
             if self.settings.ledger_on_error == "closed":
                 raise
-            _log.error("hashed: the decision for %s could not be recorded (%s); running it anyway because "
-                       "ledger_on_error=open: %s %s (rule %s)", call.tool, exc, verdict.effect, verdict.reason,
-                       verdict.rule_id)
-            return Decision(verdict.effect, verdict.reason, verdict.rule_id, engine.hash, call_ref, engine.shadow,
-                            None, call.tool, agent)
+            _log.error(
+                "hashed: the decision for %s could not be recorded (%s); running it anyway because "
+                "ledger_on_error=open: %s %s (rule %s)",
+                call.tool,
+                exc,
+                verdict.effect,
+                verdict.reason,
+                verdict.rule_id,
+            )
+            return Decision(
+                verdict.effect,
+                verdict.reason,
+                verdict.rule_id,
+                engine.hash,
+                call_ref,
+                engine.shadow,
+                None,
+                call.tool,
+                agent,
+            )
 
-    def _commit_decision(self, txn: Txn, call: ToolCall, agent: str, verdict: Verdict, args: RecordedArgs,
-                         call_ref: str, engine: PolicyEngine) -> Decision:
+    def _commit_decision(
+        self,
+        txn: Txn,
+        call: ToolCall,
+        agent: str,
+        verdict: Verdict,
+        args: RecordedArgs,
+        call_ref: str,
+        engine: PolicyEngine,
+    ) -> Decision:
         effect, reason, rule = verdict.effect, verdict.reason, verdict.rule_id
         approval_id = None
         if effect is not Effect.DENY and verdict.windows:
@@ -270,45 +306,63 @@ class Hashed:
             effect, reason, approval_id = self._resolve_approval(txn, call, agent, verdict, args, call_ref)
         if effect is Effect.ALLOW or engine.shadow:
             consume_windows(verdict.windows, txn)
-        txn.append("decision", agent, {
-            "call": call_ref,
-            "tool": call.tool,
-            "framework": call.framework,
-            "run_id": _text(call.run_id),
-            "call_id": _text(call.call_id),
-            "parent_id": _text(call.parent_id),
-            "args": args.stored,
-            "args_digest": args.digest,
-            "effect": effect.value,
-            "reason": reason,
-            "rule": rule,
-            "policy": engine.hash,
-            "shadow": engine.shadow,
-            "approval": approval_id,
-        }, slow=args.slow)
+        txn.append(
+            "decision",
+            agent,
+            {
+                "call": call_ref,
+                "tool": call.tool,
+                "framework": call.framework,
+                "run_id": _text(call.run_id),
+                "call_id": _text(call.call_id),
+                "parent_id": _text(call.parent_id),
+                "args": args.stored,
+                "args_digest": args.digest,
+                "effect": effect.value,
+                "reason": reason,
+                "rule": rule,
+                "policy": engine.hash,
+                "shadow": engine.shadow,
+                "approval": approval_id,
+            },
+            slow=args.slow,
+        )
         return Decision(effect, reason, rule, engine.hash, call_ref, engine.shadow, approval_id, call.tool, agent)
 
-    def _resolve_approval(self, txn: Txn, call: ToolCall, agent: str, verdict: Verdict, args: RecordedArgs,
-                          call_ref: str) -> tuple[Effect, str, str | None]:
-        spec = verdict.approval
-        assert spec is not None
+    def _resolve_approval(
+        self, txn: Txn, call: ToolCall, agent: str, verdict: Verdict, args: RecordedArgs, call_ref: str
+    ) -> tuple[Effect, str, str | None]:
+        spec = verdict.approval or ApprovalSpec()
         request = self.approvals.open_for(txn.conn, agent, call.tool, args.digest)
         if request is None:
             request_id = self.approvals.create(
-                txn.conn, call=call_ref, agent=agent, tool=call.tool, args=args.stored, digest=args.digest,
-                rule=verdict.rule_id, reason=verdict.reason, timeout_s=spec.timeout, on_timeout=spec.on_timeout)
+                txn.conn,
+                call=call_ref,
+                agent=agent,
+                tool=call.tool,
+                args=args.stored,
+                digest=args.digest,
+                rule=verdict.rule_id,
+                reason=verdict.reason,
+                timeout_s=spec.timeout,
+                on_timeout=spec.on_timeout,
+            )
             return Effect.PENDING, verdict.reason, request_id
         if request.status == "pending":
             return Effect.PENDING, verdict.reason, request.id
         self.approvals.consume(txn.conn, request.id)
-        txn.append("approval", agent, {
-            "call": call_ref,
-            "approval": request.id,
-            "requested_by": request.call,
-            "verdict": request.status,
-            "by": request.decided_by,
-            "comment": request.comment,
-        })
+        txn.append(
+            "approval",
+            agent,
+            {
+                "call": call_ref,
+                "approval": request.id,
+                "requested_by": request.call,
+                "verdict": request.status,
+                "by": request.decided_by,
+                "comment": request.comment,
+            },
+        )
         note = f": {request.comment}" if request.comment else ""
         if request.status == "approved":
             return Effect.ALLOW, f"approved by {request.decided_by} ({request.id}){note}", request.id
@@ -366,6 +420,18 @@ class Hashed:
     def deny(self, request_id: str, *, by: str | None = None, comment: str | None = None) -> ApprovalRequest:
         """Deny a pending request."""
         return self.approvals.decide(request_id, approve=False, by=by or _whoami(), comment=comment)
+
+    def rotate_key(self) -> Identity:
+        """Replace the agent key: the old key signs the new one into the ledger; the key file is updated.
+
+        Raises:
+            IdentityError: no passphrase to encrypt the new key with.
+        """
+        passphrase = self.settings.passphrase()
+        if not passphrase:
+            raise IdentityError("set HASHED_KEY_PASSPHRASE to encrypt the new agent key")
+        self.identity = rotate(self.ledger, self.settings.agent, self.settings.key_path, passphrase)
+        return self.identity
 
     @property
     def public_key(self) -> str:

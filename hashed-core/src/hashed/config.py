@@ -39,14 +39,19 @@ class HashedSettings(BaseSettings):
     key_passphrase: SecretStr | None = Field(default=None, description="Passphrase of the agent key.")
     strict: bool = Field(default=False, description="Raise PolicyDenied instead of returning a refusal.")
     durability: Literal["durable", "background"] = Field(
-        default="durable", description="durable: records committed before the call runs/returns; "
-        "background: a writer thread commits in groups (may lose the last milliseconds on a crash).")
+        default="durable",
+        description="durable: records committed before the call runs/returns; "
+        "background: a writer thread commits in groups (may lose the last milliseconds on a crash).",
+    )
     ledger_sync: Literal["normal", "full"] = Field(
-        default="normal", description="SQLite synchronous level: normal survives a killed process, full a power cut.")
+        default="normal", description="SQLite synchronous level: normal survives a killed process, full a power cut."
+    )
     ledger_on_error: Literal["closed", "open"] = Field(
-        default="closed", description="When the ledger cannot be written: refuse calls, or run them and log the record.")
+        default="closed", description="When the ledger cannot be written: refuse calls, or run them and log the record."
+    )
     approval_wait: float = Field(
-        default=0.0, ge=0, description="Seconds a pending call waits for a person; 0 returns a pending refusal at once.")
+        default=0.0, ge=0, description="Seconds a pending call waits for a person; 0 returns a pending refusal at once."
+    )
     approval_poll: float = Field(default=0.2, gt=0, description="Seconds between checks while waiting for approval.")
     backend_url: str | None = Field(default=None, description="Hashed backend to sync policy and ship records to.")
     api_key: SecretStr | None = Field(default=None, description="Agent API key for the backend.")
@@ -64,6 +69,7 @@ class HashedSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then HASHED_* variables, then config.toml (dotenv and secret files are not read)."""
         sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
         if cls._toml is not None:
             sources += (TomlConfigSettingsSource(settings_cls, toml_file=cls._toml),)
@@ -87,9 +93,7 @@ class HashedSettings(BaseSettings):
                 finally:
                     cls._toml = None
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )
+            problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
             raise ConfigError(
                 f"bad settings ({problems}); check {toml} and the HASHED_* environment variables"
             ) from None

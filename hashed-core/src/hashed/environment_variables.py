@@ -34,7 +34,7 @@ HASHED_LEDGER = "HASHED_LEDGER"
 """Ledger database path (default `<home>/ledger.db`)."""
 HASHED_KEY_FILE = "HASHED_KEY_FILE"
 """Encrypted agent key path (default `<home>/agent.key`)."""
-HASHED_KEY_PASSPHRASE = "HASHED_KEY_PASSPHRASE"
+HASHED_KEY_PASSPHRASE = "HASHED_KEY_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
 """Passphrase that decrypts the agent key."""
 HASHED_STRICT = "HASHED_STRICT"
 """`1`: raise PolicyDenied instead of returning a refusal."""

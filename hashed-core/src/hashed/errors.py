@@ -90,7 +90,7 @@ class PolicyFileError(PolicyError, ValueError):
         line: int | None = None,
         field: str | None = None,
         issues: list[tuple[int | None, str, str]] | None = None,
-    ):
+    ) -> None:
         self.path = path
         self.line = line
         self.field = field
@@ -111,12 +111,12 @@ class PolicyDenied(PolicyError):
 
     Example:
         >>> from hashed.types import Decision, Effect, ToolCall
-        >>> d = Decision(Effect.DENY, "Agents never delete data.", "never-delete", "ab12", "c1")
+        >>> d = Decision(Effect.DENY, "Agents never delete data.", "never-delete", "ab12", "c1", tool="delete_db")
         >>> str(PolicyDenied(d, ToolCall("delete_db", {})))
         'delete_db denied by policy (rule never-delete): Agents never delete data.'
     """
 
-    def __init__(self, decision: Decision, call: ToolCall):
+    def __init__(self, decision: Decision, call: ToolCall) -> None:
         self.decision = decision
         self.call = call
         super().__init__(decision.refusal_message)
@@ -170,7 +170,7 @@ class ChainBrokenError(LedgerError):
         "record 7: hash does not match the record's contents"
     """
 
-    def __init__(self, sequence: int, reason: str):
+    def __init__(self, sequence: int, reason: str) -> None:
         self.sequence = sequence
         self.reason = reason
         super().__init__(f"record {sequence}: {reason}")
@@ -193,7 +193,7 @@ class FrameworkVersionError(AdapterError):
         "crewai has no crewai.hooks (try: pip install -U 'crewai>=1.0')"
     """
 
-    def __init__(self, framework: str, *, needs: str, hint: str):
+    def __init__(self, framework: str, *, needs: str, hint: str) -> None:
         self.framework = framework
         self.needs = needs
         self.hint = hint

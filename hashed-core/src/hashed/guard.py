@@ -26,7 +26,9 @@ _SIMPLE = inspect.Parameter.POSITIONAL_OR_KEYWORD
 class GuardDecorator(Protocol):
     """What `hashed.guard("name")` returns: a decorator that keeps the function's signature."""
 
-    def __call__(self, fn: F, /) -> F: ...
+    def __call__(self, fn: F, /) -> F:
+        """Return the guarded function."""
+        ...
 
 
 class _Binder:
@@ -34,7 +36,7 @@ class _Binder:
 
     __slots__ = ("defaults", "names", "receiver", "signature", "simple")
 
-    def __init__(self, fn: Callable[..., Any]):
+    def __init__(self, fn: Callable[..., Any]) -> None:
         self.signature = inspect.signature(fn)
         params = list(self.signature.parameters.values())
         self.simple = all(p.kind is _SIMPLE for p in params)
@@ -45,9 +47,9 @@ class _Binder:
     def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """The arguments by name, defaults included; TypeError exactly when the call itself would fail."""
         if self.simple and len(args) <= len(self.names) and not any(n in kwargs for n in self.names[: len(args)]):
-            bound = dict(zip(self.names, args))
+            bound = dict(zip(self.names, args, strict=False))
             bound.update(kwargs)
-            missing = [n for n in self.names[len(args):] if n not in bound]
+            missing = [n for n in self.names[len(args) :] if n not in bound]
             for name in missing:
                 if name not in self.defaults:
                     self.signature.bind(*args, **kwargs)  # raises the interpreter's own TypeError

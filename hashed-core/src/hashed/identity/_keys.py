@@ -36,7 +36,7 @@ class Identity:
 
     __slots__ = ("_key", "public_key")
 
-    def __init__(self, key: nacl.signing.SigningKey):
+    def __init__(self, key: nacl.signing.SigningKey) -> None:
         self._key = key
         self.public_key = key.verify_key.encode().hex()
 

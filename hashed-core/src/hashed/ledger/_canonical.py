@@ -27,7 +27,7 @@ class JsonNumber:
 
     __slots__ = ("fragment", "text", "value")
 
-    def __init__(self, value: float):
+    def __init__(self, value: float) -> None:
         self.value = value
         self.text = jcs_number(value)
         self.fragment = orjson.Fragment(self.text.encode())
@@ -92,12 +92,14 @@ def prepare(value: Any) -> tuple[Any, bool]:
     if isinstance(value, int):
         if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
             return value, False
+        # A JSON parser reads a large double written by JCS (1e20 -> 100000000000000000000) as an int:
+        # accept it when JCS writes that double with exactly these digits.
         try:
-            exact = value == float(value)  # a large but exact double, e.g. 1e20 read back from JSON
+            number = JsonNumber(float(value))
         except OverflowError:
-            exact = False
-        if exact:
-            return JsonNumber(float(value)), False
+            number = None
+        if number is not None and number.text == str(value):
+            return number, False
         raise ValueError(f"integer {value} is outside ±2^53, the I-JSON range (write it as a string)")
     if isinstance(value, float):
         if value.is_integer() and abs(value) <= MAX_SAFE_INTEGER:
@@ -106,25 +108,33 @@ def prepare(value: Any) -> tuple[Any, bool]:
     if isinstance(value, JsonNumber):
         return value, False
     if isinstance(value, Mapping):
-        slow = False
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"object key {key!r} is not a string")
-            if not slow and any(ord(ch) > 0xFFFF for ch in key):
-                slow = True
-            out[key], item_slow = prepare(item)
-            slow = slow or item_slow
-        return out, slow
+        return _prepare_object(value)
     if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
-        slow = False
-        items = []
-        for item in value:
-            prepared, item_slow = prepare(item)
-            items.append(prepared)
-            slow = slow or item_slow
-        return items, slow
+        return _prepare_array(value)
     raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def _prepare_object(value: Mapping[Any, Any]) -> tuple[dict[str, Any], bool]:
+    slow = False
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise TypeError(f"object key {key!r} is not a string")
+        if not slow and any(ord(ch) > 0xFFFF for ch in key):
+            slow = True
+        out[key], item_slow = prepare(item)
+        slow = slow or item_slow
+    return out, slow
+
+
+def _prepare_array(value: Sequence[Any]) -> tuple[list[Any], bool]:
+    slow = False
+    items = []
+    for item in value:
+        prepared, item_slow = prepare(item)
+        items.append(prepared)
+        slow = slow or item_slow
+    return items, slow
 
 
 def encode_prepared(value: Any, slow: bool = False) -> bytes:
@@ -135,11 +145,11 @@ def encode_prepared(value: Any, slow: bool = False) -> bytes:
 
 
 def canonical_bytes(value: Any) -> bytes:
-    """RFC 8785 bytes of any JSON value (the general path, used to verify parsed records).
+    r"""RFC 8785 bytes of any JSON value (the general path, used to verify parsed records).
 
     Example:
-        >>> canonical_bytes({"b": 56.0, "a": [1, "é", None]})
-        b'{"a":[1,"\\xc3\\xa9",null],"b":56}'
+        >>> canonical_bytes({"b": 56.0, "a": [1, "x", None]})
+        b'{"a":[1,"x",null],"b":56}'
     """
     prepared, slow = prepare(value)
     return encode_prepared(prepared, slow)

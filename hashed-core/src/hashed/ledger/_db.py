@@ -63,7 +63,7 @@ CREATE INDEX IF NOT EXISTS approvals_lookup ON approvals(agent, tool, args_diges
 class Database:
     """A locked connection to one ledger file."""
 
-    def __init__(self, path: Path, *, synchronous: str = "NORMAL", readonly: bool = False):
+    def __init__(self, path: Path, *, synchronous: str = "NORMAL", readonly: bool = False) -> None:
         self.path = path
         self.lock = threading.RLock()
         try:
@@ -84,7 +84,9 @@ class Database:
             raise LedgerError(f"ledger synchronous={synchronous!r}: use NORMAL, FULL or EXTRA")
         mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
-            raise LedgerError(f"cannot put the ledger at {self.path} in WAL mode (got {mode}); is it on a network drive?")
+            raise LedgerError(
+                f"cannot put the ledger at {self.path} in WAL mode (got {mode}); is it on a network drive?"
+            )
         self.conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:

@@ -1,4 +1,4 @@
-"""How one record is hashed and signed (docs/protocol.md is the normative text).
+r"""How one record is hashed and signed (docs/protocol.md is the normative text).
 
     body  = every field of the record except `hash` and `sig`
     bytes = RFC 8785 canonical JSON of body (UTF-8)

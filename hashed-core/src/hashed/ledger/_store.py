@@ -68,7 +68,7 @@ class Txn:
     usage plus what this process has queued, and writes are queued.
     """
 
-    def __init__(self, ledger: Ledger, conn: sqlite3.Connection | None, *, sign_now: bool = False):
+    def __init__(self, ledger: Ledger, conn: sqlite3.Connection | None, *, sign_now: bool = False) -> None:
         self._ledger = ledger
         self._conn = conn
         self._sign_now = sign_now
@@ -115,7 +115,9 @@ class Txn:
         sig = ledger.identity.sign(signing_message(digest)) if self._sign_now else None
         self._conn.execute(_INSERT, (seq, digest, ledger.identity.public_key, kind, ts, data, sig))
         if usage:
-            self._conn.executemany("INSERT INTO usage (scope, ts, amount) VALUES (?, ?, ?)", [(s, ts, a) for s, a in usage])
+            self._conn.executemany(
+                "INSERT INTO usage (scope, ts, amount) VALUES (?, ?, ?)", [(s, ts, a) for s, a in usage]
+            )
         self._head = (seq, digest.hex())
         self.appended.append((seq, digest, kind, body, sig))
 
@@ -133,7 +135,7 @@ class Ledger:
         synchronous: str = "NORMAL",
         on_write_error: str = "closed",
         on_written: Callable[[LedgerRecord], None] | None = None,
-    ):
+    ) -> None:
         self.path = path
         self.identity = identity
         self.clock = clock
@@ -160,10 +162,11 @@ class Ledger:
 
     # -- appending -------------------------------------------------------------------------------------
 
-    def transact(self, fn: Callable[[Txn], T], *, durable: bool = False) -> T:
+    def transact(self, fn: Callable[[Txn], T], *, durable: bool = False, sign_now: bool = False) -> T:
         """Run `fn` atomically against the ledger (see `Txn`) and return its result.
 
-        `durable=True` commits synchronously even in background mode (approval requests need it).
+        `durable=True` commits synchronously even in background mode (approval requests need it);
+        `sign_now=True` also signs inside the transaction (a key rotation must be signed by the old key).
 
         Raises:
             LedgerWriteError: the ledger cannot be written (fail closed); in background mode, once the
@@ -174,11 +177,11 @@ class Ledger:
         if self.background:
             if self._broken is not None and self.on_write_error == "closed":
                 raise self._broken
-            if not durable:
+            if not durable and not sign_now:
                 with self._lock:
                     return fn(Txn(self, None))
         with self._lock, self._db.write() as conn:
-            txn = Txn(self, conn, sign_now=self.background)
+            txn = Txn(self, conn, sign_now=sign_now or self.background)
             result = fn(txn)
         if txn.appended:
             self._after_commit(txn.appended)
@@ -199,7 +202,9 @@ class Ledger:
         """Who is told about every committed record (the core's sink hook), or nobody."""
         self._on_written = observer
 
-    def _body(self, seq: int, prev: str, ts: int, nonce: str, kind: str, agent: str, fields: dict[str, Any]) -> dict[str, Any]:
+    def _body(
+        self, seq: int, prev: str, ts: int, nonce: str, kind: str, agent: str, fields: dict[str, Any]
+    ) -> dict[str, Any]:
         return {
             "v": PROTOCOL_VERSION,
             "seq": seq,
@@ -222,7 +227,7 @@ class Ledger:
         if key != self.identity.public_key:
             raise LedgerError(
                 f"the ledger at {self.path} continues with key {key[:16]}…, but this process holds "
-                f"{self.identity.public_key[:16]}…: use the agent key that wrote it (or rotate with: hashed agent rotate-key)"
+                f"{self.identity.public_key[:16]}…: use the agent key that wrote it"
             )
         return int(seq), bytes(digest).hex()
 
@@ -307,7 +312,9 @@ class Ledger:
         try:
             with self._db.write() as conn:
                 seq, prev = self._head_for_append(conn)
-                rows, usage, written = [], [], []
+                rows: list[tuple[int, bytes, str, str, int, bytes, bytes]] = []
+                usage: list[tuple[str, int, float]] = []
+                written: list[LedgerRecord] = []
                 for item in batch:
                     seq += 1
                     body = self._body(seq, prev, item.ts, item.nonce, item.kind, item.agent, item.fields)
@@ -389,7 +396,9 @@ class Ledger:
             if not rows:
                 return
             for seq, kind, body, digest, sig in rows:
-                yield LedgerRecord(seq, kind, orjson.loads(body), bytes(digest).hex(), None if sig is None else bytes(sig).hex())
+                yield LedgerRecord(
+                    seq, kind, orjson.loads(body), bytes(digest).hex(), None if sig is None else bytes(sig).hex()
+                )
 
     def head(self) -> tuple[int, str]:
         """Sequence number and hash of the last committed record ((0, GENESIS) when empty)."""

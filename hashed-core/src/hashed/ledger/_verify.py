@@ -96,7 +96,7 @@ class ChainVerifier:
         head: str = GENESIS,
         require_signatures: bool = True,
         from_anywhere: bool = False,
-    ):
+    ) -> None:
         self.key = key
         self.seq = seq
         self.head = head

@@ -36,7 +36,7 @@ def get_plugin_manager(
                 continue
             try:
                 pm.register(entry.load(), name=entry.name)
-            except Exception:  # one broken plugin never stops the others, nor the agent; it is logged
+            except Exception:  # noqa: BLE001 - one broken plugin never stops the others, nor the agent; it is logged
                 _log.exception("hashed: plugin %r (%s) could not be loaded", entry.name, entry.value)
     for plugin in plugins:
         pm.register(plugin)

@@ -75,9 +75,10 @@ def hashed_redact(call: ToolCall) -> Iterable[str] | None:
 # -- records -----------------------------------------------------------------------------------------------
 @hookspec
 def hashed_record_written(record: LedgerRecord) -> None:
-    """Called after `record` is committed (its `sig` may still be None in durable mode: it is signed
-    moments later). Sinks (stdout, files, OpenTelemetry) observe records here. Exceptions are logged
-    and never reach the agent.
+    """Called after `record` is committed; sinks (stdout, files, OpenTelemetry) observe records here.
+
+    In durable mode `record.sig` may still be None: the signer thread signs it moments later.
+    Exceptions are logged and never reach the agent.
 
     Example:
         @hookimpl

@@ -20,8 +20,14 @@ from hashed.ledger._db import Database
 
 __all__ = ["ApprovalRequest", "ApprovalStore"]
 
-_COLUMNS = ("id, call, agent, tool, args, args_digest, rule, reason, status, created_ns, expires_ns, on_timeout, "
-            "decided_ns, decided_by, comment, consumed")
+# Constant column list, spliced into constant SQL: no value is ever formatted into a query (S608 below).
+_COLUMNS = (
+    "id, call, agent, tool, args, args_digest, rule, reason, status, created_ns, expires_ns, on_timeout, "
+    "decided_ns, decided_by, comment, consumed"
+)
+
+_BY_ID = f"SELECT {_COLUMNS} FROM approvals WHERE id = ?"  # noqa: S608
+_ALL = f"SELECT {_COLUMNS} FROM approvals ORDER BY created_ns DESC"  # noqa: S608
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -62,7 +68,7 @@ class ApprovalRequest:
 class ApprovalStore:
     """Approval requests of one ledger."""
 
-    def __init__(self, db: Database, clock: Callable[[], int]):
+    def __init__(self, db: Database, clock: Callable[[], int]) -> None:
         self._db = db
         self._clock = clock
 
@@ -70,7 +76,7 @@ class ApprovalStore:
         """The newest request for exactly this call that is still pending, or answered and not yet used."""
         now = self._clock()
         row = conn.execute(
-            f"SELECT {_COLUMNS} FROM approvals WHERE agent = ? AND tool = ? AND args_digest = ? AND consumed = 0 "
+            f"SELECT {_COLUMNS} FROM approvals WHERE agent = ? AND tool = ? AND args_digest = ? AND consumed = 0 "  # noqa: S608
             "AND status IN ('pending', 'approved', 'denied') ORDER BY created_ns DESC LIMIT 1",
             (agent, tool, digest),
         ).fetchone()
@@ -83,15 +89,39 @@ class ApprovalStore:
                 return None
         return request
 
-    def create(self, conn: sqlite3.Connection, *, call: str, agent: str, tool: str, args: dict[str, Any],
-               digest: str, rule: str | None, reason: str, timeout_s: float, on_timeout: str) -> str:
+    def create(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        call: str,
+        agent: str,
+        tool: str,
+        args: dict[str, Any],
+        digest: str,
+        rule: str | None,
+        reason: str,
+        timeout_s: float,
+        on_timeout: str,
+    ) -> str:
         """Store a new pending request and return its id."""
         request_id = "apr_" + os.urandom(6).hex()
         now = self._clock()
         conn.execute(
-            f"INSERT INTO approvals ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, NULL, NULL, NULL, 0)",
-            (request_id, call, agent, tool, orjson.dumps(args, default=_json_default), digest, rule, reason, now,
-             now + int(timeout_s * 1e9), on_timeout),
+            f"INSERT INTO approvals ({_COLUMNS}) "  # noqa: S608
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, NULL, NULL, NULL, 0)",
+            (
+                request_id,
+                call,
+                agent,
+                tool,
+                orjson.dumps(args, default=_json_default),
+                digest,
+                rule,
+                reason,
+                now,
+                now + int(timeout_s * 1e9),
+                on_timeout,
+            ),
         )
         return request_id
 
@@ -106,7 +136,7 @@ class ApprovalStore:
             HashedError: no request has that id.
         """
         with self._db.lock:
-            row = self._db.conn.execute(f"SELECT {_COLUMNS} FROM approvals WHERE id = ?", (request_id,)).fetchone()
+            row = self._db.conn.execute(_BY_ID, (request_id,)).fetchone()
         if row is None:
             raise HashedError(f"no approval request {request_id} (list them with: hashed approvals list)")
         return ApprovalRequest._from_row(row, self._clock())
@@ -114,7 +144,7 @@ class ApprovalStore:
     def list(self, status: str | None = None) -> list[ApprovalRequest]:
         """Requests, newest first; `status` filters (pending, approved, denied, expired)."""
         with self._db.lock:
-            rows = self._db.conn.execute(f"SELECT {_COLUMNS} FROM approvals ORDER BY created_ns DESC").fetchall()
+            rows = self._db.conn.execute(_ALL).fetchall()
         now = self._clock()
         requests = [ApprovalRequest._from_row(row, now) for row in rows]
         return [r for r in requests if status is None or r.status == status]

@@ -82,11 +82,13 @@ def _compile_one(name: str, cond: Condition) -> Check:  # noqa: C901 - one claus
     if "ne" in fields:
         tests.append(lambda v: None if v != cond.ne else f"must not equal {cond.ne!r}")
     for op, bound in numeric:
+
         def number_test(v: Any, op: str = op, bound: float = float(bound)) -> str | None:
             number = as_number(v)
             if number is None:
                 return "is not a number"
             return None if compare[op](number, bound) else f"must be {symbols[op]} {bound:g}"
+
         tests.append(number_test)
     if cond.in_ is not None:
         allowed = cond.in_
@@ -99,24 +101,30 @@ def _compile_one(name: str, cond: Condition) -> Check:  # noqa: C901 - one claus
         tests.append(lambda v: None if isinstance(v, str) and pattern.search(v) else f"must match {pattern.pattern!r}")
     if cond.not_matches is not None:
         anti = re.compile(cond.not_matches)
-        tests.append(lambda v: None if isinstance(v, str) and not anti.search(v) else f"must not match {anti.pattern!r}")
+        tests.append(
+            lambda v: None if isinstance(v, str) and not anti.search(v) else f"must not match {anti.pattern!r}"
+        )
     if cond.domain_in is not None:
         good = cond.domain_in
+
         def domain_test(v: Any) -> str | None:
             domains = _domains(v)
             if domains is None:
                 return "is not an e-mail address"
             bad = [d for d in domains if not _in_domains(d, good)]
             return f"has domain {bad[0]!r}, not one of {good!r}" if bad else None
+
         tests.append(domain_test)
     if cond.domain_not_in is not None:
         blocked = cond.domain_not_in
+
         def domain_block(v: Any) -> str | None:
             domains = _domains(v)
             if domains is None:
                 return "is not an e-mail address"
             bad = [d for d in domains if _in_domains(d, blocked)]
             return f"has blocked domain {bad[0]!r}" if bad else None
+
         tests.append(domain_block)
     present = cond.present
 

@@ -70,10 +70,21 @@ def _span(seconds: float) -> str:
 
 
 class _Compiled:
-    __slots__ = ("agents", "approval", "approval_when", "deny", "id", "limits", "rate", "reason", "rule", "tools",
-                 "when")
+    __slots__ = (
+        "agents",
+        "approval",
+        "approval_when",
+        "deny",
+        "id",
+        "limits",
+        "rate",
+        "reason",
+        "rule",
+        "tools",
+        "when",
+    )
 
-    def __init__(self, rule: Rule):
+    def __init__(self, rule: Rule) -> None:
         self.rule = rule
         self.id = rule.id
         self.deny = rule.effect == "deny"
@@ -106,7 +117,7 @@ class PolicyEngine:
         'amount=500 is over the limit of 100'
     """
 
-    def __init__(self, policy: Policy):
+    def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.hash = policy_hash(policy)
         self.shadow = policy.mode == "shadow"
@@ -159,20 +170,37 @@ class PolicyEngine:
                     return Verdict(Effect.DENY, f"{name}={value!r} is under the minimum of {limit.min:g}", rule.id)
                 if limit.window is not None:
                     per = limit.window.per
-                    windows.append(WindowCheck(f"{agent}\x1f{rule.id}\x1fsum:{name}", int(per * 1e9), None,
-                                               float(limit.window.max_sum), number, rule.id,
-                                               f"{name} may sum to {limit.window.max_sum:g} per {_span(per)}"))
+                    windows.append(
+                        WindowCheck(
+                            f"{agent}\x1f{rule.id}\x1fsum:{name}",
+                            int(per * 1e9),
+                            None,
+                            float(limit.window.max_sum),
+                            number,
+                            rule.id,
+                            f"{name} may sum to {limit.window.max_sum:g} per {_span(per)}",
+                        )
+                    )
             if rule.rate is not None:
                 per = rule.rate.per
-                windows.append(WindowCheck(f"{agent}\x1f{rule.id}\x1fcalls", int(per * 1e9), rule.rate.max_calls, None,
-                                           1.0, rule.id, f"{rule.rate.max_calls} calls per {_span(per)}"))
+                windows.append(
+                    WindowCheck(
+                        f"{agent}\x1f{rule.id}\x1fcalls",
+                        int(per * 1e9),
+                        rule.rate.max_calls,
+                        None,
+                        1.0,
+                        rule.id,
+                        f"{rule.rate.max_calls} calls per {_span(per)}",
+                    )
+                )
             if approval is None and rule.approval is not None:
                 if rule.approval_when is None or rule.approval_when(args) is None:
                     approval = rule
         if approval is not None:
-            assert approval.approval is not None
             why = f": {approval.reason}" if approval.reason else ""
-            return Verdict(Effect.PENDING, f"a person must approve this call{why}",
-                           approval.id, tuple(windows), approval.approval)
+            return Verdict(
+                Effect.PENDING, f"a person must approve this call{why}", approval.id, tuple(windows), approval.approval
+            )
         first = allows[0]
         return Verdict(Effect.ALLOW, f"allowed by rule {first.id}", first.id, tuple(windows))

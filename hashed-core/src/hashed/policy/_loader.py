@@ -60,7 +60,7 @@ def parse_policy(text: str, *, path: str = "<text>") -> Policy:
     if isinstance(issues, Policy):
         return issues
     first = issues[0]
-    more = f" (and {len(issues) - 1} more problems)" if len(issues) > 1 else ""
+    more = f" (and {len(issues) - 1} more; run hashed policy validate to see all)" if len(issues) > 1 else ""
     raise PolicyFileError(
         first.message + more,
         path=path,
@@ -90,7 +90,18 @@ def policy_issues(text: str, *, path: str = "<text>") -> Policy | list[PolicyIss
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        return [_issue(root, error) for error in exc.errors()]
+        issues = []
+        for error in exc.errors():
+            issue = _issue(root, error)
+            if issue not in issues:
+                issues.append(issue)
+        # A misspelt key also makes the right one "missing": report only the misspelling.
+        suggested = {
+            issue.field.rsplit(".", 1)[0] + "." + issue.message.split("'")[1]
+            for issue in issues
+            if issue.message.startswith("unknown field (did you mean")
+        }
+        return [i for i in issues if not (i.message == "required field is missing" and i.field in suggested)]
 
 
 def _issue(root: yaml.Node | None, error: Any) -> PolicyIssue:
@@ -104,6 +115,8 @@ def _issue(root: yaml.Node | None, error: Any) -> PolicyIssue:
         message = "required field is missing"
     elif message.startswith("Value error, "):
         message = message[len("Value error, ") :]
+    if error["type"] == "string_type" and isinstance(error.get("input"), bool):
+        message += " (YAML reads yes/no/on/off/true/false as booleans: put the value in quotes)"
     if error["type"] == "missing" and path != loc:
         field = _dotted(loc)
     line = node.start_mark.line + 1 if node is not None else None
@@ -153,8 +166,13 @@ def _duplicates(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> list[Poli
         seen: set[str] = set()
         for key, value in node.value:
             if key.value in seen:
-                issues.append(PolicyIssue(line=key.start_mark.line + 1, field=_dotted([*path, key.value]),
-                                          message="this key appears twice in the same mapping"))
+                issues.append(
+                    PolicyIssue(
+                        line=key.start_mark.line + 1,
+                        field=_dotted([*path, key.value]),
+                        message="this key appears twice in the same mapping",
+                    )
+                )
             seen.add(key.value)
             issues.extend(_duplicates(value, (*path, key.value)))
     elif isinstance(node, yaml.SequenceNode):
@@ -165,8 +183,12 @@ def _duplicates(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> list[Poli
                 for key, value in item.value:
                     if key.value == "id" and isinstance(value, yaml.ScalarNode):
                         if value.value in ids:
-                            issues.append(PolicyIssue(line=value.start_mark.line + 1, field=f"rules[{index}].id",
-                                                      message=f"rule id {value.value!r} is used twice; "
-                                                              "every rule needs its own id"))
+                            issues.append(
+                                PolicyIssue(
+                                    line=value.start_mark.line + 1,
+                                    field=f"rules[{index}].id",
+                                    message=f"rule id {value.value!r} is used twice; every rule needs its own id",
+                                )
+                            )
                         ids.add(value.value)
     return issues

@@ -35,7 +35,7 @@ def parse_duration(value: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
-Number = float | int
+Number = float  # pydantic accepts ints too; one type keeps errors to one per field
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -75,8 +75,10 @@ class Condition(BaseModel):
     @model_validator(mode="after")
     def _not_empty(self) -> Condition:
         if not self.model_fields_set:
-            raise ValueError("a condition needs at least one test (eq, ne, lt, le, gt, ge, in, not_in, matches, "
-                             "not_matches, domain_in, domain_not_in, present)")
+            raise ValueError(
+                "a condition needs at least one test (eq, ne, lt, le, gt, ge, in, not_in, matches, "
+                "not_matches, domain_in, domain_not_in, present)"
+            )
         return self
 
 
@@ -153,7 +155,9 @@ class Rule(BaseModel):
     @classmethod
     def _id(cls, value: str) -> str:
         if not _ID.match(value):
-            raise ValueError("a rule id is 1-128 letters, digits, '_', '.', ':' or '-', starting with a letter or digit")
+            raise ValueError(
+                "a rule id is 1-128 letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
+            )
         return value
 
     @model_validator(mode="after")

@@ -1,5 +1,8 @@
-"""Rolling-window limits, counted from the ledger database so that they survive restarts and are shared by
-every process of the agent. The check and the count happen in the transaction that records the decision."""
+"""Rolling-window limits, counted from the ledger database.
+
+Counting in the database makes limits survive restarts and holds them across every process of the agent.
+The check and the count happen in the transaction that records the decision.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +21,7 @@ def exceeded_window(windows: Sequence[WindowCheck], txn: Txn, now_ns: int) -> tu
         if window.max_calls is not None and count + 1 > window.max_calls:
             return window, f"rate limit reached: {window.label}, {count} already made"
         if window.max_sum is not None and total + window.amount > window.max_sum:
-            return window, (
-                f"window limit reached: {window.label}; {total:g} used, this call adds {window.amount:g}"
-            )
+            return window, (f"window limit reached: {window.label}; {total:g} used, this call adds {window.amount:g}")
     return None
 
 

@@ -1,0 +1,281 @@
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import orjson
+import pytest
+
+from hashed import Hashed, Identity, LedgerError, LedgerWriteError, ToolCall
+from hashed.ledger import GENESIS, Ledger, read_export, verify_records, write_export
+from hashed.testing import FIXED_SEED, make_hashed
+
+
+def _guarded_calls(hashed: Hashed, n: int) -> None:
+    @hashed.guard("send_email")
+    def send_email(to: str, body: str) -> str:
+        return "sent"
+
+    for i in range(n):
+        assert send_email(f"user{i}@example.com", "hi") == "sent"
+
+
+def _rows(path: Path) -> list[tuple]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT seq, hash, body, sig FROM records ORDER BY seq").fetchall()
+
+
+def test_each_guarded_call_commits_a_signed_decision_and_outcome(hashed_offline):
+    _guarded_calls(hashed_offline, 3)
+    hashed_offline.flush()
+    records = list(hashed_offline.ledger.records())
+    assert [r.kind for r in records] == ["decision", "outcome"] * 3
+    assert [r.seq for r in records] == [1, 2, 3, 4, 5, 6]
+    assert records[0].body["prev"] == GENESIS
+    assert all(b.body["prev"] == a.hash for a, b in zip(records, records[1:]))
+    assert all(r.signed for r in records)
+    report = hashed_offline.verify()
+    assert report.ok and report.count == 6 and report.keys == [hashed_offline.public_key]
+
+
+def test_decision_record_is_committed_before_the_body_runs(hashed_offline):
+    seen = []
+
+    @hashed_offline.guard("probe")
+    def probe() -> None:
+        seen.extend(_rows(hashed_offline.ledger.path))  # a separate connection sees only committed rows
+
+    probe()
+    assert len(seen) == 1
+    assert orjson.loads(seen[0][2])["kind"] == "decision"
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        ("body", "hash does not match"),
+        ("sig", "signature does not verify"),
+        ("hash", "hash does not match"),
+    ],
+)
+def test_flipping_any_byte_of_a_record_is_detected(hashed_offline, damage, reason):
+    _guarded_calls(hashed_offline, 3)
+    hashed_offline.flush()
+    path = hashed_offline.ledger.path
+    seq, digest, body, sig = _rows(path)[3]
+    column = {"body": body, "sig": sig, "hash": digest}[damage]
+    flipped = bytearray(column)
+    flipped[len(flipped) // 2] ^= 0x01
+    if damage == "body":
+        flipped = bytearray(body.replace(b'"status":"ok"', b'"status":"ko"'))
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"UPDATE records SET {damage} = ? WHERE seq = ?", (bytes(flipped), seq))
+    report = hashed_offline.ledger.verify()
+    assert not report.ok
+    assert report.error.sequence == 4
+    assert reason in report.error.reason
+    assert report.count == 3
+
+
+def test_every_single_byte_flip_in_an_export_is_detected(hashed_offline, tmp_path):
+    _guarded_calls(hashed_offline, 1)
+    hashed_offline.flush()
+    export = tmp_path / "ledger.jsonl"
+    with export.open("wb") as out:
+        write_export(hashed_offline.ledger.records(), out)
+    original = export.read_bytes()
+    assert verify_records(read_export(export)).ok
+    first_line = original.index(b"\n")
+    detected = 0
+    for offset in range(first_line):
+        damaged = bytearray(original)
+        damaged[offset] ^= 0x20 if chr(damaged[offset]).isalpha() else 0x01
+        export.write_bytes(bytes(damaged))
+        try:
+            report = verify_records(read_export(export))
+        except Exception:  # a line that is no longer JSON is also a detection
+            detected += 1
+            continue
+        detected += not report.ok
+    assert detected == first_line
+
+
+def test_deleted_and_reordered_records_are_detected(hashed_offline):
+    _guarded_calls(hashed_offline, 3)
+    hashed_offline.flush()
+    records = [r.to_json() for r in hashed_offline.ledger.records()]
+    missing_middle = verify_records(records[:2] + records[3:])
+    assert (missing_middle.error.sequence, missing_middle.count) == (4, 2)
+    assert "expected sequence 3" in missing_middle.error.reason
+    missing_first = verify_records(records[1:])
+    assert missing_first.error.sequence == 2
+    swapped = verify_records([records[0], records[2], records[1], *records[3:]])
+    assert swapped.error.sequence == 3
+    replayed = verify_records([*records, records[-1]])
+    assert replayed.error.sequence == 6 and "repeated" in replayed.error.reason
+
+
+def test_a_ledger_refuses_to_be_continued_by_another_key(hashed_offline):
+    _guarded_calls(hashed_offline, 1)
+    stranger = Identity.from_seed(bytes(32))
+    with pytest.raises(LedgerError, match="continues with key"):
+        Ledger(hashed_offline.ledger.path, stranger)
+
+
+def test_threads_never_repeat_a_sequence_number_or_fork_the_chain(hashed_offline):
+    errors = []
+
+    def worker():
+        try:
+            _guarded_calls(hashed_offline, 50)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    report = hashed_offline.verify()
+    assert report.ok and report.count == 8 * 50 * 2
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from hashed.testing import make_hashed
+    hashed = make_hashed(Path(sys.argv[1]))
+    @hashed.guard("send_email")
+    def send_email(to):
+        return "sent"
+    for i in range(int(sys.argv[2])):
+        send_email(f"user{i}@example.com")
+        if len(sys.argv) > 3:
+            print(i, flush=True)
+    hashed.close()
+    """
+)
+
+
+def test_processes_share_one_chain_without_forking(tmp_path):
+    home = tmp_path / ".hashed"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(home), "100"], stderr=subprocess.PIPE) for _ in range(3)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+    with make_hashed(home) as hashed:
+        report = hashed.verify()
+        assert report.ok, report.error
+        assert report.count == 3 * 100 * 2
+
+
+def test_kill_9_loses_no_record_of_a_call_that_returned(tmp_path):
+    home = tmp_path / ".hashed"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(home), "100000", "progress"], stdout=subprocess.PIPE, text=True
+    )
+    returned = -1
+    for line in proc.stdout:
+        returned = int(line.split()[0])
+        if returned >= 200:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    # Every call that printed its index had returned, so both of its records must be there.
+    with make_hashed(home) as hashed:  # opening seals what the killed process left unsigned
+        report = hashed.verify()
+        assert report.ok, report.error
+        assert report.unsigned == 0
+        outcomes = [r for r in hashed.ledger.records() if r.kind == "outcome"]
+        assert len(outcomes) >= returned + 1
+
+
+def test_disk_full_fails_closed_and_the_body_does_not_run(hashed_offline):
+    ran = []
+
+    @hashed_offline.guard("send_email")
+    def send_email(to: str) -> str:
+        ran.append(to)
+        return "sent"
+
+    send_email("a@example.com")
+    _fill_disk(hashed_offline)
+    with pytest.raises(LedgerWriteError, match="database or disk is full"):
+        send_email("b@example.com" + "x" * 20000)
+    assert ran == ["a@example.com"]
+
+
+def test_disk_full_fails_open_when_configured_and_logs_the_record(tmp_path, caplog):
+    hashed = make_hashed(tmp_path / ".hashed", ledger_on_error="open", raise_internal_errors=False)
+    ran = []
+
+    @hashed.guard("send_email")
+    def send_email(to: str) -> str:
+        ran.append(to)
+        return "sent"
+
+    _fill_disk(hashed)
+    with caplog.at_level(logging.ERROR, logger="hashed"):
+        assert send_email("b@example.com" + "x" * 20000) == "sent"
+    assert len(ran) == 1
+    assert "could not be recorded" in caplog.text and "ledger_on_error=open" in caplog.text
+    hashed.close()
+
+
+def _fill_disk(hashed: Hashed) -> None:
+    # SQLite reports SQLITE_FULL once the file may not grow: the same error as a full disk.
+    with hashed.ledger.db.lock:
+        conn = hashed.ledger.db.conn
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+
+
+def test_background_mode_commits_and_signs_everything_on_flush(tmp_path):
+    with make_hashed(tmp_path / ".hashed", durability="background") as hashed:
+        _guarded_calls(hashed, 200)
+        assert hashed.flush(timeout=30)
+        report = hashed.verify()
+        assert report.ok and report.count == 400 and report.unsigned == 0
+
+
+def test_background_mode_logs_records_it_cannot_write_when_open(tmp_path, caplog):
+    hashed = make_hashed(tmp_path / ".hashed", durability="background", ledger_on_error="open")
+    _fill_disk(hashed)
+    with caplog.at_level(logging.ERROR, logger="hashed.ledger"):
+        hashed.check(ToolCall("send_email", {"to": "x" * 50000}))
+        hashed.flush(timeout=10)
+    assert "the record is kept only in this log" in caplog.text and "send_email" in caplog.text
+    hashed.close()
+
+
+def test_background_mode_fails_closed_after_a_write_error(tmp_path):
+    hashed = make_hashed(tmp_path / ".hashed", durability="background")
+    _fill_disk(hashed)
+    hashed.check(ToolCall("send_email", {"to": "x" * 50000}))
+    hashed.flush(timeout=1)
+    with pytest.raises(LedgerWriteError):
+        hashed.check(ToolCall("send_email", {"to": "y"}))
+    with hashed.ledger.db.lock:
+        hashed.ledger.db.conn.execute("PRAGMA max_page_count = 1000000")
+    assert hashed.flush(timeout=10)
+    hashed.check(ToolCall("send_email", {"to": "z"}))
+    hashed.close()
+    with make_hashed(tmp_path / ".hashed") as again:
+        report = again.verify()
+        assert report.ok and report.count == 2  # x (written once the disk had room) and z; y was refused
+
+
+def test_fixed_seed_is_the_documented_test_identity(hashed_identity):
+    assert hashed_identity.public_key == type(hashed_identity).from_seed(FIXED_SEED).public_key

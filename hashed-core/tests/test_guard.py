@@ -1,0 +1,256 @@
+from __future__ import annotations
+
+import asyncio
+import inspect
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+from hashed import Effect, PolicyDenied, Refusal
+from hashed.testing import make_hashed
+
+from .conftest import TRANSFER_POLICY
+
+
+def _transfer(hashed, ran=None):
+    @hashed.guard("transfer_money")
+    def transfer_money(to: str, amount: float, currency: str = "USD") -> str:
+        """Send money."""
+        if ran is not None:
+            ran.append((to, amount))
+        return f"sent {amount} {currency} to {to}"
+
+    return transfer_money
+
+
+def _decisions(hashed):
+    hashed.flush()
+    return [r.body for r in hashed.ledger.records() if r.kind == "decision"]
+
+
+def test_signature_and_docstring_are_preserved(transfers):
+    def transfer_money(to: str, amount: float, currency: str = "USD") -> str:
+        """Send money."""
+        return "sent"
+
+    fn = transfers.guard("transfer_money")(transfer_money)
+    assert fn.__name__ == "transfer_money"
+    assert fn.__doc__ == "Send money."
+    assert inspect.signature(fn) == inspect.signature(transfer_money)
+    assert list(inspect.signature(fn).parameters) == ["to", "amount", "currency"]
+
+
+def test_allowed_call_runs_and_returns_its_value(transfers):
+    assert _transfer(transfers)("acct-9", 50) == "sent 50 USD to acct-9"
+    decision = _decisions(transfers)[0]
+    assert decision["args"] == {"to": "acct-9", "amount": 50, "currency": "USD"}
+    assert decision["effect"] == "allow" and decision["rule"] == "small-transfers"
+    assert decision["policy"] == transfers.policy_hash
+
+
+@pytest.mark.parametrize("how", ["positional", "keyword", "mixed"])
+def test_limit_holds_however_the_amount_is_passed(transfers, how):
+    ran = []
+    fn = _transfer(transfers, ran)
+    calls = {
+        "positional": lambda: fn("acct-9", 5000),
+        "keyword": lambda: fn(to="acct-9", amount=5000),
+        "mixed": lambda: fn("acct-9", amount=5000),
+    }
+    result = calls[how]()
+    assert ran == []
+    assert isinstance(result, Refusal)
+    assert result.decision.effect is Effect.DENY
+    assert result == "transfer_money denied by policy (rule small-transfers): amount=5000 is over the limit of 1000"
+
+
+def test_strict_mode_raises_policy_denied(transfers):
+    fn = transfers.guard("transfer_money", strict=True)(lambda to, amount: "sent")
+    with pytest.raises(PolicyDenied) as info:
+        fn("acct-9", 5000)
+    assert info.value.decision.rule_id == "small-transfers"
+    assert info.value.call.args == {"to": "acct-9", "amount": 5000}
+
+
+def test_a_call_with_wrong_arguments_fails_like_the_function_and_records_nothing(transfers):
+    fn = _transfer(transfers)
+    with pytest.raises(TypeError):
+        fn("acct-9")
+    with pytest.raises(TypeError):
+        fn("acct-9", 5, to="x")
+    assert _decisions(transfers) == []
+
+
+def test_varargs_kwargs_and_methods_are_bound_by_name(transfers):
+    transfers.set_policy("default: allow\nrules: [{id: cap, tools: ['*'], effect: allow, limits: {amount: {max: 10}}}]")
+
+    class Bank:
+        @transfers.guard("pay")
+        def pay(self, *accounts: str, **options: float) -> str:
+            return "paid"
+
+    assert isinstance(Bank().pay("a", "b", amount=11), Refusal)
+    assert Bank().pay("a", amount=10) == "paid"
+    assert _decisions(transfers)[-1]["args"] == {"accounts": ["a"], "amount": 10}
+
+
+def test_the_error_of_a_tool_is_recorded_and_re_raised(transfers):
+    @transfers.guard("transfer_money")
+    def transfer_money(to: str, amount: float) -> str:
+        raise ConnectionError("bank unreachable")
+
+    with pytest.raises(ConnectionError):
+        transfer_money("acct-9", 5)
+    transfers.flush()
+    outcome = list(transfers.ledger.records())[-1].body
+    assert outcome["status"] == "error" and outcome["error"] == "ConnectionError: bank unreachable"
+    assert outcome["result_digest"] is None
+
+
+async def test_async_functions_are_guarded_too(transfers):
+    ran = []
+
+    @transfers.guard("transfer_money")
+    async def transfer_money(to: str, amount: float) -> str:
+        await asyncio.sleep(0)
+        ran.append(amount)
+        return "sent"
+
+    assert inspect.iscoroutinefunction(transfer_money)
+    assert await transfer_money("acct-9", 5) == "sent"
+    assert isinstance(await transfer_money("acct-9", 5000), Refusal)
+    assert ran == [5]
+    assert [d["effect"] for d in _decisions(transfers)] == ["allow", "deny"]
+
+
+def test_rate_window_counts_only_allowed_calls(transfers):
+    fn = _transfer(transfers)
+    for _ in range(10):
+        assert fn("acct-9", 1).startswith("sent")
+    assert isinstance(fn("acct-9", 5000), Refusal)  # denied by the limit: not counted
+    refused = fn("acct-9", 1)
+    assert refused.decision.reason == "rate limit reached: 10 calls per 1h, 10 already made"
+
+
+def test_windows_roll_with_the_clock(transfers, hashed_clock):
+    fn = _transfer(transfers)
+    for _ in range(10):
+        fn("acct-9", 1)
+    assert isinstance(fn("acct-9", 1), Refusal)
+    hashed_clock.advance(3601)
+    assert fn("acct-9", 1).startswith("sent")
+
+
+def test_sum_window_survives_a_restart(home, hashed_clock):
+    with make_hashed(home, policy=TRANSFER_POLICY, clock=hashed_clock) as first:
+        for _ in range(9):
+            assert _transfer(first)("acct-9", 500).startswith("sent")
+    with make_hashed(home, policy=TRANSFER_POLICY, clock=hashed_clock) as second:
+        refused = _transfer(second)("acct-9", 600)
+        assert refused.decision.effect is Effect.DENY
+        assert refused.decision.reason == (
+            "window limit reached: amount may sum to 5000 per 1d; 4500 used, this call adds 600"
+        )
+        assert _transfer(second)("acct-9", 500).startswith("sent")
+
+
+_SPENDER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from hashed.testing import make_hashed
+    policy = "rules: [{id: r, tools: [spend], effect: allow, limits: {amount: {window: {per: 1d, max_sum: 100}}}}]"
+    with make_hashed(Path(sys.argv[1]), policy=policy) as hashed:
+        spend = hashed.guard("spend")(lambda amount: "ok")
+        print(sum(spend(1) == "ok" for _ in range(60)))
+    """
+)
+
+
+def test_sum_window_is_shared_by_every_process_of_the_agent(home):
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _SPENDER, str(home)], stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    allowed = [int(proc.communicate(timeout=120)[0]) for proc in procs]
+    assert sum(allowed) == 100
+
+
+def test_pending_call_returns_a_refusal_and_runs_once_approved(transfers):
+    ran = []
+    fn = _transfer(transfers, ran)
+    pending = fn("acct-9", 700)
+    assert pending.decision.effect is Effect.PENDING and ran == []
+    assert "waiting for human approval" in pending
+    assert fn("acct-9", 700).decision.approval_id == pending.decision.approval_id  # no duplicate request
+    [request] = transfers.approvals.list("pending")
+    transfers.approve(request.id, by="alice", comment="expected invoice")
+    assert fn("acct-9", 700).startswith("sent")
+    again = fn("acct-9", 700)  # one approval lets one call through
+    assert again.decision.effect is Effect.PENDING and again.decision.approval_id != request.id
+    assert ran == [("acct-9", 700)]
+
+
+def test_a_denied_approval_refuses_the_call(transfers):
+    fn = _transfer(transfers)
+    pending = fn("acct-9", 900)
+    transfers.deny(pending.decision.approval_id, by="bob", comment="unknown payee")
+    refused = fn("acct-9", 900)
+    assert refused.decision.effect is Effect.DENY
+    assert refused.decision.reason == f"bob denied approval {pending.decision.approval_id}: unknown payee"
+
+
+def test_an_unanswered_approval_times_out_to_its_default(transfers, hashed_clock):
+    fn = _transfer(transfers)
+    fn("acct-9", 900)
+    hashed_clock.advance(16 * 60)
+    refused = fn("acct-9", 900)
+    assert refused.decision.effect is Effect.DENY and "in time" in refused.decision.reason
+
+
+def test_a_waiting_call_proceeds_when_approved_meanwhile(home, hashed_clock):
+    with make_hashed(home, policy=TRANSFER_POLICY, clock=hashed_clock, approval_wait=10, approval_poll=0.02) as hashed:
+
+        def approve_soon():
+            while not hashed.approvals.list("pending"):
+                threading.Event().wait(0.01)
+            hashed.approve(hashed.approvals.list("pending")[0].id, by="carol")
+
+        approver = threading.Thread(target=approve_soon)
+        approver.start()
+        assert _transfer(hashed)("acct-9", 800).startswith("sent")
+        approver.join()
+        kinds = [(r.kind, r.body.get("effect")) for r in hashed.ledger.records()]
+        assert kinds == [("decision", "pending"), ("approval", None), ("decision", "allow"), ("outcome", None)]
+
+
+def test_a_waiting_call_gives_up_after_the_wait(home, hashed_clock):
+    with make_hashed(home, policy=TRANSFER_POLICY, clock=hashed_clock, approval_wait=0.1, approval_poll=0.02) as hashed:
+        refused = _transfer(hashed)("acct-9", 800)
+        assert refused.decision.effect is Effect.PENDING
+
+
+def test_shadow_mode_records_the_decision_but_never_blocks(transfers):
+    transfers.set_policy(TRANSFER_POLICY.replace("default: deny", "default: deny\nmode: shadow"))
+    ran = []
+    fn = _transfer(transfers, ran)
+    assert fn("acct-9", 5000).startswith("sent")
+    assert fn("acct-9", 700).startswith("sent")
+    decisions = _decisions(transfers)
+    assert [(d["effect"], d["shadow"]) for d in decisions] == [("deny", True), ("pending", True)]
+    assert ran == [("acct-9", 5000), ("acct-9", 700)]
+    assert transfers.approvals.list() == []
+
+
+def test_redacted_arguments_are_masked_but_digested(transfers):
+    transfers.set_policy("default: allow\nredact: [password, card.number]\nrules: []")
+    login = transfers.guard("login")(lambda user, password, card: "ok")
+    login("ann", "hunter2", {"number": "4111", "exp": "12/29"})
+    other = transfers.guard("login")(lambda user, password, card: "ok")
+    other("ann", "hunter3", {"number": "4111", "exp": "12/29"})
+    first, second = _decisions(transfers)
+    assert first["args"] == {"user": "ann", "password": "[REDACTED]", "card": {"number": "[REDACTED]", "exp": "12/29"}}
+    assert first["args"] == second["args"] and first["args_digest"] != second["args_digest"]
