@@ -323,3 +323,9 @@ def make_agent(make_ledger: Callable[..., Ledger]) -> Iterator[Callable[..., Reg
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def new_ip() -> Callable[[], str]:
+    """Hands out client addresses (see `client_ip`)."""
+    return client_ip

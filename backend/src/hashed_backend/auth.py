@@ -87,18 +87,25 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
-async def authenticate(request: Request, state: AppState, *, signed: bool, registered: bool) -> Caller:
-    """The caller of `request`, or an `ApiError` saying why there is none."""
+async def authenticate(
+    request: Request, state: AppState, *, signed: bool, registered: bool, agents: bool = True
+) -> Caller:
+    """The caller of `request`, or an `ApiError` saying why there is none.
+
+    `agents` False: the endpoint is for admins, so an agent key is refused (403) before any signature check.
+    """
     token = _bearer(request)
     if token is not None:
-        return await _by_key(request, state, token, signed=signed, registered=registered)
+        return await _by_key(request, state, token, signed=signed, registered=registered, agents=agents)
     session = request.cookies.get(SESSION_COOKIE)
     if session:
         return await _by_session(request, state, session)
     raise ApiError(401, "auth_required", "send an API key (Authorization: Bearer …) or log in (POST /v1/auth/login)")
 
 
-async def _by_key(request: Request, state: AppState, token: str, *, signed: bool, registered: bool) -> Caller:
+async def _by_key(
+    request: Request, state: AppState, token: str, *, signed: bool, registered: bool, agents: bool
+) -> Caller:
     async with state.db.read() as conn:
         key = (await conn.execute(select(ApiKey).where(ApiKey.key_hash == secret_hash(token)))).first()
     now = now_ns()
@@ -120,6 +127,8 @@ async def _by_key(request: Request, state: AppState, token: str, *, signed: bool
         )
     if key.kind == "admin":
         return Caller(key.org_id, "admin_key", key.id, f"key:{key.name}", key_id=key.id)
+    if not agents:
+        raise ApiError(403, "forbidden", "an agent cannot call this endpoint")
     if not signed:
         return Caller(key.org_id, "agent", "", f"key:{key.name}", key_id=key.id)
     public_key = await _verify_signature(request, state, now)

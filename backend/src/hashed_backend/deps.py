@@ -89,7 +89,7 @@ CallerDependency = Callable[..., Coroutine[Any, Any, Caller]]
 
 def _caller(*, kinds: frozenset[str], signed: bool = True, registered: bool = True) -> CallerDependency:
     async def resolve(request: Request, state: AppState) -> Caller:
-        caller = await authenticate(request, state, signed=signed, registered=registered)
+        caller = await authenticate(request, state, signed=signed, registered=registered, agents="agent" in kinds)
         if caller.kind not in kinds:
             who = "an agent" if caller.kind == "agent" else "an admin"
             raise ApiError(403, "forbidden", f"{who} cannot call this endpoint")
