@@ -30,7 +30,7 @@ ApprovalId = Annotated[str, Path(max_length=40)]
 
 def _scoped(caller: Caller) -> Any:
     query = (
-        select(Approval, Agent.name).join(Agent, Agent.id == Approval.agent_id).where(Approval.org_id == caller.org_id)
+        select(Approval, Agent.name.label("agent_name")).join(Agent, Agent.id == Approval.agent_id).where(Approval.org_id == caller.org_id)
     )
     if caller.kind == "agent":
         query = query.where(Approval.agent_id == caller.id)
@@ -44,12 +44,12 @@ async def _load(state: State, caller: Caller, approval_id: str) -> ApprovalOut:
         row = (await conn.execute(query)).first()
     if row is None:
         raise ApiError(404, "approval_not_found", f"no approval request {approval_id} visible to this caller")
-    if row.Approval.status == "pending" and row.Approval.expires_ns <= now_ns():
+    if row.status == "pending" and row.expires_ns <= now_ns():
         async with state.db.write() as conn:
-            await expire_if_due(conn, state.backend_key, row.Approval, now_ns())
+            await expire_if_due(conn, state.backend_key, row, now_ns())
         async with state.db.read() as conn:
             row = (await conn.execute(query)).one()
-    return ApprovalOut.model_validate(public_view(row.Approval, row.name))
+    return ApprovalOut.model_validate(public_view(row, row.agent_name))
 
 
 @router.post("", status_code=201, response_model=ApprovalOut)
@@ -113,7 +113,7 @@ async def list_approvals(
     if due:  # expire what is due first, so that `status=pending` tells the truth
         async with state.db.write() as conn:
             for row in due:
-                await expire_if_due(conn, state.backend_key, row.Approval, now)
+                await expire_if_due(conn, state.backend_key, row, now)
     query = _scoped(caller)
     if status is not None:
         query = query.where(Approval.status == status)
@@ -126,8 +126,8 @@ async def list_approvals(
         )
     async with state.db.read() as conn:
         rows = (await conn.execute(query.order_by(Approval.created_ns.desc(), Approval.id).limit(limit + 1))).all()
-    items = [public_view(row.Approval, row.name) for row in rows[:limit]]
-    last = rows[limit - 1].Approval if len(rows) > limit else None
+    items = [public_view(row, row.agent_name) for row in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
     next_cursor = f"{last.created_ns}:{last.id}" if last is not None else None
     return ApprovalPage.model_validate({"items": items, "next_cursor": next_cursor})
 
