@@ -198,6 +198,13 @@ async def _decide_fast(
     return Decided(results, list(range(len(records))), [], last["seq"], last["hash"], [chain.key])
 
 
+def _timestamp(ts: Any) -> int | None:
+    """The record's `ts` (nanoseconds, a decimal string) as an integer column value, when it is one."""
+    if isinstance(ts, str) and ts.isascii() and ts.isdigit() and len(ts) <= 19 and int(ts) <= _INT64:
+        return int(ts)
+    return None
+
+
 def _record_row(org_id: str, agent_id: str, record: Mapping[str, Any], received: int) -> dict[str, Any]:
     ts, tool, effect = record.get("ts"), record.get("tool"), record.get("effect")
     return {
@@ -206,7 +213,7 @@ def _record_row(org_id: str, agent_id: str, record: Mapping[str, Any], received:
         "seq": record["seq"],
         "hash": record["hash"],
         "kind": record["kind"],
-        "ts": int(ts) if isinstance(ts, str) and ts.isdigit() and len(ts) <= 18 else None,
+        "ts": _timestamp(ts),
         "tool": tool[:200] if isinstance(tool, str) else None,
         "effect": effect if effect in _EFFECTS else None,
         "nonce": record["nonce"],

@@ -22,6 +22,7 @@ from hashed_backend.services.ingest import ingest
 
 router = APIRouter(prefix="/v1/logs", tags=["logs"])
 _HEARTBEAT_S = 15.0
+_INT64 = 2**63 - 1
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
 Cursor = Annotated[str | None, Query(max_length=40, description="`next_cursor` of the previous page.")]
@@ -55,7 +56,9 @@ def _time(value: str | None, name: str) -> int | None:
     """Nanoseconds from an integer (ns since the epoch) or an ISO 8601 time."""
     if value is None:
         return None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
+        if len(value) > 19 or int(value) > _INT64:
+            raise ApiError(422, "invalid_request", f"{name}: nanoseconds must fit in 64 bits")
         return int(value)
     try:
         moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -65,7 +68,10 @@ def _time(value: str | None, name: str) -> int | None:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return int(moment.timestamp() * 1_000_000) * 1000
+    try:
+        return int(moment.timestamp() * 1_000_000) * 1000
+    except (OverflowError, ValueError, OSError):
+        raise ApiError(422, "invalid_request", f"{name}: time out of range") from None
 
 
 def _cursor(value: str | None) -> int | None:
