@@ -329,3 +329,23 @@ def make_agent(make_ledger: Callable[..., Ledger]) -> Iterator[Callable[..., Reg
 def new_ip() -> Callable[[], str]:
     """Hands out client addresses (see `client_ip`)."""
     return client_ip
+
+
+@pytest.fixture
+def fuzz_headers(server: Server) -> list[dict[str, str]]:
+    """Credentials the fuzzer calls with: an admin key of a fuzzing organisation, and an unsigned agent key."""
+    key = server.url
+    found = _fuzz_orgs.get(key)
+    if found is None:
+        fuzzing = new_org(server, "fuzzing")
+        fast = {"rate_per_s": 10_000}  # the fuzzer is fast; its own keys are not what is being rate limited
+        admin = fuzzing.admin.post("/v1/keys", json={"kind": "admin", "name": "fuzz", **fast}).json()["key"]
+        agent = fuzzing.admin.post("/v1/keys", json={"kind": "agent", "name": "fuzz", **fast}).json()["key"]
+        fuzzing.session.close()
+        fuzzing.admin.close()
+        found = _fuzz_orgs[key] = [{"Authorization": f"Bearer {admin}", "X-Forwarded-For": fuzzing.ip},
+                                   {"Authorization": f"Bearer {agent}", "X-Forwarded-For": fuzzing.ip}]
+    return found
+
+
+_fuzz_orgs: dict[str, list[dict[str, str]]] = {}
