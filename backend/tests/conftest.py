@@ -69,6 +69,7 @@ class Server:
 
 def start_server(tmp: Path, database_url: str | None, name: str = "server", **env: str) -> Server:
     port = free_port()
+    tmp.mkdir(parents=True, exist_ok=True)
     log = tmp / f"{name}.log"
     environ = {
         **os.environ,
@@ -349,3 +350,33 @@ def fuzz_headers(server: Server) -> list[dict[str, str]]:
 
 
 _fuzz_orgs: dict[str, list[dict[str, str]]] = {}
+
+
+@pytest.fixture(scope="session")
+def replicas(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
+    """Two backend processes on one PostgreSQL database, started at the same moment (both migrate)."""
+    import concurrent.futures
+
+    tmp = tmp_path_factory.mktemp("replicas")
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        a, b = pool.map(lambda name: start_server(tmp / name, pg_database, name), ["a", "b"])
+    try:
+        yield a, b
+    finally:
+        stop_server(a)
+        stop_server(b)
+
+
+@pytest.fixture
+def new_org_on() -> Iterator[Callable[[Server], Org]]:
+    """Make organisations on a given server (closed after the test)."""
+    made: list[Org] = []
+
+    def make(target: Server) -> Org:
+        made.append(new_org(target))
+        return made[-1]
+
+    yield make
+    for org in made:
+        org.session.close()
+        org.admin.close()
