@@ -30,8 +30,8 @@ from pathlib import Path
 
 import httpx
 import orjson
-from hashed import Hashed, Identity
 
+from hashed import Hashed, Identity
 from hashed_backend.signing import registration_message, signed_headers
 
 POLICY = """\
@@ -53,14 +53,20 @@ def free_port() -> int:
 @contextlib.contextmanager
 def backend(tmp: Path, database_url: str | None, workers: int):
     port = free_port()
-    env = {**os.environ, "HASHED_BACKEND_PORT": str(port), "HASHED_BACKEND_DATA_DIR": str(tmp / "data"),
-           "HASHED_BACKEND_LOG_LEVEL": "warning", "HASHED_BACKEND_AUTH_BURST_PER_IP": "10000"}
+    env = {
+        **os.environ,
+        "HASHED_BACKEND_PORT": str(port),
+        "HASHED_BACKEND_DATA_DIR": str(tmp / "data"),
+        "HASHED_BACKEND_LOG_LEVEL": "warning",
+        "HASHED_BACKEND_AUTH_BURST_PER_IP": "10000",
+    }
     env.pop("HASHED_DATABASE_URL", None)
     if database_url:
         env["HASHED_DATABASE_URL"] = database_url
     log = (tmp / "server.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "hashed_backend", "serve", "--workers", str(workers)],
-                               env=env, stdout=log, stderr=log)
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "hashed_backend", "serve", "--workers", str(workers)], env=env, stdout=log, stderr=log
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -131,13 +137,17 @@ def ingest(url: str, tmp: Path, agents: int, per_agent: int) -> tuple[float, lis
         identity, bodies = job
         with httpx.Client(base_url=url, timeout=120) as client:
             for body in bodies:
-                headers = {"Authorization": f"Bearer {agent_key}", "Content-Type": "application/json",
-                           **signed_headers(identity, "POST", "/v1/logs/batch", body)}
+                headers = {
+                    "Authorization": f"Bearer {agent_key}",
+                    "Content-Type": "application/json",
+                    **signed_headers(identity, "POST", "/v1/logs/batch", body),
+                }
                 started = time.perf_counter()
                 response = client.post("/v1/logs/batch", content=body, headers=headers)
                 latencies.append(time.perf_counter() - started)
                 results = response.json()["results"]
-                assert response.status_code == 200 and all(r["status"] == "stored" for r in results), response.text
+                assert response.status_code == 200, response.text
+                assert all(r["status"] == "stored" for r in results), response.text
 
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
@@ -146,7 +156,9 @@ def ingest(url: str, tmp: Path, agents: int, per_agent: int) -> tuple[float, lis
     return agents * per_agent / elapsed, latencies
 
 
-def fill(url: str, database: str, database_url: str | None, data_dir: Path, rows: int) -> tuple[httpx.Client, list[str]]:
+def fill(
+    url: str, database: str, database_url: str | None, data_dir: Path, rows: int
+) -> tuple[httpx.Client, list[str]]:
     """Register 10 agents through the API, then bulk-insert `rows` records for them straight into the database."""
     admin, agent_key = setup_org(url)
     agent_ids = [register(url, agent_key, Identity.generate(), f"bulk-{n}") for n in range(10)]
@@ -162,26 +174,47 @@ def fill(url: str, database: str, database_url: str | None, data_dir: Path, rows
         tool = tools[rng.randrange(5)]
         effect = "deny" if rng.random() < 0.05 else "allow"
         nonce = os.urandom(16).hex()
-        body = {"v": 1, "seq": seqs[agent], "kind": "decision", "tool": tool, "effect": effect, "nonce": nonce,
-                "args": {"to": f"acct-{i % 997}", "amount": i % 1500}, "ts": str(now + i * 1_000_000),
-                "hash": os.urandom(32).hex()}
-        return (org_id, agent, seqs[agent], body["hash"], "decision", now + i * 1_000_000, tool, effect, nonce,
-                orjson.dumps(body).decode(), now)
+        body = {
+            "v": 1,
+            "seq": seqs[agent],
+            "kind": "decision",
+            "tool": tool,
+            "effect": effect,
+            "nonce": nonce,
+            "args": {"to": f"acct-{i % 997}", "amount": i % 1500},
+            "ts": str(now + i * 1_000_000),
+            "hash": os.urandom(32).hex(),
+        }
+        return (
+            org_id,
+            agent,
+            seqs[agent],
+            body["hash"],
+            "decision",
+            now + i * 1_000_000,
+            tool,
+            effect,
+            nonce,
+            orjson.dumps(body).decode(),
+            now,
+        )
 
     columns = "org_id, agent_id, seq, hash, kind, ts, tool, effect, nonce, raw, received_ns"
     if database == "sqlite":
         with contextlib.closing(sqlite3.connect(data_dir / "backend.db")) as conn:
             conn.execute("PRAGMA synchronous=OFF")
             for start in range(0, rows, 50_000):
-                conn.executemany(f"INSERT INTO records ({columns}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
-                                 [row(i) for i in range(start, min(rows, start + 50_000))])
+                conn.executemany(
+                    f"INSERT INTO records ({columns}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
+                    [row(i) for i in range(start, min(rows, start + 50_000))],
+                )
                 conn.commit()
             conn.execute("ANALYZE")
     else:
         import psycopg
 
         with psycopg.connect(database_url) as conn:
-            with conn.cursor().copy(f"COPY records ({columns}) FROM STDIN") as copy:  # noqa: S608
+            with conn.cursor().copy(f"COPY records ({columns}) FROM STDIN") as copy:
                 for i in range(rows):
                     copy.write_row(row(i))
             conn.execute("ANALYZE records")
@@ -214,7 +247,8 @@ def query(admin: httpx.Client, agent_ids: list[str], repeats: int) -> dict[str, 
             started = time.perf_counter()
             response = admin.get("/v1/logs", params={"limit": 50, **params})
             times.append(time.perf_counter() - started)
-            assert response.status_code == 200 and len(response.json()["items"]) == 50, response.text
+            assert response.status_code == 200, response.text
+            assert len(response.json()["items"]) == 50, response.text
         out[name] = times
     return out
 
@@ -249,18 +283,33 @@ def main() -> None:
                     rate, lat = ingest(url, tmp, args.agents, args.records // args.agents)
                     rates.append(rate)
                     latencies += lat
-                rows_out.append((database, f"ingest, batches of {BATCH}, {args.agents} agents",
-                                 f"{statistics.median(rates):,.0f} rec/s (runs: {', '.join(f'{r:,.0f}' for r in rates)})",
-                                 f"{pct(latencies, 0.5) * 1000:.1f} ms", f"{pct(latencies, 0.99) * 1000:.1f} ms"))
+                rows_out.append(
+                    (
+                        database,
+                        f"ingest, batches of {BATCH}, {args.agents} agents",
+                        f"{statistics.median(rates):,.0f} rec/s (runs: {', '.join(f'{r:,.0f}' for r in rates)})",
+                        f"{pct(latencies, 0.5) * 1000:.1f} ms",
+                        f"{pct(latencies, 0.99) * 1000:.1f} ms",
+                    )
+                )
                 print(*rows_out[-1], sep=" | ", flush=True)
                 if not args.skip_query:
                     started = time.perf_counter()
                     admin, agent_ids = fill(url, database, database_url, tmp / "data", args.rows)
-                    print(f"  ({database}: {args.rows:,} rows bulk-inserted in {time.perf_counter() - started:.0f} s)",
-                          flush=True)
+                    print(
+                        f"  ({database}: {args.rows:,} rows bulk-inserted in {time.perf_counter() - started:.0f} s)",
+                        flush=True,
+                    )
                     for name, times in query(admin, agent_ids, args.queries).items():
-                        rows_out.append((database, f"GET /v1/logs, {name}, of {args.rows:,}", "",
-                                         f"{pct(times, 0.5) * 1000:.1f} ms", f"{pct(times, 0.99) * 1000:.1f} ms"))
+                        rows_out.append(
+                            (
+                                database,
+                                f"GET /v1/logs, {name}, of {args.rows:,}",
+                                "",
+                                f"{pct(times, 0.5) * 1000:.1f} ms",
+                                f"{pct(times, 0.99) * 1000:.1f} ms",
+                            )
+                        )
                         print(*rows_out[-1], sep=" | ", flush=True)
     print()
     print(f"| database | measurement (workers={args.workers}, {os.cpu_count()} cores) | throughput | p50 | p99 |")

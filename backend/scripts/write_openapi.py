@@ -1,6 +1,6 @@
 """Write docs/openapi.json from the app (run after changing the API; a test checks it is current).
 
-    uv run python backend/scripts/write_openapi.py
+uv run python backend/scripts/write_openapi.py
 """
 
 from __future__ import annotations

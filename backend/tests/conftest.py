@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
-from hashed import Hashed, Identity
 
+from hashed import Hashed, Identity
 from hashed_backend.signing import registration_message, signed_headers
 
 PG_SKIP = "HASHED_TEST_DATABASE_URL is not set: PostgreSQL tests need a server (CI sets it)"
@@ -84,7 +84,9 @@ def start_server(tmp: Path, database_url: str | None, name: str = "server", **en
     if database_url is not None:
         environ["HASHED_DATABASE_URL"] = database_url
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "hashed_backend", "serve"], env=environ, stdout=out, stderr=out)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hashed_backend", "serve"], env=environ, stdout=out, stderr=out
+        )
     server = Server(f"http://127.0.0.1:{port}", "postgresql" if database_url else "sqlite", database_url, process, log)
     deadline = time.monotonic() + 60
     while True:
@@ -181,19 +183,33 @@ class Org:
     ip: str
 
     def agent_client(self, identity: Identity, api_key: str | None = None) -> httpx.Client:
-        return httpx.Client(base_url=self.server.url, auth=AgentAuth(api_key or self.agent_key, identity), timeout=30,
-                            headers={"X-Forwarded-For": self.ip})
+        return httpx.Client(
+            base_url=self.server.url,
+            auth=AgentAuth(api_key or self.agent_key, identity),
+            timeout=30,
+            headers={"X-Forwarded-For": self.ip},
+        )
 
     def register(self, identity: Identity, name: str) -> dict[str, Any]:
-        plain = httpx.Client(base_url=self.server.url, timeout=30,
-                             headers={"Authorization": f"Bearer {self.agent_key}", "X-Forwarded-For": self.ip})
+        plain = httpx.Client(
+            base_url=self.server.url,
+            timeout=30,
+            headers={"Authorization": f"Bearer {self.agent_key}", "X-Forwarded-For": self.ip},
+        )
         with plain:
             chl = plain.post("/v1/agents/challenge", json={"name": name, "public_key": identity.public_key})
             assert chl.status_code == 201, chl.text
             challenge = chl.json()
             signature = identity.sign(registration_message(challenge["challenge"], name, identity.public_key)).hex()
-            reg = plain.post("/v1/agents/register", json={"challenge_id": challenge["id"], "name": name,
-                                                          "public_key": identity.public_key, "signature": signature})
+            reg = plain.post(
+                "/v1/agents/register",
+                json={
+                    "challenge_id": challenge["id"],
+                    "name": name,
+                    "public_key": identity.public_key,
+                    "signature": signature,
+                },
+            )
             assert reg.status_code in (200, 201), reg.text
             return dict(reg.json())
 
@@ -208,8 +224,9 @@ def new_org(server: Server, name: str = "acme") -> Org:
     org_id = response.json()["org"]["id"]
     admin_key = session.post("/v1/keys", json={"kind": "admin", "name": "ops"}).json()["key"]
     agent_key = session.post("/v1/keys", json={"kind": "agent", "name": "fleet"}).json()["key"]
-    admin = httpx.Client(base_url=server.url, timeout=30,
-                         headers={"Authorization": f"Bearer {admin_key}", "X-Forwarded-For": ip})
+    admin = httpx.Client(
+        base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {admin_key}", "X-Forwarded-For": ip}
+    )
     return Org(org_id, email, password, session, admin, admin_key, agent_key, server, ip)
 
 
@@ -344,8 +361,10 @@ def fuzz_headers(server: Server) -> list[dict[str, str]]:
         agent = fuzzing.admin.post("/v1/keys", json={"kind": "agent", "name": "fuzz", **fast}).json()["key"]
         fuzzing.session.close()
         fuzzing.admin.close()
-        found = _fuzz_orgs[key] = [{"Authorization": f"Bearer {admin}", "X-Forwarded-For": fuzzing.ip},
-                                   {"Authorization": f"Bearer {agent}", "X-Forwarded-For": fuzzing.ip}]
+        found = _fuzz_orgs[key] = [
+            {"Authorization": f"Bearer {admin}", "X-Forwarded-For": fuzzing.ip},
+            {"Authorization": f"Bearer {agent}", "X-Forwarded-For": fuzzing.ip},
+        ]
     return found
 
 

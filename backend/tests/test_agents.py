@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import httpx
-from hashed import Identity
 
+from hashed import Identity
 from hashed_backend.signing import registration_message
 
 
@@ -13,8 +13,11 @@ def code(response):
 
 
 def agent_key_client(org):
-    return httpx.Client(base_url=org.server.url, timeout=30,
-                        headers={"Authorization": f"Bearer {org.agent_key}", "X-Forwarded-For": org.ip})
+    return httpx.Client(
+        base_url=org.server.url,
+        timeout=30,
+        headers={"Authorization": f"Bearer {org.agent_key}", "X-Forwarded-For": org.ip},
+    )
 
 
 def challenge(client, name, identity):
@@ -56,8 +59,15 @@ def test_challenge_is_bound_to_its_name_and_key(org):
     with agent_key_client(org) as client:
         chl = challenge(client, "bot", identity)
         signature = identity.sign(registration_message(chl["challenge"], "other", identity.public_key)).hex()
-        response = client.post("/v1/agents/register", json={"challenge_id": chl["id"], "name": "other",
-                                                             "public_key": identity.public_key, "signature": signature})
+        response = client.post(
+            "/v1/agents/register",
+            json={
+                "challenge_id": chl["id"],
+                "name": "other",
+                "public_key": identity.public_key,
+                "signature": signature,
+            },
+        )
     assert response.status_code == 401 and code(response) == "challenge_invalid"
 
 
@@ -67,8 +77,10 @@ def test_a_taken_name_is_409(org):
     with agent_key_client(org) as client:
         chl = challenge(client, "bot", identity)
         signature = identity.sign(registration_message(chl["challenge"], "bot", identity.public_key)).hex()
-        response = client.post("/v1/agents/register", json={"challenge_id": chl["id"], "name": "bot",
-                                                             "public_key": identity.public_key, "signature": signature})
+        response = client.post(
+            "/v1/agents/register",
+            json={"challenge_id": chl["id"], "name": "bot", "public_key": identity.public_key, "signature": signature},
+        )
     assert response.status_code == 409 and code(response) == "agent_exists"
 
 

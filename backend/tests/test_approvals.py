@@ -17,8 +17,15 @@ def code(response):
 
 
 def ask(agent, call="call-1", **extra):
-    body = {"call": call, "tool": "transfer_money", "args": {"to": "acct-9", "amount": 700}, "args_digest": DIGEST,
-            "rule": "big-transfers", "reason": "amount 700 is over 500", **extra}
+    body = {
+        "call": call,
+        "tool": "transfer_money",
+        "args": {"to": "acct-9", "amount": 700},
+        "args_digest": DIGEST,
+        "rule": "big-transfers",
+        "reason": "amount 700 is over 500",
+        **extra,
+    }
     return agent.client.post("/v1/approvals", json=body)
 
 
@@ -38,9 +45,15 @@ def test_request_approve_and_verify_the_signed_answer(org, make_agent):
     approved = org.session.post(f"/v1/approvals/{request['id']}/approve", json={"comment": "ok, once"})
     assert approved.status_code == 200
     answer = approved.json()["answer"]
-    assert answer == {"id": request["id"], "status": "approved", "decided_by": org.email,
-                      "decided_at": answer["decided_at"], "comment": "ok, once", "args_digest": DIGEST,
-                      "agent_key": agent.ledger.identity.public_key}
+    assert answer == {
+        "id": request["id"],
+        "status": "approved",
+        "decided_by": org.email,
+        "decided_at": answer["decided_at"],
+        "comment": "ok, once",
+        "args_digest": DIGEST,
+        "agent_key": agent.ledger.identity.public_key,
+    }
     backend_key = org.admin.get("/v1/backend-key").json()["public_key"]
     seen = agent.client.get(f"/v1/approvals/{request['id']}").json()
     assert seen["status"] == "approved" and verify(backend_key, seen)
@@ -107,7 +120,9 @@ def test_listing_filters_by_status_and_agents_see_their_own(org, make_agent):
     org.admin.post(f"/v1/approvals/{a['id']}/approve", json={})
     assert len(org.admin.get("/v1/approvals").json()["items"]) == 3
     assert [x["call"] for x in org.admin.get("/v1/approvals", params={"status": "pending"}).json()["items"]] == [
-        "b1", "a2"]
+        "b1",
+        "a2",
+    ]
     assert {x["call"] for x in alice.client.get("/v1/approvals").json()["items"]} == {"a1", "a2"}
     assert code(bob.client.get(f"/v1/approvals/{a['id']}")) == "approval_not_found"
     page = org.admin.get("/v1/approvals", params={"limit": 2}).json()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+
 from hashed import Identity
 from hashed.ledger import GENESIS, record_hash
 

@@ -7,6 +7,7 @@ import time
 
 import httpx
 import orjson
+
 from hashed.ledger import read_export, verify_records
 
 
@@ -110,7 +111,8 @@ def test_live_feed_streams_new_records(org, make_agent):
     assert [e["data"]["seq"] for e in events] == [r["seq"] for r in records[2:]]
     assert [e["data"]["record"] for e in events] == records[2:]
     # Resuming after an event id replays what followed it.
-    with org.admin.stream("GET", "/v1/logs/stream", params={"limit": 1},
-                          headers={"Last-Event-ID": str(events[0]["id"])}) as stream:
+    with org.admin.stream(
+        "GET", "/v1/logs/stream", params={"limit": 1}, headers={"Last-Event-ID": str(events[0]["id"])}
+    ) as stream:
         data = next(line for line in stream.iter_lines() if line.startswith("data: "))
     assert orjson.loads(data[6:])["seq"] == records[3]["seq"]

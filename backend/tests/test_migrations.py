@@ -32,8 +32,9 @@ def test_migrations_match_the_models(database_url):
             assert await current_revision(db) == head_revision()
             async with db.read() as conn:
                 return await conn.run_sync(
-                    lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True}),
-                                                  Base.metadata)
+                    lambda sync: compare_metadata(
+                        MigrationContext.configure(sync, opts={"compare_type": True}), Base.metadata
+                    )
                 )
         finally:
             await db.dispose()
@@ -43,8 +44,12 @@ def test_migrations_match_the_models(database_url):
 
 def test_migrate_command(tmp_path):
     target = tmp_path / "cli.db"
-    done = subprocess.run([sys.executable, "-m", "hashed_backend", "migrate", "--database-url", f"sqlite:///{target}"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "hashed_backend", "migrate", "--database-url", f"sqlite:///{target}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert f"database at migration {head_revision()}" in done.stdout
     assert target.exists()

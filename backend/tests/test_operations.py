@@ -35,12 +35,14 @@ def test_security_headers_and_request_id(server):
 
 
 def test_cors_allows_only_the_allowlist_with_credentials(server):
-    allowed = httpx.options(f"{server.url}/v1/logs", headers={"Origin": "https://dashboard.example",
-                                                               "Access-Control-Request-Method": "GET"})
+    allowed = httpx.options(
+        f"{server.url}/v1/logs", headers={"Origin": "https://dashboard.example", "Access-Control-Request-Method": "GET"}
+    )
     assert allowed.headers["access-control-allow-origin"] == "https://dashboard.example"
     assert allowed.headers["access-control-allow-credentials"] == "true"
-    denied = httpx.options(f"{server.url}/v1/logs", headers={"Origin": "https://evil.example",
-                                                              "Access-Control-Request-Method": "GET"})
+    denied = httpx.options(
+        f"{server.url}/v1/logs", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
+    )
     assert "access-control-allow-origin" not in denied.headers
     simple = httpx.get(f"{server.url}/health", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in simple.headers

@@ -20,8 +20,10 @@ def test_signup_logs_in_and_me_answers(org):
 
 def test_session_cookie_is_http_only_and_same_site(server, new_ip):
     with httpx.Client(base_url=server.url, headers={"X-Forwarded-For": new_ip()}) as client:
-        response = client.post("/v1/auth/signup", json={"email": f"{uuid.uuid4().hex}@example.com",
-                                                        "password": "a long enough password", "org_name": "x"})
+        response = client.post(
+            "/v1/auth/signup",
+            json={"email": f"{uuid.uuid4().hex}@example.com", "password": "a long enough password", "org_name": "x"},
+        )
     cookie = response.headers["set-cookie"].lower()
     assert "hashed_session=" in cookie and "httponly" in cookie and "samesite=lax" in cookie
 
@@ -53,7 +55,9 @@ def test_signup_with_a_taken_email_is_409(org):
 def test_login_is_rate_limited_per_ip(server, new_ip):
     ip = new_ip()
     with httpx.Client(base_url=server.url, headers={"X-Forwarded-For": ip}) as client:
-        answers = [client.post("/v1/auth/login", json={"email": "x@example.com", "password": "guess"}) for _ in range(40)]
+        answers = [
+            client.post("/v1/auth/login", json={"email": "x@example.com", "password": "guess"}) for _ in range(40)
+        ]
     assert [r.status_code for r in answers[:20]] == [401] * 20  # the burst
     limited = next(r for r in answers if r.status_code != 401)
     assert limited.status_code == 429 and code(limited) == "rate_limited"
@@ -64,10 +68,13 @@ def test_login_is_rate_limited_per_ip(server, new_ip):
 
 
 def test_session_write_from_a_foreign_origin_is_refused(org):
-    response = org.session.post("/v1/keys", json={"kind": "admin", "name": "x"}, headers={"Origin": "https://evil.example"})
+    response = org.session.post(
+        "/v1/keys", json={"kind": "admin", "name": "x"}, headers={"Origin": "https://evil.example"}
+    )
     assert response.status_code == 403 and code(response) == "csrf_refused"
-    allowed = org.session.post("/v1/keys", json={"kind": "admin", "name": "x"},
-                               headers={"Origin": "https://dashboard.example"})
+    allowed = org.session.post(
+        "/v1/keys", json={"kind": "admin", "name": "x"}, headers={"Origin": "https://dashboard.example"}
+    )
     assert allowed.status_code == 201
 
 

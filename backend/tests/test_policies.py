@@ -89,8 +89,10 @@ def test_diff_shows_rules_and_settings_that_change(org):
     diff = org.admin.post("/v1/policies/org/diff", json={"yaml": CHANGED}).json()
     assert diff["added"] == ["email"] and diff["removed"] == []
     assert diff["changed"] == [{"id": "small-transfers", "fields": ["limits"]}]
-    assert diff["settings"] == {"default": {"before": "deny", "after": "allow"},
-                                "mode": {"before": "enforce", "after": "shadow"}}
+    assert diff["settings"] == {
+        "default": {"before": "deny", "after": "allow"},
+        "mode": {"before": "enforce", "after": "shadow"},
+    }
     assert diff["current_version"] == 1 and diff["unchanged"] is False
     same = org.admin.post("/v1/policies/org/diff", json={"yaml": ORG_POLICY + "\n# a comment\n"}).json()
     assert same["unchanged"] is True and same["new_hash"] == same["current_hash"]

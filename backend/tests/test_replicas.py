@@ -12,8 +12,9 @@ import orjson
 
 def on(server, client):
     """The same credentials against another replica."""
-    return httpx.Client(base_url=server.url, headers=client.headers, auth=client.auth, cookies=client.cookies,
-                        timeout=30)
+    return httpx.Client(
+        base_url=server.url, headers=client.headers, auth=client.auth, cookies=client.cookies, timeout=30
+    )
 
 
 def test_interleaved_ingest_builds_one_chain(replicas, make_ledger, new_org_on):
@@ -30,7 +31,10 @@ def test_interleaved_ingest_builds_one_chain(replicas, make_ledger, new_org_on):
             assert {r["status"] for r in result["results"]} == {"stored"}
         assert via_b.post("/v1/logs/batch", json={"records": records}).json()["head"]["seq"] == len(records)
     with on(b, org.admin) as admin_b:
-        exported = [orjson.loads(line) for line in admin_b.get("/v1/logs/export", params={"agent": agent["id"]}).content.splitlines()]
+        exported = [
+            orjson.loads(line)
+            for line in admin_b.get("/v1/logs/export", params={"agent": agent["id"]}).content.splitlines()
+        ]
     assert exported == records
 
 

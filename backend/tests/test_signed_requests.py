@@ -7,8 +7,8 @@ import time
 
 import httpx
 import pytest
-from hashed import Identity
 
+from hashed import Identity
 from hashed_backend.signing import canonical_request, signed_headers
 
 
@@ -29,10 +29,15 @@ def test_canonical_request_is_exactly_the_documented_bytes():
 
 
 def send(org, identity, method, path, *, body=b"", headers=None, api_key=None, **overrides):
-    signed = signed_headers(identity, method, overrides.pop("signed_path", path), overrides.pop("signed_body", body),
-                            **overrides)
-    all_headers = {"Authorization": f"Bearer {api_key or org.agent_key}", "Content-Type": "application/json",
-                   **signed, **(headers or {})}
+    signed = signed_headers(
+        identity, method, overrides.pop("signed_path", path), overrides.pop("signed_body", body), **overrides
+    )
+    all_headers = {
+        "Authorization": f"Bearer {api_key or org.agent_key}",
+        "Content-Type": "application/json",
+        **signed,
+        **(headers or {}),
+    }
     with httpx.Client(base_url=org.server.url, timeout=30) as client:
         return client.request(method, path, content=body, headers=all_headers)
 

@@ -30,13 +30,25 @@ BY_ID = {  # another org's id in the path or a filter: 404, nothing changed
     ("POST", "/v1/approvals/{approval_id}/deny"): ("POST", "/v1/approvals/{approval}/deny", {}),
 }
 LISTS = {  # the other org's own view: none of the first org's data appears
-    ("GET", "/v1/keys"), ("GET", "/v1/agents"), ("GET", "/v1/users"), ("GET", "/v1/logs/quarantine"),
-    ("GET", "/v1/approvals"), ("GET", "/v1/auth/me"),
+    ("GET", "/v1/keys"),
+    ("GET", "/v1/agents"),
+    ("GET", "/v1/users"),
+    ("GET", "/v1/logs/quarantine"),
+    ("GET", "/v1/approvals"),
+    ("GET", "/v1/auth/me"),
 }
 ELSEWHERE = {  # tried in dedicated tests below (agent endpoints, org-wide documents, people)
-    ("GET", "/v1/policy"), ("POST", "/v1/logs/batch"), ("POST", "/v1/approvals"), ("GET", "/v1/policies/{scope}"),
-    ("POST", "/v1/agents/challenge"), ("POST", "/v1/agents/register"), ("POST", "/v1/users"),
-    ("POST", "/v1/keys"), ("POST", "/v1/auth/signup"), ("POST", "/v1/auth/login"), ("POST", "/v1/auth/logout"),
+    ("GET", "/v1/policy"),
+    ("POST", "/v1/logs/batch"),
+    ("POST", "/v1/approvals"),
+    ("GET", "/v1/policies/{scope}"),
+    ("POST", "/v1/agents/challenge"),
+    ("POST", "/v1/agents/register"),
+    ("POST", "/v1/users"),
+    ("POST", "/v1/keys"),
+    ("POST", "/v1/auth/signup"),
+    ("POST", "/v1/auth/login"),
+    ("POST", "/v1/auth/logout"),
 }
 NO_TENANT_DATA = {("GET", "/health"), ("GET", "/ready"), ("GET", "/v1/backend-key")}
 

@@ -30,7 +30,9 @@ ApprovalId = Annotated[str, Path(max_length=40)]
 
 def _scoped(caller: Caller) -> Any:
     query = (
-        select(Approval, Agent.name.label("agent_name")).join(Agent, Agent.id == Approval.agent_id).where(Approval.org_id == caller.org_id)
+        select(Approval, Agent.name.label("agent_name"))
+        .join(Agent, Agent.id == Approval.agent_id)
+        .where(Approval.org_id == caller.org_id)
     )
     if caller.kind == "agent":
         query = query.where(Approval.agent_id == caller.id)
