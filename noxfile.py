@@ -9,10 +9,10 @@ import nox
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "tests_core"]
+nox.options.sessions = ["lint", "typecheck", "tests_core", "tests_backend"]
 
 PYTHON = "3.11"
-PACKAGES = {"core": "hashed-core"}
+PACKAGES = {"core": "hashed-core", "backend": "hashed-backend"}
 
 
 def _sync(session: nox.Session, *packages: str, groups: tuple[str, ...] = ("test",)) -> None:
@@ -36,6 +36,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     _sync(session, *PACKAGES.values(), groups=("typecheck",))
     session.run("mypy", "hashed-core/src")
+    session.run("mypy", "backend/src")
 
 
 @nox.session(python=PYTHON, tags=["core"])
@@ -49,6 +50,20 @@ def tests_core(session: nox.Session) -> None:
         *session.posargs,
         env={"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")},
         success_codes=[0],
+    )
+
+
+@nox.session(python=PYTHON, tags=["backend"])
+def tests_backend(session: nox.Session) -> None:
+    """The backend API suite on SQLite, and on PostgreSQL when HASHED_TEST_DATABASE_URL is set (.ci/run sets it)."""
+    _sync(session, "hashed-backend")
+    session.run(
+        "pytest",
+        "backend/tests",
+        "backend/src",
+        "--doctest-modules",
+        "--ignore=backend/src/hashed_backend/migrations",  # Alembic scripts run only inside Alembic
+        *session.posargs,
     )
 
 
