@@ -10,10 +10,10 @@ from packaging.requirements import Requirement
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "tests_core", "tests_adapter"]
+nox.options.sessions = ["lint", "typecheck", "tests_core", "tests_adapter", "tests_backend"]
 
 PYTHON = "3.11"
-PACKAGES = {"core": "hashed-core", "langchain": "hashed-langchain"}
+PACKAGES = {"core": "hashed-core", "langchain": "hashed-langchain", "backend": "hashed-backend"}
 ADAPTERS = {"langchain": "hashed-langchain"}  # adapter -> package; its framework floors are the "oldest" pins
 
 
@@ -41,6 +41,7 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy", "hashed-core/src")
     for adapter in ADAPTERS.values():
         session.run("mypy", f"{adapter}/src")
+    session.run("mypy", "backend/src")
 
 
 @nox.session(python=PYTHON, tags=["core"])
@@ -78,6 +79,20 @@ def tests_adapter(session: nox.Session, adapter: str, pin: str) -> None:
     if pin == "oldest":
         session.install(*_floors(package))
     session.run("pytest", f"{package}/tests", f"{package}/src", "--doctest-modules", *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["backend"])
+def tests_backend(session: nox.Session) -> None:
+    """The backend API suite on SQLite, and on PostgreSQL when HASHED_TEST_DATABASE_URL is set (.ci/run sets it)."""
+    _sync(session, "hashed-backend")
+    session.run(
+        "pytest",
+        "backend/tests",
+        "backend/src",
+        "--doctest-modules",
+        "--ignore=backend/src/hashed_backend/migrations",  # Alembic scripts run only inside Alembic
+        *session.posargs,
+    )
 
 
 @nox.session(python=PYTHON, default=False, tags=["bench"])

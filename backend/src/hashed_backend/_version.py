@@ -1,0 +1,3 @@
+"""Version of hashed-backend."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,97 @@
+"""`hashed backend serve | migrate` (the core CLI mounts this typer app), also `python -m hashed_backend`.
+
+Example:
+    >>> from typer.testing import CliRunner
+    >>> "serve" in CliRunner().invoke(app, ["--help"]).output
+    True
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated
+
+import typer
+
+__all__ = ["app", "main", "migrate", "serve"]
+
+app = typer.Typer(help="The Hashed backend: collect, verify and store agent ledgers; serve policies and approvals.")
+
+
+def _environment(database_url: str | None, data_dir: str | None) -> None:
+    # Options become the environment variables the settings read, so that uvicorn workers (separate
+    # processes building the app from `create_app`) see them too.
+    if database_url is not None:
+        os.environ["HASHED_DATABASE_URL"] = database_url
+    if data_dir is not None:
+        os.environ["HASHED_BACKEND_DATA_DIR"] = data_dir
+
+
+DatabaseUrl = Annotated[str | None, typer.Option(help="postgresql://… or sqlite:///… (else HASHED_DATABASE_URL).")]
+DataDir = Annotated[str | None, typer.Option(help="Folder of the embedded SQLite database.")]
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8400).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (they share the database).")] = 1,
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Start the backend (migrations are applied first)."""
+    import uvicorn
+
+    from hashed_backend.jsonlog import log_config
+    from hashed_backend.settings import BackendSettings
+
+    _environment(database_url, data_dir)
+    if host is not None:
+        os.environ["HASHED_BACKEND_HOST"] = host
+    if port is not None:
+        os.environ["HASHED_BACKEND_PORT"] = str(port)
+    settings = BackendSettings()
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if workers > 1 and settings.migrate_on_start:  # once, before the workers start (they then find it current)
+        migrate(database_url=None, data_dir=None)
+    uvicorn.run(
+        "hashed_backend.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_config=log_config(settings.log_level),
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@app.command()
+def migrate(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
+    """Apply the shipped migrations to the database, then exit."""
+    from hashed_backend.db.migrate import current_revision, upgrade
+    from hashed_backend.db.session import Database
+    from hashed_backend.settings import BackendSettings
+
+    _environment(database_url, data_dir)
+    settings = BackendSettings()
+
+    async def run() -> str | None:
+        db = Database(settings.sqlalchemy_url)
+        try:
+            await upgrade(db)
+            return await current_revision(db)
+        finally:
+            await db.dispose()
+
+    revision = asyncio.run(run())
+    typer.echo(f"database at migration {revision}")
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of `hashed-backend` and `python -m hashed_backend` (no arguments: serve)."""
+    app(args=args)

@@ -1,0 +1,1 @@
+"""Storage: tables (`models`), engines and transactions (`session`), migrations (`migrate`)."""

@@ -1,0 +1,1 @@
+"""Alembic migrations shipped with the package; applied on start and by `hashed backend migrate`."""

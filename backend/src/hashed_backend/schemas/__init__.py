@@ -1,0 +1,1 @@
+"""Request and response models. Requests forbid unknown fields; responses document what is returned."""

@@ -1,0 +1,1 @@
+"""What the routes do beyond reading and writing rows: ingest, policy diffs, approval answers, the backend key."""

@@ -1,0 +1,339 @@
+"""Backend ingest and query benchmark (not a test): prints a table.
+
+1. POST /v1/logs/batch: batches of 100 real signed records (made by hashed-core's guard), verified and
+   committed, from several agents at once (each agent's batches in chain order). Records/s and batch latency.
+2. GET /v1/logs: one page out of 1,000,000 stored records (rows bulk-inserted straight into the database),
+   with and without filters, and deep in the keyset pagination. p50 and p99 latency.
+
+    uv run python bench/backend_ingest.py [--workers 1] [--records 24000] [--rows 1000000] [--skip-query]
+
+PostgreSQL: a throw-away database is created next to $HASHED_TEST_DATABASE_URL
+(default postgresql://postgres@127.0.0.1:5432/test) and dropped afterwards; --no-postgres skips it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import os
+import random
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import orjson
+
+from hashed import Hashed, Identity
+from hashed_backend.signing import registration_message, signed_headers
+
+POLICY = """\
+version: 1
+default: deny
+rules:
+  - {id: small-transfers, tools: [transfer_money], effect: allow, limits: {amount: {max: 1000}}}
+  - {id: email, tools: [send_email], effect: allow}
+"""
+BATCH = 100
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def backend(tmp: Path, database_url: str | None, workers: int):
+    port = free_port()
+    env = {
+        **os.environ,
+        "HASHED_BACKEND_PORT": str(port),
+        "HASHED_BACKEND_DATA_DIR": str(tmp / "data"),
+        "HASHED_BACKEND_LOG_LEVEL": "warning",
+        "HASHED_BACKEND_AUTH_BURST_PER_IP": "10000",
+    }
+    env.pop("HASHED_DATABASE_URL", None)
+    if database_url:
+        env["HASHED_DATABASE_URL"] = database_url
+    log = (tmp / "server.log").open("wb")
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "hashed_backend", "serve", "--workers", str(workers)], env=env, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError((tmp / "server.log").read_text())
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()
+
+
+def make_records(home: Path, identity: Identity, name: str, count: int) -> list[dict]:
+    home.mkdir(parents=True)
+    with Hashed(home=home, identity=identity, policy=POLICY, agent=name, durability="background") as hashed:
+        transfer = hashed.guard("transfer_money")(lambda to, amount: "ok")
+        email = hashed.guard("send_email")(lambda to, body: "sent")
+        i = 0
+        while hashed.ledger.head()[0] < count:
+            if i % 3 == 2:
+                email("a@example.com", f"message {i}")
+            else:
+                transfer(f"acct-{i % 97}", (i * 37) % 1500)
+            i += 1
+            if i % 1000 == 0:
+                hashed.flush()
+        hashed.flush()
+        return [r.to_json() for r in hashed.ledger.records(1, count)]
+
+
+def setup_org(url: str) -> tuple[httpx.Client, str]:
+    admin = httpx.Client(base_url=url, timeout=60)
+    email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
+    admin.post("/v1/auth/signup", json={"email": email, "password": "benchmark password", "org_name": "bench"})
+    fast = {"rate_per_s": 100_000}
+    agent_key = admin.post("/v1/keys", json={"kind": "agent", "name": "bench", **fast}).json()["key"]
+    admin_key = admin.post("/v1/keys", json={"kind": "admin", "name": "bench", **fast}).json()["key"]
+    admin.headers["Authorization"] = f"Bearer {admin_key}"
+    admin.cookies.clear()
+    return admin, agent_key
+
+
+def register(url: str, agent_key: str, identity: Identity, name: str) -> str:
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {agent_key}"}, timeout=60) as client:
+        chl = client.post("/v1/agents/challenge", json={"name": name, "public_key": identity.public_key}).json()
+        sig = identity.sign(registration_message(chl["challenge"], name, identity.public_key)).hex()
+        body = {"challenge_id": chl["id"], "name": name, "public_key": identity.public_key, "signature": sig}
+        return str(client.post("/v1/agents/register", json=body).json()["id"])
+
+
+def ingest(url: str, tmp: Path, agents: int, per_agent: int) -> tuple[float, list[float]]:
+    """Records/s over the whole run and the latency of each batch (seconds)."""
+    _, agent_key = setup_org(url)
+    jobs = []
+    for n in range(agents):
+        identity, name = Identity.generate(), f"bench-{n}"
+        register(url, agent_key, identity, name)
+        records = make_records(tmp / f"ledger-{uuid.uuid4().hex[:6]}", identity, name, per_agent)
+        bodies = [orjson.dumps({"records": records[i : i + BATCH]}) for i in range(0, len(records), BATCH)]
+        jobs.append((identity, bodies))
+    latencies: list[float] = []
+
+    def ship(job: tuple[Identity, list[bytes]]) -> None:
+        identity, bodies = job
+        with httpx.Client(base_url=url, timeout=120) as client:
+            for body in bodies:
+                headers = {
+                    "Authorization": f"Bearer {agent_key}",
+                    "Content-Type": "application/json",
+                    **signed_headers(identity, "POST", "/v1/logs/batch", body),
+                }
+                started = time.perf_counter()
+                response = client.post("/v1/logs/batch", content=body, headers=headers)
+                latencies.append(time.perf_counter() - started)
+                results = response.json()["results"]
+                assert response.status_code == 200, response.text
+                assert all(r["status"] == "stored" for r in results), response.text
+
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
+        list(pool.map(ship, jobs))
+    elapsed = time.perf_counter() - started
+    return agents * per_agent / elapsed, latencies
+
+
+def fill(
+    url: str, database: str, database_url: str | None, data_dir: Path, rows: int
+) -> tuple[httpx.Client, list[str]]:
+    """Register 10 agents through the API, then bulk-insert `rows` records for them straight into the database."""
+    admin, agent_key = setup_org(url)
+    agent_ids = [register(url, agent_key, Identity.generate(), f"bulk-{n}") for n in range(10)]
+    org_id = _org_of(database, database_url, data_dir, agent_ids[0])
+    tools = ["transfer_money", "send_email", "read_file", "search_web", "delete_records"]
+    rng = random.Random(7)
+    now = time.time_ns() - rows * 1_000_000
+    seqs = dict.fromkeys(agent_ids, 0)
+
+    def row(i: int) -> tuple:
+        agent = agent_ids[i % 10]
+        seqs[agent] += 1
+        tool = tools[rng.randrange(5)]
+        effect = "deny" if rng.random() < 0.05 else "allow"
+        nonce = os.urandom(16).hex()
+        body = {
+            "v": 1,
+            "seq": seqs[agent],
+            "kind": "decision",
+            "tool": tool,
+            "effect": effect,
+            "nonce": nonce,
+            "args": {"to": f"acct-{i % 997}", "amount": i % 1500},
+            "ts": str(now + i * 1_000_000),
+            "hash": os.urandom(32).hex(),
+        }
+        return (
+            org_id,
+            agent,
+            seqs[agent],
+            body["hash"],
+            "decision",
+            now + i * 1_000_000,
+            tool,
+            effect,
+            nonce,
+            orjson.dumps(body).decode(),
+            now,
+        )
+
+    columns = "org_id, agent_id, seq, hash, kind, ts, tool, effect, nonce, raw, received_ns"
+    if database == "sqlite":
+        with contextlib.closing(sqlite3.connect(data_dir / "backend.db")) as conn:
+            conn.execute("PRAGMA synchronous=OFF")
+            for start in range(0, rows, 50_000):
+                conn.executemany(
+                    f"INSERT INTO records ({columns}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
+                    [row(i) for i in range(start, min(rows, start + 50_000))],
+                )
+                conn.commit()
+            conn.execute("ANALYZE")
+    else:
+        import psycopg
+
+        with psycopg.connect(database_url) as conn:
+            with conn.cursor().copy(f"COPY records ({columns}) FROM STDIN") as copy:
+                for i in range(rows):
+                    copy.write_row(row(i))
+            conn.execute("ANALYZE records")
+    return admin, agent_ids
+
+
+def _org_of(database: str, database_url: str | None, data_dir: Path, agent_id: str) -> str:
+    if database == "sqlite":
+        with contextlib.closing(sqlite3.connect(data_dir / "backend.db")) as conn:
+            return str(conn.execute("SELECT org_id FROM agents WHERE id = ?", (agent_id,)).fetchone()[0])
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        return str(conn.execute("SELECT org_id FROM agents WHERE id = %s", (agent_id,)).fetchone()[0])
+
+
+def query(admin: httpx.Client, agent_ids: list[str], repeats: int) -> dict[str, list[float]]:
+    deep = admin.get("/v1/logs", params={"limit": 1}).json()["items"][0]["id"] // 2
+    cases = {
+        "newest page (50)": {},
+        "agent filter": {"agent": agent_ids[3]},
+        "tool filter": {"tool": "search_web"},
+        "effect=deny": {"effect": "deny"},
+        "deep cursor (mid-table)": {"cursor": str(deep)},
+    }
+    out: dict[str, list[float]] = {}
+    for name, params in cases.items():
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            response = admin.get("/v1/logs", params={"limit": 50, **params})
+            times.append(time.perf_counter() - started)
+            assert response.status_code == 200, response.text
+            assert len(response.json()["items"]) == 50, response.text
+        out[name] = times
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--agents", type=int, default=4)
+    parser.add_argument("--records", type=int, default=24_000, help="records per ingest run (all agents)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--skip-query", action="store_true")
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    databases = [("sqlite", None)]
+    base = os.environ.get("HASHED_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    if not args.no_postgres:
+        databases.append(("postgresql", base))
+    rows_out = []
+    for database, pg_base in databases:
+        with tempfile.TemporaryDirectory() as folder, _fresh_pg(pg_base) as database_url:
+            tmp = Path(folder)
+            with backend(tmp, database_url, args.workers) as url:
+                rates, latencies = [], []
+                for _ in range(args.runs):
+                    rate, lat = ingest(url, tmp, args.agents, args.records // args.agents)
+                    rates.append(rate)
+                    latencies += lat
+                rows_out.append(
+                    (
+                        database,
+                        f"ingest, batches of {BATCH}, {args.agents} agents",
+                        f"{statistics.median(rates):,.0f} rec/s (runs: {', '.join(f'{r:,.0f}' for r in rates)})",
+                        f"{pct(latencies, 0.5) * 1000:.1f} ms",
+                        f"{pct(latencies, 0.99) * 1000:.1f} ms",
+                    )
+                )
+                print(*rows_out[-1], sep=" | ", flush=True)
+                if not args.skip_query:
+                    started = time.perf_counter()
+                    admin, agent_ids = fill(url, database, database_url, tmp / "data", args.rows)
+                    print(
+                        f"  ({database}: {args.rows:,} rows bulk-inserted in {time.perf_counter() - started:.0f} s)",
+                        flush=True,
+                    )
+                    for name, times in query(admin, agent_ids, args.queries).items():
+                        rows_out.append(
+                            (
+                                database,
+                                f"GET /v1/logs, {name}, of {args.rows:,}",
+                                "",
+                                f"{pct(times, 0.5) * 1000:.1f} ms",
+                                f"{pct(times, 0.99) * 1000:.1f} ms",
+                            )
+                        )
+                        print(*rows_out[-1], sep=" | ", flush=True)
+    print()
+    print(f"| database | measurement (workers={args.workers}, {os.cpu_count()} cores) | throughput | p50 | p99 |")
+    print("|---|---|---|---|---|")
+    for row in rows_out:
+        print("| " + " | ".join(row) + " |")
+
+
+@contextlib.contextmanager
+def _fresh_pg(base: str | None):
+    if base is None:
+        yield None
+        return
+    import psycopg
+
+    name = f"hashed_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"{base.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+if __name__ == "__main__":
+    main()
