@@ -64,7 +64,7 @@ def backend(tmp: Path, database_url: str | None, workers: int):
     if database_url:
         env["HASHED_DATABASE_URL"] = database_url
     log = (tmp / "server.log").open("wb")
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+    process = subprocess.Popen(
         [sys.executable, "-m", "hashed_backend", "serve", "--workers", str(workers)], env=env, stdout=log, stderr=log
     )
     url = f"http://127.0.0.1:{port}"

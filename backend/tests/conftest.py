@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from hashed import Hashed, Identity
-from hashed_backend.signing import registration_message, signed_headers
+from hashed.shipping import registration_message, signed_headers
 
 PG_SKIP = "HASHED_TEST_DATABASE_URL is not set: PostgreSQL tests need a server (CI sets it)"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from hashed import Identity
-from hashed_backend.signing import registration_message
+from hashed.shipping import registration_message
 
 
 def code(response):

@@ -7,7 +7,7 @@ import time
 
 import nacl.signing
 
-from hashed_backend.signing import approval_message
+from hashed.shipping import approval_message
 
 DIGEST = "ab" * 32
 

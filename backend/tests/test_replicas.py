@@ -62,7 +62,7 @@ def test_a_nonce_used_on_one_replica_is_refused_on_the_other(replicas, make_ledg
     org = new_org_on(a)
     ledger = make_ledger("nonce-bot")
     org.register(ledger.identity, "nonce-bot")
-    from hashed_backend.signing import signed_headers
+    from hashed.shipping import signed_headers
 
     headers = {"Authorization": f"Bearer {org.agent_key}", **signed_headers(ledger.identity, "GET", "/v1/approvals")}
     assert httpx.get(f"{a.url}/v1/approvals", headers=headers).status_code == 200

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from hashed import Identity
-from hashed_backend.signing import canonical_request, signed_headers
+from hashed.shipping import canonical_request, signed_headers
 
 
 def test_canonical_request_is_exactly_the_documented_bytes():

@@ -18,10 +18,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 
-from hashed_backend.credentials import now_ns, secret_hash
-from hashed_backend.db.models import Agent, AgentKey, ApiKey, RequestNonce, Session, User
-from hashed_backend.errors import ApiError
-from hashed_backend.signing import (
+from hashed.shipping import (
     HEADER_KEY,
     HEADER_NONCE,
     HEADER_SIGNATURE,
@@ -29,6 +26,9 @@ from hashed_backend.signing import (
     NONCE_PATTERN,
     canonical_request,
 )
+from hashed_backend.credentials import now_ns, secret_hash
+from hashed_backend.db.models import Agent, AgentKey, ApiKey, RequestNonce, Session, User
+from hashed_backend.errors import ApiError
 
 if TYPE_CHECKING:
     from hashed_backend.deps import AppState

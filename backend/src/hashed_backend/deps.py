@@ -22,12 +22,12 @@ import nacl.signing
 from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
+from hashed.shipping import HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP
 from hashed_backend.auth import SESSION_COOKIE, Caller, authenticate
 from hashed_backend.db.session import Database
 from hashed_backend.errors import ApiError
 from hashed_backend.ratelimit import RateLimiter
 from hashed_backend.settings import BackendSettings
-from hashed_backend.signing import HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP
 
 __all__ = [
     "Admin",

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy import delete
 from starlette.middleware.cors import CORSMiddleware
 
+from hashed.shipping import HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP
 from hashed_backend._version import __version__
 from hashed_backend.api.main import api_router
 from hashed_backend.credentials import now_ns
@@ -30,7 +31,6 @@ from hashed_backend.middleware import BodyLimit, ResponseHeaders
 from hashed_backend.ratelimit import RateLimiter
 from hashed_backend.services.backend_key import load_or_create
 from hashed_backend.settings import BackendSettings
-from hashed_backend.signing import HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP
 
 __all__ = ["create_app"]
 

@@ -166,16 +166,20 @@ class ChainBrokenError(LedgerError):
 
     Attributes:
         sequence: the sequence number of the first bad record.
-        reason: why it is bad.
+        reason: why it is bad, in words.
+        code: the same, stable for programs: `malformed`, `out_of_order`, `chain_broken`, `hash_mismatch`,
+            `wrong_key`, `unsigned`, `bad_signature` or `bad_rotation` (docs/protocol.md §5).
 
     Example:
-        >>> str(ChainBrokenError(7, "hash does not match the record's contents"))
-        "record 7: hash does not match the record's contents"
+        >>> err = ChainBrokenError(7, "hash does not match the record's contents", code="hash_mismatch")
+        >>> (str(err), err.code)
+        ("record 7: hash does not match the record's contents", 'hash_mismatch')
     """
 
-    def __init__(self, sequence: int, reason: str) -> None:
+    def __init__(self, sequence: int, reason: str, *, code: str = "malformed") -> None:
         self.sequence = sequence
         self.reason = reason
+        self.code = code
         super().__init__(f"record {sequence}: {reason}")
 
 

@@ -13,9 +13,9 @@ import nacl.signing
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hashed.shipping import approval_message
 from hashed_backend.credentials import iso
 from hashed_backend.db.models import Approval
-from hashed_backend.signing import approval_message
 
 __all__ = ["answer_of", "expire_if_due", "public_view", "sign_answer"]
 

@@ -109,8 +109,8 @@ class ChainVerifier:
         seq = record.get("seq")
         where = seq if isinstance(seq, int) else self.seq + 1
 
-        def fail(reason: str) -> ChainBrokenError:
-            return ChainBrokenError(where, reason)
+        def fail(reason: str, code: str = "malformed") -> ChainBrokenError:
+            return ChainBrokenError(where, reason, code=code)
 
         for name, kind in _REQUIRED.items():
             if name not in record:
@@ -124,28 +124,33 @@ class ChainVerifier:
         if not self._from_anywhere:
             if record["seq"] != self.seq + 1:
                 expected = self.seq + 1
-                raise fail(f"expected sequence {expected}: a record is missing, repeated or out of order")
+                raise fail(
+                    f"expected sequence {expected}: a record is missing, repeated or out of order", "out_of_order"
+                )
             if record["prev"] != self.head:
-                raise fail(f"prev does not match the hash of record {self.seq}: the chain is broken")
+                raise fail(f"prev does not match the hash of record {self.seq}: the chain is broken", "chain_broken")
         self._from_anywhere = False
         try:
             actual = record_hash(record)
         except (TypeError, ValueError) as exc:
             raise fail(f"not canonical JSON: {exc}") from exc
         if actual != record["hash"]:
-            raise fail("hash does not match the record's contents: the record was altered")
+            raise fail("hash does not match the record's contents: the record was altered", "hash_mismatch")
         if self.key is None:
             self.key = record["key"]
             self.report.keys.append(record["key"])
         if record["key"] != self.key:
-            raise fail(f"signed with key {record['key'][:16]}… but the chain's key is {self.key[:16]}… (no rotation)")
+            raise fail(
+                f"signed with key {record['key'][:16]}… but the chain's key is {self.key[:16]}… (no rotation)",
+                "wrong_key",
+            )
         sig = record.get("sig")
         if sig is None:
             if self.require_signatures:
-                raise fail("not signed")
+                raise fail("not signed", "unsigned")
             self.report.unsigned += 1
         elif not isinstance(sig, str) or not _is_hex(sig, 128) or not verify_signature(self.key, actual, sig):
-            raise fail(f"signature does not verify with key {self.key[:16]}…: forged or altered")
+            raise fail(f"signature does not verify with key {self.key[:16]}…: forged or altered", "bad_signature")
         if record["kind"] == "key_rotation":
             self._rotate(record, fail)
         self.seq, self.head = record["seq"], actual
@@ -154,18 +159,18 @@ class ChainVerifier:
         report.first_seq = record["seq"] if report.first_seq is None else report.first_seq
         report.last_seq, report.head = record["seq"], actual
 
-    def _rotate(self, record: Mapping[str, Any], fail: Callable[[str], ChainBrokenError]) -> None:
+    def _rotate(self, record: Mapping[str, Any], fail: Callable[[str, str], ChainBrokenError]) -> None:
         new_key, proof = record.get("new_key"), record.get("proof")
         if not isinstance(new_key, str) or not _is_hex(new_key, 64):
-            raise fail("key_rotation without a valid new_key")
+            raise fail("key_rotation without a valid new_key", "bad_rotation")
         if not isinstance(proof, str) or not _is_hex(proof, 128):
-            raise fail("key_rotation without a valid proof")
+            raise fail("key_rotation without a valid proof", "bad_rotation")
         try:
             nacl.signing.VerifyKey(bytes.fromhex(new_key)).verify(
                 rotation_message(record["key"], new_key), bytes.fromhex(proof)
             )
         except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError):
-            raise fail("key_rotation proof is not the new key's signature") from None
+            raise fail("key_rotation proof is not the new key's signature", "bad_rotation") from None
         self.key = new_key
         self.report.keys.append(new_key)
 

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from hashed.errors import ChainBrokenError
 from hashed.ledger import GENESIS, ChainVerifier
+from hashed.shipping import registration_message
 from hashed_backend.credentials import iso, new_id, now_ns
 from hashed_backend.db.models import Agent, AgentKey, Challenge, Quarantine, Record
 from hashed_backend.deps import Admin, AuthRateLimit, State
@@ -23,7 +24,6 @@ from hashed_backend.deps import AgentKey as AgentKeyCaller
 from hashed_backend.errors import ApiError
 from hashed_backend.schemas.agents import AgentOut, ChainOut, ChallengeIn, ChallengeOut, Gap, RegisterIn
 from hashed_backend.schemas.common import Head
-from hashed_backend.signing import registration_message
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 _CHALLENGE_NS = 300 * 1_000_000_000

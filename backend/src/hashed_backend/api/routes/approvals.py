@@ -1,7 +1,7 @@
 """Approval requests: agents ask and wait, people approve or deny, the backend signs each answer.
 
 Long-polls poll the database, so an answer given through any replica reaches the agent. The signed message
-is `hashed_backend.signing.approval_message`.
+is `hashed.shipping.approval_message`.
 """
 
 from __future__ import annotations

@@ -6,11 +6,11 @@ from fastapi import APIRouter
 from sqlalchemy import text
 from starlette.responses import Response
 
+from hashed.shipping import APPROVAL_CONTEXT
 from hashed_backend.db.migrate import current_revision, head_revision
 from hashed_backend.deps import State
 from hashed_backend.errors import error_response
 from hashed_backend.schemas.approvals import BackendKeyOut
-from hashed_backend.signing import APPROVAL_CONTEXT
 
 router = APIRouter(tags=["operations"])
 
