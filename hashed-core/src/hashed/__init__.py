@@ -16,6 +16,8 @@ from hashed._version import __version__
 from hashed.config import HashedSettings
 from hashed.errors import (
     AdapterError,
+    BackendError,
+    BackendUnavailable,
     ChainBrokenError,
     ConfigError,
     FrameworkVersionError,
@@ -33,6 +35,8 @@ from hashed.types import Decision, Effect, LedgerRecord, Outcome, Refusal, ToolC
 
 __all__ = [
     "AdapterError",
+    "BackendError",
+    "BackendUnavailable",
     "ChainBrokenError",
     "ConfigError",
     "Decision",

@@ -18,7 +18,7 @@ from hashed.errors import BackendError, ConfigError, PolicyFileError
 from hashed.identity import Identity
 from hashed.ledger import Ledger
 from hashed.policy import Policy, PolicyEngine, load_policy, parse_policy
-from hashed.shipping import BackendClient, PolicyCache, Shipper
+from hashed.shipping import BackendClient, PolicyAnswer, PolicyCache, Shipper
 
 __all__ = ["backend_client", "initial_engine", "start_shipper"]
 
@@ -67,13 +67,7 @@ def initial_engine(
             ), f"backend (cached v{cached.version})"
         except PolicyFileError as exc:
             _log.error("hashed: the cached backend policy does not validate (%s); ignoring it", exc)
-    try:
-        quick = client.with_timeout(_FIRST_FETCH_TIMEOUT)
-        answer = quick.policy(None)
-        quick.close()
-    except BackendError as exc:
-        _log.warning("hashed: could not fetch the policy from the backend yet: %s", exc)
-        answer = None
+    answer = _first_fetch(client, settings.agent)
     if answer is not None:
         engine = PolicyEngine(parse_policy(answer.yaml, path="backend policy"))
         cache.store(answer)
@@ -87,6 +81,24 @@ def initial_engine(
         f"{'denied' if settings.fail_closed else 'allowed'} because fail_closed is {settings.fail_closed}"
     )
     return PolicyEngine(Policy(default=effect), default_reason=reason), "none (fail_closed)"
+
+
+def _first_fetch(client: BackendClient, agent: str) -> PolicyAnswer | None:
+    """One quick try at the backend's policy (registering first if the backend does not know this agent)."""
+    quick = client.with_timeout(_FIRST_FETCH_TIMEOUT)
+    try:
+        try:
+            return quick.policy(None)
+        except BackendError as exc:
+            if exc.code != "agent_unknown":
+                raise
+            quick.register(agent)
+            return quick.policy(None)
+    except BackendError as exc:
+        _log.warning("hashed: could not fetch the policy from the backend yet: %s", exc)
+        return None
+    finally:
+        quick.close()
 
 
 def start_shipper(

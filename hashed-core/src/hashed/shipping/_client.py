@@ -171,6 +171,12 @@ class BackendClient:
         """Close connections."""
         self._http.close()
 
+    def __enter__(self) -> BackendClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def _error_of(response: httpx.Response) -> tuple[str, str]:
     try:
