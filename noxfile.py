@@ -10,7 +10,7 @@ from packaging.requirements import Requirement
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "tests_core", "tests_adapter", "tests_backend"]
+nox.options.sessions = ["lint", "typecheck", "tests_core", "tests_adapter", "tests_backend", "e2e"]
 
 PYTHON = "3.11"
 PACKAGES = {"core": "hashed-core", "langchain": "hashed-langchain", "backend": "hashed-backend"}
@@ -99,3 +99,11 @@ def tests_backend(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     _sync(session, "hashed-core", groups=("bench",))
     session.run("python", "bench/core_guard.py", *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["e2e"])
+def e2e(session: nox.Session) -> None:
+    """Cross-package tests: real agents, the real CLI and a real backend process on loopback."""
+    for package in ("hashed-core", "hashed-backend"):
+        _sync(session, package)
+    session.run("pytest", "tests", "-m", "e2e", *session.posargs)

@@ -22,13 +22,22 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> int:
+    """Record every cassette; returns pytest's exit code."""
     with tempfile.TemporaryDirectory() as tmp:
         env = {"HASHED_BACKEND_RATE_PER_KEY": "15"}  # a burst of 60 per key (4 s of rate)
         with LocalBackend(Path(tmp), env=env) as backend:
             org = backend.bootstrap()
             live = json.dumps({"url": backend.url, "admin_key": org.admin_key})
             return subprocess.call(  # noqa: S603 - our own test suite
-                [sys.executable, "-m", "pytest", str(ROOT / "hashed-core/tests/shipping"), "-q", "-p", "no:cacheprovider"],
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    str(ROOT / "hashed-core/tests/shipping"),
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                ],
                 env={**os.environ, "HASHED_RECORD_CASSETTES": live},
             )
 

@@ -42,8 +42,14 @@ class Organisation:
 
     def call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
         """One admin request; returns the JSON answer (raises for an error status)."""
-        response = httpx.request(method, self.url + path, json=body, params=params or None, timeout=30,
-                                 headers={"Authorization": f"Bearer {self.admin_key}"})
+        response = httpx.request(
+            method,
+            self.url + path,
+            json=body,
+            params=params or None,
+            timeout=30,
+            headers={"Authorization": f"Bearer {self.admin_key}"},
+        )
         response.raise_for_status()
         return response.json() if response.content else None
 
@@ -66,8 +72,14 @@ class LocalBackend:
         env: extra `HASHED_BACKEND_*` settings.
     """
 
-    def __init__(self, folder: Path, *, database_url: str | None = None, port: int | None = None,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        database_url: str | None = None,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.folder = folder
         self.database_url = database_url
         self.port = port or free_port()
@@ -83,15 +95,23 @@ class LocalBackend:
             RuntimeError: the server exited or did not become ready (its log is in the message).
         """
         self.folder.mkdir(parents=True, exist_ok=True)
-        environ = {**os.environ, "HASHED_BACKEND_PORT": str(self.port),
-                   "HASHED_BACKEND_DATA_DIR": str(self.folder / "data"),
-                   "HASHED_BACKEND_POLL_INTERVAL_S": "0.05", **self._env}
+        environ = {
+            **os.environ,
+            "HASHED_BACKEND_PORT": str(self.port),
+            "HASHED_BACKEND_DATA_DIR": str(self.folder / "data"),
+            "HASHED_BACKEND_POLL_INTERVAL_S": "0.05",
+            **self._env,
+        }
         environ.pop("HASHED_DATABASE_URL", None)
         if self.database_url is not None:
             environ["HASHED_DATABASE_URL"] = self.database_url
         with self.log.open("ab") as out:
-            self.process = subprocess.Popen([sys.executable, "-m", "hashed_backend", "serve"],  # noqa: S603
-                                            env=environ, stdout=out, stderr=out)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "hashed_backend", "serve"],
+                env=environ,
+                stdout=out,
+                stderr=out,
+            )
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
@@ -126,15 +146,21 @@ class LocalBackend:
         """The server's output so far."""
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
-    def bootstrap(self, email: str | None = None, password: str = "correct horse battery staple",
-                  org: str = "Example Org") -> Organisation:
+    def bootstrap(
+        self,
+        email: str | None = None,
+        password: str = "correct horse battery staple",  # noqa: S107 - a throw-away test organisation
+        org: str = "Example Org",
+    ) -> Organisation:
         """Sign a person up (which creates an organisation) and make an admin key for them."""
         email = email or f"admin-{uuid.uuid4().hex[:8]}@example.com"
         with httpx.Client(base_url=self.url, timeout=30) as client:
-            client.post("/v1/auth/signup", json={"email": email, "password": password, "org_name": org},
-                        headers={"Origin": self.url}).raise_for_status()
-            created = client.post("/v1/keys", json={"kind": "admin", "name": "bootstrap"},
-                                  headers={"Origin": self.url})
+            client.post(
+                "/v1/auth/signup",
+                json={"email": email, "password": password, "org_name": org},
+                headers={"Origin": self.url},
+            ).raise_for_status()
+            created = client.post("/v1/keys", json={"kind": "admin", "name": "bootstrap"}, headers={"Origin": self.url})
             created.raise_for_status()
         return Organisation(self.url, email, str(created.json()["key"]))
 

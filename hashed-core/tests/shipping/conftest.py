@@ -30,8 +30,9 @@ class Backend:
     admin_key: str
 
     def admin(self, method: str, path: str, body: Any = None) -> Any:
-        response = httpx.request(method, self.url + path, json=body, timeout=30,
-                                 headers={"Authorization": f"Bearer {self.admin_key}"})
+        response = httpx.request(
+            method, self.url + path, json=body, timeout=30, headers={"Authorization": f"Bearer {self.admin_key}"}
+        )
         response.raise_for_status()
         return response.json() if response.content else None
 

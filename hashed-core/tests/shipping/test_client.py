@@ -11,7 +11,10 @@ from hashed.ledger import verify_records
 from hashed.shipping import BackendClient, verify_approval
 from hashed.testing import FIXED_SEED, make_hashed
 
-POLICY = "version: 1\ndefault: deny\nrules:\n  - {id: pay, tools: [transfer_money], effect: allow, limits: {amount: {max: 100}}}\n"
+POLICY = (
+    "version: 1\ndefault: deny\nrules:\n"
+    "  - {id: pay, tools: [transfer_money], effect: allow, limits: {amount: {max: 100}}}\n"
+)
 
 
 def _records(tmp_path, n: int):
@@ -60,8 +63,17 @@ def test_approvals_come_back_signed_by_the_backend(recorded):
 def _approvals(client, identity, recorded):
     client.register("payments")
     backend_key = client.backend_key()
-    asked = client.create_approval({"call": "11" * 16, "tool": "transfer_money", "args": {"amount": 700},
-                                    "args_digest": "ab" * 32, "rule": "big", "reason": "over 500", "timeout": 600})
+    asked = client.create_approval(
+        {
+            "call": "11" * 16,
+            "tool": "transfer_money",
+            "args": {"amount": 700},
+            "args_digest": "ab" * 32,
+            "rule": "big",
+            "reason": "over 500",
+            "timeout": 600,
+        }
+    )
     assert asked["status"] == "pending"
     assert client.approval(asked["id"])["status"] == "pending"
     recorded.admin("POST", f"/v1/approvals/{asked['id']}/approve", {"comment": "known payee"})
@@ -97,21 +109,29 @@ def test_rate_limits_say_when_to_come_back(recorded):
     identity = Identity.from_seed(bytes([4]) * 32)
     key = recorded.agent_key("chatty")
     with BackendClient(recorded.url, key, lambda: identity) as client, pytest.raises(BackendUnavailable) as limited:
-        for _ in range(300):  # the recording backend allows a burst of 60 requests per key
-            try:
-                client.policy(None)
-            except BackendUnavailable:
-                raise
-            except BackendError:  # agent_unknown: this key never registered; only the rate matters here
-                continue
+        _hammer(client)
     assert limited.value.status == 429 and limited.value.code == "rate_limited"
     assert limited.value.retry_after is not None and limited.value.retry_after > 0
+
+
+def _hammer(client: BackendClient) -> None:
+    for _ in range(300):  # the recording backend allows a burst of 60 requests per key
+        try:
+            client.policy(None)
+        except BackendUnavailable:
+            raise
+        except BackendError:  # agent_unknown: this key never registered; only the rate matters here
+            continue
 
 
 def test_an_unreachable_backend_is_unavailable_not_an_error():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound but not listening: connections are refused
-        with BackendClient(f"http://127.0.0.1:{port}", "hashed_agent_x", lambda: Identity.from_seed(FIXED_SEED),
-                           timeout=2) as client, pytest.raises(BackendUnavailable, match="cannot reach the backend"):
+        with (
+            BackendClient(
+                f"http://127.0.0.1:{port}", "hashed_agent_x", lambda: Identity.from_seed(FIXED_SEED), timeout=2
+            ) as client,
+            pytest.raises(BackendUnavailable, match="cannot reach the backend"),
+        ):
             client.policy(None)

@@ -236,8 +236,8 @@ class Shipper:
                 if code in ("unknown_agent", "agent_unknown"):
                     self.registered = False
                     break
-                if code == "out_of_order" and head < record["seq"] - 1:
-                    # The backend is behind us (a new or restored database): resend from its head.
+                if code == "out_of_order" and head < mark:
+                    # The backend lost records it had acknowledged (a new or restored database): resend from its head.
                     _log.warning("hashed: the backend holds this agent's chain up to %d; resending from there", head)
                     return min(mark, head), []
                 refusals.append((record["seq"], code, str(result.get("reason") or "")))
