@@ -212,3 +212,32 @@ def test_with_no_policy_known_at_all_fail_closed_decides(agent_factory, tmp_path
     agent.flush()
     decision = next(r for r in agent.ledger.records() if r.kind == "decision")
     assert json.loads(json.dumps(decision.body))["reason"].startswith("no policy is known yet")
+
+
+_EXITING_AGENT = """
+import sys
+from pathlib import Path
+from hashed import Hashed, Identity
+from hashed.config import HashedSettings
+home, url, key = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+home.mkdir(parents=True, exist_ok=True)
+settings = HashedSettings(home=home, agent="exiting-agent", backend_url=url, api_key=key, ship_interval=60,
+                          disable_plugin_autoload=True)
+hashed = Hashed(settings=settings, identity=Identity.from_seed(bytes([9]) * 32))
+pay = hashed.guard("transfer_money")(lambda to, amount: "sent")
+for i in range(20):
+    pay("acct-9", 5)
+# no close(): the interpreter's exit flushes and ships (ship_interval is a minute, so only that can)
+"""
+
+
+def test_interpreter_exit_ships_what_is_left(org, tmp_path):
+    import subprocess
+    import sys
+
+    key = org.create_key("agent", "exiting-agent")
+    result = subprocess.run([sys.executable, "-c", _EXITING_AGENT, str(tmp_path / "home"), org.url, key],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    chain = backend_chain(org, "exiting-agent")
+    assert chain["verified_seq"] == chain["records"] == 40
