@@ -236,8 +236,13 @@ def test_interpreter_exit_ships_what_is_left(org, tmp_path):
     import sys
 
     key = org.create_key("agent", "exiting-agent")
-    result = subprocess.run([sys.executable, "-c", _EXITING_AGENT, str(tmp_path / "home"), org.url, key],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", _EXITING_AGENT, str(tmp_path / "home"), org.url, key],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     chain = backend_chain(org, "exiting-agent")
     assert chain["verified_seq"] == chain["records"] == 40

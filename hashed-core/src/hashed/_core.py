@@ -11,7 +11,6 @@ import atexit
 import dataclasses
 import getpass
 import logging
-import os
 import threading
 import time
 import weakref
@@ -24,6 +23,7 @@ import pluggy
 from hashed._args import record_args
 from hashed._connect import backend_client, initial_engine, start_shipper
 from hashed._decisions import commit_decision, outcome_fields
+from hashed._random import token16
 from hashed.config import HashedSettings
 from hashed.errors import ConfigError, FrameworkVersionError, IdentityError, LedgerWriteError, PolicyDenied
 from hashed.guard import GuardDecorator, make_guard
@@ -235,7 +235,7 @@ class Hashed:
     def _decide(self, call: ToolCall) -> Decision:
         agent = call.agent or self.settings.agent
         engine = self._engine
-        call_ref = os.urandom(16).hex()
+        call_ref = token16()
         try:
             verdict = engine.evaluate(agent, call.tool, call.args)
             paths = [*engine.policy.redact, *self._redactions(call)] if self._redact_hooks else engine.policy.redact

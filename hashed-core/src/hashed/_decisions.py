@@ -6,6 +6,7 @@ and the record are one atomic step.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import orjson
@@ -118,6 +119,12 @@ def _resolve_approval(
     return effect, f"no one answered approval {request.id} in time; {timeout} by the rule's on_timeout", request.id
 
 
+def _result_digest(result: Any) -> str:
+    if isinstance(result, str) or result is None:  # the common case: orjson's bytes are already RFC 8785 here
+        return hashlib.sha256(orjson.dumps({"result": result})).hexdigest()
+    return record_args({"result": result}).digest
+
+
 def outcome_fields(decision: Decision, outcome: Outcome) -> dict[str, Any]:
     """The fields of the outcome record of a call that ran."""
     error = outcome.error
@@ -126,6 +133,6 @@ def outcome_fields(decision: Decision, outcome: Outcome) -> dict[str, Any]:
         "tool": decision.tool,
         "status": "ok" if error is None else "error",
         "error": None if error is None else f"{type(error).__name__}: {str(error)[:200]}",
-        "result_digest": None if error is not None else record_args({"result": outcome.result}).digest,
+        "result_digest": None if error is not None else _result_digest(outcome.result),
         "duration_ns": outcome.duration_ns,
     }

@@ -6,7 +6,7 @@ from hashed.shipping import Backoff, CircuitBreaker
 
 
 def test_backoff_is_full_jitter_below_an_exponential_ceiling_with_a_cap():
-    rng = random.Random(7)
+    rng = random.Random(7)  # noqa: S311 - jitter, not secrets
     backoff = Backoff(base=0.5, cap=8, rng=rng.random)
     waits = [backoff.failure() for _ in range(10)]
     ceilings = [min(8, 0.5 * 2**n) for n in range(10)]

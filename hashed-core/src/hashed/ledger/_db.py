@@ -80,6 +80,7 @@ class Database:
     def __init__(self, path: Path, *, synchronous: str = "NORMAL", readonly: bool = False) -> None:
         self.path = path
         self.lock = threading.RLock()
+        self._checkpointer: sqlite3.Connection | None = None
         try:
             if readonly:
                 uri = f"{path.resolve().as_uri()}?mode=ro"
@@ -114,6 +115,43 @@ class Database:
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
+    def checkpoint(self) -> None:
+        """Copy committed WAL frames into the database file without blocking writers (PASSIVE).
+
+        The ledger's own thread calls this often, on a connection of its own, so that when a committing caller
+        reaches SQLite's automatic checkpoint (1,000 pages of WAL) nearly everything is copied already and the
+        caller's checkpoint is cheap: the copying happens beside the caller, not in its way.
+        """
+        if self._checkpointer is None:
+            self._checkpointer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._checkpointer.execute("PRAGMA busy_timeout = 1000")
+        try:
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # all: frees the statement
+        except sqlite3.Error:  # a checkpoint is housekeeping: the next one catches up
+            return
+
+    def begin(self) -> sqlite3.Connection:
+        """Start a write transaction; the caller holds `lock` and ends it with `commit` or `rollback`."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._write_error(exc) from exc
+        return self.conn
+
+    def commit(self) -> None:
+        """Commit the transaction `begin` started (rolled back if the commit itself fails)."""
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.rollback()
+            raise self._write_error(exc) from exc
+
+    def rollback(self) -> None:
+        """Undo the transaction `begin` started, if it is still open."""
+        if self.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE … COMMIT) under the process lock.
@@ -147,6 +185,8 @@ class Database:
     def close(self) -> None:
         """Close the connection; safe to call twice."""
         with self.lock, contextlib.suppress(sqlite3.Error):
+            if self._checkpointer is not None:
+                self._checkpointer.close()
             self.conn.close()
 
 

@@ -13,9 +13,7 @@ are deterministic, so two processes sealing the same record write the same bytes
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +29,7 @@ _log = logging.getLogger("hashed.ledger")
 UPDATE_SIG = "UPDATE records SET sig = ? WHERE seq = ? AND sig IS NULL"
 _BUSY_POLL = 0.004  # seconds between batches while records keep coming
 _QUIET = 0.02  # write signatures itself when no caller committed for this long
+_CHECKPOINT_EVERY = 200  # records between background WAL checkpoints (≈ 0.5 MB of WAL)
 _SWEEP = 2.0  # seconds between looks for records a crashed process left unsigned
 
 
@@ -63,12 +62,6 @@ def seal_unsigned(db: Database, identity: Identity, *, older_than_ns: int | None
     return len(updates)
 
 
-def _yield_to_callers() -> None:
-    """Run this thread at a lower priority (Linux: per-thread nice), so a busy machine schedules callers first."""
-    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed: the default is fine
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-
-
 class Signer:
     """A thread that signs records as they are committed."""
 
@@ -84,6 +77,7 @@ class Signer:
         self._busy = 0
         self.last_commit = 0.0
         self._last_sweep = time.monotonic()
+        self._since_checkpoint = 0
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -114,7 +108,6 @@ class Signer:
         self._kick.set()
 
     def _loop(self) -> None:
-        _yield_to_callers()
         while True:
             if not self._pending and not self._ready:
                 if self._closed:
@@ -136,6 +129,9 @@ class Signer:
                     self._store()
                 if now - self._last_sweep > _SWEEP and not self._closed:
                     self._sweep()
+                if self._since_checkpoint >= _CHECKPOINT_EVERY or (quiet and self._since_checkpoint):
+                    self._since_checkpoint = 0
+                    self._db.checkpoint()
             finally:
                 self._busy = 0
             if not self._pending and not self._ready:
@@ -147,6 +143,7 @@ class Signer:
             return
         sign = self._identity().sign
         batch = [pending.popleft() for _ in range(len(pending))]
+        self._since_checkpoint += len(batch)
         self._ready.extend((sign(signing_message(digest)), seq) for seq, digest in batch)
 
     def _sweep(self) -> None:

@@ -11,7 +11,6 @@ records in groups (`_writer.py`). A crash may lose the last milliseconds of reco
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import time
@@ -21,6 +20,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from hashed._random import token16
 from hashed.errors import ChainBrokenError, LedgerError
 from hashed.identity import Identity
 from hashed.ledger._canonical import encode_prepared
@@ -81,20 +81,28 @@ class Txn:
         """Append one record of `kind`; `fields` must already be prepared JSON (see `record_args`)."""
         ledger = self._ledger
         ts = ledger.clock()
-        nonce = os.urandom(16).hex()
+        nonce = token16()
         usage, self._usage = tuple(self._usage), []
         if self._conn is None:
             assert ledger._writer is not None  # noqa: S101 - no connection only in background mode
             ledger._writer.put(Queued(kind, agent, fields, slow, ts, nonce, usage))
             return
         if self._head is None:
-            self._head = ledger._head_for_append(self._conn)
-        seq, prev = self._head[0] + 1, self._head[1]
-        body = ledger._body(seq, prev, ts, nonce, kind, agent, fields)
-        data = encode_prepared(body, slow)
-        digest = leaf_hash(data)
-        sig = ledger.identity.sign(signing_message(digest)) if self._sign_now else None
-        self._conn.execute(_INSERT, (seq, digest, ledger.identity.public_key, kind, ts, data, sig))
+            self._head = ledger._head_cache or ledger._head_for_append(self._conn)
+        while True:
+            seq, prev = self._head[0] + 1, self._head[1]
+            body = ledger._body(seq, prev, ts, nonce, kind, agent, fields)
+            data = encode_prepared(body, slow)
+            digest = leaf_hash(data)
+            sig = ledger.identity.sign(signing_message(digest)) if self._sign_now else None
+            try:
+                self._conn.execute(_INSERT, (seq, digest, ledger.identity.public_key, kind, ts, data, sig))
+                break
+            except sqlite3.IntegrityError:  # another process appended since we last looked: place after it
+                fresh = ledger._head_for_append(self._conn)
+                if fresh == self._head:
+                    raise
+                self._head = fresh
         if usage:
             add_usage(self._conn, [(scope, ts, amount) for scope, amount in usage])
         self._head = (seq, digest.hex())
@@ -125,6 +133,9 @@ class Ledger:
         self._lock = threading.RLock()
         self._read: sqlite3.Connection | None = None
         self._closed = False
+        # The chain head as of this process's last commit. Trusted optimistically: seq is the primary key, so if
+        # another process appended meanwhile, inserting at head+1 fails and the head is read again.
+        self._head_cache: tuple[int, str] | None = None
         with self._db.lock:
             self._head_for_append(self._db.conn)  # refuses a ledger that belongs to another key
         self.seal()
@@ -168,16 +179,25 @@ class Ledger:
                     return fn(Txn(self, None))
         signer = self._signer
         signatures = signer.take_ready() if signer is not None else []
-        try:
-            with self._lock, self._db.write() as conn:
+        db = self._db
+        with db.lock:
+            try:
+                conn = db.begin()
                 if signatures:
                     conn.executemany(UPDATE_SIG, signatures)
                 txn = Txn(self, conn, sign_now=sign_now or writer is not None)
                 result = fn(txn)
-        except BaseException:
-            if signer is not None and signatures:
-                signer.give_back(signatures)
-            raise
+                db.commit()
+            except BaseException as exc:
+                db.rollback()
+                self._head_cache = None
+                if signer is not None and signatures:
+                    signer.give_back(signatures)
+                if isinstance(exc, sqlite3.Error):
+                    raise db._write_error(exc) from exc
+                raise
+            if txn.appended:
+                self._head_cache = txn._head
         if txn.appended:
             self._after_commit(txn.appended)
         return result

@@ -163,6 +163,7 @@ class BackgroundWriter:
             return
         self.broken = None
         self._done(batch)
+        self._db.checkpoint()
         observer = self._observer()
         if observer is not None:
             for record in written:
