@@ -1,21 +1,25 @@
-"""The README's demo: a small payments agent guarded by Hashed, offline, in a fresh folder.
+"""The README's demo: a payments agent guarded by Hashed, reporting to a local backend (SQLite), in a fresh folder.
 
-Shows an allowed call, a call over its per-call limit, a call over its daily window, a call waiting for a person,
-that person approving it from the CLI, and `hashed verify` checking the signed ledger. Run: ./dev demo
+Shows an allowed call, a call over its per-call limit, a forbidden tool, a call waiting for a person who
+approves it at the backend, a call over the daily window, then `hashed verify` on the agent's signed ledger
+and on the backend's export of it. Run: ./dev demo
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
+import httpx
 from rich.console import Console
 
 from hashed import Hashed, Refusal
+from hashed_backend.testing import LocalBackend, Organisation
 
 console = Console(highlight=False)
 POLICY = """\
@@ -46,16 +50,45 @@ def show(label: str, result: object) -> None:
     console.print(f"  {label:<44} → [{colour}]{result}[/]")
 
 
+def approve_soon(org: Organisation) -> None:
+    """A person in finance answers the request at the backend (as they would from the dashboard)."""
+    for _ in range(200):
+        pending = org.call("GET", "/v1/approvals", status="pending")["items"]
+        if pending:
+            time.sleep(0.5)
+            org.call("POST", f"/v1/approvals/{pending[0]['id']}/approve", {"comment": "invoice 2026-118"})
+            console.print(f"  [yellow]{org.email} approved {pending[0]['tool']} {pending[0]['args']} at the backend[/]")
+            return
+        time.sleep(0.05)
+
+
 def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="hashed-demo-"))
     os.environ.pop("HASHED_KEY_PASSPHRASE", None)
-    console.rule("[bold]Hashed demo: a payments agent")
-    hashed_cli("init", "--agent", "billing-bot", cwd=workdir)
-    (workdir / ".hashed" / "policy.yaml").write_text(POLICY)
-    os.chdir(workdir)
+    console.rule("[bold]Hashed demo: a payments agent and a local backend")
+    backend = LocalBackend(workdir / "backend").start()
+    try:
+        org = backend.bootstrap(email="finance@example.com")
+        org.put_policy(POLICY)
+        console.print(f"backend at {backend.url} (SQLite in {backend.folder / 'data'}); the policy is stored there")
+        hashed_cli("init", "--agent", "billing-bot", cwd=workdir)
+        os.chdir(workdir)
+        agent_key = org.create_key("agent", "billing-bot")
+        # approval_wait: a call that needs a person waits up to 20 s for the answer (0 would refuse it at once)
+        hashed = Hashed(backend_url=backend.url, api_key=agent_key, ship_interval=0.2, approval_wait=20.0,
+                        approval_poll=0.1)
+        console.print(f"policy in force: {hashed.policy_source}\n")
+        run_agent(hashed, org)
+        hashed.close()  # ships what is left
+        console.rule("the ledger: every decision and outcome, signed and hash-chained")
+        hashed_cli("verify", cwd=workdir)
+        check_backend(org, workdir)
+    finally:
+        backend.stop()
+    console.print(f"\n[dim]project left in {workdir} (try: cd {workdir} && hashed status)[/]")
 
-    hashed = Hashed()
 
+def run_agent(hashed: Hashed, org: Organisation) -> None:
     @hashed.guard("transfer_money")
     def transfer_money(to: str, amount: float) -> str:
         return f"sent {amount} to {to}"
@@ -68,26 +101,29 @@ def main() -> None:
     show("transfer_money('acct-9', 400)", transfer_money("acct-9", 400))
     show("transfer_money('acct-9', 5000)  # over 1000", transfer_money("acct-9", 5000))
     show("delete_customer('c-42')", delete_customer("c-42"))
-    pending = transfer_money("acct-1", 600)
-    show("transfer_money('acct-1', 600)  # over 500", pending)
 
-    console.rule("a person answers the approval request")
-    if not isinstance(pending, Refusal) or pending.decision.approval_id is None:
-        raise SystemExit("demo: expected a pending approval")
-    hashed_cli("approvals", "list", cwd=workdir)
-    hashed_cli("approvals", "approve", pending.decision.approval_id, "-m", "invoice 2026-118", cwd=workdir)
-    show("transfer_money('acct-1', 600)  # asked again", transfer_money("acct-1", 600))
+    console.rule("over 500: a person must approve")
+    person = threading.Thread(target=approve_soon, args=(org,))
+    person.start()
+    show("transfer_money('acct-1', 600)  # waits", transfer_money("acct-1", 600))
+    person.join()
 
     console.rule("the daily window: 1500 in all")
     show("transfer_money('acct-7', 450)  # day: 1450", transfer_money("acct-7", 450))
     show("transfer_money('acct-7', 450)  # day: 1900", transfer_money("acct-7", 450))
-    hashed.close()
 
-    console.rule("the ledger: every decision and outcome, signed and hash-chained")
-    hashed_cli("verify", cwd=workdir)
-    console.print(f"\n[dim]project left in {workdir} (try: cd {workdir} && hashed status)[/]")
-    if os.environ.get("HASHED_DEMO_CLEANUP"):
-        shutil.rmtree(workdir)
+
+def check_backend(org: Organisation, workdir: Path) -> None:
+    console.rule("the backend holds the same chain, verified record by record")
+    agent = next(a for a in org.call("GET", "/v1/agents") if a["name"] == "billing-bot")
+    chain = org.call("GET", f"/v1/agents/{agent['id']}/chain")
+    console.print(f"  backend: {chain['records']} records, verified up to seq {chain['verified_seq']}, "
+                  f"{chain['quarantined']} quarantined")
+    export = workdir / "backend-export.jsonl"
+    response = httpx.get(f"{org.url}/v1/logs/export", params={"agent": agent["id"]}, timeout=30,
+                         headers={"Authorization": f"Bearer {org.admin_key}"})
+    export.write_bytes(response.content)
+    hashed_cli("verify", str(export), cwd=workdir)
 
 
 if __name__ == "__main__":
