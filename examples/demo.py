@@ -75,8 +75,9 @@ def main() -> None:
         os.chdir(workdir)
         agent_key = org.create_key("agent", "billing-bot")
         # approval_wait: a call that needs a person waits up to 20 s for the answer (0 would refuse it at once)
-        hashed = Hashed(backend_url=backend.url, api_key=agent_key, ship_interval=0.2, approval_wait=20.0,
-                        approval_poll=0.1)
+        hashed = Hashed(
+            backend_url=backend.url, api_key=agent_key, ship_interval=0.2, approval_wait=20.0, approval_poll=0.1
+        )
         console.print(f"policy in force: {hashed.policy_source}\n")
         run_agent(hashed, org)
         hashed.close()  # ships what is left
@@ -117,11 +118,17 @@ def check_backend(org: Organisation, workdir: Path) -> None:
     console.rule("the backend holds the same chain, verified record by record")
     agent = next(a for a in org.call("GET", "/v1/agents") if a["name"] == "billing-bot")
     chain = org.call("GET", f"/v1/agents/{agent['id']}/chain")
-    console.print(f"  backend: {chain['records']} records, verified up to seq {chain['verified_seq']}, "
-                  f"{chain['quarantined']} quarantined")
+    console.print(
+        f"  backend: {chain['records']} records, verified up to seq {chain['verified_seq']}, "
+        f"{chain['quarantined']} quarantined"
+    )
     export = workdir / "backend-export.jsonl"
-    response = httpx.get(f"{org.url}/v1/logs/export", params={"agent": agent["id"]}, timeout=30,
-                         headers={"Authorization": f"Bearer {org.admin_key}"})
+    response = httpx.get(
+        f"{org.url}/v1/logs/export",
+        params={"agent": agent["id"]},
+        timeout=30,
+        headers={"Authorization": f"Bearer {org.admin_key}"},
+    )
     export.write_bytes(response.content)
     hashed_cli("verify", str(export), cwd=workdir)
 

@@ -13,9 +13,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_demo_runs_end_to_end(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py")], capture_output=True, text=True,
-                            timeout=180, check=False, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-                                                           "TMPDIR": str(tmp_path), "COLUMNS": "200"})
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "demo.py")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path), "COLUMNS": "200"},
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "policy in force: backend (v1)" in out

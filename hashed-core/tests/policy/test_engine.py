@@ -147,10 +147,14 @@ def test_windows_are_listed_per_agent_and_rule():
         " limits: {amount: {window: {per: 1d, max_sum: 10}}}}]"
     )
     verdict = e.evaluate("bot-1", "pay", {"amount": 4})
+    # The rate rides on the sum window's usage scope: one usage row per call serves both.
     assert [(w.scope, w.max_calls, w.max_sum, w.amount) for w in verdict.windows] == [
         ("bot-1\x1fr\x1fsum:amount", None, 10.0, 4.0),
-        ("bot-1\x1fr\x1fcalls", 3, None, 1.0),
+        ("bot-1\x1fr\x1fsum:amount", 3, None, 4.0),
     ]
+    rate_only = engine("rules: [{id: r, tools: [pay], effect: allow, rate: {per: 1h, max_calls: 3}}]")
+    [window] = rate_only.evaluate("bot-1", "pay", {}).windows
+    assert (window.scope, window.amount) == ("bot-1\x1fr\x1fcalls", 1.0)
 
 
 def test_a_thousand_rules_still_pick_the_right_one():

@@ -44,11 +44,11 @@ CREATE TABLE IF NOT EXISTS refusals (
 CREATE TABLE IF NOT EXISTS usage (
     scope     TEXT    NOT NULL,
     ts        INTEGER NOT NULL,
-    amount    REAL    NOT NULL,
     cum_count INTEGER NOT NULL,
-    cum_sum   REAL    NOT NULL
-);
-CREATE INDEX IF NOT EXISTS usage_scope_ts ON usage(scope, ts);
+    amount    REAL    NOT NULL,
+    cum_sum   REAL    NOT NULL,
+    PRIMARY KEY (scope, ts, cum_count)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS approvals (
     id          TEXT PRIMARY KEY,
     call        TEXT NOT NULL,

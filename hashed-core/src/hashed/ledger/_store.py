@@ -54,6 +54,7 @@ class Txn:
         self._sign_now = sign_now
         self._head: tuple[int, str] | None = None
         self._usage: list[tuple[str, float]] = []
+        self._known: dict[str, tuple[int, float, int] | None] = {}
         self.appended: list[Appended] = []
 
     @property
@@ -63,7 +64,8 @@ class Txn:
 
     def usage(self, scope: str, since_ns: int) -> tuple[int, float]:
         """Calls and summed amount recorded for `scope` since `since_ns`."""
-        count, total = usage_since(self.conn, scope, since_ns)
+        count, total, last = usage_since(self.conn, scope, since_ns)
+        self._known[scope] = last
         writer = self._ledger._writer
         if self._conn is None and writer is not None:
             queued_count, queued_total = writer.queued_usage(scope, since_ns)
@@ -104,7 +106,8 @@ class Txn:
                     raise
                 self._head = fresh
         if usage:
-            add_usage(self._conn, [(scope, ts, amount) for scope, amount in usage])
+            add_usage(self._conn, [(scope, ts, amount) for scope, amount in usage], self._known)
+            self._known = {}
         self._head = (seq, digest.hex())
         self.appended.append((seq, digest, kind, body, sig))
 

@@ -160,6 +160,9 @@ class PolicyEngine:
         windows: list[WindowCheck] = []
         approval: _Compiled | None = None
         for rule in allows:
+            # One usage scope per rule and limited argument; a rule's `rate` counts the calls of its first scope,
+            # so a rule with a rate and a sum window writes one usage row per call, not two.
+            first_sum: tuple[str, float] | None = None
             for name, limit in rule.limits:
                 value = lookup(args, name)
                 if is_missing(value):
@@ -172,31 +175,19 @@ class PolicyEngine:
                 if limit.min is not None and number < limit.min:
                     return Verdict(Effect.DENY, f"{name}={value!r} is under the minimum of {limit.min:g}", rule.id)
                 if limit.window is not None:
-                    per = limit.window.per
+                    per, sum_scope = limit.window.per, f"{agent}\x1f{rule.id}\x1fsum:{name}"
+                    first_sum = first_sum or (sum_scope, number)
+                    label = f"{name} may sum to {limit.window.max_sum:g} per {_span(per)}"
                     windows.append(
                         WindowCheck(
-                            f"{agent}\x1f{rule.id}\x1fsum:{name}",
-                            int(per * 1e9),
-                            None,
-                            float(limit.window.max_sum),
-                            number,
-                            rule.id,
-                            f"{name} may sum to {limit.window.max_sum:g} per {_span(per)}",
+                            sum_scope, int(per * 1e9), None, float(limit.window.max_sum), number, rule.id, label
                         )
                     )
             if rule.rate is not None:
                 per = rule.rate.per
-                windows.append(
-                    WindowCheck(
-                        f"{agent}\x1f{rule.id}\x1fcalls",
-                        int(per * 1e9),
-                        rule.rate.max_calls,
-                        None,
-                        1.0,
-                        rule.id,
-                        f"{rule.rate.max_calls} calls per {_span(per)}",
-                    )
-                )
+                scope, amount = first_sum or (f"{agent}\x1f{rule.id}\x1fcalls", 1.0)
+                label = f"{rule.rate.max_calls} calls per {_span(per)}"
+                windows.append(WindowCheck(scope, int(per * 1e9), rule.rate.max_calls, None, amount, rule.id, label))
             if approval is None and rule.approval is not None:
                 if rule.approval_when is None or rule.approval_when(args) is None:
                     approval = rule

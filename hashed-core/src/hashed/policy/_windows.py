@@ -26,6 +26,9 @@ def exceeded_window(windows: Sequence[WindowCheck], txn: Txn, now_ns: int) -> tu
 
 
 def consume_windows(windows: Sequence[WindowCheck], txn: Txn) -> None:
-    """Count an allowed call against each of its windows (committed with its decision record)."""
+    """Count an allowed call once in each usage scope of its windows (committed with its decision record)."""
+    counted: set[str] = set()
     for window in windows:
-        txn.add_usage(window.scope, window.amount)
+        if window.scope not in counted:
+            counted.add(window.scope)
+            txn.add_usage(window.scope, window.amount)
