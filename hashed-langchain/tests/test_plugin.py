@@ -231,3 +231,29 @@ def test_instrument_never_adds_a_second_middleware(guarded, toolbox, kit):
     records = kit.records(guarded)
     assert [(r.kind, r.body["agent"]) for r in records] == [("decision", "mine"), ("outcome", "mine")]
     kit.assert_verifies(guarded)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["hashed run", "HASHED_INSTRUMENT=1"])
+def test_unmodified_agent_script_is_guarded_by_the_launcher(project: Path, launcher: str):
+    """The real zero-code path: `hashed run -- python agent.py` (or the variable it sets) and nothing else."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HASHED_", "LANGCHAIN_", "LANGSMITH_"))}
+    env |= {"HASHED_HOME": str(project / ".hashed"), "HASHED_KEY_PASSPHRASE": "test passphrase"}
+    if launcher == "hashed run":
+        command = [sys.executable, "-m", "hashed.cli", "run", "--", sys.executable, "agent.py"]
+    else:
+        env["HASHED_INSTRUMENT"] = "1"
+        command = [sys.executable, "agent.py"]
+    done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "RAN delete_file" not in done.stdout
+    assert "RAN transfer_money acct-9 50.0" in done.stdout
+    assert "MODEL SAW ToolMessage delete_file denied by policy (rule no-delete)" in done.stdout
+    with _ledger(project) as ledger:
+        records = list(ledger.ledger.records())  # the two tool calls run in parallel: order them by tool
+        assert sorted((r.body["tool"], r.kind, r.body.get("effect")) for r in records) == [
+            ("delete_file", "decision", "deny"),
+            ("transfer_money", "decision", "allow"),
+            ("transfer_money", "outcome", None),
+        ]
+        assert ledger.verify().ok
