@@ -6,14 +6,13 @@ key to the backend on first contact. `create` therefore makes the API key an age
 
 from __future__ import annotations
 
-import sys
-
 import typer
 from rich.table import Column, Table
 
 from hashed.cli._admin_client import remote
 from hashed.cli._fmt import local_time, state
 from hashed.cli._output import EXIT_CHECK_FAILED, console, err, fail, print_json
+from hashed.cli._remote_policy import can_ask
 from hashed.config import HashedSettings
 from hashed.environment_variables import HASHED_AGENT, HASHED_API_KEY, HASHED_BACKEND_URL
 from hashed.errors import HashedError
@@ -112,7 +111,7 @@ def delete(
     with remote() as backend:
         agent_id = backend.agent_id(agent)
         if not yes:
-            if not sys.stdin.isatty():
+            if not can_ask():
                 fail(f"disabling agent {agent} needs confirmation", code=2, hint="pass --yes")
             typer.confirm(f"disable agent {agent} ({agent_id})? Its requests will be refused", abort=True)
         disabled = backend.json("DELETE", f"/v1/agents/{agent_id}")

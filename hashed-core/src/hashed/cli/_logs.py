@@ -154,6 +154,7 @@ def tail(
                 err.print("no records match")
             return
         after = str(page["items"][0]["id"]) if page["items"] else "0"
+        err.print(f"[dim]following new records at {backend.url} (Ctrl-C stops)[/]")
         with contextlib.suppress(KeyboardInterrupt):
             _follow(backend, filters, after, limit, as_json)
 

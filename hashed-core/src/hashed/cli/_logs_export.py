@@ -75,4 +75,6 @@ def export(
     where = str(output) if output is not None else "standard output"
     span = f" (seq {from_seq}–{from_seq + count - 1})" if count else ""
     check = f"hashed verify {output if output is not None else 'FILE'}" + (" --partial" if from_seq > 1 else "")
-    err.print(f"[green]✓[/] exported {count} records of {agent}{span} to {where}; check them with: {check}")
+    err.print(
+        f"[green]✓[/] exported {count} records of {agent}{span} to {where}; check them with: {check}", soft_wrap=True
+    )

@@ -40,6 +40,11 @@ def _read(path: Path | None) -> tuple[Path, str]:
     return target, text
 
 
+def can_ask() -> bool:
+    """Whether a person can answer a question (standard input is a terminal)."""
+    return sys.stdin.isatty()
+
+
 def _scope(backend: AdminClient, agent: str | None) -> str:
     return "org" if agent is None else backend.agent_id(agent)
 
@@ -122,7 +127,7 @@ def push(
         removals = bool(changes["removed"])
         if removals and not yes:
             names = ", ".join(changes["removed"])
-            if not sys.stdin.isatty():
+            if not can_ask():
                 fail(
                     f"this push removes rules {names}; nothing was pushed",
                     code=EXIT_CHECK_FAILED,
@@ -183,4 +188,4 @@ def pull(
         sys.stdout.write(document["yaml"])
         return
     output.write_text(document["yaml"], encoding="utf-8")
-    err.print(f"[green]✓[/] wrote version {document['version']} of {scope} to {output}")
+    err.print(f"[green]✓[/] wrote version {document['version']} of {scope} to {output}", soft_wrap=True)
