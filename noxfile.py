@@ -10,7 +10,7 @@ from packaging.requirements import Requirement
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "tests_core", "tests_adapter", "tests_backend"]
+nox.options.sessions = ["lint", "typecheck", "tests_core", "tests_adapter", "tests_backend", "e2e"]
 
 PYTHON = "3.11"
 PACKAGES = {"core": "hashed-core", "langchain": "hashed-langchain", "backend": "hashed-backend"}
@@ -93,6 +93,14 @@ def tests_backend(session: nox.Session) -> None:
         "--ignore=backend/src/hashed_backend/migrations",  # Alembic scripts run only inside Alembic
         *session.posargs,
     )
+
+
+@nox.session(python=PYTHON, tags=["e2e"])
+def e2e(session: nox.Session) -> None:
+    """The `hashed` CLI (and the core's client) against a real backend process on loopback (tests/e2e)."""
+    for package in ("hashed-core", "hashed-backend"):  # one `--package` per sync (see typecheck)
+        _sync(session, package)
+    session.run("pytest", "tests/e2e", "-m", "e2e", *session.posargs)
 
 
 @nox.session(python=PYTHON, default=False, tags=["bench"])
