@@ -7,6 +7,7 @@ key to the backend on first contact. `create` therefore makes the API key an age
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.table import Column, Table
 
 from hashed.cli._admin_client import remote
@@ -33,14 +34,16 @@ def list_agents(as_json: bool = typer.Option(False, "--json", help="Print JSON."
     if not agents:
         console.print("no agents yet (an agent registers itself the first time it ships: hashed agent create NAME)")
         return
-    table = Table(Column("id", no_wrap=True), "name", "public key", "records", "registered", "status")
+    wide = console.width >= 120
+    extra = ["public key", "registered"] if wide else []
+    table = Table(Column("id", no_wrap=True), "name", *extra, Column("records", justify="right"), "status")
     for agent in agents:
+        more = [f"{agent['public_key'][:16]}…", local_time(agent.get("created_at"))] if wide else []
         table.add_row(
             agent["id"],
-            agent["name"],
-            f"{agent['public_key'][:16]}…",
+            escape(agent["name"]),
+            *more,
             str(agent["head"]["seq"]),
-            local_time(agent.get("created_at")),
             state("disabled" if agent.get("disabled_at") else "active"),
         )
     console.print(table)

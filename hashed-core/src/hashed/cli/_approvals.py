@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import getpass
+import json
 import time
 from typing import Any
 
@@ -62,7 +63,18 @@ def _as_dict(request: ApprovalRequest) -> dict[str, object]:
 
 
 def _table() -> Table:
-    return Table(Column("id", no_wrap=True), "agent", "tool", "arguments", "rule", "status", "asked", "expires")
+    if console.width >= 120:
+        return Table(Column("id", no_wrap=True), "agent", "tool", "arguments", "rule", "status", "asked", "expires")
+    return Table(Column("id", no_wrap=True), "agent", "tool", "arguments", "status", "expires")
+
+
+def _row(values: list[str]) -> list[str]:
+    """All eight columns on a wide terminal; id, agent, tool, arguments, status, expires otherwise."""
+    return values if console.width >= 120 else [*values[:4], values[5], values[7]]
+
+
+def _args(args: object) -> str:
+    return escape(json.dumps(args, separators=(", ", ": "), default=str))
 
 
 def _list_remote(status: str, limit: int, as_json: bool) -> None:
@@ -79,14 +91,18 @@ def _list_remote(status: str, limit: int, as_json: bool) -> None:
     table = _table()
     for r in page["items"]:
         table.add_row(
-            r["id"],
-            escape(r["agent"]),
-            escape(r["tool"]),
-            escape(str(r["args"])),
-            escape(r.get("rule") or ""),
-            state(r["status"]),
-            local_time(r.get("created_at")),
-            local_time(r.get("expires_at")),
+            *_row(
+                [
+                    r["id"],
+                    escape(r["agent"]),
+                    escape(r["tool"]),
+                    _args(r["args"]),
+                    escape(r.get("rule") or ""),
+                    state(r["status"]),
+                    local_time(r.get("created_at")),
+                    local_time(r.get("expires_at")),
+                ]
+            )
         )
     console.print(table)
     if page["next_cursor"]:
@@ -116,7 +132,18 @@ def list_requests(
     table = _table()
     for r in requests:
         table.add_row(
-            r.id, r.agent, r.tool, str(r.args), r.rule or "", r.status, _when(r.created_ns), _when(r.expires_ns)
+            *_row(
+                [
+                    r.id,
+                    escape(r.agent),
+                    escape(r.tool),
+                    _args(r.args),
+                    escape(r.rule or ""),
+                    state(r.status),
+                    _when(r.created_ns),
+                    _when(r.expires_ns),
+                ]
+            )
         )
     console.print(table)
 

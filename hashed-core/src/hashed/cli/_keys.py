@@ -6,6 +6,7 @@ import getpass
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Column, Table
 
 from hashed.cli._admin_client import remote
@@ -18,19 +19,18 @@ app = typer.Typer(help="Create, list, rotate and revoke API keys (needs hashed l
 
 
 def key_table(keys: list[dict[str, Any]]) -> Table:
-    """Keys as a table (never their secrets: the backend does not have them)."""
-    table = Table(Column("id", no_wrap=True), "kind", "name", "prefix", "status", "created", "by", "expires")
+    """Keys as a table (never their secrets: the backend does not have them); more columns on wide terminals."""
+    wide = console.width >= 140
+    columns: list[Column | str] = [Column("id", no_wrap=True), "kind", "name", Column("status", no_wrap=True)]
+    columns += [Column("prefix", no_wrap=True), "created", "by"] if wide else []
+    table = Table(*columns, Column("until", no_wrap=True))
     for key in keys:
-        table.add_row(
-            key["id"],
-            key["kind"],
-            key["name"],
-            f"{key['prefix']}…",
-            state(key["status"]),
-            local_time(key.get("created_at")),
-            key.get("created_by") or "",
-            local_time(key.get("revoked_at") or key.get("expires_at")),
-        )
+        row = [key["id"], key["kind"], escape(key["name"]), state(key["status"])]
+        if wide:
+            row += [f"{key['prefix']}…", local_time(key.get("created_at")), escape(key.get("created_by") or "")]
+        until = key.get("revoked_at") or key.get("expires_at")
+        row.append(local_time(until) if wide else local_time(until)[:10])
+        table.add_row(*row)
     return table
 
 

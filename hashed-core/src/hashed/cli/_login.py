@@ -22,6 +22,7 @@ from hashed.cli._credentials import (
     read_stored,
     save_credentials,
 )
+from hashed.cli._fmt import local_time
 from hashed.cli._output import console, err, fail, print_json
 from hashed.environment_variables import HASHED_ADMIN_KEY, HASHED_BACKEND_URL
 from hashed.errors import BackendError, ConfigError
@@ -117,7 +118,8 @@ def login(
     console.print(f"[green]✓[/] logged in to {target} as {person}")
     if credentials.created_by_login:
         console.print(
-            f"  created admin key '{credentials.key_name}' ({me.get('prefix')}…, expires {me.get('expires_at')}) "
+            f"  created admin key '{credentials.key_name}' ({me.get('prefix')}…, "
+            f"expires {local_time(str(me.get('expires_at') or ''))}) "
             "and stored it; the password is not stored. `hashed logout` revokes this key."
         )
     console.print(f"  credentials in {path} (mode 600)")

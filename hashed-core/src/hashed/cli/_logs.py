@@ -217,22 +217,37 @@ def search(
     if not page["items"]:
         console.print("no records match")
         return
-    table = Table("time", "agent", Column("seq", justify="right"), "kind", "tool", "result", "rule/by", "detail")
-    for entry in page["items"]:
+    console.print(_search_table(page["items"]))
+    if page["next_cursor"]:
+        err.print(f"[dim]→ more: add --cursor {page['next_cursor']}[/]")
+
+
+def _search_table(items: list[dict[str, Any]]) -> Table:
+    """Records as a table; the detail column (reason, error) only where the terminal is wide enough."""
+    wide = console.width >= 120
+    table = Table(
+        Column("time", no_wrap=True),
+        Column("agent", no_wrap=True, overflow="ellipsis", max_width=24),
+        Column("seq", justify="right"),
+        Column("kind", no_wrap=True),
+        Column("tool", no_wrap=True, overflow="ellipsis", max_width=28),
+        Column("result", no_wrap=True),
+        Column("rule/by", overflow="ellipsis", max_width=24),
+        *([Column("detail", ratio=1)] if wide else []),
+    )
+    for entry in items:
         result, who, detail = _summary(entry["record"])
-        table.add_row(
-            local_time(entry.get("time")),
+        row = [
+            local_time(entry.get("time")) if wide else local_time(entry.get("time"))[11:],
             escape(entry["agent"]),
             str(entry["seq"]),
             entry["kind"],
             escape(entry.get("tool") or ""),
             state(result),
             escape(who),
-            escape(detail),
-        )
-    console.print(table)
-    if page["next_cursor"]:
-        err.print(f"[dim]→ more: add --cursor {page['next_cursor']}[/]")
+        ]
+        table.add_row(*row, *([escape(detail)] if wide else []))
+    return table
 
 
 @app.command()

@@ -63,7 +63,7 @@ def _show(changes: dict[str, Any], scope: str, target: Path) -> None:
         console.print(f"  [red]- rule {rule}[/]")
     for rule in changes["changed"]:
         console.print(f"  [yellow]~ rule {rule['id']}[/] ({', '.join(rule['fields'])})")
-    for name, change in changes["settings"].items():
+    for name, change in changes["settings"].items() if changes["current_version"] else ():  # all new at first
         console.print(f"  [yellow]~ {name}[/]: {change['before']!r} → {change['after']!r}")
 
 
