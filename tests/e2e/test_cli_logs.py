@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import select
+import signal
 
 import pytest
 from rich.console import Console
@@ -79,6 +80,19 @@ def test_tail_follow_shows_a_record_stored_after_it_started(logged_in, shipped):
     followed = [json.loads(line) for line in out.splitlines()]
     assert [(e["tool"], e["kind"]) for e in followed] == [("send_email", "decision"), ("send_email", "outcome")]
     assert followed[0]["record"]["args"]["to"] == "late@example.com"
+
+
+def test_tail_follow_stops_cleanly_on_ctrl_c(logged_in):
+    process = logged_in.start("logs", "tail", "-f")
+    try:
+        assert "following new records" in _read_line(process.stderr, 60)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0 and "Traceback" not in err, err
 
 
 def _read_line(stream, timeout):

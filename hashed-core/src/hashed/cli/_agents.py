@@ -67,7 +67,7 @@ def show(
         console.print(f"  head         seq {chain['head']['seq']}, {chain['head']['hash'][:16]}…")
         gaps = ", ".join(f"{g['first']}–{g['last']}" for g in chain["gaps"]) or "none"
         console.print(f"  missing      {gaps}")
-        console.print(f"  quarantined  {chain['quarantined']} (hashed logs search is for stored records only)")
+        console.print(f"  quarantined  {chain['quarantined']}")
         for index, key in enumerate(chain["keys"]):
             console.print(f"  {'key' if index == 0 else 'rotated to':<12} {key}")
         if verify:

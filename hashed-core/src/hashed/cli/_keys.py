@@ -34,9 +34,9 @@ def key_table(keys: list[dict[str, Any]]) -> Table:
     return table
 
 
-def show_secret(created: dict[str, Any]) -> None:
+def show_secret(created: dict[str, Any], verb: str = "created") -> None:
     """Print a new key's secret once, with where it goes."""
-    console.print(f"[green]✓[/] created {created['kind']} key '{created['name']}' ({created['id']})")
+    console.print(f"[green]✓[/] {verb} {created['kind']} key '{created['name']}' ({created['id']})")
     console.print(f"\n    {created['key']}\n")
     err.print("[yellow]![/] this is the only time the key is shown: store it in your secret manager now")
     if created["kind"] == "agent":
@@ -104,7 +104,7 @@ def rotate(
     if as_json:
         print_json(rotated)
         return
-    show_secret(rotated["new"])
+    show_secret(rotated["new"], "rotated: new")
     old = rotated["old"]
     console.print(f"the old key {old['id']} ({old['prefix']}…) stops working at {local_time(old['expires_at'])}")
 

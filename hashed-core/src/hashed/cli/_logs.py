@@ -154,13 +154,12 @@ def tail(
                 err.print("no records match")
             return
         after = str(page["items"][0]["id"]) if page["items"] else "0"
-        err.print(f"[dim]following new records at {backend.url} (Ctrl-C stops)[/]")
-        with contextlib.suppress(KeyboardInterrupt):
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how one stops following: not an error
             _follow(backend, filters, after, limit, as_json)
 
 
 def _follow(backend: AdminClient, filters: dict[str, Any], after: str, limit: int | None, as_json: bool) -> None:
-    shown, failures = 0, 0
+    shown, failures, connected = 0, 0, False
     while limit is None or shown < limit:
         params = {**filters, "limit": None if limit is None else limit - shown}
         try:
@@ -171,6 +170,9 @@ def _follow(backend: AdminClient, filters: dict[str, Any], after: str, limit: in
                 timeout=httpx.Timeout(10.0, read=60.0),  # the feed sends a keep-alive every 15 s
             ) as response:
                 failures = 0
+                if not connected:
+                    err.print(f"[dim]following new records at {backend.url} (Ctrl-C stops)[/]")
+                    connected = True
                 for event in sse_events(response.iter_lines()):
                     if event.event != "record":
                         continue
