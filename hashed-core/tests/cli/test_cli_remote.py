@@ -132,7 +132,8 @@ def test_admin_client_errors_carry_code_and_details():
         ("key_expired", 401, 3, "run hashed login"),
         ("forbidden", 403, 3, "admin key"),
         ("agent_not_found", 404, 1, "hashed agent list"),
-        ("version_conflict", 409, 1, ""),
+        ("version_conflict", 409, 1, "hashed policy diff"),
+        ("something_new", 409, 1, "docs/api.md"),
     ],
 )
 def test_every_backend_error_names_a_next_step(code, status, exit_code, hint, capsys):

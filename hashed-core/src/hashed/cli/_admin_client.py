@@ -21,11 +21,17 @@ __all__ = ["AdminClient", "RemoteError", "connect", "fail_remote", "has_login", 
 
 _LOGIN_AGAIN = "run hashed login (or set HASHED_ADMIN_KEY to a valid admin key)"
 _AUTH_CODES = frozenset({"auth_required", "key_invalid", "key_expired", "key_revoked", "session_invalid"})
-_NOT_FOUND_HINTS = {
+_HINTS = {
     "agent_not_found": "list the agents: hashed agent list",
     "key_not_found": "list the keys: hashed keys list",
     "approval_not_found": "list the requests: hashed approvals list --remote --status all",
     "policy_missing": "push one: hashed policy push",
+    "approval_decided": "see how it was answered: hashed approvals list --remote --status all",
+    "key_inactive": "make a new key instead: hashed keys create",
+    "rules_removed": "check the diff (hashed policy diff), then push again with --yes",
+    "version_conflict": "someone pushed meanwhile: run hashed policy diff, then push again",
+    "agent_disabled": "the agent was disabled (hashed agent delete); register it under a new name",
+    "invalid_request": "check the values given (--help lists them)",
 }
 
 
@@ -149,7 +155,7 @@ def fail_remote(exc: BackendError, url: str) -> NoReturn:
         fail(f"the backend at {url} refused the credentials: {exc}", hint=_LOGIN_AGAIN)
     if exc.code == "forbidden":
         fail(f"{exc}", hint="this needs an admin key (hashed_admin_…): hashed login --key …")
-    hint = _NOT_FOUND_HINTS.get(exc.code)
+    hint = _HINTS.get(exc.code, "docs/api.md lists every error code and its meaning")
     if exc.code == "policy_invalid" and isinstance(exc, RemoteError) and isinstance(exc.details, list):
         hint = "; ".join(f"line {d.get('line')}: {d.get('field') or ''} {d.get('message')}" for d in exc.details)
     fail(str(exc), code=EXIT_CHECK_FAILED, hint=hint)
