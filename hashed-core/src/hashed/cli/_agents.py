@@ -97,7 +97,7 @@ def create(
     err.print(f"[green]✓[/] agent key '{name}' created ({created['id']}, expires {local_time(created['expires_at'])})")
     err.print("  run the agent with this environment (the key is shown only now; keep it in your secret store):\n")
     for variable, value in environment.items():
-        console.print(f"{variable}={value}", soft_wrap=True)
+        typer.echo(f"{variable}={value}")  # plain: `hashed agent create NAME > agent.env` is an env file
     err.print(
         "\n  The agent registers itself with its Ed25519 key on first contact (hashed init makes the key);"
         "\n  then it appears in: hashed agent list"

@@ -78,7 +78,7 @@ def _read_file(path: Path) -> Credentials | None:
         mode = path.stat().st_mode
     except FileNotFoundError:
         return None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+    if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):  # Windows has no such mode bits
         raise ConfigError(f"{path} holds an API key but others may read it: run `chmod 600 {path}`")
     toml = _toml_module()
     try:
@@ -130,7 +130,8 @@ def save_credentials(credentials: Credentials) -> Path:
     values = {name: getattr(credentials, name) for name in _FIELDS}
     lines += [f"{name} = {json.dumps(value)}" for name, value in values.items() if value is not None]
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    temporary.unlink(missing_ok=True)  # a crashed earlier write; O_EXCL below never follows a planted link
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write("\n".join(lines) + "\n")
