@@ -78,18 +78,26 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def backend_environment(**extra: str) -> dict[str, str]:
-    """The environment of a test backend: fast polling, no rate limit a test could trip over."""
+def backend_environment(tmp: Path, **extra: str) -> dict[str, str]:
+    """The environment of a test backend: its own SQLite file in `tmp`, fast polling, no rate limit a test
+    could trip over."""
     environ = {
-        **os.environ,
-        "HASHED_BACKEND_POLL_INTERVAL_S": "0.05",
-        "HASHED_BACKEND_AUTH_RATE_PER_IP": "1000",
-        "HASHED_BACKEND_AUTH_BURST_PER_IP": "1000",
-        "HASHED_BACKEND_RATE_PER_KEY": "1000",
-        "HASHED_BACKEND_BURST_PER_KEY": "1000",
-        **extra,
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("HASHED_") or key == "HASHED_DISABLE_PLUGIN_AUTOLOAD"
     }
-    environ.pop("HASHED_DATABASE_URL", None)
+    environ.update(
+        {
+            "HASHED_BACKEND_POLL_INTERVAL_S": "0.05",
+            "HASHED_BACKEND_AUTH_RATE_PER_IP": "1000",
+            "HASHED_BACKEND_AUTH_BURST_PER_IP": "1000",
+            "HASHED_BACKEND_RATE_PER_KEY": "1000",
+            "HASHED_BACKEND_BURST_PER_KEY": "1000",
+            "HASHED_BACKEND_DATA_DIR": str(tmp / "data"),  # never the user's own $XDG_DATA_HOME/hashed
+            "HASHED_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'backend.db'}",
+            **extra,
+        }
+    )
     return environ
 
 
@@ -111,11 +119,7 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
     tmp = tmp_path_factory.mktemp("backend")
     port = free_port()
     log = tmp / "backend.log"
-    env = backend_environment(
-        HASHED_BACKEND_PORT=str(port),
-        HASHED_BACKEND_DATA_DIR=str(tmp / "data"),
-        HASHED_DATABASE_URL=f"sqlite+aiosqlite:///{tmp / 'backend.db'}",
-    )
+    env = backend_environment(tmp, HASHED_BACKEND_PORT=str(port))
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "hashed_backend", "serve"], env=env, stdout=out, stderr=out)
     url = f"http://127.0.0.1:{port}"
@@ -124,6 +128,39 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
         yield Backend(url, log)
     finally:
         stop(process)
+
+
+class RestartableBackend:
+    """A backend of this test alone, which can be stopped and started again on the same port and database."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp, self.port = tmp, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        log = self.tmp / f"backend-{self.starts}.log"
+        env = backend_environment(self.tmp, HASHED_BACKEND_PORT=str(self.port))
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "hashed_backend", "serve"], env=env, stdout=out, stderr=out
+            )
+        wait_ready(self.url, self.process, log)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+            self.process = None
+
+
+@pytest.fixture
+def restartable_backend(tmp_path: Path) -> Iterator[RestartableBackend]:
+    made = RestartableBackend(tmp_path)
+    made.start()
+    yield made
+    made.stop()
 
 
 @dataclasses.dataclass
@@ -207,8 +244,9 @@ class Cli:
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     """No login, no project: a clean config folder and working directory for this test."""
-    for name in ("HASHED_ADMIN_KEY", "HASHED_BACKEND_URL", "HASHED_API_KEY", "HASHED_HOME", "HASHED_KEY_PASSPHRASE"):
-        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.startswith("HASHED_"):  # the developer's own settings never leak into a test
+            monkeypatch.delenv(name)
     config = tmp_path / "config"
     work = tmp_path / "work"
     work.mkdir()

@@ -6,11 +6,13 @@ import json
 import select
 import signal
 
+import httpx
 import pytest
 from rich.console import Console
 
-from hashed import Hashed
+from hashed import Hashed, Identity
 from hashed.cli import _logs_export
+from hashed.shipping import BackendClient
 
 pytestmark = pytest.mark.e2e
 
@@ -93,6 +95,44 @@ def test_tail_follow_stops_cleanly_on_ctrl_c(logged_in):
             process.kill()
             process.communicate()
     assert process.returncode == 0 and "Traceback" not in err, err
+
+
+def test_tail_follow_resumes_after_the_backend_restarts(cli, restartable_backend, tmp_path, monkeypatch):
+    server = restartable_backend
+    with httpx.Client(base_url=server.url, timeout=30) as session:
+        signup = {"email": "ops@example.com", "password": "correct horse battery staple", "org_name": "restart"}
+        assert session.post("/v1/auth/signup", json=signup).status_code == 201
+        admin_key = session.post("/v1/keys", json={"kind": "admin", "name": "ops"}).json()["key"]
+        agent_key = session.post("/v1/keys", json={"kind": "agent", "name": "fleet"}).json()["key"]
+    monkeypatch.setenv("HASHED_BACKEND_URL", server.url)
+    monkeypatch.setenv("HASHED_ADMIN_KEY", admin_key)
+    process = cli.start("logs", "tail", "-f", "--limit", "1", "--json")
+    try:
+        assert "following new records" in _read_line(process.stderr, 60)
+        server.stop()
+        assert "lost the live feed" in _read_line(process.stderr, 60)
+        server.start()
+        identity = Identity.generate()
+        offline = {"backend_url": ""}  # HASHED_BACKEND_URL is set for the CLI; this agent ships by hand
+        with Hashed(tmp_path / "agent", identity=identity, policy="version: 1\ndefault: allow\n", **offline) as hashed:
+            hashed.guard("send_email")(lambda to: "sent")("after@example.com")
+            hashed.flush()
+            records = [r.to_json() for r in hashed.ledger.records()]
+        client = BackendClient(server.url, agent_key, lambda: identity, timeout=30)
+        try:
+            client.register("restart-bot")
+            client.send(records)
+        finally:
+            client.close()
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    [entry] = [json.loads(line) for line in out.splitlines()]
+    assert entry["agent"] == "restart-bot" and entry["seq"] == 1
+    assert "reconnected" in err
 
 
 def _read_line(stream, timeout):

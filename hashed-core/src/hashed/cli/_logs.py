@@ -169,10 +169,12 @@ def _follow(backend: AdminClient, filters: dict[str, Any], after: str, limit: in
                 headers={"Last-Event-ID": after, "Accept": "text/event-stream"},
                 timeout=httpx.Timeout(10.0, read=60.0),  # the feed sends a keep-alive every 15 s
             ) as response:
-                failures = 0
                 if not connected:
                     err.print(f"[dim]following new records at {backend.url} (Ctrl-C stops)[/]")
                     connected = True
+                elif failures:
+                    err.print(f"[dim]reconnected; resuming after record {after}[/]")
+                failures = 0
                 for event in sse_events(response.iter_lines()):
                     if event.event != "record":
                         continue
@@ -184,7 +186,7 @@ def _follow(backend: AdminClient, filters: dict[str, Any], after: str, limit: in
             if exc.status != 0:
                 raise
             failures += 1
-            wait = min(30.0, 0.5 * 2**failures)
+            wait = min(10.0, 0.5 * 2 ** (failures - 1))  # 0.5, 1, 2, 4, 8, 10, 10 … seconds
             err.print(f"[yellow]![/] lost the live feed ({exc}); reconnecting in {wait:g} s")
             time.sleep(wait)
 
