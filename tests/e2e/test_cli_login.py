@@ -41,6 +41,18 @@ def test_login_with_email_creates_an_admin_key_and_logout_revokes_it(cli, org):
     assert "not logged in" in result.output and "hashed login" in result.output
 
 
+def test_logging_in_again_retires_the_key_the_previous_login_made(cli, org):
+    for _ in range(2):
+        cli("login", "--url", org.url, "--email", org.email, "--password-stdin", input=org.password + "\n")
+    made = [k for k in org.admin.get("/v1/keys").json() if k["name"].startswith("hashed-cli")]
+    assert sorted(k["status"] for k in made) == ["active", "revoked"]
+    cli("login", "--url", org.url, "--key", org.admin_key)
+    made = [k for k in org.admin.get("/v1/keys").json() if k["name"].startswith("hashed-cli")]
+    assert [k["status"] for k in made] == ["revoked", "revoked"]
+    cli("logout")  # a login with a key of one's own: the key is not revoked
+    assert org.admin.get("/v1/keys").status_code == 200
+
+
 def test_login_with_a_wrong_password_or_key_says_what_to_do(cli, org):
     result = cli("login", "--url", org.url, "--email", org.email, "--password-stdin", input="wrong password\n", code=1)
     assert "login_failed" in result.output and "e-mail and password" in result.output

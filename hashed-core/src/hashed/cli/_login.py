@@ -7,9 +7,11 @@ creates an admin key named after this machine; that key is stored (the session i
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import platform
+import sys
 
 import typer
 
@@ -64,6 +66,19 @@ def _login_with_password(client: AdminClient, url: str, email: str, password: st
     )
 
 
+def _retire(previous: Credentials) -> None:
+    """Revoke the key an earlier `hashed login --email` made (with itself), now that this login replaces it."""
+    with AdminClient(previous.url, previous.admin_key) as client:
+        try:
+            client.request("POST", f"/v1/keys/{previous.key_id}/revoke")
+        except BackendError as exc:
+            if exc.code not in ("key_revoked", "key_expired", "key_invalid"):  # else it no longer works anyway
+                err.print(f"[yellow]![/] the key of your previous login ({previous.key_name}) still works: {exc}")
+                err.print(f"[dim]→ revoke it: hashed keys revoke {previous.key_id}[/]")
+            return
+    err.print(f"[dim]revoked the key of your previous login ({previous.key_name} at {previous.url})[/]")
+
+
 def login(
     url: str | None = typer.Option(None, "--url", help=f"Backend URL (default: $HASHED_BACKEND_URL or {DEFAULT_URL})."),
     key: str | None = typer.Option(None, "--key", help="Admin API key (hashed_admin_…); else prompted."),
@@ -79,7 +94,9 @@ def login(
     if os.environ.get(HASHED_ADMIN_KEY):
         err.print(f"[yellow]![/] {HASHED_ADMIN_KEY} is set: it is used instead of this login until you unset it")
     if email:
-        password = input() if password_stdin else typer.prompt("password", hide_input=True)
+        password = sys.stdin.readline() if password_stdin else typer.prompt("password", hide_input=True)
+        if not password.strip():
+            fail("no password given", code=2, hint="pipe it in (--password-stdin) or type it at the prompt")
         with AdminClient(target, None) as session:
             try:
                 credentials = _login_with_password(session, target, email, password.rstrip("\n"), days)
@@ -99,6 +116,10 @@ def login(
             fail_remote(exc, target)
     if not email:
         credentials = Credentials(url=target, admin_key=secret, key_name=str(me.get("name") or "") or None)
+    with contextlib.suppress(ConfigError):
+        previous = read_stored()
+        if previous is not None and previous.key_id and previous.key_id != credentials.key_id:
+            _retire(previous)
     path = save_credentials(credentials)
     who = {
         "url": target,
