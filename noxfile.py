@@ -104,6 +104,6 @@ def bench(session: nox.Session) -> None:
 @nox.session(python=PYTHON, tags=["e2e"])
 def e2e(session: nox.Session) -> None:
     """Cross-package tests: real agents, the real CLI and a real backend process on loopback."""
-    for package in ("hashed-core", "hashed-backend"):
+    for package in ("hashed-core", "hashed-backend"):  # one `--package` per sync (see typecheck)
         _sync(session, package)
     session.run("pytest", "tests", "-m", "e2e", *session.posargs)

@@ -1,8 +1,12 @@
-"""Every environment variable Hashed reads, in one place (each maps to a `HashedSettings` field or a switch)."""
+"""Every environment variable Hashed reads, in one place (each maps to a `HashedSettings` field or a switch).
+
+`HASHED_ADMIN_KEY` is read by the `hashed` command line only (never by an agent): see docs/cli.md.
+"""
 
 from __future__ import annotations
 
 __all__ = [
+    "HASHED_ADMIN_KEY",
     "HASHED_AGENT",
     "HASHED_API_KEY",
     "HASHED_APPROVAL_POLL",
@@ -57,6 +61,8 @@ HASHED_BACKEND_URL = "HASHED_BACKEND_URL"
 """Backend base URL; unset means offline."""
 HASHED_API_KEY = "HASHED_API_KEY"
 """Agent API key for the backend."""
+HASHED_ADMIN_KEY = "HASHED_ADMIN_KEY"
+"""CLI only: an admin API key for `hashed keys|agent|policy push|logs …`; overrides `hashed login`'s stored key."""
 HASHED_FAIL_CLOSED = "HASHED_FAIL_CLOSED"
 """`1` (default): deny every call while no policy is known at all."""
 HASHED_SHIP_INTERVAL = "HASHED_SHIP_INTERVAL"

@@ -16,7 +16,7 @@ from hashed.config import HashedSettings
 from hashed.errors import PolicyFileError
 from hashed.policy import Policy, PolicyEngine, load_policy, policy_issues
 
-app = typer.Typer(help="Check and try out a policy.", no_args_is_help=True)
+app = typer.Typer(help="Check and try out a policy; diff, push and pull it at the backend.", no_args_is_help=True)
 
 
 def _policy_path(path: Path | None) -> Path:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 
+import httpx
 import typer
 
+from hashed.cli._credentials import load_credentials
 from hashed.cli._output import console, print_json
 from hashed.config import HashedSettings
-from hashed.errors import HashedError
+from hashed.errors import ConfigError, HashedError
 from hashed.identity import read_public_key
 from hashed.ledger._db import get_meta
 from hashed.policy import PolicyEngine, load_policy
@@ -30,11 +33,15 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
         info["policy_error"] = str(exc)
     info.update(_ledger(settings))
     info["backend"] = settings.backend_url or "none (offline)"
+    info.update(_remote(settings.backend_url))
     if as_json:
         print_json(info)
         return
     for name, value in info.items():
-        colour = "red" if name.endswith("_error") else "bold"
+        if name.endswith("_reachable"):
+            continue  # the `_health` line says it in words
+        unhealthy = name.endswith("_health") and not info.get(name.replace("_health", "_reachable"))
+        colour = "red" if name.endswith("_error") or unhealthy else "bold"
         console.print(f"{name.replace('_', ' '):>16}  [{colour}]{value}[/]")
 
 
@@ -58,3 +65,35 @@ def _ledger(settings: HashedSettings) -> dict[str, object]:
         "unshipped": unshipped,
         "pending_approvals": pending,
     }
+
+
+def _reachable(url: str) -> tuple[bool, str]:
+    """GET /health with a short timeout: (reachable, what happened)."""
+    started = time.monotonic()
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/health", timeout=2.0)
+    except httpx.HTTPError as exc:
+        return False, f"unreachable: {exc or type(exc).__name__}"
+    took = (time.monotonic() - started) * 1000
+    if response.status_code != 200:
+        return False, f"answered {response.status_code} to GET /health"
+    return True, f"reachable ({took:.0f} ms)"
+
+
+def _remote(agent_url: str | None) -> dict[str, object]:
+    """Whether the agent's backend answers, and which backend `hashed login` manages."""
+    info: dict[str, object] = {}
+    if agent_url:
+        info["backend_reachable"], info["backend_health"] = _reachable(agent_url)
+    try:
+        login = load_credentials()
+    except ConfigError as exc:
+        return {**info, "login_error": str(exc)}
+    if login is None:
+        info["login"] = "none (hashed login to manage a backend)"
+    elif login.url != (agent_url or "").rstrip("/"):
+        info["login"] = f"{login.url} ({'HASHED_ADMIN_KEY' if login.source == 'environment' else login.source})"
+        info["login_reachable"], info["login_health"] = _reachable(login.url)
+    else:
+        info["login"] = f"{login.url} ({'HASHED_ADMIN_KEY' if login.source == 'environment' else login.source})"
+    return info

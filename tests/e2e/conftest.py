@@ -1,0 +1,346 @@
+"""End-to-end fixtures: a real backend process on loopback, an organisation on it, and the `hashed` CLI run
+against it the way a person runs it (own config folder, own project folder, nothing shared between tests).
+
+The backend is started once per session (`python -m hashed_backend serve`, SQLite in a temporary folder);
+every test signs up its own organisation, so no test sees another's keys, agents, policies or records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner, Result
+
+from hashed import Hashed, Identity
+from hashed.cli.app import app
+from hashed.shipping import BackendClient
+
+POLICY = """\
+version: 1
+default: deny
+rules:
+  - id: small-transfers
+    tools: [transfer_money]
+    effect: allow
+    limits:
+      amount: {max: 1000}
+  - id: email
+    tools: [send_email]
+    effect: allow
+  - id: never-delete
+    tools: ["delete_*"]
+    effect: deny
+    reason: Agents never delete data.
+"""
+PASSWORD = "correct horse battery staple"
+PASSPHRASE = "e2e test passphrase"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the backend exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+        try:
+            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the backend did not become ready:\n{log.read_text(errors='replace')}")
+        time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def backend_environment(tmp: Path, **extra: str) -> dict[str, str]:
+    """The environment of a test backend: its own SQLite file in `tmp`, fast polling, no rate limit a test
+    could trip over."""
+    environ = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("HASHED_") or key == "HASHED_DISABLE_PLUGIN_AUTOLOAD"
+    }
+    environ.update(
+        {
+            "HASHED_BACKEND_POLL_INTERVAL_S": "0.05",
+            "HASHED_BACKEND_AUTH_RATE_PER_IP": "1000",
+            "HASHED_BACKEND_AUTH_BURST_PER_IP": "1000",
+            "HASHED_BACKEND_RATE_PER_KEY": "1000",
+            "HASHED_BACKEND_BURST_PER_KEY": "1000",
+            "HASHED_BACKEND_DATA_DIR": str(tmp / "data"),  # never the user's own $XDG_DATA_HOME/hashed
+            "HASHED_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'backend.db'}",
+            **extra,
+        }
+    )
+    return environ
+
+
+@pytest.fixture
+def closed_url() -> str:
+    """A loopback URL nothing listens on."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@dataclasses.dataclass
+class Backend:
+    url: str
+    log: Path
+
+
+@pytest.fixture(scope="session")
+def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    """`python -m hashed_backend serve` on a free loopback port, SQLite file in a temporary folder."""
+    tmp = tmp_path_factory.mktemp("backend")
+    port = free_port()
+    log = tmp / "backend.log"
+    env = backend_environment(tmp, HASHED_BACKEND_PORT=str(port))
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "hashed_backend", "serve"], env=env, stdout=out, stderr=out)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, process, log)
+        yield Backend(url, log)
+    finally:
+        stop(process)
+
+
+class RestartableBackend:
+    """A backend of this test alone, which can be stopped and started again on the same port and database."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp, self.port = tmp, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        log = self.tmp / f"backend-{self.starts}.log"
+        env = backend_environment(self.tmp, HASHED_BACKEND_PORT=str(self.port))
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "hashed_backend", "serve"], env=env, stdout=out, stderr=out
+            )
+        wait_ready(self.url, self.process, log)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+            self.process = None
+
+
+@pytest.fixture
+def restartable_backend(tmp_path: Path) -> Iterator[RestartableBackend]:
+    made = RestartableBackend(tmp_path)
+    made.start()
+    yield made
+    made.stop()
+
+
+@dataclasses.dataclass
+class Org:
+    """A fresh organisation: its owner's e-mail and password, an admin key and an agent key."""
+
+    url: str
+    email: str
+    password: str
+    admin_key: str
+    agent_key: str
+    admin: httpx.Client
+
+    def agent_client(self, identity: Identity, api_key: str | None = None) -> BackendClient:
+        return BackendClient(self.url, api_key or self.agent_key, lambda: identity, timeout=30)
+
+
+_orgs = itertools.count(1)
+
+
+@pytest.fixture
+def org(backend: Backend) -> Iterator[Org]:
+    email = f"owner-{uuid.uuid4().hex[:10]}@example.com"
+    with httpx.Client(base_url=backend.url, timeout=30) as session:
+        signup = session.post(
+            "/v1/auth/signup", json={"email": email, "password": PASSWORD, "org_name": f"org-{next(_orgs)}"}
+        )
+        assert signup.status_code == 201, signup.text
+        admin_key = session.post("/v1/keys", json={"kind": "admin", "name": "ops"}).json()["key"]
+        agent_key = session.post("/v1/keys", json={"kind": "agent", "name": "fleet"}).json()["key"]
+    admin = httpx.Client(base_url=backend.url, timeout=30, headers={"Authorization": f"Bearer {admin_key}"})
+    yield Org(backend.url, email, PASSWORD, admin_key, agent_key, admin)
+    admin.close()
+
+
+@dataclasses.dataclass
+class Cli:
+    """Runs `hashed …` in-process (typer's CliRunner) inside this test's own folders."""
+
+    home: Path  # the project's .hashed folder
+    config: Path  # XDG_CONFIG_HOME
+    cwd: Path
+    runner: CliRunner
+
+    def __call__(self, *args: str, input: str | None = None, code: int | None = 0) -> Result:
+        result = self.runner.invoke(app, list(args), input=input)
+        if code is not None:
+            detail = f"hashed {' '.join(args)} -> {result.exit_code}\n{result.output}"
+            if result.exception is not None and not isinstance(result.exception, SystemExit):
+                detail += f"\n{result.exception!r}"
+            assert result.exit_code == code, detail
+        return result
+
+    def process(self, *args: str, code: int | None = 0, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """`hashed …` as its own process (same folders and variables), to completion."""
+        done = subprocess.run(
+            [sys.executable, "-m", "hashed.cli", *args],
+            cwd=self.cwd,
+            env=dict(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if code is not None:
+            assert done.returncode == code, f"hashed {' '.join(args)} -> {done.returncode}\n{done.stdout}{done.stderr}"
+        return done
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """`hashed …` as a running process (stdout and stderr piped)."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "hashed.cli", *args],
+            cwd=self.cwd,
+            env=dict(os.environ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """No login, no project: a clean config folder and working directory for this test."""
+    for name in list(os.environ):
+        if name.startswith("HASHED_"):  # the developer's own settings never leak into a test
+            monkeypatch.delenv(name)
+    config = tmp_path / "config"
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.setenv("HASHED_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.setenv("COLUMNS", "250")  # rich tables: ids and hashes are not wrapped in assertions
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.chdir(work)
+    return Cli(home=work / ".hashed", config=config, cwd=work, runner=CliRunner())
+
+
+@pytest.fixture
+def logged_in(cli: Cli, org: Org) -> Cli:
+    """`hashed login --key <admin key>` done."""
+    cli("login", "--url", org.url, "--key", org.admin_key)
+    return cli
+
+
+# -- records from the real core -------------------------------------------------------------------------
+
+
+class Agent:
+    """A real agent: `hashed.Hashed` with its own ledger (offline), and the core's client to ship with."""
+
+    def __init__(self, home: Path, org: Org, name: str, api_key: str | None = None) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self.name, self.home, self.org = name, home, org
+        self.identity = Identity.generate()
+        self.hashed = Hashed(home=home, identity=self.identity, policy=POLICY, agent=name, key_passphrase=PASSPHRASE)
+        self.client = org.agent_client(self.identity, api_key)
+        self.shipped = 0
+
+        @self.hashed.guard("transfer_money")
+        def transfer_money(to: str, amount: float) -> str:
+            return f"sent {amount} to {to}"
+
+        @self.hashed.guard("send_email")
+        def send_email(to: str, body: str) -> str:
+            return "sent"
+
+        @self.hashed.guard("delete_records")
+        def delete_records(table: str) -> str:
+            return "deleted"
+
+        self.transfer_money, self.send_email, self.delete_records = transfer_money, send_email, delete_records
+
+    def register(self) -> dict[str, Any]:
+        return self.client.register(self.name)
+
+    def activity(self, calls: int) -> None:
+        """`calls` guarded calls: transfers (some over the limit), e-mails, and every tenth a refused delete."""
+        for i in range(calls):
+            if i % 10 == 9:
+                self.delete_records("customers")
+            elif i % 3 == 2:
+                self.send_email("a@example.com", f"message {i}")
+            else:
+                self.transfer_money(f"acct-{i}", 300 * (i % 5))
+
+    def ship(self) -> dict[str, Any]:
+        """Send every record not sent yet with the core's client (what the shipper does, in the foreground)."""
+        self.hashed.flush()
+        records = [r.to_json() for r in self.hashed.ledger.records(self.shipped + 1)]
+        answer = self.client.send(records)
+        assert all(r["status"] in ("stored", "duplicate") for r in answer["results"]), answer
+        self.shipped = records[-1]["seq"] if records else self.shipped
+        return answer
+
+    def close(self) -> None:
+        self.client.close()
+        self.hashed.close()
+
+
+@pytest.fixture
+def make_agent(tmp_path: Path, org: Org) -> Iterator[Callable[..., Agent]]:
+    made: list[Agent] = []
+
+    def make(name: str = "billing-bot", api_key: str | None = None) -> Agent:
+        agent = Agent(tmp_path / f"agent-{len(made)}", org, name, api_key)
+        made.append(agent)
+        return agent
+
+    yield make
+    for agent in made:
+        agent.close()
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    """Poll `check` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)

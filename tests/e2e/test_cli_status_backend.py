@@ -1,0 +1,74 @@
+"""`hashed status` (backend reachability, unshipped records) and `hashed backend serve | migrate`."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import time
+
+import httpx
+import pytest
+
+from hashed import Hashed
+
+pytestmark = pytest.mark.e2e
+
+
+def test_status_reports_reachability_and_unshipped_records(cli, org, closed_url, monkeypatch):
+    cli("init", "--agent", "status-bot")
+    with Hashed(policy="version: 1\ndefault: allow\n") as hashed:  # offline: nothing is shipped
+        for _ in range(3):
+            hashed.guard("send_email")(lambda to: "sent")("a@example.com")
+    monkeypatch.setenv("HASHED_BACKEND_URL", org.url)
+    status = json.loads(cli("status", "--json").output)
+    assert status["backend"] == org.url and status["backend_reachable"] is True
+    assert status["unshipped"] == 6 and status["login"].startswith("none")
+    assert "reachable (" in cli("status").output
+
+    monkeypatch.setenv("HASHED_BACKEND_URL", closed_url)
+    status = json.loads(cli("status", "--json").output)
+    assert status["backend_reachable"] is False and "unreachable" in status["backend_health"]
+    assert "unreachable" in cli("status").output
+
+    monkeypatch.delenv("HASHED_BACKEND_URL")
+    cli("login", "--url", org.url, "--key", org.admin_key)
+    status = json.loads(cli("status", "--json").output)
+    assert status["backend"] == "none (offline)" and status["login"].startswith(org.url)
+    assert status["login_reachable"] is True
+
+
+def test_backend_migrate_and_serve_run_the_installed_backend(cli, tmp_path):
+    data = tmp_path / "data"
+    migrated = cli.process("backend", "migrate", "--data-dir", str(data))
+    assert "database at migration" in migrated.stdout and (data / "backend.db").exists()
+    assert "serve" in cli.process("backend", "--help").stdout
+
+    port = _free_port()
+    process = cli.start("backend", "serve", "--port", str(port), "--data-dir", str(data))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "hashed backend serve did not become ready"
+            time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_backend_without_the_package_says_what_to_install(cli, monkeypatch):
+    monkeypatch.setitem(sys.modules, "hashed_backend.cli", None)
+    result = cli("backend", "serve", code=3)
+    assert "not installed" in result.output and "pip install hashed-backend" in result.output
