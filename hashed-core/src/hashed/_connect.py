@@ -36,14 +36,13 @@ def backend_client(
     """
     if not settings.backend_url:
         return None
-    if settings.api_key is None:
+    api_key = settings.agent_api_key()
+    if api_key is None:
         raise ConfigError(
             f"HASHED_BACKEND_URL is {settings.backend_url} but no agent API key is set: "
-            "set HASHED_API_KEY (create one with: hashed keys create --kind agent)"
+            "set HASHED_API_KEY (make one with: hashed agent create NAME, or hashed init --connect)"
         )
-    return BackendClient(
-        settings.backend_url, settings.api_key.get_secret_value(), identity, timeout=timeout or settings.request_timeout
-    )
+    return BackendClient(settings.backend_url, api_key, identity, timeout=timeout or settings.request_timeout)
 
 
 def initial_engine(

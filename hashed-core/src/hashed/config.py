@@ -122,6 +122,20 @@ class HashedSettings(BaseSettings):
         """Development fallback for the key passphrase (`hashed init` writes it, git ignores it)."""
         return self.home / "key.passphrase"
 
+    @property
+    def api_key_path(self) -> Path:
+        """Development home of the agent API key (`hashed init --connect` writes it, git ignores it)."""
+        return self.home / "api.key"
+
+    def agent_api_key(self) -> str | None:
+        """The agent API key: $HASHED_API_KEY (or config), else the development file, else None."""
+        if self.api_key is not None:
+            return self.api_key.get_secret_value()
+        try:
+            return self.api_key_path.read_text().strip() or None
+        except OSError:
+            return None
+
     def passphrase(self) -> str | None:
         """The key passphrase: $HASHED_KEY_PASSPHRASE, else the development file, else None."""
         if self.key_passphrase is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from hashed.cli._output import console, fail
+from hashed.errors import BackendError
 from hashed.identity import Identity, save_identity
 
 STARTER_POLICY = """\
@@ -57,15 +58,20 @@ durability = "durable"     # or "background": faster, may lose the last millisec
 strict = false             # true: raise PolicyDenied instead of returning a refusal
 """
 
-GITIGNORE_LINES = [".hashed/agent.key*", ".hashed/key.passphrase", ".hashed/ledger.db*"]
+GITIGNORE_LINES = [".hashed/agent.key*", ".hashed/key.passphrase", ".hashed/api.key", ".hashed/ledger.db*"]
 
 
 def init(
     home: Path = typer.Option(Path(".hashed"), envvar="HASHED_HOME", help="Project folder to create."),
     agent: str = typer.Option("", help="Agent name (default: the current folder's name)."),
     force: bool = typer.Option(False, "--force", help="Replace the key and starter files if they exist."),
+    connect: bool = typer.Option(False, "--connect", help="Also connect to the backend you logged in to."),
 ) -> None:
-    """Create .hashed/ (config, starter policy, encrypted agent key) and keep its secrets out of git."""
+    """Create .hashed/ (config, starter policy, encrypted agent key) and keep its secrets out of git.
+
+    With --connect (after `hashed login`): make an agent API key at the backend, point the config at it, and
+    push the starter policy if the organisation has none yet.
+    """
     name = agent or Path.cwd().name or "agent"
     key_path = home / "agent.key"
     if key_path.exists() and not force:
@@ -87,7 +93,8 @@ def init(
         if force or not target.exists():
             target.write_text(text)
     (home / ".gitignore").write_text(
-        "# written by hashed init: secrets and the ledger stay out of git\nagent.key*\nkey.passphrase\nledger.db*\n"
+        "# written by hashed init: secrets and the ledger stay out of git\n"
+        "agent.key*\nkey.passphrase\napi.key\nledger.db*\npolicy.remote.*\n"
     )
     ignored = _ignore_in_repo(home)
     console.print(f"[green]✓[/] created {home}/ for agent [bold]{name}[/] (public key {identity.public_key[:16]}…)")
@@ -98,6 +105,13 @@ def init(
         )
     if ignored:
         console.print(f"[green]✓[/] added the secrets to {ignored}")
+    if connect:
+        _connect(home, name)
+        console.print(
+            '\nNext: guard a function ([bold]@Hashed().guard("transfer_money")[/]) or an agent framework '
+            "([bold]hashed run -- python agent.py[/]); its records go to the backend."
+        )
+        return
     console.print(
         "\nNext:\n  1. edit the policy:        [bold]hashed policy validate[/]\n"
         '  2. guard a function:        [bold]@Hashed().guard("transfer_money")[/]\n'
@@ -120,3 +134,36 @@ def _ignore_in_repo(home: Path) -> Path | None:
             handle.write("\n")
         handle.write("# hashed: agent secrets and ledger\n" + "\n".join(missing) + "\n")
     return gitignore
+
+
+def _connect(home: Path, agent: str) -> None:
+    """Create this agent's API key at the logged-in backend and write what the agent needs to reach it."""
+    from hashed.cli._admin_client import remote
+
+    with remote() as client:
+        created = client.json("POST", "/v1/keys", body={"kind": "agent", "name": agent})
+        try:
+            client.json("GET", "/v1/policies/org")
+            pushed = False
+        except BackendError as exc:
+            if exc.code != "policy_missing":
+                raise
+            client.json(
+                "PUT",
+                "/v1/policies/org",
+                body={"yaml": (home / "policy.yaml").read_text(), "comment": "starter policy from hashed init"},
+            )
+            pushed = True
+        url = client.url
+    fd = os.open(home / "api.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(str(created["key"]) + "\n")
+    config = home / "config.toml"
+    config.write_text(config.read_text() + f'backend_url = "{url}"   # the agent API key is in api.key (git-ignored)\n')
+    console.print(f"[green]✓[/] connected to {url}: agent API key {created['prefix']}… in {home}/api.key (mode 600)")
+    if pushed:
+        console.print(
+            "[green]✓[/] the organisation had no policy: pushed the starter policy (edit it, then: hashed policy push)"
+        )
+    else:
+        console.print("  the organisation's policy at the backend applies (see it with: hashed policy pull)")

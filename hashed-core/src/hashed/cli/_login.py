@@ -79,10 +79,29 @@ def _retire(previous: Credentials) -> None:
     err.print(f"[dim]revoked the key of your previous login ({previous.key_name} at {previous.url})[/]")
 
 
+def _email_login(target: str, email: str, *, password_stdin: bool, signup: bool, org: str, days: float) -> Credentials:
+    password = sys.stdin.readline() if password_stdin else typer.prompt("password", hide_input=True)
+    if not password.strip():
+        fail("no password given", code=2, hint="pipe it in (--password-stdin) or type it at the prompt")
+    password = password.rstrip("\n")
+    with AdminClient(target, None) as session:
+        try:
+            if signup:
+                session.json("POST", "/v1/auth/signup", body={"email": email, "password": password, "org_name": org})
+                session.request("POST", "/v1/auth/logout")
+            return _login_with_password(session, target, email, password, days)
+        except BackendError as exc:
+            if exc.code == "login_failed":
+                fail(f"{exc}", code=1, hint="check the e-mail and password, or log in with --key")
+            fail_remote(exc, target)
+
+
 def login(
     url: str | None = typer.Option(None, "--url", help=f"Backend URL (default: $HASHED_BACKEND_URL or {DEFAULT_URL})."),
     key: str | None = typer.Option(None, "--key", help="Admin API key (hashed_admin_…); else prompted."),
     email: str | None = typer.Option(None, "--email", help="Log in with e-mail and password (prompted)."),
+    signup: bool = typer.Option(False, "--signup", help="With --email: create the account and its organisation."),
+    org: str = typer.Option("My organisation", "--org", help="With --signup: the organisation's name."),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
     days: float = typer.Option(90, "--expires-in-days", help="With --email: lifetime of the admin key created."),
     as_json: bool = typer.Option(False, "--json", help="Print who you are as JSON."),
@@ -91,19 +110,12 @@ def login(
     target = (url or _default_url()).rstrip("/")
     if key and email:
         fail("pass --key or --email, not both", code=2)
+    if signup and not email:
+        fail("--signup needs --email", code=2, hint="hashed login --signup --email you@example.com")
     if os.environ.get(HASHED_ADMIN_KEY):
         err.print(f"[yellow]![/] {HASHED_ADMIN_KEY} is set: it is used instead of this login until you unset it")
     if email:
-        password = sys.stdin.readline() if password_stdin else typer.prompt("password", hide_input=True)
-        if not password.strip():
-            fail("no password given", code=2, hint="pipe it in (--password-stdin) or type it at the prompt")
-        with AdminClient(target, None) as session:
-            try:
-                credentials = _login_with_password(session, target, email, password.rstrip("\n"), days)
-            except BackendError as exc:
-                if exc.code == "login_failed":
-                    fail(f"{exc}", code=1, hint="check the e-mail and password, or log in with --key")
-                fail_remote(exc, target)
+        credentials = _email_login(target, email, password_stdin=password_stdin, signup=signup, org=org, days=days)
         secret = credentials.admin_key
     else:
         secret = key or typer.prompt("admin API key", hide_input=True)
