@@ -1,7 +1,8 @@
 """Random ids for call references and record nonces, without a system call per id.
 
-`os.urandom` costs about 1 µs per call here, and a guarded call needs three ids. Reading 4 KiB at a time per
-thread and slicing it gives the same randomness (the kernel's CSPRNG) for a fraction of the cost.
+`os.urandom` costs about 1 µs per call here, and a guarded call needs three ids. Reading 4 KiB at a time and
+slicing it gives the same randomness (the kernel's CSPRNG) for a fraction of the cost. The buffer is shared by
+all threads (behind a lock), because some frameworks run every tool call on a brand-new thread.
 """
 
 from __future__ import annotations
@@ -11,22 +12,35 @@ import threading
 
 __all__ = ["token16"]
 
-_local = threading.local()
-_CHUNK = 4096
+
+class _Pool:
+    """4 KiB of kernel randomness, handed out 16 bytes at a time, each byte once."""
+
+    __slots__ = ("buffer", "lock", "offset")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.buffer = b""
+        self.offset = 0
+
+    def take(self) -> bytes:
+        with self.lock:
+            offset = self.offset
+            if offset + 16 > len(self.buffer):
+                self.buffer, offset = os.urandom(4096), 0
+            self.offset = offset + 16
+            return self.buffer[offset : offset + 16]
+
+
+_pool = _Pool()
 
 
 def token16() -> str:
-    """32 lowercase hex characters: 16 fresh random bytes.
+    """32 lowercase hex characters: 16 fresh random bytes, never handed out twice.
 
     Example:
         >>> a, b = token16(), token16()
         >>> len(a), a != b
         (32, True)
     """
-    buffer: bytes | None = getattr(_local, "buffer", None)
-    offset: int = getattr(_local, "offset", _CHUNK)
-    if buffer is None or offset >= _CHUNK:
-        buffer, offset = os.urandom(_CHUNK), 0
-        _local.buffer = buffer
-    _local.offset = offset + 16
-    return buffer[offset : offset + 16].hex()
+    return _pool.take().hex()
