@@ -71,7 +71,7 @@ class _Walk:
         out: dict[str, Any] = {}
         for key, item in value.items():
             name = key if isinstance(key, str) else str(key)
-            if not self.slow and any(ord(ch) > 0xFFFF for ch in name):
+            if not self.slow and not name.isascii() and max(name) > "\uffff":
                 self.slow = True
             out[name] = self.value(item, depth)
         return out

@@ -22,7 +22,7 @@ import pluggy
 
 from hashed._args import record_args
 from hashed._connect import backend_client, initial_engine, start_shipper
-from hashed._decisions import commit_decision, outcome_fields
+from hashed._decisions import commit_decision, decision_fields, outcome_fields
 from hashed._random import token16
 from hashed.config import HashedSettings
 from hashed.errors import ConfigError, FrameworkVersionError, IdentityError, LedgerWriteError, PolicyDenied
@@ -39,6 +39,7 @@ __all__ = ["Hashed", "current", "instrument"]
 
 _log = logging.getLogger("hashed")
 _STRICTNESS = {Effect.ALLOW: 0, Effect.PENDING: 1, Effect.DENY: 2}
+_IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None)})  # values that cannot change after the call
 _open: weakref.WeakSet[Hashed] = weakref.WeakSet()
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -238,25 +239,14 @@ class Hashed:
         call_ref = token16()
         try:
             verdict = engine.evaluate(agent, call.tool, call.args)
-            paths = [*engine.policy.redact, *self._redactions(call)] if self._redact_hooks else engine.policy.redact
-            args = record_args(call.args, paths)
             if self._decide_hooks:
-                draft = Decision(
-                    verdict.effect,
-                    verdict.reason,
-                    verdict.rule_id,
-                    engine.hash,
-                    call_ref,
-                    engine.shadow,
-                    None,
-                    call.tool,
-                    agent,
-                )
-                tightened = self._tighten(call, draft)
-                if tightened is not draft:
-                    verdict = Verdict(
-                        tightened.effect, tightened.reason, tightened.rule_id, verdict.windows, verdict.approval
-                    )
+                verdict = self._tighten_verdict(call, agent, verdict, engine, call_ref)
+            paths = [*engine.policy.redact, *self._redactions(call)] if self._redact_hooks else engine.policy.redact
+            if self.ledger.background and not verdict.windows and verdict.effect is not Effect.PENDING:
+                return self._queue_decision(call, agent, verdict, engine, call_ref, paths)
+            args = record_args(call.args, paths)
+        except LedgerWriteError:
+            raise
         except Exception as exc:  # policy evaluation fails closed, with the reason
             if self.settings.raise_internal_errors:
                 raise
@@ -293,19 +283,81 @@ class Hashed:
                 agent,
             )
 
+    def _tighten_verdict(
+        self, call: ToolCall, agent: str, verdict: Verdict, engine: PolicyEngine, call_ref: str
+    ) -> Verdict:
+        draft = Decision(
+            verdict.effect,
+            verdict.reason,
+            verdict.rule_id,
+            engine.hash,
+            call_ref,
+            engine.shadow,
+            None,
+            call.tool,
+            agent,
+        )
+        tightened = self._tighten(call, draft)
+        if tightened is draft:
+            return verdict
+        return Verdict(tightened.effect, tightened.reason, tightened.rule_id, verdict.windows, verdict.approval)
+
+    def _queue_decision(
+        self, call: ToolCall, agent: str, verdict: Verdict, engine: PolicyEngine, call_ref: str, paths: list[str]
+    ) -> Decision:
+        """Background mode, nothing to count or ask: queue the decision record.
+
+        Its fields are built by the writer thread when the arguments cannot change meanwhile (plain scalars),
+        else here and now.
+        """
+        effect, reason, rule = verdict.effect, verdict.reason, verdict.rule_id
+
+        def build() -> tuple[dict[str, Any], bool]:
+            try:
+                args = record_args(call.args, paths)
+            except Exception:  # noqa: BLE001 - the decision stands; its record says the arguments were not kept
+                _log.exception("hashed: the arguments of %s could not be recorded", call.tool)
+                args = record_args({"unrecorded": "the arguments could not be recorded"})
+            return decision_fields(call, args, call_ref, engine, effect, reason, rule, None), args.slow
+
+        fields: dict[str, Any] | Callable[[], tuple[dict[str, Any], bool]]
+        if all(type(v) in _IMMUTABLE for v in call.args.values()):
+            fields, slow = build, False
+        else:
+            fields, slow = build()
+        try:
+            self.ledger.enqueue("decision", agent, fields, slow=slow)
+        except LedgerWriteError as exc:
+            if self.settings.ledger_on_error == "closed":
+                raise
+            _log.error(
+                "hashed: the decision for %s could not be queued (%s); running it anyway because ledger_on_error=open",
+                call.tool,
+                exc,
+            )
+        return Decision(effect, reason, rule, engine.hash, call_ref, engine.shadow, None, call.tool, agent)
+
     def record(self, decision: Decision, outcome: Outcome) -> None:
         """Commit the outcome record of a call that ran, linked to its decision.
 
         Raises:
             LedgerWriteError: the record cannot be written and `ledger_on_error` is `closed`.
         """
-        fields = outcome_fields(decision, outcome)
         try:
-            self.ledger.transact(lambda txn: txn.append("outcome", decision.agent, fields))
+            if self.ledger.background:
+                if type(outcome.result) in _IMMUTABLE:  # built by the writer, off the caller's time
+                    self.ledger.enqueue("outcome", decision.agent, lambda: (outcome_fields(decision, outcome), False))
+                else:
+                    self.ledger.enqueue("outcome", decision.agent, outcome_fields(decision, outcome))
+            else:
+                fields = outcome_fields(decision, outcome)
+                self.ledger.transact(lambda txn: txn.append("outcome", decision.agent, fields))
         except LedgerWriteError as exc:
             if self.settings.ledger_on_error == "closed":
                 raise
-            _log.error("hashed: outcome of %s not recorded (%s): %s", decision.tool, exc, fields)
+            _log.error(
+                "hashed: outcome of %s not recorded (%s): %s", decision.tool, exc, outcome_fields(decision, outcome)
+            )
 
     def refuse(self, decision: Decision, call: ToolCall | None = None, *, strict: bool | None = None) -> Refusal:
         """The value a refused call returns; raises `PolicyDenied` instead in strict mode."""

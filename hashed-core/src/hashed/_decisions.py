@@ -18,7 +18,7 @@ from hashed.policy._approval import ApprovalStore
 from hashed.policy._windows import consume_windows, exceeded_window
 from hashed.types import Decision, Effect, Outcome, ToolCall
 
-__all__ = ["commit_decision", "outcome_fields"]
+__all__ = ["commit_decision", "decision_fields", "outcome_fields"]
 
 
 def _text(value: object) -> str | None:
@@ -47,28 +47,38 @@ def commit_decision(
         effect, reason, approval_id = _resolve_approval(txn, approvals, call, agent, verdict, args, call_ref)
     if effect is Effect.ALLOW or engine.shadow:
         consume_windows(verdict.windows, txn)
-    txn.append(
-        "decision",
-        agent,
-        {
-            "call": call_ref,
-            "tool": call.tool,
-            "framework": call.framework,
-            "run_id": _text(call.run_id),
-            "call_id": _text(call.call_id),
-            "parent_id": _text(call.parent_id),
-            "args": args.stored,
-            "args_digest": args.digest,
-            "effect": effect.value,
-            "reason": reason,
-            "rule": rule,
-            "policy": engine.hash,
-            "shadow": engine.shadow,
-            "approval": approval_id,
-        },
-        slow=args.slow,
-    )
+    fields = decision_fields(call, args, call_ref, engine, effect, reason, rule, approval_id)
+    txn.append("decision", agent, fields, slow=args.slow)
     return Decision(effect, reason, rule, engine.hash, call_ref, engine.shadow, approval_id, call.tool, agent)
+
+
+def decision_fields(
+    call: ToolCall,
+    args: RecordedArgs,
+    call_ref: str,
+    engine: PolicyEngine,
+    effect: Effect,
+    reason: str,
+    rule: str | None,
+    approval_id: str | None,
+) -> dict[str, Any]:
+    """The fields of a decision record (docs/protocol.md §2)."""
+    return {
+        "call": call_ref,
+        "tool": call.tool,
+        "framework": call.framework,
+        "run_id": _text(call.run_id),
+        "call_id": _text(call.call_id),
+        "parent_id": _text(call.parent_id),
+        "args": args.stored,
+        "args_digest": args.digest,
+        "effect": effect.value,
+        "reason": reason,
+        "rule": rule,
+        "policy": engine.hash,
+        "shadow": engine.shadow,
+        "approval": approval_id,
+    }
 
 
 def _resolve_approval(

@@ -205,6 +205,29 @@ class Ledger:
             self._after_commit(txn.appended)
         return result
 
+    def enqueue(
+        self,
+        kind: str,
+        agent: str,
+        fields: dict[str, Any] | Callable[[], tuple[dict[str, Any], bool]],
+        *,
+        slow: bool = False,
+    ) -> None:
+        """Background mode: queue one record that needs nothing counted in the same step (the fast path).
+
+        `fields` may be a function the writer calls to build `(fields, slow)`, so the caller does not pay for it;
+        only for values that cannot change meanwhile.
+
+        Raises:
+            LedgerWriteError: the writer has failed and `on_write_error` is `closed`.
+        """
+        writer = self._writer
+        if writer is None:
+            raise LedgerError("enqueue is for background mode; use transact")
+        if writer.broken is not None and self.on_write_error == "closed":
+            raise writer.broken
+        writer.put(Queued(kind, agent, fields, slow, self.clock(), token16(), ()))
+
     def _after_commit(self, appended: list[Appended]) -> None:
         if self._signer is not None:
             unsigned = [(seq, digest) for seq, digest, _, _, sig in appended if sig is None]

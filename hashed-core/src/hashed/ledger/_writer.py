@@ -38,16 +38,24 @@ class Queued:
 
     kind: str
     agent: str
-    fields: dict[str, Any]
+    fields: dict[str, Any] | Callable[[], tuple[dict[str, Any], bool]]  # or built by the writer: (fields, slow)
     slow: bool
     ts: int
     nonce: str
     usage: tuple[tuple[str, float], ...]
 
 
+def _fields_of(item: Queued) -> tuple[dict[str, Any], bool]:
+    """A queued record's fields, building them now if the caller left that to the writer."""
+    if callable(item.fields):
+        return item.fields()
+    return item.fields, item.slow
+
+
 def log_lost(item: Queued, why: str) -> None:
     """Never drop a record silently: when it cannot be committed, its content goes to the error log."""
-    document = {"kind": item.kind, "agent": item.agent, "ts": str(item.ts), "nonce": item.nonce, **item.fields}
+    fields, _ = _fields_of(item)
+    document = {"kind": item.kind, "agent": item.agent, "ts": str(item.ts), "nonce": item.nonce, **fields}
     text = orjson.dumps(document, default=lambda o: o.fragment if isinstance(o, JsonNumber) else str(o)).decode()
     _log.error("hashed: %s; the record is kept only in this log: %s", why, text)
 
@@ -145,8 +153,9 @@ class BackgroundWriter:
                 key = self._key()
                 for item in batch:
                     seq += 1
-                    body = self._body(seq, prev, item.ts, item.nonce, item.kind, item.agent, item.fields)
-                    data = encode_prepared(body, item.slow)
+                    fields, slow = _fields_of(item)
+                    body = self._body(seq, prev, item.ts, item.nonce, item.kind, item.agent, fields)
+                    data = encode_prepared(body, slow)
                     digest = leaf_hash(data)
                     sig = self._sign(signing_message(digest))
                     rows.append((seq, digest, key, item.kind, item.ts, data, sig))
