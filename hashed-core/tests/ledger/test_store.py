@@ -292,3 +292,16 @@ def test_background_mode_fails_closed_after_a_write_error(tmp_path):
 
 def test_fixed_seed_is_the_documented_test_identity(hashed_identity):
     assert hashed_identity.public_key == type(hashed_identity).from_seed(FIXED_SEED).public_key
+
+
+def test_background_mode_records_arguments_as_they_were_when_decided(tmp_path):
+    with make_hashed(tmp_path / ".hashed", durability="background") as hashed:
+        send = hashed.guard("send_email")(lambda to, cc: "sent")
+        cc = ["a@example.com"]
+        send("b@example.com", cc)
+        cc.append("eve@example.com")  # the tool's caller changes the list after the call: the record must not
+        send("c@example.com", ())
+        assert hashed.flush(timeout=10)
+        decisions = [r.body["args"] for r in hashed.ledger.records() if r.kind == "decision"]
+        assert decisions == [{"to": "b@example.com", "cc": ["a@example.com"]}, {"to": "c@example.com", "cc": []}]
+        assert hashed.verify().ok
