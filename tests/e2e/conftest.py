@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from typer.testing import CliRunner, Result
 from hashed import Hashed, Identity
 from hashed.cli.app import app
 from hashed.shipping import BackendClient
+from hashed_backend.testing import LocalBackend, free_port
 
 POLICY = """\
 version: 1
@@ -48,57 +48,13 @@ PASSWORD = "correct horse battery staple"
 PASSPHRASE = "e2e test passphrase"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"the backend exited with {process.returncode}:\n{log.read_text(errors='replace')}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the backend did not become ready:\n{log.read_text(errors='replace')}")
-        time.sleep(0.1)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def backend_environment(tmp: Path, **extra: str) -> dict[str, str]:
-    """The environment of a test backend: its own SQLite file in `tmp`, fast polling, no rate limit a test
-    could trip over."""
-    environ = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("HASHED_") or key == "HASHED_DISABLE_PLUGIN_AUTOLOAD"
-    }
-    environ.update(
-        {
-            "HASHED_BACKEND_POLL_INTERVAL_S": "0.05",
-            "HASHED_BACKEND_AUTH_RATE_PER_IP": "1000",
-            "HASHED_BACKEND_AUTH_BURST_PER_IP": "1000",
-            "HASHED_BACKEND_RATE_PER_KEY": "1000",
-            "HASHED_BACKEND_BURST_PER_KEY": "1000",
-            "HASHED_BACKEND_DATA_DIR": str(tmp / "data"),  # never the user's own $XDG_DATA_HOME/hashed
-            "HASHED_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'backend.db'}",
-            **extra,
-        }
-    )
-    return environ
+# A test backend: its own SQLite file, fast polling, and no rate limit a test could trip over.
+TEST_BACKEND_ENV = {
+    "HASHED_BACKEND_AUTH_RATE_PER_IP": "1000",
+    "HASHED_BACKEND_AUTH_BURST_PER_IP": "1000",
+    "HASHED_BACKEND_RATE_PER_KEY": "1000",
+    "HASHED_BACKEND_BURST_PER_KEY": "1000",
+}
 
 
 @pytest.fixture
@@ -107,60 +63,18 @@ def closed_url() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
-@dataclasses.dataclass
-class Backend:
-    url: str
-    log: Path
-
-
 @pytest.fixture(scope="session")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBackend]:
     """`python -m hashed_backend serve` on a free loopback port, SQLite file in a temporary folder."""
-    tmp = tmp_path_factory.mktemp("backend")
-    port = free_port()
-    log = tmp / "backend.log"
-    env = backend_environment(tmp, HASHED_BACKEND_PORT=str(port))
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "hashed_backend", "serve"], env=env, stdout=out, stderr=out)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, process, log)
-        yield Backend(url, log)
-    finally:
-        stop(process)
-
-
-class RestartableBackend:
-    """A backend of this test alone, which can be stopped and started again on the same port and database."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp, self.port = tmp, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        log = self.tmp / f"backend-{self.starts}.log"
-        env = backend_environment(self.tmp, HASHED_BACKEND_PORT=str(self.port))
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "hashed_backend", "serve"], env=env, stdout=out, stderr=out
-            )
-        wait_ready(self.url, self.process, log)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop(self.process)
-            self.process = None
+    with LocalBackend(tmp_path_factory.mktemp("backend"), env=TEST_BACKEND_ENV) as running:
+        yield running
 
 
 @pytest.fixture
-def restartable_backend(tmp_path: Path) -> Iterator[RestartableBackend]:
-    made = RestartableBackend(tmp_path)
-    made.start()
-    yield made
-    made.stop()
+def restartable_backend(tmp_path: Path) -> Iterator[LocalBackend]:
+    """A backend of this test alone, which can be stopped and started again on the same port and database."""
+    with LocalBackend(tmp_path / "backend", env=TEST_BACKEND_ENV) as running:
+        yield running
 
 
 @dataclasses.dataclass
@@ -182,7 +96,7 @@ _orgs = itertools.count(1)
 
 
 @pytest.fixture
-def org(backend: Backend) -> Iterator[Org]:
+def org(backend: LocalBackend) -> Iterator[Org]:
     email = f"owner-{uuid.uuid4().hex[:10]}@example.com"
     with httpx.Client(base_url=backend.url, timeout=30) as session:
         signup = session.post(

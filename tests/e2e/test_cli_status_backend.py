@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import time
 
@@ -11,6 +10,7 @@ import httpx
 import pytest
 
 from hashed import Hashed
+from hashed_backend.testing import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +44,7 @@ def test_backend_migrate_and_serve_run_the_installed_backend(cli, tmp_path):
     assert "database at migration" in migrated.stdout and (data / "backend.db").exists()
     assert "serve" in cli.process("backend", "--help").stdout
 
-    port = _free_port()
+    port = free_port()
     process = cli.start("backend", "serve", "--port", str(port), "--data-dir", str(data))
     try:
         deadline = time.monotonic() + 60
@@ -60,12 +60,6 @@ def test_backend_migrate_and_serve_run_the_installed_backend(cli, tmp_path):
     finally:
         process.terminate()
         process.communicate(timeout=30)
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_backend_without_the_package_says_what_to_install(cli, monkeypatch):

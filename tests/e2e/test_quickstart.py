@@ -14,23 +14,17 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hashed_backend.testing import free_port
+
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_the_quickstart_works_as_written(tmp_path):
     doc = (ROOT / "docs" / "quickstart.md").read_text()
     commands = re.findall(r"^(hashed (?:backend serve|login|init)[^#\n]*?)\s*(?:#.*)?$", doc, re.M)
     assert [c.split()[1] for c in commands] == ["backend", "login", "init"]
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HASHED_")}
     env |= {
         "XDG_CONFIG_HOME": str(tmp_path / "config"),

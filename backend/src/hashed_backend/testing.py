@@ -85,6 +85,7 @@ class LocalBackend:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = folder / "backend.log"
+        self.starts = 0
         self._env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -95,16 +96,17 @@ class LocalBackend:
             RuntimeError: the server exited or did not become ready (its log is in the message).
         """
         self.folder.mkdir(parents=True, exist_ok=True)
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("HASHED_")}  # never the caller's own
         environ = {
-            **os.environ,
+            **inherited,
             "HASHED_BACKEND_PORT": str(self.port),
             "HASHED_BACKEND_DATA_DIR": str(self.folder / "data"),
             "HASHED_BACKEND_POLL_INTERVAL_S": "0.05",
             **self._env,
         }
-        environ.pop("HASHED_DATABASE_URL", None)
         if self.database_url is not None:
             environ["HASHED_DATABASE_URL"] = self.database_url
+        self.starts += 1
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "hashed_backend", "serve"],
