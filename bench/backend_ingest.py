@@ -32,7 +32,7 @@ import httpx
 import orjson
 
 from hashed import Hashed, Identity
-from hashed_backend.signing import registration_message, signed_headers
+from hashed.shipping import registration_message, signed_headers
 
 POLICY = """\
 version: 1
