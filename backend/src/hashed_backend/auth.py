@@ -128,7 +128,7 @@ async def _by_key(
     request: Request, state: AppState, token: str, *, signed: bool, registered: bool, agents: bool
 ) -> Caller:
     signer = request.headers.get(HEADER_KEY) if signed and agents else None
-    async with state.db.read() as conn:
+    async with state.db.read(snapshot=False) as conn:
         key = (await conn.execute(_KEY_AND_AGENT, {"key_hash": secret_hash(token), "signer": signer})).first()
     now = now_ns()
     if key is None:
@@ -181,10 +181,9 @@ async def _verify_signature(request: Request, state: AppState, now: int) -> str:
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError):
         raise ApiError(401, "signature_invalid", "the request signature does not verify with its key") from None
     try:
-        async with state.db.write() as conn:
-            await conn.execute(
-                _REMEMBER_NONCE, {"public_key": key, "nonce": nonce, "expires_ns": now + 2 * skew * 1_000_000_000}
-            )
+        await state.db.write_one(
+            _REMEMBER_NONCE, {"public_key": key, "nonce": nonce, "expires_ns": now + 2 * skew * 1_000_000_000}
+        )
     except IntegrityError:
         raise ApiError(401, "nonce_reused", "this request nonce was used before: a replay is refused") from None
     return key

@@ -256,7 +256,8 @@ async def _load(
     """The agent's chain, the stored hashes of records at or below its head and (`nonces`) the used nonces."""
     stored: dict[int, str] = {}
     used: frozenset[str] = frozenset()
-    async with db.read() as conn:
+    # No snapshot needed: stored records never change, and a nonce used meanwhile fails the insert (then retried).
+    async with db.read(snapshot=False) as conn:
         row = (await conn.execute(_CHAIN, {"agent_id": agent_id, "org_id": org_id})).one()
         chain = AgentChain(agent_id, row.public_key, row.head_seq, row.head_hash)
         old = sorted({s for r in records if (s := _seq_of(r)) is not None and 0 < s <= chain.seq})
