@@ -50,6 +50,8 @@ _KEY_AND_AGENT = (
         _AGENTS.c.name.label("agent_name"),
         _AGENTS.c.public_key.label("agent_key"),
         _AGENTS.c.disabled_ns.label("agent_disabled_ns"),
+        _AGENTS.c.head_seq.label("agent_head_seq"),
+        _AGENTS.c.head_hash.label("agent_head_hash"),
     )
     .select_from(
         _API_KEYS.outerjoin(
@@ -74,6 +76,8 @@ class Caller:
         key_id: the API key used, if any.
         public_key: the agent key that signed the request (agents only).
         agent_name: the registered agent's name (agents only).
+        agent_head: the agent's current key and verified head (seq, hash), read with the caller (registered
+            agents only). Ingest starts from it; it may have moved since, which ingest detects.
     """
 
     org_id: str
@@ -83,6 +87,7 @@ class Caller:
     key_id: str | None = None
     public_key: str | None = None
     agent_name: str | None = None
+    agent_head: tuple[str, int, str] | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -210,6 +215,7 @@ def _agent(key: Any, public_key: str, *, registered: bool) -> Caller:
         key_id=key_id,
         public_key=public_key,
         agent_name=key.agent_name,
+        agent_head=(key.agent_key, key.agent_head_seq, key.agent_head_hash),
     )
 
 

@@ -13,11 +13,12 @@ Ed25519 checks dominate the cost and PyNaCl releases the GIL, so the verifier de
 signature's validity depends on the record alone, so when one fails the batch is decided again knowing
 every result, which is exactly the verdict of checking each signature in turn.
 
-One read (the agent's head; the stored hashes only of records at or below it) and one write transaction
-per batch. The head moves with a conditional UPDATE (`WHERE head_seq = <read> AND head_hash = <read>`), and
-the records go in with one executemany, whose unique (agent, nonce) index is the nonce check of a first
-attempt. If another replica moved the head first, or a nonce was used after all, nothing is kept and the
-batch is decided again against what is stored then, reading the used nonces this time.
+At most one read (the agent's head, unless the caller's authentication read it already; the stored hashes
+only of records at or below it) and one write transaction per batch. The head moves with a conditional
+UPDATE (`WHERE head_seq = <read> AND head_hash = <read>`), and the records go in with one executemany,
+whose unique (agent, nonce) index is the nonce check of a first attempt. If another replica moved the head
+first, or a nonce was used after all, nothing is kept and the batch is decided again against what is
+stored then, reading the used nonces this time.
 
 Refused records go to the quarantine table with their code and reason, never to `records`.
 """
@@ -251,9 +252,22 @@ def _quarantine_row(
 
 
 async def _load(
-    db: Database, org_id: str, agent_id: str, records: Sequence[Mapping[str, Any]], *, nonces: bool
+    db: Database,
+    org_id: str,
+    agent_id: str,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    nonces: bool,
+    head: tuple[str, int, str] | None,
 ) -> tuple[AgentChain, dict[int, str], frozenset[str]]:
-    """The agent's chain, the stored hashes of records at or below its head and (`nonces`) the used nonces."""
+    """The agent's chain, the stored hashes of records at or below its head and (`nonces`) the used nonces.
+
+    `head`: the agent's key and head as just read; when nothing else is needed, the database is not read.
+    """
+    if head is not None and not nonces:
+        chain = AgentChain(agent_id, *head)
+        if not any((s := _seq_of(r)) is not None and 0 < s <= chain.seq for r in records):
+            return chain, {}, frozenset()
     stored: dict[int, str] = {}
     used: frozenset[str] = frozenset()
     # No snapshot needed: stored records never change, and a nonce used meanwhile fails the insert (then retried).
@@ -284,10 +298,13 @@ async def ingest(
     agent_id: str | None,
     signer: str,
     records: Sequence[Any],
+    head: tuple[str, int, str] | None = None,
 ) -> tuple[list[dict[str, Any]], tuple[int, str]]:
     """Decide and store a batch; returns per-record results and the agent's head afterwards.
 
     `agent_id` None: the signing key belongs to no agent, unless the batch rotates a registered agent's key to it.
+    `head`: the agent's key and verified head (seq, hash) if just read (`Caller.agent_head`): the first attempt
+    starts from it; a head moved since fails the conditional UPDATE, and the batch is decided again.
     """
     if agent_id is None:
         agent_id = await _rotating_agent(db, org_id, signer, records)
@@ -313,9 +330,9 @@ async def ingest(
     nonces = False  # first attempt: the unique (agent, nonce) index checks the nonces as the records go in
     for _ in range(_ATTEMPTS):
         try:
-            return await _attempt(db, pool, threads, org_id, agent_id, signer, records, nonces=nonces)
+            return await _attempt(db, pool, threads, org_id, agent_id, signer, records, nonces=nonces, head=head)
         except _HeadMoved:
-            nonces = True
+            nonces, head = True, None
     raise ApiError(409, "busy", "this agent's chain is being written by other requests; retry the batch")
 
 
@@ -329,8 +346,9 @@ async def _attempt(
     records: Sequence[Any],
     *,
     nonces: bool,
+    head: tuple[str, int, str] | None,
 ) -> tuple[list[dict[str, Any]], tuple[int, str]]:
-    chain, stored_hashes, used_nonces = await _load(db, org_id, agent_id, records, nonces=nonces)
+    chain, stored_hashes, used_nonces = await _load(db, org_id, agent_id, records, nonces=nonces, head=head)
     decided = await _decide_verified(records, chain, stored_hashes, used_nonces, pool, threads)
     if signer not in decided.keys and signer not in await _agent_keys(db, org_id, agent_id):
         # Signed by a key the chain never rotated to: nothing in this batch is the agent's.

@@ -48,6 +48,7 @@ async def batch(body: BatchIn, caller: Shipper, state: State) -> Response:
         agent_id=caller.id or None,
         signer=caller.public_key,
         records=body.records,
+        head=caller.agent_head,
     )
     # Written directly: `results` are plain dicts of BatchOut's shape, so validating them again costs time only.
     return Response(
