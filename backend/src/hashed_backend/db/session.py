@@ -6,25 +6,39 @@ on SQLite writes go through their own engine: one pooled connection per process 
 takes the write lock up front and waits for it (busy_timeout). Reads use a second engine and never block
 (WAL). On PostgreSQL both are the same engine.
 
-A read whose statements need not see one snapshot (`read(snapshot=False)`), and a write of a single statement
-(`write_one`), skip BEGIN and COMMIT: each statement is then atomic on its own (autocommit). On the hot paths
-(every signed request, every ingested batch) that saves a round trip to the driver thread or server each.
+A read whose statements need not see one snapshot (`read(snapshot=False)`) skips BEGIN and ROLLBACK: each
+statement reads on its own (autocommit), one round trip to the driver thread or server less.
+
+`run_write(fn, ...)` runs a whole write transaction in one piece on a writer thread, with a synchronous
+connection: its statements follow each other at once instead of each waiting for a turn of a busy event loop.
+The hot writes (every signed request's nonce, every ingested batch) go that way, because on SQLite the
+write lock is held from BEGIN IMMEDIATE to COMMIT and everyone else waits for it meanwhile: held across
+loop turns, it was milliseconds per batch; held by a thread, it is the time the statements take. The
+writer uses the same pragmas and `BEGIN IMMEDIATE`, so on SQLite it is one more writer among the others
+(busy_timeout); on PostgreSQL it is a small pool of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Executable, event
+from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 __all__ = ["Database"]
 
 _SNAPSHOT = "hashed_snapshot"  # execution option: False makes the SQLite "begin" listener below issue no BEGIN
+_PG_WRITERS = 4
+_SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}  # their synchronous counterparts
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -39,7 +53,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class Database:
-    """The backend's database: `read()` and `write()` transactions on AsyncConnections.
+    """The backend's database: `read()` and `write()` transactions on AsyncConnections, and `run_write`.
 
     Args:
         url: an async SQLAlchemy URL (`sqlite+aiosqlite:///…` or `postgresql+psycopg://…`).
@@ -55,12 +69,28 @@ class Database:
                 Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
             self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
             self.write_engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
-            for engine, begin in ((self.engine, "BEGIN"), (self.write_engine, "BEGIN IMMEDIATE")):
-                event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-                event.listen(engine.sync_engine, "begin", _begin_with(begin))
+            writers = 1
+            self.writer_engine = create_engine(
+                parsed.set(drivername=_SYNC_DRIVERS["sqlite"]),
+                pool_size=writers,
+                max_overflow=0,
+                connect_args={"check_same_thread": False},  # made on the writer thread, closed by `dispose`
+            )
+            engines = (self.engine.sync_engine, self.write_engine.sync_engine, self.writer_engine)
+            for engine, begin in zip(engines, ("BEGIN", "BEGIN IMMEDIATE", "BEGIN IMMEDIATE"), strict=True):
+                event.listen(engine, "connect", _sqlite_pragmas)
+                event.listen(engine, "begin", _begin_with(begin))
         else:
             self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=5, pool_pre_ping=True)
             self.write_engine = self.engine
+            writers = _PG_WRITERS
+            self.writer_engine = create_engine(
+                parsed.set(drivername=_SYNC_DRIVERS["postgresql"]),
+                pool_size=writers,
+                max_overflow=0,
+                pool_pre_ping=True,
+            )
+        self._writers = ThreadPoolExecutor(writers, thread_name_prefix="hashed-db-write")
 
     @property
     def engines(self) -> tuple[AsyncEngine, ...]:
@@ -81,11 +111,19 @@ class Database:
         async with self.write_engine.begin() as conn:
             yield conn
 
-    async def write_one(self, statement: Executable, parameters: dict[str, object]) -> int:
-        """Execute one writing statement on its own (atomic by itself, committed at once); returns its rowcount."""
-        async with self.write_engine.connect() as conn:
-            await self._autocommit(conn)
-            return (await conn.execute(statement, parameters)).rowcount
+    async def run_write(self, fn: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn(conn, *args, **kwargs)` in one write transaction on a writer thread, committed when it returns.
+
+        `fn` is synchronous and must only run statements: it holds the transaction (on SQLite, the database's
+        write lock) while it runs. An exception rolls the transaction back and is raised here.
+        """
+        return await asyncio.get_running_loop().run_in_executor(
+            self._writers, functools.partial(self._write_now, fn, *args, **kwargs)
+        )
+
+    def _write_now(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        with self.writer_engine.begin() as conn:
+            return fn(conn, *args, **kwargs)
 
     async def _autocommit(self, conn: AsyncConnection) -> None:
         if self.dialect == "sqlite":
@@ -95,9 +133,11 @@ class Database:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection and stop the writer threads."""
         for engine in self.engines:
             await engine.dispose()
+        await asyncio.get_running_loop().run_in_executor(self._writers, self.writer_engine.dispose)
+        self._writers.shutdown()
 
 
 def _begin_with(statement: str) -> Any:

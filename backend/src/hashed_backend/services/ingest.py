@@ -32,7 +32,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hashed.errors import ChainBrokenError
@@ -285,6 +285,10 @@ async def _load(
     return chain, stored, used
 
 
+def _quarantine(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    conn.execute(_INSERT_QUARANTINE, rows)
+
+
 class _HeadMoved(Exception):
     """Another request stored records of this agent since its head was read, or used one of the nonces."""
 
@@ -324,8 +328,7 @@ async def ingest(
             _quarantine_row(org_id, None, signer, r, res, received) for r, res in zip(records, results, strict=True)
         ]
         if rows:
-            async with db.write() as conn:
-                await conn.execute(_INSERT_QUARANTINE, rows)
+            await db.run_write(_quarantine, rows)
         return results, (0, GENESIS)
     nonces = False  # first attempt: the unique (agent, nonce) index checks the nonces as the records go in
     for _ in range(_ATTEMPTS):
@@ -362,43 +365,52 @@ async def _attempt(
             [chain.key],
         )
     received = now_ns()
+    rows = [_record_row(org_id, agent_id, records[i], received) for i in decided.stored]
+    refused = [
+        _quarantine_row(org_id, agent_id, signer, records[i], decided.results[i], received) for i in decided.refused
+    ]
     try:
-        async with db.write() as conn:
-            if decided.stored:
-                moved = await conn.execute(
-                    _MOVE_HEAD,
-                    {
-                        "agent_id": agent_id,
-                        "old_seq": chain.seq,
-                        "old_head": chain.head,
-                        "new_seq": decided.seq,
-                        "new_head": decided.head,
-                        "new_key": decided.keys[-1],
-                    },
-                )
-                if moved.rowcount != 1:
-                    raise _HeadMoved
-                await conn.execute(
-                    _INSERT_RECORDS, [_record_row(org_id, agent_id, records[i], received) for i in decided.stored]
-                )
-                for old, new in zip(decided.keys, decided.keys[1:], strict=False):
-                    await conn.execute(
-                        update(AgentKey)
-                        .where(AgentKey.agent_id == agent_id, AgentKey.public_key == old)
-                        .values(retired_ns=received)
-                    )
-                    await conn.execute(
-                        insert(AgentKey).values(org_id=org_id, agent_id=agent_id, public_key=new, added_ns=received)
-                    )
-            if decided.refused:
-                rows = [
-                    _quarantine_row(org_id, agent_id, signer, records[i], decided.results[i], received)
-                    for i in decided.refused
-                ]
-                await conn.execute(_INSERT_QUARANTINE, rows)
+        await db.run_write(_store, org_id, agent_id, chain, decided, rows, refused, received)
     except IntegrityError:
         raise _HeadMoved from None
     return decided.results, (decided.seq, decided.head)
+
+
+def _store(
+    conn: Connection,
+    org_id: str,
+    agent_id: str,
+    chain: AgentChain,
+    decided: Decided,
+    rows: list[dict[str, Any]],
+    refused: list[dict[str, Any]],
+    received: int,
+) -> None:
+    """The batch's one write transaction (on the database's writer thread): head, records, key changes, quarantine."""
+    if rows:
+        moved = conn.execute(
+            _MOVE_HEAD,
+            {
+                "agent_id": agent_id,
+                "old_seq": chain.seq,
+                "old_head": chain.head,
+                "new_seq": decided.seq,
+                "new_head": decided.head,
+                "new_key": decided.keys[-1],
+            },
+        )
+        if moved.rowcount != 1:
+            raise _HeadMoved
+        conn.execute(_INSERT_RECORDS, rows)
+        for old, new in zip(decided.keys, decided.keys[1:], strict=False):
+            conn.execute(
+                update(AgentKey)
+                .where(AgentKey.agent_id == agent_id, AgentKey.public_key == old)
+                .values(retired_ns=received)
+            )
+            conn.execute(insert(AgentKey).values(org_id=org_id, agent_id=agent_id, public_key=new, added_ns=received))
+    if refused:
+        conn.execute(_INSERT_QUARANTINE, refused)
 
 
 async def _agent_keys(db: Database, org_id: str, agent_id: str) -> set[str]:
