@@ -192,6 +192,7 @@ async def _decide_verified(
         results = await _verify(decided.pending, pool, threads)
         known.update(zip(decided.pending, results, strict=True))
         if all(results):
+            decided.pending = []  # every signature it took as good is checked now
             return decided
         # A signature failed: its record is refused, so what follows it is decided again, knowing more.
     # Failures keep uncovering records not reached before (forks of refused records): check the rest in turn.

@@ -1,0 +1,56 @@
+"""Database.run_write (a whole write transaction on the writer thread) and read(snapshot=False)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from hashed_backend.db.migrate import upgrade
+from hashed_backend.db.models import RequestNonce
+from hashed_backend.db.session import Database
+from hashed_backend.settings import async_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "postgresql":
+        return request.getfixturevalue("pg_database")
+    return f"sqlite:///{tmp_path / 'session.db'}"
+
+
+def remember(conn, *nonces, fail=False):
+    for nonce in nonces:
+        conn.execute(insert(RequestNonce).values(public_key="k" * 64, nonce=nonce, expires_ns=1))
+    if fail:
+        raise RuntimeError("the caller gave up")
+    return len(nonces)
+
+
+def test_run_write_commits_what_it_returns_from_and_rolls_back_what_raises(database_url):
+    async def scenario():
+        db = Database(async_url(database_url))
+        try:
+            await upgrade(db)
+            assert await db.run_write(remember, "n" * 16, "m" * 16) == 2
+            with pytest.raises(RuntimeError):
+                await db.run_write(remember, "o" * 16, fail=True)
+            with pytest.raises(IntegrityError):
+                await db.run_write(remember, "p" * 16, "n" * 16)  # the second is a duplicate: neither is kept
+            # Writes through the async engine and the writer see each other at once.
+            async with db.write() as conn:
+                await conn.execute(insert(RequestNonce).values(public_key="k" * 64, nonce="q" * 16, expires_ns=1))
+            results = await asyncio.gather(*(db.run_write(remember, f"{i:016d}") for i in range(20)))
+            async with db.read(snapshot=False) as conn:
+                rows = await conn.execute(select(RequestNonce.nonce).order_by(RequestNonce.nonce))
+                nonces = [row.nonce for row in rows]
+                count = (await conn.execute(select(func.count()).select_from(RequestNonce))).scalar_one()
+            return results, nonces, count
+        finally:
+            await db.dispose()
+
+    results, nonces, count = asyncio.run(scenario())
+    assert results == [1] * 20
+    assert nonces == sorted([*(f"{i:016d}" for i in range(20)), "m" * 16, "n" * 16, "q" * 16]) and count == 23
