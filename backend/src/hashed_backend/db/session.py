@@ -15,7 +15,8 @@ The hot writes (every signed request's nonce, every ingested batch) go that way,
 write lock is held from BEGIN IMMEDIATE to COMMIT and everyone else waits for it meanwhile: held across
 loop turns, it was milliseconds per batch; held by a thread, it is the time the statements take. The
 writer uses the same pragmas and `BEGIN IMMEDIATE`, so on SQLite it is one more writer among the others
-(busy_timeout); on PostgreSQL it is a small pool of its own.
+(busy_timeout); on PostgreSQL it is a small pool of its own. There, `bulk_insert` stores many rows with
+one COPY (a third of the client CPU of an executemany, and less of the server's).
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, create_engine, event
+from sqlalchemy import Connection, Table, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-__all__ = ["Database"]
+__all__ = ["Database", "bulk_insert"]
 
 _SNAPSHOT = "hashed_snapshot"  # execution option: False makes the SQLite "begin" listener below issue no BEGIN
 _PG_WRITERS = 4
@@ -138,6 +140,33 @@ class Database:
             await engine.dispose()
         await asyncio.get_running_loop().run_in_executor(self._writers, self.writer_engine.dispose)
         self._writers.shutdown()
+
+
+def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert `rows` (dicts with the same keys, in the same order) in `conn`'s transaction, the fastest way.
+
+    PostgreSQL: one COPY. Elsewhere: the driver's executemany on plain tuples (SQLAlchemy's per-row parameter
+    processing is most of an executemany's cost). A unique violation raises `sqlalchemy.exc.IntegrityError`.
+    """
+    if not rows:
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    columns = ", ".join(quote(name) for name in rows[0])
+    driver: Any = conn.connection.driver_connection
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        if conn.dialect.name == "postgresql":
+            with driver.cursor() as cursor, cursor.copy(f"COPY {quote(table.name)} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(tuple(row.values()))
+        else:
+            marks = ", ".join("?" * len(rows[0]))
+            driver.executemany(
+                f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})",  # noqa: S608 - names from the model
+                [tuple(row.values()) for row in rows],
+            )
+    except dbapi.IntegrityError as exc:
+        raise IntegrityError(f"bulk insert into {table.name}", None, exc) from exc
 
 
 def _begin_with(statement: str) -> Any:

@@ -15,7 +15,7 @@ every result, which is exactly the verdict of checking each signature in turn.
 
 At most one read (the agent's head, unless the caller's authentication read it already; the stored hashes
 only of records at or below it) and one write transaction per batch. The head moves with a conditional
-UPDATE (`WHERE head_seq = <read> AND head_hash = <read>`), and the records go in with one executemany,
+UPDATE (`WHERE head_seq = <read> AND head_hash = <read>`), and the records go in with one bulk insert,
 whose unique (agent, nonce) index is the nonce check of a first attempt. If another replica moved the head
 first, or a nonce was used after all, nothing is kept and the batch is decided again against what is
 stored then, reading the used nonces this time.
@@ -39,7 +39,7 @@ from hashed.errors import ChainBrokenError
 from hashed.ledger import GENESIS, ChainVerifier, Signature, verify_signatures
 from hashed_backend.credentials import now_ns
 from hashed_backend.db.models import Agent, AgentKey, Quarantine, Record
-from hashed_backend.db.session import Database
+from hashed_backend.db.session import Database, bulk_insert
 from hashed_backend.errors import ApiError
 from hashed_backend.jsontext import json_text
 
@@ -72,8 +72,7 @@ _MOVE_HEAD = (
     )
     .values(head_seq=bindparam("new_seq"), head_hash=bindparam("new_head"), public_key=bindparam("new_key"))
 )
-_INSERT_RECORDS = insert(_RECORDS)
-_INSERT_QUARANTINE = insert(cast(Table, Quarantine.__table__))
+_QUARANTINE = cast(Table, Quarantine.__table__)
 
 
 def refusal_code(error: ChainBrokenError) -> str:
@@ -287,7 +286,7 @@ async def _load(
 
 
 def _quarantine(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    conn.execute(_INSERT_QUARANTINE, rows)
+    bulk_insert(conn, _QUARANTINE, rows)
 
 
 class _HeadMoved(Exception):
@@ -402,7 +401,7 @@ def _store(
         )
         if moved.rowcount != 1:
             raise _HeadMoved
-        conn.execute(_INSERT_RECORDS, rows)
+        bulk_insert(conn, _RECORDS, rows)
         for old, new in zip(decided.keys, decided.keys[1:], strict=False):
             conn.execute(
                 update(AgentKey)
@@ -410,8 +409,7 @@ def _store(
                 .values(retired_ns=received)
             )
             conn.execute(insert(AgentKey).values(org_id=org_id, agent_id=agent_id, public_key=new, added_ns=received))
-    if refused:
-        conn.execute(_INSERT_QUARANTINE, refused)
+    bulk_insert(conn, _QUARANTINE, refused)
 
 
 async def _agent_keys(db: Database, org_id: str, agent_id: str) -> set[str]:
