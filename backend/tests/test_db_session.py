@@ -1,4 +1,4 @@
-"""Database.run_write (a whole write transaction on the writer thread) and read(snapshot=False)."""
+"""Database.run_write (a whole write transaction on the writer thread), run_one, bulk_insert, read(snapshot=False)."""
 
 from __future__ import annotations
 
@@ -77,3 +77,24 @@ def test_bulk_insert_stores_every_row_or_raises_integrity_error_and_keeps_none(d
             await db.dispose()
 
     assert asyncio.run(scenario()) == [(r["nonce"], r["expires_ns"]) for r in rows[:200]]
+
+
+def test_run_one_executes_one_statement_on_its_own(database_url):
+    statement = insert(RequestNonce)
+
+    async def scenario():
+        db = Database(async_url(database_url))
+        try:
+            await upgrade(db)
+            await db.run_one(statement, {"public_key": "c" * 64, "nonce": "r" * 16, "expires_ns": 1})
+            with pytest.raises(IntegrityError):
+                await db.run_one(statement, {"public_key": "c" * 64, "nonce": "r" * 16, "expires_ns": 2})
+            async with db.read() as conn:
+                kept = (
+                    await conn.execute(select(RequestNonce.expires_ns).where(RequestNonce.public_key == "c" * 64))
+                ).all()
+            return kept
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(scenario()) == [(1,)]

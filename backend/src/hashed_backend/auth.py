@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import nacl.exceptions
 import nacl.signing
-from sqlalchemy import Connection, Table, and_, bindparam, insert, select
+from sqlalchemy import Table, and_, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 
@@ -186,14 +186,12 @@ async def _verify_signature(request: Request, state: AppState, now: int) -> str:
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError):
         raise ApiError(401, "signature_invalid", "the request signature does not verify with its key") from None
     try:
-        await state.db.run_write(_remember_nonce, key, nonce, now + 2 * skew * 1_000_000_000)
+        await state.db.run_one(
+            _REMEMBER_NONCE, {"public_key": key, "nonce": nonce, "expires_ns": now + 2 * skew * 1_000_000_000}
+        )
     except IntegrityError:
         raise ApiError(401, "nonce_reused", "this request nonce was used before: a replay is refused") from None
     return key
-
-
-def _remember_nonce(conn: Connection, public_key: str, nonce: str, expires_ns: int) -> None:
-    conn.execute(_REMEMBER_NONCE, {"public_key": public_key, "nonce": nonce, "expires_ns": expires_ns})
 
 
 def _agent(key: Any, public_key: str, *, registered: bool) -> Caller:

@@ -6,30 +6,32 @@ on SQLite writes go through their own engine: one pooled connection per process 
 takes the write lock up front and waits for it (busy_timeout). Reads use a second engine and never block
 (WAL). On PostgreSQL both are the same engine.
 
-A read whose statements need not see one snapshot (`read(snapshot=False)`) skips BEGIN and ROLLBACK: each
-statement reads on its own (autocommit), one round trip to the driver thread or server less.
+A read whose statements need not see one snapshot (`read(snapshot=False)`) skips BEGIN and ROLLBACK, and so
+does a single writing statement (`run_one`): each statement is then atomic on its own (autocommit), a round
+trip to the driver thread or server less each way.
 
 `run_write(fn, ...)` runs a whole write transaction in one piece on a writer thread, with a synchronous
-connection: its statements follow each other at once instead of each waiting for a turn of a busy event loop.
-The hot writes (every signed request's nonce, every ingested batch) go that way, because on SQLite the
-write lock is held from BEGIN IMMEDIATE to COMMIT and everyone else waits for it meanwhile: held across
-loop turns, it was milliseconds per batch; held by a thread, it is the time the statements take. The
-writer uses the same pragmas and `BEGIN IMMEDIATE`, so on SQLite it is one more writer among the others
-(busy_timeout); on PostgreSQL it is a small pool of its own. There, `bulk_insert` stores many rows with
-one COPY (a third of the client CPU of an executemany, and less of the server's).
+connection, and `run_one` a single statement: the statements follow each other at once instead of each
+waiting for a turn of a busy event loop. The hot writes (every signed request's nonce, every ingested batch)
+go that way, because on SQLite the write lock is held from BEGIN IMMEDIATE to COMMIT and every other writer
+waits for it meanwhile: held across loop turns, it was milliseconds per batch; held by a thread, it is the
+time the statements take. The writer uses the same pragmas and `BEGIN IMMEDIATE`, so on SQLite it is one
+more writer among the others (busy_timeout); on PostgreSQL it is a small pool of its own. There,
+`bulk_insert` stores many rows with one COPY (a third of the client CPU of an executemany, and less of the
+server's).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Table, create_engine, event
+from sqlalchemy import Connection, Executable, Table, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -123,16 +125,25 @@ class Database:
             self._writers, functools.partial(self._write_now, fn, *args, **kwargs)
         )
 
+    async def run_one(self, statement: Executable, parameters: Mapping[str, Any]) -> None:
+        """Execute one writing statement on a writer thread, atomic on its own (no BEGIN/COMMIT)."""
+        return await asyncio.get_running_loop().run_in_executor(self._writers, self._one_now, statement, parameters)
+
     def _write_now(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         with self.writer_engine.begin() as conn:
             return fn(conn, *args, **kwargs)
 
+    def _one_now(self, statement: Executable, parameters: Mapping[str, Any]) -> None:
+        with self.writer_engine.connect() as conn:
+            conn.execution_options(**self._autocommit_options).execute(statement, parameters)
+
+    @property
+    def _autocommit_options(self) -> dict[str, Any]:
+        # SQLite connections are in autocommit mode already (`_sqlite_pragmas`): only the explicit BEGIN goes.
+        return {_SNAPSHOT: False} if self.dialect == "sqlite" else {"isolation_level": "AUTOCOMMIT"}
+
     async def _autocommit(self, conn: AsyncConnection) -> None:
-        if self.dialect == "sqlite":
-            # The connection is in autocommit mode already (`_sqlite_pragmas`); only the explicit BEGIN goes.
-            await conn.execution_options(**{_SNAPSHOT: False})
-        else:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execution_options(**self._autocommit_options)
 
     async def dispose(self) -> None:
         """Close every pooled connection and stop the writer threads."""
