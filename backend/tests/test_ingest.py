@@ -120,6 +120,21 @@ def test_ingest_forged_signature_in_the_middle_of_a_big_batch_gets_the_sequentia
     assert {s for _, s, _ in statuses(agent.ship(records[50:]))} == {"stored"}
 
 
+@pytest.mark.parametrize("flaw", ["forged", "out_of_order"])
+def test_ingest_reused_nonce_is_the_refusal_even_when_the_record_is_also_bad(org, make_agent, flaw):
+    # The nonce is checked before the verifier: a record with a used nonce is refused for that first.
+    agent = make_agent(org, calls=4)
+    records = agent.ledger.records()
+    agent.ship(records[:2])
+    replay = copy.deepcopy(records[3] if flaw == "out_of_order" else records[2])
+    replay["nonce"] = records[0]["nonce"]
+    replay["hash"] = record_hash(replay)
+    signer = Identity.generate() if flaw == "forged" else agent.ledger.identity
+    replay["sig"] = signer.sign(b"hashed.record.v1\n" + bytes.fromhex(replay["hash"])).hex()
+    assert statuses(agent.ship([replay])) == [(replay["seq"], "refused", "nonce_reused")]
+    assert [e["code"] for e in quarantine(org, agent=agent.id)] == ["nonce_reused"]
+
+
 def test_ingest_reused_nonce_in_the_middle_of_a_batch_is_refused_and_the_rest_kept_out(org, make_agent):
     agent = make_agent(org, calls=12)
     records = agent.ledger.records()

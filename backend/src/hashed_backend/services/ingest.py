@@ -51,6 +51,7 @@ _INT64 = 2**63 - 1
 _EFFECTS = frozenset({"allow", "deny", "pending"})
 _ATTEMPTS = 5
 _ROUNDS = 3
+_BEFORE_NONCES = frozenset({"conflict", "nonce_reused"})  # refusals `decide` makes before the used-nonce check
 
 # Built once: the hot statements skip construction and reuse their compiled form.
 _AGENTS, _RECORDS = cast(Table, Agent.__table__), cast(Table, Record.__table__)
@@ -289,8 +290,12 @@ def _quarantine(conn: Connection, rows: list[dict[str, Any]]) -> None:
     bulk_insert(conn, _QUARANTINE, rows)
 
 
-class _HeadMoved(Exception):
-    """Another request stored records of this agent since its head was read, or used one of the nonces."""
+class _Again(Exception):
+    """Decide the batch again, reading the used nonces.
+
+    The head moved since it was read, a nonce was used after all, or a refused record's refusal might have
+    been `nonce_reused` (`decide` checks nonces before the verifier does).
+    """
 
 
 async def ingest(
@@ -334,7 +339,7 @@ async def ingest(
     for _ in range(_ATTEMPTS):
         try:
             return await _attempt(db, pool, threads, org_id, agent_id, signer, records, nonces=nonces, head=head)
-        except _HeadMoved:
+        except _Again:
             nonces, head = True, None
     raise ApiError(409, "busy", "this agent's chain is being written by other requests; retry the batch")
 
@@ -364,6 +369,8 @@ async def _attempt(
             chain.head,
             [chain.key],
         )
+    elif not nonces and any(r["code"] not in _BEFORE_NONCES for r in decided.results if r["status"] == "refused"):
+        raise _Again  # rare (a refused record): its nonce, if used, is its refusal, so look them up
     received = now_ns()
     rows = [_record_row(org_id, agent_id, records[i], received) for i in decided.stored]
     refused = [
@@ -372,7 +379,7 @@ async def _attempt(
     try:
         await db.run_write(_store, org_id, agent_id, chain, decided, rows, refused, received)
     except IntegrityError:
-        raise _HeadMoved from None
+        raise _Again from None
     return decided.results, (decided.seq, decided.head)
 
 
@@ -400,7 +407,7 @@ def _store(
             },
         )
         if moved.rowcount != 1:
-            raise _HeadMoved
+            raise _Again
         bulk_insert(conn, _RECORDS, rows)
         for old, new in zip(decided.keys, decided.keys[1:], strict=False):
             conn.execute(
