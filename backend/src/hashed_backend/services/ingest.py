@@ -18,7 +18,8 @@ only of records at or below it) and one write transaction per batch. The head mo
 UPDATE (`WHERE head_seq = <read> AND head_hash = <read>`), and the records go in with one bulk insert,
 whose unique (agent, nonce) index is the nonce check of a first attempt. If another replica moved the head
 first, or a nonce was used after all, nothing is kept and the batch is decided again against what is
-stored then, reading the used nonces this time.
+stored then, reading the used nonces this time; so is a batch with a refused record before anything is
+written, since a used nonce would have been that record's refusal.
 
 Refused records go to the quarantine table with their code and reason, never to `records`.
 """
@@ -49,7 +50,7 @@ _MIN_CHUNK = 16
 _MAX_NONCE = 200
 _INT64 = 2**63 - 1
 _EFFECTS = frozenset({"allow", "deny", "pending"})
-_ATTEMPTS = 5
+_ATTEMPTS = 6  # the first may only show that the used nonces must be read
 _ROUNDS = 3
 _BEFORE_NONCES = frozenset({"conflict", "nonce_reused"})  # refusals `decide` makes before the used-nonce check
 
