@@ -5,7 +5,11 @@
 2. GET /v1/logs: one page out of 1,000,000 stored records (rows bulk-inserted straight into the database),
    with and without filters, and deep in the keyset pagination. p50 and p99 latency.
 
-    uv run python bench/backend_ingest.py [--workers 1] [--records 24000] [--rows 1000000] [--skip-query]
+    uv run python bench/backend_ingest.py [--workers 1 2] [--records 24000] [--rows 1000000] [--skip-query]
+
+Ingest is measured once per `--workers` value (uvicorn worker processes; the app is stateless, so two use
+both cores of a 2-core machine); queries run with the last one. The machine's load average (1 min) before
+and after each ingest measurement is in the table: on a shared machine, compare figures taken at similar load.
 
 PostgreSQL: a throw-away database is created next to $HASHED_TEST_DATABASE_URL
 (default postgresql://postgres@127.0.0.1:5432/test) and dropped afterwards; --no-postgres skips it.
@@ -32,7 +36,7 @@ import httpx
 import orjson
 
 from hashed import Hashed, Identity
-from hashed_backend.signing import registration_message, signed_headers
+from hashed.shipping import registration_message, signed_headers
 
 POLICY = """\
 version: 1
@@ -260,7 +264,7 @@ def pct(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="uvicorn workers, one run each")
     parser.add_argument("--agents", type=int, default=4)
     parser.add_argument("--records", type=int, default=24_000, help="records per ingest run (all agents)")
     parser.add_argument("--runs", type=int, default=3)
@@ -273,47 +277,50 @@ def main() -> None:
     base = os.environ.get("HASHED_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
     if not args.no_postgres:
         databases.append(("postgresql", base))
-    rows_out = []
+    rows_out: list[tuple[str, ...]] = []
+
+    def report(*row: str) -> None:
+        rows_out.append(row)
+        print(*row, sep=" | ", flush=True)
+
     for database, pg_base in databases:
         with tempfile.TemporaryDirectory() as folder, _fresh_pg(pg_base) as database_url:
             tmp = Path(folder)
-            with backend(tmp, database_url, args.workers) as url:
-                rates, latencies = [], []
-                for _ in range(args.runs):
-                    rate, lat = ingest(url, tmp, args.agents, args.records // args.agents)
-                    rates.append(rate)
-                    latencies += lat
-                rows_out.append(
-                    (
+            for workers in args.workers:
+                with backend(tmp, database_url, workers) as url:
+                    load_before = os.getloadavg()[0]
+                    rates, latencies = [], []
+                    for _ in range(args.runs):
+                        rate, lat = ingest(url, tmp, args.agents, args.records // args.agents)
+                        rates.append(rate)
+                        latencies += lat
+                    report(
                         database,
-                        f"ingest, batches of {BATCH}, {args.agents} agents",
+                        f"ingest, batches of {BATCH}, {args.agents} agents, workers={workers}",
                         f"{statistics.median(rates):,.0f} rec/s (runs: {', '.join(f'{r:,.0f}' for r in rates)})",
                         f"{pct(latencies, 0.5) * 1000:.1f} ms",
                         f"{pct(latencies, 0.99) * 1000:.1f} ms",
+                        f"{load_before:.2f} → {os.getloadavg()[0]:.2f}",
                     )
-                )
-                print(*rows_out[-1], sep=" | ", flush=True)
-                if not args.skip_query:
-                    started = time.perf_counter()
-                    admin, agent_ids = fill(url, database, database_url, tmp / "data", args.rows)
-                    print(
-                        f"  ({database}: {args.rows:,} rows bulk-inserted in {time.perf_counter() - started:.0f} s)",
-                        flush=True,
+            if args.skip_query:
+                continue
+            with backend(tmp, database_url, args.workers[-1]) as url:
+                started = time.perf_counter()
+                admin, agent_ids = fill(url, database, database_url, tmp / "data", args.rows)
+                print(f"  ({database}: {args.rows:,} rows bulk-inserted in {time.perf_counter() - started:.0f} s)")
+                load_before = os.getloadavg()[0]
+                for name, times in query(admin, agent_ids, args.queries).items():
+                    report(
+                        database,
+                        f"GET /v1/logs, {name}, of {args.rows:,}, workers={args.workers[-1]}",
+                        "",
+                        f"{pct(times, 0.5) * 1000:.1f} ms",
+                        f"{pct(times, 0.99) * 1000:.1f} ms",
+                        f"{load_before:.2f} → {os.getloadavg()[0]:.2f}",
                     )
-                    for name, times in query(admin, agent_ids, args.queries).items():
-                        rows_out.append(
-                            (
-                                database,
-                                f"GET /v1/logs, {name}, of {args.rows:,}",
-                                "",
-                                f"{pct(times, 0.5) * 1000:.1f} ms",
-                                f"{pct(times, 0.99) * 1000:.1f} ms",
-                            )
-                        )
-                        print(*rows_out[-1], sep=" | ", flush=True)
     print()
-    print(f"| database | measurement (workers={args.workers}, {os.cpu_count()} cores) | throughput | p50 | p99 |")
-    print("|---|---|---|---|---|")
+    print(f"| database | measurement ({os.cpu_count()} cores) | throughput | p50 | p99 | load (1 min) |")
+    print("|---|---|---|---|---|---|")
     for row in rows_out:
         print("| " + " | ".join(row) + " |")
 

@@ -105,6 +105,52 @@ def test_ingest_partial_batch_answers_per_record(org, make_agent):
     assert {status for _, status, _ in result} == {"stored"}
 
 
+def test_ingest_forged_signature_in_the_middle_of_a_big_batch_gets_the_sequential_verdict(org, make_agent):
+    # Signatures are checked in parallel; the answer is still the one of checking each record in turn.
+    agent = make_agent(org, calls=50)
+    records = agent.ledger.records()
+    batch = copy.deepcopy(records)
+    batch[50]["sig"] = Identity.generate().sign(b"hashed.record.v1\n" + bytes.fromhex(batch[50]["hash"])).hex()
+    result = statuses(agent.ship(batch))
+    assert result[:50] == [(r["seq"], "stored", None) for r in records[:50]]
+    assert result[50] == (51, "refused", "bad_signature")
+    assert all(code == "out_of_order" for _, _, code in result[51:])
+    assert stored_seqs(org, agent.id) == list(range(1, 51))
+    assert sorted(e["seq"] for e in quarantine(org, agent=agent.id)) == [r["seq"] for r in records[50:]]
+    assert {s for _, s, _ in statuses(agent.ship(records[50:]))} == {"stored"}
+
+
+@pytest.mark.parametrize("flaw", ["forged", "out_of_order"])
+def test_ingest_reused_nonce_is_the_refusal_even_when_the_record_is_also_bad(org, make_agent, flaw):
+    # The nonce is checked before the verifier: a record with a used nonce is refused for that first.
+    agent = make_agent(org, calls=4)
+    records = agent.ledger.records()
+    agent.ship(records[:2])
+    replay = copy.deepcopy(records[3] if flaw == "out_of_order" else records[2])
+    replay["nonce"] = records[0]["nonce"]
+    replay["hash"] = record_hash(replay)
+    signer = Identity.generate() if flaw == "forged" else agent.ledger.identity
+    replay["sig"] = signer.sign(b"hashed.record.v1\n" + bytes.fromhex(replay["hash"])).hex()
+    assert statuses(agent.ship([replay])) == [(replay["seq"], "refused", "nonce_reused")]
+    assert [e["code"] for e in quarantine(org, agent=agent.id)] == ["nonce_reused"]
+
+
+def test_ingest_reused_nonce_in_the_middle_of_a_batch_is_refused_and_the_rest_kept_out(org, make_agent):
+    agent = make_agent(org, calls=12)
+    records = agent.ledger.records()
+    agent.ship(records[:4])
+    replay = copy.deepcopy(records[10])
+    replay["nonce"] = records[1]["nonce"]  # re-signed by the agent's own key: only the nonce is wrong
+    replay["hash"] = record_hash(replay)
+    replay["sig"] = agent.ledger.identity.sign(b"hashed.record.v1\n" + bytes.fromhex(replay["hash"])).hex()
+    batch = [*records[4:10], replay, *records[11:]]
+    result = statuses(agent.ship(batch))
+    assert result[:6] == [(r["seq"], "stored", None) for r in records[4:10]]
+    assert result[6] == (11, "refused", "nonce_reused")
+    assert all(code == "out_of_order" for _, _, code in result[7:])
+    assert stored_seqs(org, agent.id) == list(range(1, 11))
+
+
 def test_ingest_out_of_order_record_is_refused_and_gap_reported(org, make_agent):
     agent = make_agent(org, calls=10)
     records = agent.ledger.records()

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import quote
 
 import nacl.exceptions
 import nacl.signing
-from sqlalchemy import insert, select
+from sqlalchemy import Table, and_, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 
@@ -40,6 +40,29 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX128 = re.compile(r"^[0-9a-f]{128}$")
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
+# Built once (hot: every agent request). The key, and the agent that holds the request's signing key in the
+# key's organisation, come in one read; the agent columns are NULL when there is no such agent.
+_API_KEYS, _AGENT_KEYS, _AGENTS = (cast(Table, model.__table__) for model in (ApiKey, AgentKey, Agent))
+_KEY_AND_AGENT = (
+    select(
+        _API_KEYS,
+        _AGENTS.c.id.label("agent_id"),
+        _AGENTS.c.name.label("agent_name"),
+        _AGENTS.c.public_key.label("agent_key"),
+        _AGENTS.c.disabled_ns.label("agent_disabled_ns"),
+        _AGENTS.c.head_seq.label("agent_head_seq"),
+        _AGENTS.c.head_hash.label("agent_head_hash"),
+    )
+    .select_from(
+        _API_KEYS.outerjoin(
+            _AGENT_KEYS,
+            and_(_AGENT_KEYS.c.org_id == _API_KEYS.c.org_id, _AGENT_KEYS.c.public_key == bindparam("signer")),
+        ).outerjoin(_AGENTS, _AGENTS.c.id == _AGENT_KEYS.c.agent_id)
+    )
+    .where(_API_KEYS.c.key_hash == bindparam("key_hash"))
+)
+_REMEMBER_NONCE = insert(cast(Table, RequestNonce.__table__))
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Caller:
@@ -53,6 +76,8 @@ class Caller:
         key_id: the API key used, if any.
         public_key: the agent key that signed the request (agents only).
         agent_name: the registered agent's name (agents only).
+        agent_head: the agent's current key and verified head (seq, hash), read with the caller (registered
+            agents only). Ingest starts from it; it may have moved since, which ingest detects.
     """
 
     org_id: str
@@ -62,6 +87,7 @@ class Caller:
     key_id: str | None = None
     public_key: str | None = None
     agent_name: str | None = None
+    agent_head: tuple[str, int, str] | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -106,8 +132,9 @@ async def authenticate(
 async def _by_key(
     request: Request, state: AppState, token: str, *, signed: bool, registered: bool, agents: bool
 ) -> Caller:
-    async with state.db.read() as conn:
-        key = (await conn.execute(select(ApiKey).where(ApiKey.key_hash == secret_hash(token)))).first()
+    signer = request.headers.get(HEADER_KEY) if signed and agents else None
+    async with state.db.read(snapshot=False) as conn:
+        key = (await conn.execute(_KEY_AND_AGENT, {"key_hash": secret_hash(token), "signer": signer})).first()
     now = now_ns()
     if key is None:
         raise ApiError(401, "key_invalid", "this API key is not known (check for typos, or create one)")
@@ -132,7 +159,7 @@ async def _by_key(
     if not signed:
         return Caller(key.org_id, "agent", "", f"key:{key.name}", key_id=key.id)
     public_key = await _verify_signature(request, state, now)
-    return await _agent(state, key.org_id, key.id, public_key, registered=registered)
+    return _agent(key, public_key, registered=registered)
 
 
 async def _verify_signature(request: Request, state: AppState, now: int) -> str:
@@ -159,34 +186,36 @@ async def _verify_signature(request: Request, state: AppState, now: int) -> str:
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError):
         raise ApiError(401, "signature_invalid", "the request signature does not verify with its key") from None
     try:
-        async with state.db.write() as conn:
-            await conn.execute(
-                insert(RequestNonce).values(public_key=key, nonce=nonce, expires_ns=now + 2 * skew * 1_000_000_000)
-            )
+        await state.db.run_one(
+            _REMEMBER_NONCE, {"public_key": key, "nonce": nonce, "expires_ns": now + 2 * skew * 1_000_000_000}
+        )
     except IntegrityError:
         raise ApiError(401, "nonce_reused", "this request nonce was used before: a replay is refused") from None
     return key
 
 
-async def _agent(state: AppState, org_id: str, key_id: str, public_key: str, *, registered: bool) -> Caller:
-    async with state.db.read() as conn:
-        row = (
-            await conn.execute(
-                select(Agent.id, Agent.name, Agent.public_key, Agent.disabled_ns)
-                .join(AgentKey, AgentKey.agent_id == Agent.id)
-                .where(AgentKey.org_id == org_id, AgentKey.public_key == public_key)
-            )
-        ).first()
-    if row is None:
+def _agent(key: Any, public_key: str, *, registered: bool) -> Caller:
+    """The caller for an agent key row of `_KEY_AND_AGENT` whose request `public_key` signed."""
+    org_id, key_id = key.org_id, key.id
+    if key.agent_id is None:
         if registered:
             raise ApiError(401, "agent_unknown", "no agent holds this key here: register it (POST /v1/agents/register)")
         return Caller(org_id, "agent", "", "agent:unknown", key_id=key_id, public_key=public_key)
-    if row.disabled_ns is not None:
-        raise ApiError(403, "agent_disabled", f"agent {row.name} was disabled by an admin")
-    if row.public_key != public_key and registered:
-        raise ApiError(401, "agent_key_retired", f"this key of agent {row.name} was rotated out; sign with its new key")
+    if key.agent_disabled_ns is not None:
+        raise ApiError(403, "agent_disabled", f"agent {key.agent_name} was disabled by an admin")
+    if key.agent_key != public_key and registered:
+        raise ApiError(
+            401, "agent_key_retired", f"this key of agent {key.agent_name} was rotated out; sign with its new key"
+        )
     return Caller(
-        org_id, "agent", row.id, f"agent:{row.name}", key_id=key_id, public_key=public_key, agent_name=row.name
+        org_id,
+        "agent",
+        key.agent_id,
+        f"agent:{key.agent_name}",
+        key_id=key_id,
+        public_key=public_key,
+        agent_name=key.agent_name,
+        agent_head=(key.agent_key, key.agent_head_seq, key.agent_head_hash),
     )
 
 

@@ -58,7 +58,8 @@ class AppState:
         return self.backend_key.verify_key.encode().hex()
 
 
-def _state(request: Request) -> AppState:
+async def _state(request: Request) -> AppState:
+    # async: FastAPI runs a plain `def` dependency on its thread pool, a thread hop on every request.
     state: AppState = request.app.state.hashed
     return state
 

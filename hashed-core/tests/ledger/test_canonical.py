@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hashed.ledger import canonical_bytes, jcs_number
-from hashed.ledger._canonical import _slow_encode, prepare
+from hashed.ledger._canonical import _slow_encode, canonical_object_bytes, prepare
 
 CASES = Path(__file__).parent / "rfc8785"
 NAMES = sorted(p.stem for p in (CASES / "input").glob("*.json"))
@@ -78,3 +78,19 @@ def test_fast_path_equals_the_plain_rfc8785_encoder(value):
 def test_canonical_bytes_survive_a_json_round_trip(value):
     once = canonical_bytes(value)
     assert canonical_bytes(json.loads(once)) == once
+
+
+@given(st.dictionaries(st.sampled_from(["hash", "sig", "seq", "args", "\U0001f600", "é"]) | st.text(), json_values))
+def test_canonical_object_bytes_equal_those_of_the_object_without_the_omitted_members(value):
+    omit = frozenset({"hash", "sig"})
+    body = {k: v for k, v in value.items() if k not in omit}
+    assert canonical_object_bytes(value, omit) == canonical_bytes(body)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"a": 2**53 + 1}, {"a": [1.5, {"b": 2**60 + 1}]}, {"a": {"b": {1: 2}}}, {"a": b"raw"}, {"a": float("nan")}],
+)
+def test_values_outside_i_json_are_refused_at_any_depth(value):
+    with pytest.raises((ValueError, TypeError)):
+        canonical_object_bytes(value, frozenset())

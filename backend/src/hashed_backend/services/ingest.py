@@ -1,51 +1,82 @@
 """Log ingest: verify a batch of one agent's records against its stored chain, then store it in one transaction.
 
 Verification is `hashed.ledger.ChainVerifier`, continued from the agent's stored head (`seq`, `hash`, key).
-Ed25519 verification dominates the cost and PyNaCl releases the GIL, so a clean batch is cut into
-contiguous chunks verified on a thread pool at once: chunk k starts from the claimed `seq`/`hash` of the
-last record of chunk k-1, and chunk k-1's own verifier proves that claim, so all chunks passing proves the
-whole run. Anything else (a duplicate, a reused nonce, a rotation, a failure) takes the sequential path,
-which decides each record in order:
+Each record is decided in order:
 
 - `seq` at or below the verified head: `duplicate` if the stored record has the same hash, else refused
   (`conflict`: a different record already holds that place);
 - a nonce this agent already used: refused (`nonce_reused`);
 - otherwise `ChainVerifier.check`: stored, or refused with the verifier's reason.
 
-Refused records go to the quarantine table with their code and reason, never to `records`. The agent's head
-moves with a conditional UPDATE (`WHERE head_seq = <read> AND head_hash = <read>`); if another replica moved
-it first, the batch is decided again against the new head (its records then count as duplicates).
+Ed25519 checks dominate the cost and PyNaCl releases the GIL, so the verifier defers them
+(`check_signatures=False`) and they run on the thread pool at once (`hashed.ledger.verify_signatures`). A
+signature's validity depends on the record alone, so when one fails the batch is decided again knowing
+every result, which is exactly the verdict of checking each signature in turn.
+
+At most one read (the agent's head, unless the caller's authentication read it already; the stored hashes
+only of records at or below it) and one write transaction per batch. The head moves with a conditional
+UPDATE (`WHERE head_seq = <read> AND head_hash = <read>`), and the records go in with one bulk insert,
+whose unique (agent, nonce) index is the nonce check of a first attempt. If another replica moved the head
+first, or a nonce was used after all, nothing is kept and the batch is decided again against what is
+stored then, reading the used nonces this time; so is a batch with a refused record before anything is
+written, since a used nonce would have been that record's refusal.
+
+Refused records go to the quarantine table with their code and reason, never to `records`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hashed.errors import ChainBrokenError
-from hashed.ledger import GENESIS, ChainVerifier
+from hashed.ledger import GENESIS, ChainVerifier, Signature, verify_signatures
 from hashed_backend.credentials import now_ns
 from hashed_backend.db.models import Agent, AgentKey, Quarantine, Record
-from hashed_backend.db.session import Database
+from hashed_backend.db.session import Database, bulk_insert
 from hashed_backend.errors import ApiError
 from hashed_backend.jsontext import json_text
 
 __all__ = ["AgentChain", "Decided", "decide", "ingest", "refusal_code"]
 
-_MIN_CHUNK = 32
+_MIN_CHUNK = 16
 _MAX_NONCE = 200
 _INT64 = 2**63 - 1
 _EFFECTS = frozenset({"allow", "deny", "pending"})
-_ATTEMPTS = 5
+_ATTEMPTS = 6  # the first may only show that the used nonces must be read
+_ROUNDS = 3
+_BEFORE_NONCES = frozenset({"conflict", "nonce_reused"})  # refusals `decide` makes before the used-nonce check
+
+# Built once: the hot statements skip construction and reuse their compiled form.
+_AGENTS, _RECORDS = cast(Table, Agent.__table__), cast(Table, Record.__table__)
+_CHAIN = select(_AGENTS.c.public_key, _AGENTS.c.head_seq, _AGENTS.c.head_hash).where(
+    _AGENTS.c.id == bindparam("agent_id"), _AGENTS.c.org_id == bindparam("org_id")
+)
+_STORED = select(_RECORDS.c.seq, _RECORDS.c.hash).where(
+    _RECORDS.c.agent_id == bindparam("agent_id"), _RECORDS.c.seq.in_(bindparam("seqs", expanding=True))
+)
+_USED = select(_RECORDS.c.nonce).where(
+    _RECORDS.c.agent_id == bindparam("agent_id"), _RECORDS.c.nonce.in_(bindparam("nonces", expanding=True))
+)
+_MOVE_HEAD = (
+    update(_AGENTS)
+    .where(
+        _AGENTS.c.id == bindparam("agent_id"),
+        _AGENTS.c.head_seq == bindparam("old_seq"),
+        _AGENTS.c.head_hash == bindparam("old_head"),
+    )
+    .values(head_seq=bindparam("new_seq"), head_hash=bindparam("new_head"), public_key=bindparam("new_key"))
+)
+_QUARANTINE = cast(Table, Quarantine.__table__)
 
 
-# ChainVerifier's reasons, by their opening words, and the stable codes the API answers with.
 def refusal_code(error: ChainBrokenError) -> str:
     """The API code for a verifier failure: the core's stable `ChainBrokenError.code`.
 
@@ -68,7 +99,7 @@ class AgentChain:
 
 @dataclass(slots=True)
 class Decided:
-    """The fate of each record of a batch, and the chain after the stored ones."""
+    """The fate of each record of a batch, the chain after the stored ones, and the signatures still to check."""
 
     results: list[dict[str, Any]] = field(default_factory=list)
     stored: list[int] = field(default_factory=list)
@@ -76,6 +107,7 @@ class Decided:
     seq: int = 0
     head: str = GENESIS
     keys: list[str] = field(default_factory=list)
+    pending: list[Signature] = field(default_factory=list)
 
 
 def _seq_of(record: Mapping[str, Any]) -> int | None:
@@ -93,10 +125,18 @@ def decide(
     chain: AgentChain,
     stored_hashes: Mapping[int, str],
     used_nonces: frozenset[str],
+    signatures: Mapping[Signature, bool] | None = None,
+    *,
+    defer: bool = True,
 ) -> Decided:
-    """Decide every record in order (the sequential path); pure, so it runs on a worker thread."""
-    verifier = ChainVerifier(key=chain.key, seq=chain.seq, head=chain.head)
-    out = Decided(seq=chain.seq, head=chain.head)
+    """Decide every record in order, knowing `signatures`; pure, so it can run on a worker thread.
+
+    `defer`: a signature not in `signatures` is taken as good and listed in `pending` (else it is checked).
+    """
+    verifier = ChainVerifier(
+        key=chain.key, seq=chain.seq, head=chain.head, check_signatures=not defer, signatures=signatures
+    )
+    out = Decided(seq=chain.seq, head=chain.head, pending=verifier.pending)
     accepted: dict[int, str] = {}
     nonces: set[str] = set()
     for index, record in enumerate(records):
@@ -136,48 +176,40 @@ def decide(
     return out
 
 
-def _verify_chunk(records: Sequence[Mapping[str, Any]], key: str, seq: int, head: str) -> bool:
-    verifier = ChainVerifier(key=key, seq=seq, head=head)
-    try:
-        for record in records:
-            verifier.check(record)
-    except ChainBrokenError:
-        return False
-    return True
+async def _decide_verified(
+    records: Sequence[Mapping[str, Any]],
+    chain: AgentChain,
+    stored_hashes: Mapping[int, str],
+    used_nonces: frozenset[str],
+    pool: Executor,
+    threads: int,
+) -> Decided:
+    """`decide`, with the deferred signatures checked on `threads` pool threads at once, until none is left."""
+    known: dict[Signature, bool] = {}
+    for _ in range(_ROUNDS):
+        decided = decide(records, chain, stored_hashes, used_nonces, known)
+        if not decided.pending:
+            return decided
+        results = await _verify(decided.pending, pool, threads)
+        known.update(zip(decided.pending, results, strict=True))
+        if all(results):
+            decided.pending = []  # every signature it took as good is checked now
+            return decided
+        # A signature failed: its record is refused, so what follows it is decided again, knowing more.
+    # Failures keep uncovering records not reached before (forks of refused records): check the rest in turn.
+    job = functools.partial(decide, records, chain, stored_hashes, used_nonces, known, defer=False)
+    return await asyncio.get_running_loop().run_in_executor(pool, job)
 
 
-def _clean_run(records: Sequence[Mapping[str, Any]], chain: AgentChain, used_nonces: frozenset[str]) -> bool:
-    """Whether the batch may take the parallel path: new records only, fresh nonces, no rotation."""
-    nonces: set[str] = set()
-    for record in records:
-        seq, nonce = _seq_of(record), record.get("nonce")
-        if seq is None or seq <= chain.seq or not isinstance(record.get("hash"), str):
-            return False
-        if not isinstance(nonce, str) or len(nonce) > _MAX_NONCE or nonce in nonces or nonce in used_nonces:
-            return False
-        if record.get("kind") == "key_rotation":
-            return False
-        nonces.add(nonce)
-    return True
-
-
-async def _decide_fast(
-    records: Sequence[Mapping[str, Any]], chain: AgentChain, pool: Executor, threads: int
-) -> Decided | None:
-    """All records verified on `threads` threads at once, or None when any fails (then go sequential)."""
-    chunks = max(1, min(threads, len(records) // _MIN_CHUNK))
-    size = -(-len(records) // chunks)
+async def _verify(signatures: Sequence[Signature], pool: Executor, threads: int) -> list[bool]:
+    count = max(1, min(threads, len(signatures) // _MIN_CHUNK))
+    size = -(-len(signatures) // count)
     loop = asyncio.get_running_loop()
-    jobs = []
-    for start in range(0, len(records), size):
-        seq, head = (chain.seq, chain.head) if start == 0 else (records[start - 1]["seq"], records[start - 1]["hash"])
-        part = records[start : start + size]
-        jobs.append(loop.run_in_executor(pool, _verify_chunk, part, chain.key, seq, head))
-    if not all(await asyncio.gather(*jobs)):
-        return None
-    results = [{"seq": r["seq"], "status": "stored", "code": None, "reason": None} for r in records]
-    last = records[-1]
-    return Decided(results, list(range(len(records))), [], last["seq"], last["hash"], [chain.key])
+    jobs = [
+        loop.run_in_executor(pool, verify_signatures, signatures[start : start + size])
+        for start in range(0, len(signatures), size)
+    ]
+    return [ok for part in await asyncio.gather(*jobs) for ok in part]
 
 
 def _timestamp(ts: Any) -> int | None:
@@ -221,41 +253,50 @@ def _quarantine_row(
     }
 
 
-async def _load_chain(db: Database, org_id: str, agent_id: str) -> AgentChain:
-    async with db.read() as conn:
-        row = (
-            await conn.execute(
-                select(Agent.public_key, Agent.head_seq, Agent.head_hash).where(
-                    Agent.id == agent_id, Agent.org_id == org_id
-                )
-            )
-        ).one()
-    return AgentChain(agent_id, row.public_key, row.head_seq, row.head_hash)
+async def _load(
+    db: Database,
+    org_id: str,
+    agent_id: str,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    nonces: bool,
+    head: tuple[str, int, str] | None,
+) -> tuple[AgentChain, dict[int, str], frozenset[str]]:
+    """The agent's chain, the stored hashes of records at or below its head and (`nonces`) the used nonces.
 
-
-async def _lookups(
-    db: Database, chain: AgentChain, records: Sequence[Mapping[str, Any]]
-) -> tuple[dict[int, str], frozenset[str]]:
-    old = sorted({s for r in records if (s := _seq_of(r)) is not None and 0 < s <= chain.seq})
-    nonces = sorted({n for r in records if isinstance(n := r.get("nonce"), str) and len(n) <= _MAX_NONCE})
+    `head`: the agent's key and head as just read; when nothing else is needed, the database is not read.
+    """
+    if head is not None and not nonces:
+        chain = AgentChain(agent_id, *head)
+        if not any((s := _seq_of(r)) is not None and 0 < s <= chain.seq for r in records):
+            return chain, {}, frozenset()
     stored: dict[int, str] = {}
-    used: set[str] = set()
-    async with db.read() as conn:
+    used: frozenset[str] = frozenset()
+    # No snapshot needed: stored records never change, and a nonce used meanwhile fails the insert (then retried).
+    async with db.read(snapshot=False) as conn:
+        row = (await conn.execute(_CHAIN, {"agent_id": agent_id, "org_id": org_id})).one()
+        chain = AgentChain(agent_id, row.public_key, row.head_seq, row.head_hash)
+        old = sorted({s for r in records if (s := _seq_of(r)) is not None and 0 < s <= chain.seq})
         if old:
-            rows = await conn.execute(
-                select(Record.seq, Record.hash).where(Record.agent_id == chain.agent_id, Record.seq.in_(old))
-            )
+            rows = await conn.execute(_STORED, {"agent_id": agent_id, "seqs": old})
             stored = {row.seq: row.hash for row in rows}
-        if nonces:
-            rows = await conn.execute(
-                select(Record.nonce).where(Record.agent_id == chain.agent_id, Record.nonce.in_(nonces))
-            )
-            used = {row.nonce for row in rows}
-    return stored, frozenset(used)
+        wanted = sorted({n for r in records if isinstance(n := r.get("nonce"), str) and len(n) <= _MAX_NONCE})
+        if nonces and wanted:
+            rows = await conn.execute(_USED, {"agent_id": agent_id, "nonces": wanted})
+            used = frozenset(row.nonce for row in rows)
+    return chain, stored, used
 
 
-class _HeadMoved(Exception):
-    """Another request stored records of this agent since its head was read."""
+def _quarantine(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    bulk_insert(conn, _QUARANTINE, rows)
+
+
+class _Again(Exception):
+    """Decide the batch again, reading the used nonces.
+
+    The head moved since it was read, a nonce was used after all, or a refused record's refusal might have
+    been `nonce_reused` (`decide` checks nonces before the verifier does).
+    """
 
 
 async def ingest(
@@ -267,10 +308,13 @@ async def ingest(
     agent_id: str | None,
     signer: str,
     records: Sequence[Any],
+    head: tuple[str, int, str] | None = None,
 ) -> tuple[list[dict[str, Any]], tuple[int, str]]:
     """Decide and store a batch; returns per-record results and the agent's head afterwards.
 
     `agent_id` None: the signing key belongs to no agent, unless the batch rotates a registered agent's key to it.
+    `head`: the agent's key and verified head (seq, hash) if just read (`Caller.agent_head`): the first attempt
+    starts from it; a head moved since fails the conditional UPDATE, and the batch is decided again.
     """
     if agent_id is None:
         agent_id = await _rotating_agent(db, org_id, signer, records)
@@ -290,14 +334,14 @@ async def ingest(
             _quarantine_row(org_id, None, signer, r, res, received) for r, res in zip(records, results, strict=True)
         ]
         if rows:
-            async with db.write() as conn:
-                await conn.execute(insert(Quarantine), rows)
+            await db.run_write(_quarantine, rows)
         return results, (0, GENESIS)
+    nonces = False  # first attempt: the unique (agent, nonce) index checks the nonces as the records go in
     for _ in range(_ATTEMPTS):
         try:
-            return await _attempt(db, pool, threads, org_id, agent_id, signer, records)
-        except _HeadMoved:
-            continue
+            return await _attempt(db, pool, threads, org_id, agent_id, signer, records, nonces=nonces, head=head)
+        except _Again:
+            nonces, head = True, None
     raise ApiError(409, "busy", "this agent's chain is being written by other requests; retry the batch")
 
 
@@ -309,15 +353,12 @@ async def _attempt(
     agent_id: str,
     signer: str,
     records: Sequence[Any],
+    *,
+    nonces: bool,
+    head: tuple[str, int, str] | None,
 ) -> tuple[list[dict[str, Any]], tuple[int, str]]:
-    chain = await _load_chain(db, org_id, agent_id)
-    stored_hashes, used_nonces = await _lookups(db, chain, records)
-    decided: Decided | None = None
-    if records and _clean_run(records, chain, used_nonces):
-        decided = await _decide_fast(records, chain, pool, threads)
-    if decided is None:
-        loop = asyncio.get_running_loop()
-        decided = await loop.run_in_executor(pool, decide, records, chain, stored_hashes, used_nonces)
+    chain, stored_hashes, used_nonces = await _load(db, org_id, agent_id, records, nonces=nonces, head=head)
+    decided = await _decide_verified(records, chain, stored_hashes, used_nonces, pool, threads)
     if signer not in decided.keys and signer not in await _agent_keys(db, org_id, agent_id):
         # Signed by a key the chain never rotated to: nothing in this batch is the agent's.
         reason = "the batch is signed by a key this agent never rotated to"
@@ -329,38 +370,54 @@ async def _attempt(
             chain.head,
             [chain.key],
         )
+    elif not nonces and any(r["code"] not in _BEFORE_NONCES for r in decided.results if r["status"] == "refused"):
+        raise _Again  # rare (a refused record): its nonce, if used, is its refusal, so look them up
     received = now_ns()
+    rows = [_record_row(org_id, agent_id, records[i], received) for i in decided.stored]
+    refused = [
+        _quarantine_row(org_id, agent_id, signer, records[i], decided.results[i], received) for i in decided.refused
+    ]
     try:
-        async with db.write() as conn:
-            if decided.stored:
-                moved = await conn.execute(
-                    update(Agent)
-                    .where(Agent.id == agent_id, Agent.head_seq == chain.seq, Agent.head_hash == chain.head)
-                    .values(head_seq=decided.seq, head_hash=decided.head, public_key=decided.keys[-1])
-                )
-                if moved.rowcount != 1:
-                    raise _HeadMoved
-                await conn.execute(
-                    insert(Record), [_record_row(org_id, agent_id, records[i], received) for i in decided.stored]
-                )
-                for old, new in zip(decided.keys, decided.keys[1:], strict=False):
-                    await conn.execute(
-                        update(AgentKey)
-                        .where(AgentKey.agent_id == agent_id, AgentKey.public_key == old)
-                        .values(retired_ns=received)
-                    )
-                    await conn.execute(
-                        insert(AgentKey).values(org_id=org_id, agent_id=agent_id, public_key=new, added_ns=received)
-                    )
-            if decided.refused:
-                rows = [
-                    _quarantine_row(org_id, agent_id, signer, records[i], decided.results[i], received)
-                    for i in decided.refused
-                ]
-                await conn.execute(insert(Quarantine), rows)
+        await db.run_write(_store, org_id, agent_id, chain, decided, rows, refused, received)
     except IntegrityError:
-        raise _HeadMoved from None
+        raise _Again from None
     return decided.results, (decided.seq, decided.head)
+
+
+def _store(
+    conn: Connection,
+    org_id: str,
+    agent_id: str,
+    chain: AgentChain,
+    decided: Decided,
+    rows: list[dict[str, Any]],
+    refused: list[dict[str, Any]],
+    received: int,
+) -> None:
+    """The batch's one write transaction (on the database's writer thread): head, records, key changes, quarantine."""
+    if rows:
+        moved = conn.execute(
+            _MOVE_HEAD,
+            {
+                "agent_id": agent_id,
+                "old_seq": chain.seq,
+                "old_head": chain.head,
+                "new_seq": decided.seq,
+                "new_head": decided.head,
+                "new_key": decided.keys[-1],
+            },
+        )
+        if moved.rowcount != 1:
+            raise _Again
+        bulk_insert(conn, _RECORDS, rows)
+        for old, new in zip(decided.keys, decided.keys[1:], strict=False):
+            conn.execute(
+                update(AgentKey)
+                .where(AgentKey.agent_id == agent_id, AgentKey.public_key == old)
+                .values(retired_ns=received)
+            )
+            conn.execute(insert(AgentKey).values(org_id=org_id, agent_id=agent_id, public_key=new, added_ns=received))
+    bulk_insert(conn, _QUARANTINE, refused)
 
 
 async def _agent_keys(db: Database, org_id: str, agent_id: str) -> set[str]:

@@ -1,7 +1,8 @@
 """The signed, hash-chained ledger and the public functions that check it.
 
 The backend verifies ingested records with these functions, never with code of its own:
-`canonical_bytes`, `record_hash`, `verify_signature`, `ChainVerifier`, `verify_records`, `read_export`.
+`canonical_bytes`, `record_hash`, `verify_signature`, `ChainVerifier`, `verify_records`, `read_export`, and for
+parallel checks `verify_signatures_parallel` (signatures a `ChainVerifier(check_signatures=False)` deferred).
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from hashed.ledger._record import (
     verify_signature,
 )
 from hashed.ledger._store import Ledger, Txn
-from hashed.ledger._verify import KINDS, ChainVerifier, VerifyReport, verify_records
+from hashed.ledger._verify import (
+    KINDS,
+    ChainVerifier,
+    Signature,
+    VerifyReport,
+    verify_records,
+    verify_signatures,
+    verify_signatures_parallel,
+)
 
 __all__ = [
     "GENESIS",
@@ -28,6 +37,7 @@ __all__ = [
     "SIGNING_CONTEXT",
     "ChainVerifier",
     "Ledger",
+    "Signature",
     "Txn",
     "VerifyReport",
     "canonical_bytes",
@@ -42,5 +52,7 @@ __all__ = [
     "signing_message",
     "verify_records",
     "verify_signature",
+    "verify_signatures",
+    "verify_signatures_parallel",
     "write_export",
 ]

@@ -17,7 +17,7 @@ from typing import Any
 import nacl.exceptions
 import nacl.signing
 
-from hashed.ledger._canonical import canonical_bytes
+from hashed.ledger._canonical import canonical_object_bytes
 
 __all__ = [
     "GENESIS",
@@ -37,6 +37,7 @@ GENESIS = "0" * 64
 SIGNING_CONTEXT = b"hashed.record.v1\n"
 ROTATION_CONTEXT = b"hashed.rotate.v1\n"
 _LEAF_PREFIX = b"\x00"
+_NOT_SIGNED = frozenset({"hash", "sig"})
 
 
 def leaf_hash(body_bytes: bytes) -> bytes:
@@ -66,7 +67,7 @@ def record_hash(record: Mapping[str, Any]) -> str:
         >>> record_hash({"seq": 1, "kind": "decision"}) == record_hash({"kind": "decision", "seq": 1, "hash": "x"})
         True
     """
-    return leaf_hash(canonical_bytes(body_of(record))).hex()
+    return leaf_hash(canonical_object_bytes(record, _NOT_SIGNED)).hex()
 
 
 def verify_signature(public_key: str, hash_hex: str, sig_hex: str) -> bool:

@@ -2,13 +2,23 @@
 
 The same `ChainVerifier` checks a local ledger, a JSONL export (`hashed verify`) and, in the backend, each
 batch an agent sends, continuing from the last record stored for that agent.
+
+Ed25519 verification is most of the cost, and PyNaCl releases the GIL while it runs. So a verifier can
+defer it (`check_signatures=False`): every other check still runs in order, and the deferred signatures
+(`ChainVerifier.pending`) are checked afterwards on several threads (`verify_signatures_parallel`). A
+signature's validity depends on nothing but its key, hash and bytes, so deciding the records again with
+those results (`signatures=`) reproduces sequential verification exactly: same first bad record, same code.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+import itertools
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor
+from typing import Any, NamedTuple
 
 import nacl.exceptions
 import nacl.signing
@@ -22,9 +32,18 @@ from hashed.ledger._record import (
     verify_signature,
 )
 
-__all__ = ["ChainVerifier", "VerifyReport", "verify_records"]
+__all__ = [
+    "ChainVerifier",
+    "Signature",
+    "VerifyReport",
+    "verify_records",
+    "verify_signatures",
+    "verify_signatures_parallel",
+]
 
-_HEX64 = frozenset("0123456789abcdef")
+_HEX = {64: re.compile("[0-9a-f]{64}"), 128: re.compile("[0-9a-f]{128}")}
+_MIN_CHUNK = 16  # fewer signatures than this per thread cost more in hand-offs than they save
+_WINDOW = 1024  # records decided between two rounds of parallel signature checks (bounds memory)
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "v": int,
     "seq": int,
@@ -39,7 +58,20 @@ KINDS = frozenset({"decision", "outcome", "approval", "key_rotation"})
 
 
 def _is_hex(value: str, length: int) -> bool:
-    return len(value) == length and set(value) <= _HEX64
+    return _HEX[length].fullmatch(value) is not None
+
+
+class Signature(NamedTuple):
+    """One record signature to check: the key that must have signed, the record hash, the signature (hex).
+
+    Example:
+        >>> Signature("ab" * 32, "cd" * 32, "ef" * 64).key[:4]
+        'abab'
+    """
+
+    key: str
+    hash: str
+    sig: str
 
 
 @dataclasses.dataclass
@@ -80,6 +112,9 @@ class ChainVerifier:
         require_signatures: refuse unsigned records (exports, backends) or count them (a live ledger).
         from_anywhere: accept a first record whose `seq`/`prev` are not the continuation of `seq`/`head`;
             for a slice of an export (its first record is then only as good as its signature).
+        check_signatures: False defers each Ed25519 check: the record is taken as signed correctly and its
+            `Signature` appended to `pending`, to be checked later (`verify_signatures_parallel`).
+        signatures: signatures already checked (their results); these are not checked again.
 
     Example:
         >>> verifier = ChainVerifier(key=None)
@@ -96,11 +131,16 @@ class ChainVerifier:
         head: str = GENESIS,
         require_signatures: bool = True,
         from_anywhere: bool = False,
+        check_signatures: bool = True,
+        signatures: Mapping[Signature, bool] | None = None,
     ) -> None:
         self.key = key
         self.seq = seq
         self.head = head
         self.require_signatures = require_signatures
+        self.check_signatures = check_signatures
+        self.pending: list[Signature] = []
+        self._signatures: Mapping[Signature, bool] = signatures if signatures is not None else {}
         self._from_anywhere = from_anywhere
         self.report = VerifyReport(head=head, keys=[key] if key else [])
 
@@ -149,7 +189,7 @@ class ChainVerifier:
             if self.require_signatures:
                 raise fail("not signed", "unsigned")
             self.report.unsigned += 1
-        elif not isinstance(sig, str) or not _is_hex(sig, 128) or not verify_signature(self.key, actual, sig):
+        elif not isinstance(sig, str) or not _is_hex(sig, 128) or not self._signed(Signature(self.key, actual, sig)):
             raise fail(f"signature does not verify with key {self.key[:16]}…: forged or altered", "bad_signature")
         if record["kind"] == "key_rotation":
             self._rotate(record, fail)
@@ -158,6 +198,28 @@ class ChainVerifier:
         report.count += 1
         report.first_seq = record["seq"] if report.first_seq is None else report.first_seq
         report.last_seq, report.head = record["seq"], actual
+
+    def _signed(self, signature: Signature) -> bool:
+        known = self._signatures.get(signature)
+        if known is not None:
+            return known
+        if self.check_signatures:
+            return verify_signature(*signature)
+        self.pending.append(signature)
+        return True
+
+    def _twin(self, signatures: Mapping[Signature, bool]) -> ChainVerifier:
+        """A verifier in this one's state that checks signatures now, knowing `signatures`."""
+        twin = ChainVerifier(
+            key=self.key,
+            seq=self.seq,
+            head=self.head,
+            require_signatures=self.require_signatures,
+            from_anywhere=self._from_anywhere,
+            signatures=signatures,
+        )
+        twin.report = dataclasses.replace(self.report, keys=list(self.report.keys))
+        return twin
 
     def _rotate(self, record: Mapping[str, Any], fail: Callable[[str, str], ChainBrokenError]) -> None:
         new_key, proof = record.get("new_key"), record.get("proof")
@@ -181,17 +243,76 @@ def verify_records(
     key: str | None = None,
     require_signatures: bool = True,
     from_anywhere: bool = False,
+    executor: Executor | None = None,
 ) -> VerifyReport:
     """Verify records in order and report; stops at the first bad one (see `VerifyReport.error`).
+
+    With an `executor` (threads), signatures are checked on it in parallel; the report is the same.
 
     Example:
         >>> verify_records([]).ok
         True
     """
-    verifier = ChainVerifier(key=key, require_signatures=require_signatures, from_anywhere=from_anywhere)
+    verifier = ChainVerifier(
+        key=key, require_signatures=require_signatures, from_anywhere=from_anywhere, check_signatures=executor is None
+    )
+    if executor is None:
+        _feed(verifier, records)
+        return verifier.report
+    it = iter(records)
+    while window := list(itertools.islice(it, _WINDOW)):
+        before = verifier._twin({})
+        _feed(verifier, window)
+        results = verify_signatures_parallel(verifier.pending, executor)
+        if not all(results):
+            # Decide the window again knowing every signature: it stops at the first bad record.
+            verifier = before._twin(dict(zip(verifier.pending, results, strict=True)))
+            _feed(verifier, window)
+            return verifier.report
+        verifier.pending.clear()
+        if verifier.report.error is not None:
+            break
+    return verifier.report
+
+
+def _feed(verifier: ChainVerifier, records: Iterable[Mapping[str, Any]]) -> None:
     try:
         for record in records:
             verifier.check(record)
     except ChainBrokenError as exc:
         verifier.report.error = exc
-    return verifier.report
+
+
+def verify_signatures(signatures: Sequence[Signature]) -> list[bool]:
+    """Check signatures one after the other (PyNaCl releases the GIL: run chunks of them on threads).
+
+    Example:
+        >>> verify_signatures([Signature("00" * 32, "00" * 32, "00" * 64)])
+        [False]
+    """
+    return [verify_signature(*signature) for signature in signatures]
+
+
+def _chunks(signatures: Sequence[Signature], threads: int) -> list[Sequence[Signature]]:
+    """`signatures` cut into at most `threads` contiguous chunks of at least a few signatures each."""
+    count = max(1, min(threads, len(signatures) // _MIN_CHUNK))
+    size = -(-len(signatures) // count)
+    return [signatures[start : start + size] for start in range(0, len(signatures), size)]
+
+
+def verify_signatures_parallel(
+    signatures: Sequence[Signature], executor: Executor, *, threads: int | None = None
+) -> list[bool]:
+    """Check signatures in chunks on `executor`'s threads at once; one result per signature, in order.
+
+    Args:
+        signatures: typically `ChainVerifier.pending` of a verifier made with `check_signatures=False`.
+        executor: a thread pool.
+        threads: how many chunks to cut (default: the number of CPUs).
+    """
+    if not signatures:
+        return []
+    parts = _chunks(signatures, threads or os.cpu_count() or 2)
+    if len(parts) == 1:
+        return verify_signatures(parts[0])
+    return [ok for part in executor.map(verify_signatures, parts) for ok in part]
