@@ -29,7 +29,9 @@ def _guarded_calls(hashed: Hashed, n: int) -> None:
 
 def _rows(path: Path) -> list[tuple]:
     with sqlite3.connect(path) as conn:
-        return conn.execute("SELECT seq, hash, body, sig FROM records ORDER BY seq").fetchall()
+        return conn.execute(
+            "SELECT r.seq, r.hash, r.body, s.sig FROM records r LEFT JOIN signatures s USING (seq) ORDER BY r.seq"
+        ).fetchall()
 
 
 def test_each_guarded_call_commits_a_signed_decision_and_outcome(hashed_offline):
@@ -76,7 +78,8 @@ def test_flipping_any_byte_of_a_record_is_detected(hashed_offline, damage, reaso
     if damage == "body":
         flipped = bytearray(body.replace(b'"status":"ok"', b'"status":"ko"'))
     with sqlite3.connect(path) as conn:
-        conn.execute(f"UPDATE records SET {damage} = ? WHERE seq = ?", (bytes(flipped), seq))
+        table = "signatures" if damage == "sig" else "records"
+        conn.execute(f"UPDATE {table} SET {damage} = ? WHERE seq = ?", (bytes(flipped), seq))
     report = hashed_offline.ledger.verify()
     assert not report.ok
     assert report.error.sequence == 4

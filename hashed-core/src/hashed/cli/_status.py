@@ -53,7 +53,8 @@ def _ledger(settings: HashedSettings) -> dict[str, object]:
         head = conn.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
         signed_through = get_meta(conn, "signed_through")
         unsigned = conn.execute(
-            "SELECT count(*) FROM records WHERE seq > ? AND sig IS NULL", (signed_through,)
+            "SELECT count(*) FROM records r LEFT JOIN signatures s ON s.seq = r.seq WHERE r.seq > ? AND s.seq IS NULL",
+            (signed_through,),
         ).fetchone()[0]
         shipped = get_meta(conn, "shipped_through")
         unshipped = 0 if head is None else head[0] - shipped

@@ -2,6 +2,8 @@
 
 `records` has no secondary index on purpose: each index costs every commit a page write (≈ 4 µs). What
 needs finding is found from watermarks in `meta` (`signed_through`, `shipped_through`) by rowid ranges.
+Signatures, which arrive moments after their records, go to their own append-only table: writing them is an
+append to a small B-tree, not an update of record pages written long before.
 
 One connection per process, serialised by a lock: SQLite's own busy handler sleeps in milliseconds, so threads
 of one process must never contend through it. Processes do, through `busy_timeout`, which is rare and fine.
@@ -28,8 +30,11 @@ CREATE TABLE IF NOT EXISTS records (
     key      TEXT    NOT NULL,
     kind     TEXT    NOT NULL,
     ts       INTEGER NOT NULL,
-    body     BLOB    NOT NULL,
-    sig      BLOB
+    body     BLOB    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signatures (
+    seq      INTEGER PRIMARY KEY,
+    sig      BLOB    NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (
     name   TEXT PRIMARY KEY,

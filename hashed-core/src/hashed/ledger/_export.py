@@ -81,7 +81,9 @@ def read_ledger(path: Path, start: int = 1) -> Iterator[dict[str, Any]]:
         seq = start - 1
         while True:
             rows = conn.execute(
-                "SELECT seq, body, hash, sig FROM records WHERE seq > ? ORDER BY seq LIMIT 2000", (seq,)
+                "SELECT r.seq, r.body, r.hash, s.sig FROM records r LEFT JOIN signatures s ON s.seq = r.seq "
+                "WHERE r.seq > ? ORDER BY r.seq LIMIT 2000",
+                (seq,),
             ).fetchall()
             if not rows:
                 return

@@ -26,6 +26,7 @@ from hashed.identity import Identity
 from hashed.ledger._canonical import encode_prepared
 from hashed.ledger._db import Database
 from hashed.ledger._record import GENESIS, PROTOCOL_VERSION, leaf_hash, signing_message
+from hashed.ledger._sign_service import SigningPipeline
 from hashed.ledger._signer import UPDATE_SIG, Signer, seal_unsigned
 from hashed.ledger._usage import add_usage, usage_since
 from hashed.ledger._verify import ChainVerifier, VerifyReport
@@ -35,8 +36,10 @@ from hashed.types import LedgerRecord
 __all__ = ["Ledger", "Txn"]
 
 T = TypeVar("T")
+_PIGGYBACK = 16  # signatures a caller's commit carries (appends to a small table: cheap in bulk)
 Clock = Callable[[], int]
-_INSERT = "INSERT INTO records (seq, hash, key, kind, ts, body, sig) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_INSERT = "INSERT INTO records (seq, hash, key, kind, ts, body) VALUES (?, ?, ?, ?, ?, ?)"
+_JOINED = "FROM records r LEFT JOIN signatures s ON s.seq = r.seq"
 _HEAD = "SELECT seq, hash, key, kind FROM records ORDER BY seq DESC LIMIT 1"
 Appended = tuple[int, bytes, str, dict[str, Any], "bytes | None"]
 
@@ -98,13 +101,15 @@ class Txn:
             digest = leaf_hash(data)
             sig = ledger.identity.sign(signing_message(digest)) if self._sign_now else None
             try:
-                self._conn.execute(_INSERT, (seq, digest, ledger.identity.public_key, kind, ts, data, sig))
+                self._conn.execute(_INSERT, (seq, digest, ledger.identity.public_key, kind, ts, data))
                 break
             except sqlite3.IntegrityError:  # another process appended since we last looked: place after it
                 fresh = ledger._head_for_append(self._conn)
                 if fresh == self._head:
                     raise
                 self._head = fresh
+        if sig is not None:
+            self._conn.execute(UPDATE_SIG, (sig, seq))
         if usage:
             add_usage(self._conn, [(scope, ts, amount) for scope, amount in usage], self._known)
             self._known = {}
@@ -150,7 +155,7 @@ class Ledger:
                 self._db,
                 head=self._head_for_append,
                 body=self._body,
-                sign=lambda m: self.identity.sign(m),
+                pipeline=lambda: SigningPipeline(self.identity),
                 key=lambda: self.identity.public_key,
                 on_error=on_write_error,
                 observer=lambda: self._on_written,
@@ -181,7 +186,7 @@ class Ledger:
                 with self._lock:
                     return fn(Txn(self, None))
         signer = self._signer
-        signatures = signer.take_ready() if signer is not None else []
+        signatures = signer.take_ready(_PIGGYBACK) if signer is not None else []
         db = self._db
         with db.lock:
             try:
@@ -308,7 +313,8 @@ class Ledger:
         while True:
             with self._db.lock:
                 rows = self._db.conn.execute(
-                    "SELECT seq, kind, body, hash, sig FROM records WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT 1000",
+                    f"SELECT r.seq, r.kind, r.body, r.hash, s.sig {_JOINED} "
+                    "WHERE r.seq > ? AND r.seq <= ? ORDER BY r.seq LIMIT 1000",
                     (seq, end if end is not None else 2**62),
                 ).fetchall()
             if not rows:

@@ -21,7 +21,8 @@ import orjson
 from hashed.errors import LedgerWriteError
 from hashed.ledger._canonical import JsonNumber, encode_prepared
 from hashed.ledger._db import Database
-from hashed.ledger._record import leaf_hash, signing_message
+from hashed.ledger._record import leaf_hash
+from hashed.ledger._sign_service import SigningPipeline
 from hashed.ledger._usage import add_usage
 from hashed.types import LedgerRecord
 
@@ -30,6 +31,8 @@ __all__ = ["BackgroundWriter", "Queued", "log_lost"]
 _log = logging.getLogger("hashed.ledger")
 _BATCH = 4096
 _BUSY_POLL = 0.002
+_MAX_QUEUE = 2048  # queued records before callers wait: bounds memory, and the garbage collector's work
+_CHUNK = 256  # records per signing request: small enough to overlap, large enough to amortise the round trip
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,20 +76,21 @@ class BackgroundWriter:
         *,
         head: Placer,
         body: BodyMaker,
-        sign: Callable[[bytes], bytes],
+        pipeline: Callable[[], SigningPipeline],
         key: Callable[[], str],
         on_error: str,
         observer: Callable[[], Callable[[LedgerRecord], None] | None],
         name: str,
     ) -> None:
         self._db = db
-        self._head, self._body, self._sign, self._key = head, body, sign, key
+        self._head, self._body, self._pipeline, self._key = head, body, pipeline, key
         self._on_error = on_error
         self._observer = observer
         self._queue: collections.deque[Queued] = collections.deque()
         self._queued_usage: dict[str, collections.deque[tuple[int, float]]] = {}
         self._usage_lock = threading.Lock()
         self._kick = threading.Event()
+        self._drained = threading.Event()
         self._idle = True
         self._closed = False
         self._busy = 0
@@ -103,6 +107,10 @@ class BackgroundWriter:
         self._queue.append(item)
         if self._idle:
             self._kick.set()
+        if len(self._queue) > _MAX_QUEUE and self.broken is None and not self._closed:
+            self._drained.clear()  # back-pressure: a caller far ahead of the writer waits for it
+            self._kick.set()
+            self._drained.wait(1.0)
 
     def queued_usage(self, scope: str, since_ns: int) -> tuple[int, float]:
         """Usage of `scope` queued but not committed yet."""
@@ -148,22 +156,37 @@ class BackgroundWriter:
         try:
             with self._db.write() as conn:
                 seq, prev = self._head(conn)
-                rows: list[tuple[int, bytes, str, str, int, bytes, bytes]] = []
+                placed: list[tuple[int, bytes, Queued, bytes, dict[str, Any]]] = []
                 usage: list[tuple[str, int, float]] = []
                 key = self._key()
-                for item in batch:
-                    seq += 1
-                    fields, slow = _fields_of(item)
-                    body = self._body(seq, prev, item.ts, item.nonce, item.kind, item.agent, fields)
-                    data = encode_prepared(body, slow)
-                    digest = leaf_hash(data)
-                    sig = self._sign(signing_message(digest))
-                    rows.append((seq, digest, key, item.kind, item.ts, data, sig))
-                    usage.extend((scope, item.ts, amount) for scope, amount in item.usage)
-                    prev = digest.hex()
-                    written.append(LedgerRecord(seq, item.kind, body, prev, sig.hex()))
+                with self._pipeline() as pipeline:  # the helper signs each chunk while the next is prepared
+                    chunk: list[bytes] = []
+                    for item in batch:
+                        seq += 1
+                        fields, slow = _fields_of(item)
+                        body = self._body(seq, prev, item.ts, item.nonce, item.kind, item.agent, fields)
+                        data = encode_prepared(body, slow)
+                        digest = leaf_hash(data)
+                        placed.append((seq, digest, item, data, body))
+                        usage.extend((scope, item.ts, amount) for scope, amount in item.usage)
+                        prev = digest.hex()
+                        chunk.append(digest)
+                        if len(chunk) == _CHUNK:
+                            pipeline.add(chunk)
+                            chunk = []
+                    if chunk:
+                        pipeline.add(chunk)
+                    signatures = pipeline.results()
+                rows = [(seq, digest, key, item.kind, item.ts, data) for seq, digest, item, data, _ in placed]
+                if self._observer() is not None:
+                    written = [
+                        LedgerRecord(seq, item.kind, body, digest.hex(), sig.hex())
+                        for (seq, digest, item, _, body), sig in zip(placed, signatures, strict=True)
+                    ]
+                conn.executemany("INSERT INTO records (seq, hash, key, kind, ts, body) VALUES (?, ?, ?, ?, ?, ?)", rows)
                 conn.executemany(
-                    "INSERT INTO records (seq, hash, key, kind, ts, body, sig) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+                    "INSERT INTO signatures (seq, sig) VALUES (?, ?)",
+                    [(seq, sig) for (seq, *_), sig in zip(placed, signatures, strict=True)],
                 )
                 if usage:
                     add_usage(conn, usage)
@@ -195,6 +218,8 @@ class BackgroundWriter:
                 self._queue.popleft()
                 for scope, _ in item.usage:
                     self._queued_usage[scope].popleft()
+        if len(self._queue) <= _MAX_QUEUE // 2:
+            self._drained.set()
 
     def close(self, timeout: float | None) -> None:
         """Write what is queued (within `timeout`), log what could not be written, stop."""

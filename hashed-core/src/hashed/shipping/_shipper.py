@@ -196,7 +196,9 @@ class Shipper:
         reader = self._reader()
         mark = get_meta(reader, "shipped_through")
         rows = reader.execute(
-            "SELECT seq, kind, body, hash, sig FROM records WHERE seq > ? ORDER BY seq LIMIT ?", (mark, _BATCH)
+            "SELECT r.seq, r.kind, r.body, r.hash, s.sig FROM records r LEFT JOIN signatures s ON s.seq = r.seq "
+            "WHERE r.seq > ? ORDER BY r.seq LIMIT ?",
+            (mark, _BATCH),
         ).fetchall()
         records: list[dict[str, Any]] = []
         for _seq, kind, body, digest, sig in rows:
