@@ -108,6 +108,11 @@ class _Helper:
         self.process, self.failed = None, True
         with contextlib.suppress(OSError):
             process.kill()
+        process.wait()
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    stream.close()
 
     def forget(self) -> None:
         """In a forked child: the parent's helper is not ours to use (nor its lock's state)."""
