@@ -6,8 +6,8 @@ import hashlib
 import time
 
 from hashed.identity import Identity
-from hashed.ledger import signing_message
 from hashed.ledger import _sign_service as service
+from hashed.ledger import signing_message
 from hashed.ledger._sign_service import SigningPipeline, sign_many
 
 IDENTITY = Identity.from_seed(bytes(range(32)))
