@@ -20,7 +20,7 @@ from hashed.ledger import Ledger
 from hashed.policy import Policy, PolicyEngine, load_policy, parse_policy
 from hashed.shipping import BackendClient, PolicyAnswer, PolicyCache, Shipper
 
-__all__ = ["backend_client", "initial_engine", "start_shipper"]
+__all__ = ["backend_client", "initial_engine", "policy_from", "start_shipper"]
 
 _log = logging.getLogger("hashed")
 _FIRST_FETCH_TIMEOUT = 2.0
@@ -45,16 +45,21 @@ def backend_client(
     return BackendClient(settings.backend_url, api_key, identity, timeout=timeout or settings.request_timeout)
 
 
+def policy_from(given: Policy | str | Path) -> Policy:
+    """A policy given as a `Policy`, as YAML text, or as the path of a file."""
+    if isinstance(given, Policy):
+        return given
+    if isinstance(given, str) and ("\n" in given or ":" in given):
+        return parse_policy(given)
+    return load_policy(Path(given))
+
+
 def initial_engine(
     settings: HashedSettings, given: Policy | str | Path | None, client: BackendClient | None
 ) -> tuple[PolicyEngine, str]:
     """The policy to start with, and where it came from (for the log and `hashed status`)."""
-    if isinstance(given, Policy):
-        return PolicyEngine(given), "argument"
-    if isinstance(given, str) and ("\n" in given or ":" in given):
-        return PolicyEngine(parse_policy(given)), "argument"
     if given is not None:
-        return PolicyEngine(load_policy(Path(given))), str(given)
+        return PolicyEngine(policy_from(given)), "argument" if not isinstance(given, Path) else str(given)
     if client is None:
         return PolicyEngine(load_policy(settings.policy_path)), str(settings.policy_path)
     cache = PolicyCache(settings.home)

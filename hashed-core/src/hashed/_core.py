@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import pluggy
 
 from hashed._args import record_args
-from hashed._connect import backend_client, initial_engine, start_shipper
+from hashed._connect import backend_client, initial_engine, policy_from, start_shipper
 from hashed._decisions import commit_decision, decision_fields, outcome_fields
 from hashed._random import token16
 from hashed.config import HashedSettings
@@ -31,7 +31,7 @@ from hashed.identity import Identity, load_identity
 from hashed.identity._rotation import resolve_key_file, rotate
 from hashed.ledger import Ledger, Txn, VerifyReport
 from hashed.plugins import get_plugin_manager
-from hashed.policy import Policy, PolicyEngine, Verdict, load_policy, parse_policy
+from hashed.policy import Policy, PolicyEngine, Verdict, parse_policy
 from hashed.policy._approval import ApprovalRequest, ApprovalStore
 from hashed.types import Decision, Effect, LedgerRecord, Outcome, Refusal, ToolCall
 
@@ -104,13 +104,6 @@ class Hashed:
 
     # -- policy ------------------------------------------------------------------------------------------
 
-    def _read_policy(self, policy: Policy | str | Path | None) -> Policy:
-        if isinstance(policy, Policy):
-            return policy
-        if isinstance(policy, str) and ("\n" in policy or ":" in policy):
-            return parse_policy(policy)
-        return load_policy(Path(policy) if policy is not None else self.settings.policy_path)
-
     @property
     def policy(self) -> Policy:
         """The policy in force."""
@@ -127,7 +120,7 @@ class Hashed:
         Raises:
             PolicyFileError: the new policy does not validate; the old one stays in force.
         """
-        self._engine = PolicyEngine(self._read_policy(policy))
+        self._engine = PolicyEngine(policy_from(policy))
 
     def _apply_backend_policy(self, text: str) -> None:
         self._engine = PolicyEngine(parse_policy(text, path="backend policy"))

@@ -21,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hashed.types import Decision, ToolCall
@@ -189,15 +189,17 @@ class BackendError(HashedError):
     Attributes:
         status: the HTTP status (0 when there was no answer).
         code: the backend's machine-readable error code, e.g. `key_revoked`.
+        details: the error's `details` (per-field issues, a policy's problems, a diff), when it has them.
 
     Example:
         >>> str(BackendError("key_revoked: this API key was revoked", status=401, code="key_revoked"))
         'key_revoked: this API key was revoked'
     """
 
-    def __init__(self, message: str, *, status: int = 0, code: str = "") -> None:
+    def __init__(self, message: str, *, status: int = 0, code: str = "", details: Any = None) -> None:
         self.status = status
         self.code = code
+        self.details = details
         super().__init__(message)
 
 

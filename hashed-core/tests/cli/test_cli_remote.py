@@ -12,11 +12,12 @@ import typer
 from typer.testing import CliRunner
 
 from hashed.cli import _admin_client
-from hashed.cli._admin_client import AdminClient, RemoteError
+from hashed.cli._admin_client import AdminClient
 from hashed.cli._credentials import Credentials, credentials_path, load_credentials, save_credentials
 from hashed.cli._fmt import duration, since
 from hashed.cli._logs import Event, sse_events
 from hashed.cli.app import app
+from hashed.errors import BackendError as RemoteError
 from hashed.errors import BackendUnavailable, ConfigError
 
 runner = CliRunner()

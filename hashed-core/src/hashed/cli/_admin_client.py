@@ -16,8 +16,9 @@ from hashed._version import __version__
 from hashed.cli._credentials import Credentials, load_credentials
 from hashed.cli._output import EXIT_CHECK_FAILED, EXIT_SETUP, fail
 from hashed.errors import BackendError, BackendUnavailable, ConfigError
+from hashed.shipping._client import backend_error
 
-__all__ = ["AdminClient", "RemoteError", "connect", "fail_remote", "has_login", "remote"]
+__all__ = ["AdminClient", "connect", "fail_remote", "has_login", "remote"]
 
 _LOGIN_AGAIN = "run hashed login (or set HASHED_ADMIN_KEY to a valid admin key)"
 _AUTH_CODES = frozenset({"auth_required", "key_invalid", "key_expired", "key_revoked", "session_invalid"})
@@ -33,14 +34,6 @@ _HINTS = {
     "agent_disabled": "the agent was disabled (hashed agent delete); register it under a new name",
     "invalid_request": "check the values given (--help lists them)",
 }
-
-
-class RemoteError(BackendError):
-    """The backend refused an admin request; `details` is the error's `details` (diffs, policy issues)."""
-
-    def __init__(self, message: str, *, status: int, code: str, details: Any = None) -> None:
-        self.details = details
-        super().__init__(message, status=status, code=code)
 
 
 class AdminClient:
@@ -64,7 +57,7 @@ class AdminClient:
         params: Mapping[str, Any] | None = None,
         timeout: float | None = None,
     ) -> httpx.Response:
-        """Send one request; the response when it succeeded, else `RemoteError` / `BackendUnavailable`."""
+        """Send one request; the response when it succeeded, else `BackendError` / `BackendUnavailable`."""
         query = {k: v for k, v in (params or {}).items() if v is not None}
         try:
             response = self.http.request(
@@ -107,7 +100,7 @@ class AdminClient:
         for item in self.json("GET", "/v1/agents"):
             if agent in (item["id"], item["name"]):
                 return str(item["id"])
-        raise RemoteError(f"agent_not_found: no agent {agent} here", status=404, code="agent_not_found")
+        raise BackendError(f"agent_not_found: no agent {agent} here", status=404, code="agent_not_found")
 
     def close(self) -> None:
         """Close the connections."""
@@ -122,24 +115,9 @@ class AdminClient:
 
 def check(response: httpx.Response) -> None:
     """Raise the backend's error for a 4xx/5xx response."""
-    if response.status_code < 400:
-        return
-    code, message, details = str(response.status_code), response.reason_phrase, None
-    try:
-        error = response.json().get("error") or {}
-        code, message = str(error.get("code") or code), str(error.get("message") or message)
-        details = error.get("details")
-    except (ValueError, AttributeError):
-        message = response.text[:200] or message
-    if response.status_code == 429 or response.status_code >= 500:
-        retry = response.headers.get("Retry-After")
-        raise BackendUnavailable(
-            f"{code}: {message}",
-            status=response.status_code,
-            code=code,
-            retry_after=float(retry) if retry and retry.isdigit() else None,
-        )
-    raise RemoteError(f"{code}: {message}", status=response.status_code, code=code, details=details)
+    error = backend_error(response)
+    if error is not None:
+        raise error
 
 
 def fail_remote(exc: BackendError, url: str) -> NoReturn:
@@ -156,7 +134,7 @@ def fail_remote(exc: BackendError, url: str) -> NoReturn:
     if exc.code == "forbidden":
         fail(f"{exc}", hint="this needs an admin key (hashed_admin_…): hashed login --key …")
     hint = _HINTS.get(exc.code, "docs/api.md lists every error code and its meaning")
-    if exc.code == "policy_invalid" and isinstance(exc, RemoteError) and isinstance(exc.details, list):
+    if exc.code == "policy_invalid" and isinstance(exc.details, list):
         hint = "; ".join(f"line {d.get('line')}: {d.get('field') or ''} {d.get('message')}" for d in exc.details)
     fail(str(exc), code=EXIT_CHECK_FAILED, hint=hint)
 

@@ -13,9 +13,10 @@ from typing import Any
 
 import typer
 
-from hashed.cli._admin_client import AdminClient, RemoteError, remote
+from hashed.cli._admin_client import AdminClient, remote
 from hashed.cli._output import EXIT_CHECK_FAILED, console, err, fail, print_json
 from hashed.config import HashedSettings
+from hashed.errors import BackendError
 from hashed.policy import Policy, policy_issues
 
 __all__ = ["diff", "pull", "push"]
@@ -70,7 +71,7 @@ def _show(changes: dict[str, Any], scope: str, target: Path) -> None:
 def _current_text(backend: AdminClient, scope: str) -> str:
     try:
         return str(backend.json("GET", f"/v1/policies/{scope}").get("yaml") or "")
-    except RemoteError as exc:
+    except BackendError as exc:
         if exc.code == "policy_missing":
             return ""
         raise
@@ -142,7 +143,7 @@ def push(
             body["comment"] = comment
         try:
             pushed = backend.json("PUT", f"/v1/policies/{scope}", body=body)
-        except RemoteError as exc:
+        except BackendError as exc:
             if exc.code == "version_conflict":
                 fail(str(exc), code=EXIT_CHECK_FAILED, hint="someone pushed meanwhile: run hashed policy diff again")
             raise
@@ -167,7 +168,7 @@ def pull(
         suffix = f"/versions/{version}" if version is not None else ""
         try:
             document = backend.json("GET", f"/v1/policies/{scope}{suffix}")
-        except RemoteError as exc:
+        except BackendError as exc:
             if exc.code == "policy_missing" and scope != "org":
                 fail(
                     f"agent {agent} has no policy document of its own",

@@ -17,7 +17,7 @@ from hashed._version import __version__
 from hashed.errors import BackendError, BackendUnavailable
 from hashed.shipping._signing import SigningIdentity, registration_message, signed_headers
 
-__all__ = ["BackendClient", "PolicyAnswer"]
+__all__ = ["BackendClient", "PolicyAnswer", "backend_error"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -98,15 +98,10 @@ class BackendClient:
             response = self._http.send(request)
         except httpx.TransportError as exc:
             raise BackendUnavailable(f"cannot reach the backend at {self.base_url}: {exc}") from exc
-        if response.status_code < 400:
-            return response
-        code, message = _error_of(response)
-        retry_after = _retry_after(response)
-        if response.status_code == 429 or response.status_code >= 500:
-            raise BackendUnavailable(
-                f"{code}: {message}", status=response.status_code, code=code, retry_after=retry_after
-            )
-        raise BackendError(f"{code}: {message}", status=response.status_code, code=code)
+        error = backend_error(response)
+        if error is not None:
+            raise error
+        return response
 
     # -- agent operations --------------------------------------------------------------------------------
 
@@ -178,12 +173,25 @@ class BackendClient:
         self.close()
 
 
-def _error_of(response: httpx.Response) -> tuple[str, str]:
+def backend_error(response: httpx.Response) -> BackendError | None:
+    """The error a backend response stands for (docs/api.md, "Errors"), or None for a success.
+
+    429 and 5xx are `BackendUnavailable` (come back later, after `Retry-After`); other 4xx are `BackendError`.
+    """
+    if response.status_code < 400:
+        return None
+    code, message, details = str(response.status_code), response.reason_phrase, None
     try:
         error = response.json().get("error") or {}
-        return str(error.get("code") or response.status_code), str(error.get("message") or response.reason_phrase)
+        code, message = str(error.get("code") or code), str(error.get("message") or message)
+        details = error.get("details")
     except (ValueError, AttributeError):
-        return str(response.status_code), response.text[:200] or response.reason_phrase
+        message = response.text[:200] or message
+    if response.status_code == 429 or response.status_code >= 500:
+        return BackendUnavailable(
+            f"{code}: {message}", status=response.status_code, code=code, retry_after=_retry_after(response)
+        )
+    return BackendError(f"{code}: {message}", status=response.status_code, code=code, details=details)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
