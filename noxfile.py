@@ -32,6 +32,9 @@ def lint(session: nox.Session) -> None:
     _sync(session, groups=("lint",))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    for package in ADAPTERS.values():  # import-linter reads the installed adapters
+        _sync(session, package, groups=("lint",))
+    session.run("lint-imports")
 
 
 @nox.session(python=PYTHON, tags=["lint"])
