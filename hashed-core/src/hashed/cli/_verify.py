@@ -76,7 +76,7 @@ def verify(
         if report.unsigned:
             console.print(
                 f"[yellow]![/] {report.unsigned} records are not signed yet (a running agent signs them "
-                "within milliseconds; the next start signs what a crash left)"
+                "within tens of milliseconds; the next start signs what a crash left)"
             )
     else:
         assert report.error is not None  # noqa: S101 - `ok` is False exactly when error is set

@@ -2,8 +2,8 @@
 
 Durable mode (the default). A guarded call's records are appended inside one `BEGIN IMMEDIATE` transaction
 that reads the chain head, places the record, hashes it and commits (WAL, synchronous=NORMAL: survives a
-killed process). The signature follows within milliseconds (`_signer.py`); records a crash left unsigned are
-sealed the next time the ledger opens.
+killed process). The signature follows in a batch within tens of milliseconds (`_signer.py`); records a
+crash left unsigned are sealed the next time the ledger opens.
 
 Background mode. The caller only queues the record; a writer thread places, hashes, signs and commits queued
 records in groups (`_writer.py`). A crash may lose the last milliseconds of records.
@@ -331,7 +331,7 @@ class Ledger:
         return (0, GENESIS) if row is None else (int(row[0]), bytes(row[1]).hex())
 
     def verify(self, key: str | None = None) -> VerifyReport:
-        """Verify the whole ledger (unsigned records allowed: a live ledger signs within milliseconds)."""
+        """Verify the whole ledger (unsigned records allowed: a live ledger signs within tens of milliseconds)."""
         verifier = ChainVerifier(key=key, require_signatures=False)
         try:
             for record in self.records():

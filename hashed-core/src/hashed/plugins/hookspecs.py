@@ -77,7 +77,7 @@ def hashed_redact(call: ToolCall) -> Iterable[str] | None:
 def hashed_record_written(record: LedgerRecord) -> None:
     """Called after `record` is committed; sinks (stdout, files, OpenTelemetry) observe records here.
 
-    In durable mode `record.sig` may still be None: the signer thread signs it moments later.
+    In durable mode `record.sig` may still be None: it is signed in a batch moments later.
     Exceptions are logged and never reach the agent.
 
     Example:
