@@ -11,14 +11,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from hashed.config import HashedSettings
 from hashed.errors import BackendError, ConfigError, PolicyFileError
 from hashed.identity import Identity
 from hashed.ledger import Ledger
 from hashed.policy import Policy, PolicyEngine, load_policy, parse_policy
-from hashed.shipping import BackendClient, PolicyAnswer, PolicyCache, Shipper
+
+if TYPE_CHECKING:  # httpx and the shipper load only when a backend is configured (import time, memory)
+    from hashed.shipping import BackendClient, PolicyAnswer, Shipper
 
 __all__ = ["backend_client", "initial_engine", "policy_from", "start_shipper"]
 
@@ -36,6 +38,8 @@ def backend_client(
     """
     if not settings.backend_url:
         return None
+    from hashed.shipping import BackendClient
+
     api_key = settings.agent_api_key()
     if api_key is None:
         raise ConfigError(
@@ -62,6 +66,8 @@ def initial_engine(
         return PolicyEngine(policy_from(given)), "argument" if not isinstance(given, Path) else str(given)
     if client is None:
         return PolicyEngine(load_policy(settings.policy_path)), str(settings.policy_path)
+    from hashed.shipping import PolicyCache
+
     cache = PolicyCache(settings.home)
     cached = cache.load()
     if cached is not None:
@@ -115,6 +121,8 @@ def start_shipper(
     """Start the background link to the backend, when one is configured."""
     if client is None:
         return None
+    from hashed.shipping import PolicyCache, Shipper
+
     return Shipper(
         client=client,
         db=ledger.db,

@@ -6,7 +6,6 @@ Everything an adapter or `@guard` needs is these two calls plus `refuse()`.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import dataclasses
 import getpass
@@ -218,7 +217,7 @@ class Hashed:
         if decision.effect is Effect.PENDING and not decision.shadow and wait > 0:
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
-                await asyncio.sleep(min(self.settings.approval_poll, max(0.0, deadline - time.monotonic())))
+                await _asyncio().sleep(min(self.settings.approval_poll, max(0.0, deadline - time.monotonic())))
                 if self._answered(decision):
                     return self._decide(call)
         return decision
@@ -425,6 +424,12 @@ class Hashed:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _asyncio() -> Any:
+    import asyncio  # only async callers wait this way: keep it out of `import hashed`
+
+    return asyncio
 
 
 def _whoami() -> str:

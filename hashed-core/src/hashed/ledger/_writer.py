@@ -13,8 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -31,13 +30,12 @@ __all__ = ["BackgroundWriter", "Queued", "log_lost"]
 _log = logging.getLogger("hashed.ledger")
 _BATCH = 4096
 _BUSY_POLL = 0.002
-_MAX_QUEUE = 2048  # queued records before callers wait: bounds memory, and the garbage collector's work
+_MAX_QUEUE = 1024  # queued records before callers wait: bounds memory, and the garbage collector's work
 _CHUNK = 256  # records per signing request: small enough to overlap, large enough to amortise the round trip
 
 
-@dataclass(frozen=True, slots=True)
-class Queued:
-    """A record waiting for its place in the chain."""
+class Queued(NamedTuple):
+    """A record waiting for its place in the chain (a tuple: the cheapest immutable thing to make per call)."""
 
     kind: str
     agent: str

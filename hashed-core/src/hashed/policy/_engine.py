@@ -72,6 +72,7 @@ def _span(seconds: float) -> str:
 class _Compiled:
     __slots__ = (
         "agents",
+        "allowed",
         "approval",
         "approval_when",
         "deny",
@@ -96,6 +97,7 @@ class _Compiled:
         self.approval = rule.approval
         self.approval_when = compile_when(rule.approval.when) if rule.approval else None
         self.reason = rule.reason or rule.description
+        self.allowed = Verdict(Effect.ALLOW, f"allowed by rule {rule.id}", rule.id)
 
     def matches_names(self, agent: str, tool: str) -> bool:
         for (exact, wild), name in ((self.tools, tool), (self.agents, agent)):
@@ -197,4 +199,6 @@ class PolicyEngine:
                 Effect.PENDING, f"a person must approve this call{why}", approval.id, tuple(windows), approval.approval
             )
         first = allows[0]
-        return Verdict(Effect.ALLOW, f"allowed by rule {first.id}", first.id, tuple(windows))
+        if not windows:
+            return first.allowed  # made once per rule: nothing in it depends on the call
+        return Verdict(Effect.ALLOW, first.allowed.reason, first.id, tuple(windows))
