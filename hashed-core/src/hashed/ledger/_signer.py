@@ -1,9 +1,9 @@
 """Signing committed records off the caller's thread (durable mode).
 
-Ed25519 signing costs about 20 µs; PyNaCl releases the GIL while it signs, so a second thread signs beside
-the caller on the machine's other core. The signatures do not get a transaction of their own: the next
-commit of any caller writes them (one UPDATE inside a transaction that happens anyway). When callers go
-quiet, the signer writes what is left itself after a few milliseconds.
+Ed25519 signing costs about 20 µs; a helper process signs batches beside the caller on the machine's other
+core. The signatures do not get a transaction of their own: once 16 are ready, the next caller's commit
+carries them (one INSERT of many rows in a transaction that costs little more than the caller's own). When
+callers go quiet, the signer writes what is left itself after a few milliseconds.
 
 Records a crashed process left unsigned are found from the `signed_through` watermark (everything at or
 below it is signed): at open, and every few seconds by any live signer of the same key. Ed25519 signatures
@@ -91,9 +91,16 @@ class Signer:
         if self._idle:
             self._kick.set()
 
-    def take_ready(self, limit: int | None = None) -> list[tuple[bytes, int]]:
-        """Signatures `(sig, seq)` to write in the caller's open transaction (at most `limit`)."""
+    def take_ready(self, limit: int | None = None, *, at_least: int = 0) -> list[tuple[bytes, int]]:
+        """Signatures `(sig, seq)` to write in the caller's transaction: at most `limit`, none if fewer than `at_least`.
+
+        A caller that would otherwise append its record alone (one INSERT, no transaction) takes signatures only
+        when there are enough to be worth opening a transaction for; the rest wait for a later caller, or for
+        this thread once callers go quiet.
+        """
         ready = self._ready
+        if len(ready) < at_least:
+            return []
         count = len(ready) if limit is None else min(limit, len(ready))
         return [ready.popleft() for _ in range(count)]
 

@@ -1,9 +1,10 @@
 """The agent's ledger: appending records to the chain, in durable or background mode, and reading them back.
 
-Durable mode (the default). A guarded call's records are appended inside one `BEGIN IMMEDIATE` transaction
-that reads the chain head, places the record, hashes it and commits (WAL, synchronous=NORMAL: survives a
-killed process). The signature follows in a batch within tens of milliseconds (`_signer.py`); records a
-crash left unsigned are sealed the next time the ledger opens.
+Durable mode (the default). A guarded call's record is placed at the chain head this process last wrote,
+hashed and committed (WAL, synchronous=NORMAL: survives a killed process) before the call goes on: one
+INSERT when the step appends just that record, else one `BEGIN IMMEDIATE` transaction (windows, approvals).
+The signature follows in a batch within tens of milliseconds (`_signer.py`); records a crash left unsigned
+are sealed the next time the ledger opens.
 
 Background mode. The caller only queues the record; a writer thread places, hashes, signs and commits queued
 records in groups (`_writer.py`). A crash may lose the last milliseconds of records.
@@ -42,19 +43,32 @@ _INSERT = "INSERT INTO records (seq, hash, key, kind, ts, body) VALUES (?, ?, ?,
 _JOINED = "FROM records r LEFT JOIN signatures s ON s.seq = r.seq"
 _HEAD = "SELECT seq, hash, key, kind FROM records ORDER BY seq DESC LIMIT 1"
 Appended = tuple[int, bytes, str, dict[str, Any], "bytes | None"]
+Placing = tuple[str, str, dict[str, Any], bool, int, str, tuple[tuple[str, float], ...]]
 
 
 class Txn:
     """What a caller may do atomically with the ledger: read window usage, add usage, append records.
 
-    In durable mode everything happens in one SQLite transaction; in background mode reads see committed
-    usage plus what this process has queued, and writes are queued.
+    In durable mode everything happens in one SQLite transaction, opened only when needed: a step that just
+    appends one record (most guarded calls) is a single INSERT, its own transaction, which saves the BEGIN
+    and COMMIT round trips. In background mode reads see committed usage plus what this process has queued,
+    and writes are queued.
     """
 
-    def __init__(self, ledger: Ledger, conn: sqlite3.Connection | None, *, sign_now: bool = False) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        db: Database | None,
+        *,
+        sign_now: bool = False,
+        signatures: list[tuple[bytes, int]] | None = None,
+    ) -> None:
         self._ledger = ledger
-        self._conn = conn
+        self._db = db
+        self._conn: sqlite3.Connection | None = None
         self._sign_now = sign_now
+        self._signatures = signatures
+        self._alone: Placing | None = None  # one append, placed on its own at the end unless more follows
         self._head: tuple[int, str] | None = None
         self._usage: list[tuple[str, float]] = []
         self._known: dict[str, tuple[int, float, int] | None] = {}
@@ -62,15 +76,43 @@ class Txn:
 
     @property
     def conn(self) -> sqlite3.Connection:
-        """The connection of this transaction (durable), or the read connection (background)."""
-        return self._conn if self._conn is not None else self._ledger._reader()
+        """The connection of this transaction (durable, opened now), or the read connection (background)."""
+        return self._open() if self._db is not None else self._ledger._reader()
+
+    def _open(self) -> sqlite3.Connection:
+        conn = self._conn
+        if conn is None:
+            assert self._db is not None  # noqa: S101 - only durable transactions open one
+            conn = self._conn = self._db.begin()
+            if self._signatures:
+                conn.executemany(UPDATE_SIG, self._signatures)
+            if self._alone is not None:
+                alone, self._alone = self._alone, None
+                self._place(conn, *alone)
+        return conn
+
+    def _finish(self) -> None:
+        """Commit: the open transaction, or the single record placed alone (autocommit)."""
+        db = self._db
+        if db is None:
+            return
+        if self._alone is not None:
+            alone, self._alone = self._alone, None
+            self._place(db.conn, *alone)
+        elif self._conn is not None:
+            db.commit()
+
+    def _abort(self) -> None:
+        self._alone = None
+        if self._db is not None and self._conn is not None:
+            self._db.rollback()
 
     def usage(self, scope: str, since_ns: int) -> tuple[int, float]:
         """Calls and summed amount recorded for `scope` since `since_ns`."""
         count, total, last = usage_since(self.conn, scope, since_ns)
         self._known[scope] = last
         writer = self._ledger._writer
-        if self._conn is None and writer is not None:
+        if self._db is None and writer is not None:
             queued_count, queued_total = writer.queued_usage(scope, since_ns)
             count, total = count + queued_count, total + queued_total
         for name, amount in self._usage:
@@ -88,12 +130,30 @@ class Txn:
         ts = ledger.clock()
         nonce = token16()
         usage, self._usage = tuple(self._usage), []
-        if self._conn is None:
-            assert ledger._writer is not None  # noqa: S101 - no connection only in background mode
+        if self._db is None:
+            assert ledger._writer is not None  # noqa: S101 - no database only in background mode
             ledger._writer.put(Queued(kind, agent, fields, slow, ts, nonce, usage))
             return
+        placing: Placing = (kind, agent, fields, slow, ts, nonce, usage)
+        if self._conn is None and self._alone is None and not (usage or self._signatures or self._sign_now):
+            self._alone = placing
+        else:
+            self._place(self._open(), *placing)
+
+    def _place(
+        self,
+        conn: sqlite3.Connection,
+        kind: str,
+        agent: str,
+        fields: dict[str, Any],
+        slow: bool,
+        ts: int,
+        nonce: str,
+        usage: tuple[tuple[str, float], ...],
+    ) -> None:
+        ledger = self._ledger
         if self._head is None:
-            self._head = ledger._head_cache or ledger._head_for_append(self._conn)
+            self._head = ledger._head_cache or ledger._head_for_append(conn)
         while True:
             seq, prev = self._head[0] + 1, self._head[1]
             body = ledger._body(seq, prev, ts, nonce, kind, agent, fields)
@@ -101,17 +161,17 @@ class Txn:
             digest = leaf_hash(data)
             sig = ledger.identity.sign(signing_message(digest)) if self._sign_now else None
             try:
-                self._conn.execute(_INSERT, (seq, digest, ledger.identity.public_key, kind, ts, data))
+                conn.execute(_INSERT, (seq, digest, ledger.identity.public_key, kind, ts, data))
                 break
             except sqlite3.IntegrityError:  # another process appended since we last looked: place after it
-                fresh = ledger._head_for_append(self._conn)
+                fresh = ledger._head_for_append(conn)
                 if fresh == self._head:
                     raise
                 self._head = fresh
         if sig is not None:
-            self._conn.execute(UPDATE_SIG, (sig, seq))
+            conn.execute(UPDATE_SIG, (sig, seq))
         if usage:
-            add_usage(self._conn, [(scope, ts, amount) for scope, amount in usage], self._known)
+            add_usage(conn, [(scope, ts, amount) for scope, amount in usage], self._known)
             self._known = {}
         self._head = (seq, digest.hex())
         self.appended.append((seq, digest, kind, body, sig))
@@ -186,23 +246,21 @@ class Ledger:
                 with self._lock:
                     return fn(Txn(self, None))
         signer = self._signer
-        signatures = signer.take_ready(_PIGGYBACK) if signer is not None else []
-        db = self._db
-        with db.lock:
+        signatures = signer.take_ready(_PIGGYBACK, at_least=_PIGGYBACK) if signer is not None else None
+        with self._db.lock:
+            txn = Txn(self, self._db, sign_now=sign_now or writer is not None, signatures=signatures)
             try:
-                conn = db.begin()
-                if signatures:
-                    conn.executemany(UPDATE_SIG, signatures)
-                txn = Txn(self, conn, sign_now=sign_now or writer is not None)
                 result = fn(txn)
-                db.commit()
+                if signatures and txn._conn is None:
+                    txn._open()  # carry the signatures even if `fn` appended nothing
+                txn._finish()
             except BaseException as exc:
-                db.rollback()
+                txn._abort()
                 self._head_cache = None
                 if signer is not None and signatures:
                     signer.give_back(signatures)
                 if isinstance(exc, sqlite3.Error):
-                    raise db._write_error(exc) from exc
+                    raise self._db._write_error(exc) from exc
                 raise
             if txn.appended:
                 self._head_cache = txn._head
