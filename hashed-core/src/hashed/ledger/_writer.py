@@ -1,5 +1,9 @@
 """The background writer: callers queue records; one thread places, hashes, signs and commits them in groups.
 
+A group's signatures (made by the helper process while the group is prepared) are stored with the next group,
+so callers never wait for the last signature of a group; a crash between the two leaves records unsigned,
+which the ledger signs when it next opens.
+
 A crash loses what is still queued (the last few milliseconds). A record that cannot be written is never
 dropped silently: with `on_write_error="open"` it goes to the error log; with "closed" it stays queued, and
 callers are refused until the disk recovers.
@@ -30,8 +34,10 @@ __all__ = ["BackgroundWriter", "Queued", "log_lost"]
 _log = logging.getLogger("hashed.ledger")
 _BATCH = 4096
 _BUSY_POLL = 0.002
-_MAX_QUEUE = 1024  # queued records before callers wait: bounds memory, and the garbage collector's work
+_MAX_QUEUE = 4096  # queued records before callers wait: bounds memory, and the garbage collector's work
 _CHUNK = 256  # records per signing request: small enough to overlap, large enough to amortise the round trip
+_INSERT_RECORD = "INSERT INTO records (seq, hash, key, kind, ts, body) VALUES (?, ?, ?, ?, ?, ?)"
+_INSERT_SIG = "INSERT OR IGNORE INTO signatures (seq, sig) VALUES (?, ?)"
 
 
 class Queued(NamedTuple):
@@ -93,6 +99,7 @@ class BackgroundWriter:
         self._closed = False
         self._busy = 0
         self.broken: LedgerWriteError | None = None
+        self._unsaved: list[tuple[int, bytes]] = []  # (seq, signature) of committed records, stored next time
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -120,7 +127,7 @@ class BackgroundWriter:
     @property
     def busy(self) -> bool:
         """Whether records are waiting to be committed."""
-        return bool(self._queue or self._busy)
+        return bool(self._queue or self._busy or self._unsaved)
 
     def hurry(self) -> None:
         """Write now (flush, close)."""
@@ -128,6 +135,13 @@ class BackgroundWriter:
 
     def _loop(self) -> None:
         while True:
+            if not self._queue and self._unsaved:
+                self._busy = 1
+                try:
+                    self._save_signatures()
+                finally:
+                    self._busy = 0
+                continue
             if not self._queue:
                 if self._closed:
                     return
@@ -150,14 +164,19 @@ class BackgroundWriter:
                 self._kick.clear()
 
     def _write(self, batch: list[Queued]) -> None:
-        written: list[LedgerRecord] = []
-        try:
-            with self._db.write() as conn:
-                seq, prev = self._head(conn)
-                placed: list[tuple[int, bytes, Queued, bytes, dict[str, Any]]] = []
-                usage: list[tuple[str, int, float]] = []
-                key = self._key()
-                with self._pipeline() as pipeline:  # the helper signs each chunk while the next is prepared
+        """Place, hash and commit `batch`; its signatures are stored with the next group (or alone, when idle).
+
+        Callers are released as soon as the records are committed: the helper process finishes signing them
+        while they go on, instead of making them wait for the last signature of a large group.
+        """
+        unsaved = self._unsaved
+        with self._pipeline() as pipeline:  # the helper signs each chunk while the next is prepared
+            try:
+                with self._db.write() as conn:
+                    seq, prev = self._head(conn)
+                    placed: list[tuple[int, bytes, Queued, bytes, dict[str, Any]]] = []
+                    usage: list[tuple[str, int, float]] = []
+                    key = self._key()
                     chunk: list[bytes] = []
                     for item in batch:
                         seq += 1
@@ -166,7 +185,8 @@ class BackgroundWriter:
                         data = encode_prepared(body, slow)
                         digest = leaf_hash(data)
                         placed.append((seq, digest, item, data, body))
-                        usage.extend((scope, item.ts, amount) for scope, amount in item.usage)
+                        if item.usage:
+                            usage.extend((scope, item.ts, amount) for scope, amount in item.usage)
                         prev = digest.hex()
                         chunk.append(digest)
                         if len(chunk) == _CHUNK:
@@ -174,30 +194,41 @@ class BackgroundWriter:
                             chunk = []
                     if chunk:
                         pipeline.add(chunk)
-                    signatures = pipeline.results()
-                rows = [(seq, digest, key, item.kind, item.ts, data) for seq, digest, item, data, _ in placed]
-                if self._observer() is not None:
-                    written = [
-                        LedgerRecord(seq, item.kind, body, digest.hex(), sig.hex())
-                        for (seq, digest, item, _, body), sig in zip(placed, signatures, strict=True)
-                    ]
-                conn.executemany("INSERT INTO records (seq, hash, key, kind, ts, body) VALUES (?, ?, ?, ?, ?, ?)", rows)
-                conn.executemany(
-                    "INSERT INTO signatures (seq, sig) VALUES (?, ?)",
-                    [(seq, sig) for (seq, *_), sig in zip(placed, signatures, strict=True)],
-                )
-                if usage:
-                    add_usage(conn, usage)
-        except LedgerWriteError as exc:
-            self._failed(exc, batch)
-            return
-        self.broken = None
-        self._done(batch)
+                    rows = [(seq, digest, key, item.kind, item.ts, data) for seq, digest, item, data, _ in placed]
+                    conn.executemany(_INSERT_RECORD, rows)
+                    if unsaved:
+                        conn.executemany(_INSERT_SIG, unsaved)
+                    if usage:
+                        add_usage(conn, usage)
+            except LedgerWriteError as exc:
+                self._failed(exc, batch)
+                return
+            self._unsaved = []
+            self.broken = None
+            self._done(batch)
+            signatures = pipeline.results()
+        self._unsaved = [(seq, sig) for (seq, *_), sig in zip(placed, signatures, strict=True)]
         self._db.checkpoint()
         observer = self._observer()
         if observer is not None:
-            for record in written:
-                observer(record)
+            for (seq, digest, item, _, body), sig in zip(placed, signatures, strict=True):
+                observer(LedgerRecord(seq, item.kind, body, digest.hex(), sig.hex()))
+
+    def _save_signatures(self) -> None:
+        """Store the last group's signatures when no records follow to carry them."""
+        try:
+            with self._db.write() as conn:
+                conn.executemany(_INSERT_SIG, self._unsaved)
+        except LedgerWriteError as exc:
+            if self._closed:
+                _log.error("hashed: signatures not stored (%s); the ledger signs these records when it next opens", exc)
+                self._unsaved = []
+                return
+            _log.error("hashed: cannot store signatures yet (%s); they are kept and retried", exc)
+            time.sleep(0.2)
+            return
+        self._unsaved = []
+        self._db.checkpoint()
 
     def _failed(self, exc: LedgerWriteError, batch: list[Queued]) -> None:
         if self._on_error == "open":
