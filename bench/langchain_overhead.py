@@ -78,6 +78,19 @@ class Stopwatch(AgentMiddleware):
             self.samples.append(time.perf_counter_ns() - start)
 
 
+class DoNothing(AgentMiddleware):
+    """A middleware that only passes the call on: what LangChain itself charges for one more middleware."""
+
+    def wrap_tool_call(self, request: Any, handler: Any) -> Any:
+        return handler(request)
+
+    async def awrap_tool_call(self, request: Any, handler: Any) -> Any:
+        return await handler(request)
+
+
+NOTHING = "do-nothing middleware (LangChain's own cost)"
+
+
 def model(calls: int) -> Model:
     turns = [
         AIMessage("", tool_calls=[{"name": "lookup", "args": {"key": f"k{i}", "n": i}, "id": f"c{i}"}])
@@ -152,6 +165,36 @@ VARIANTS = {  # label: (policy, durability)
 ASYNC = ("durable, allow rule", "background, allow rule (compare)")  # also run with `ainvoke`
 
 
+def run_agents(
+    instances: dict[str, Hashed], timers: dict[str, CoreTimer], calls: int, rounds: int
+) -> dict[str, Stopwatch]:
+    """Run every variant's agent `rounds` times (after 3 warm-up runs), alternating; their stopwatches."""
+    runs = ["bare", NOTHING, *instances, "async bare", f"async {NOTHING}", *(f"async {label}" for label in ASYNC)]
+    watches = {run: Stopwatch() for run in runs}
+    agents = {}
+    for run in runs:
+        label = run.removeprefix("async ")
+        guard: list[AgentMiddleware] = []
+        if label == NOTHING:
+            guard = [DoNothing()]
+        elif label != "bare":
+            guard = [HashedMiddleware(instances[label])]
+        agents[run] = create_agent(model(calls), [lookup], middleware=[watches[run], *guard])
+    loop = asyncio.new_event_loop()
+    for round_ in range(rounds + 3):  # alternate variants so that drift hits all alike
+        for run, agent in agents.items():
+            gc.collect()
+            if run.startswith("async "):
+                loop.run_until_complete(agent.ainvoke({"messages": [("user", "go")]}))
+            else:
+                agent.invoke({"messages": [("user", "go")]})
+        if round_ == 2:
+            for sampled in (*watches.values(), *timers.values()):
+                sampled.samples.clear()
+    loop.close()
+    return watches
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--calls", type=int, default=40, help="tool calls per agent run")
@@ -165,25 +208,7 @@ def main() -> None:
             for i, (label, (policy, mode)) in enumerate(VARIANTS.items())
         }
         timers = {label: CoreTimer(hashed) for label, hashed in instances.items()}
-        runs = ["bare", *instances, "async bare", *(f"async {label}" for label in ASYNC)]
-        watches = {run: Stopwatch() for run in runs}
-        agents = {}
-        for run in runs:
-            label = run.removeprefix("async ")
-            guard = [] if label == "bare" else [HashedMiddleware(instances[label])]
-            agents[run] = create_agent(model(args.calls), [lookup], middleware=[watches[run], *guard])
-        loop = asyncio.new_event_loop()
-        for round_ in range(args.rounds + 3):  # alternate variants so that drift hits all alike
-            for run, agent in agents.items():
-                gc.collect()
-                if run.startswith("async "):
-                    loop.run_until_complete(agent.ainvoke({"messages": [("user", "go")]}))
-                else:
-                    agent.invoke({"messages": [("user", "go")]})
-            if round_ == 2:
-                for sampled in (*watches.values(), *timers.values()):
-                    sampled.samples.clear()
-        loop.close()
+        watches = run_agents(instances, timers, args.calls, args.rounds)
         direct: dict[str, list[int]] = {"bare": [], "callback": []}
         handler = HashedCallbackHandler(instances["durable, allow rule"])
         for i in range(n):
@@ -204,20 +229,22 @@ def main() -> None:
     print(head)
     print("-" * len(head))
     print(f"{'bare agent loop (the tool call only)':48} {pct(bare, 0.5):7.1f} {pct(bare, 0.99):7.1f}")
-    for label in instances:
-        guarded, core = watches[label].samples, timers[label].samples
+    for label in (NOTHING, *instances):
+        guarded = watches[label].samples
         a50, a99 = pct(guarded, 0.5) - pct(bare, 0.5), pct(guarded, 0.99) - pct(bare, 0.99)
-        cells = [pct(guarded, 0.5), pct(guarded, 0.99), a50, a99, pct(core, 0.5), pct(core, 0.99)]
-        row = " ".join(f"{c:{w}.1f}" for c, w in zip(cells, WIDTHS, strict=True))
-        print(f"{'middleware, ' + label:48} {row}")
+        cells = [pct(guarded, 0.5), pct(guarded, 0.99), a50, a99]
+        if label in timers:
+            cells += [pct(timers[label].samples, 0.5), pct(timers[label].samples, 0.99)]
+        row = " ".join(f"{c:{w}.1f}" for c, w in zip(cells, WIDTHS, strict=False))
+        print(f"{label if label == NOTHING else 'middleware, ' + label:48} {row}")
     abare = watches["async bare"].samples
     print(f"{'async agent loop (ainvoke), bare':48} {pct(abare, 0.5):7.1f} {pct(abare, 0.99):7.1f}")
-    for label in ASYNC:
+    for label in (NOTHING, *ASYNC):
         guarded = watches[f"async {label}"].samples
         cells = [pct(guarded, 0.5), pct(guarded, 0.99), pct(guarded, 0.5) - pct(abare, 0.5)]
         cells.append(pct(guarded, 0.99) - pct(abare, 0.99))
         row = " ".join(f"{c:{w}.1f}" for c, w in zip(cells, WIDTHS, strict=False))
-        print(f"{'async middleware, ' + label:48} {row}")
+        print(f"{'async ' + (label if label == NOTHING else 'middleware, ' + label):48} {row}")
     b, g = direct["bare"], direct["callback"]
     cells = [pct(g, 0.5), pct(g, 0.99), pct(g, 0.5) - pct(b, 0.5), pct(g, 0.99) - pct(b, 0.99)]
     print(f"{'direct tool.invoke, bare':48} {pct(b, 0.5):7.1f} {pct(b, 0.99):7.1f}")
