@@ -21,7 +21,15 @@ import pluggy
 
 from hashed._args import record_args
 from hashed._connect import backend_client, initial_engine, policy_from, start_shipper
-from hashed._decisions import commit_decision, decision_fields, outcome_fields
+from hashed._decisions import (
+    RECIPES,
+    commit_decision,
+    decision_fields,
+    decision_recipe,
+    outcome_fields,
+    outcome_recipe,
+    recorded_args,
+)
 from hashed._random import token16
 from hashed.config import HashedSettings
 from hashed.errors import ConfigError, FrameworkVersionError, IdentityError, LedgerWriteError, PolicyDenied
@@ -94,6 +102,7 @@ class Hashed:
             background=s.durability == "background",
             synchronous=s.ledger_sync.upper(),
             on_write_error=s.ledger_on_error,
+            recipes=RECIPES,
         )
         self.approvals = ApprovalStore(self.ledger.db, self._clock)
         self.shipper = start_shipper(s, self._client, self.ledger, self._apply_backend_policy, self._clock)
@@ -303,20 +312,13 @@ class Hashed:
         else here and now.
         """
         effect, reason, rule = verdict.effect, verdict.reason, verdict.rule_id
-
-        def build() -> tuple[dict[str, Any], bool]:
-            try:
-                args = record_args(call.args, paths)
-            except Exception:  # noqa: BLE001 - the decision stands; its record says the arguments were not kept
-                _log.exception("hashed: the arguments of %s could not be recorded", call.tool)
-                args = record_args({"unrecorded": "the arguments could not be recorded"})
-            return decision_fields(call, args, call_ref, engine, effect, reason, rule, None), args.slow
-
-        fields: dict[str, Any] | Callable[[], tuple[dict[str, Any], bool]]
+        fields: dict[str, Any] | tuple[Any, ...]
+        slow = False
         if all(type(v) in _IMMUTABLE for v in call.args.values()):
-            fields, slow = build, False
+            fields = decision_recipe(call, paths, call_ref, engine, verdict)
         else:
-            fields, slow = build()
+            args = recorded_args(call.args, paths, call.tool)
+            fields, slow = decision_fields(call, args, call_ref, engine, effect, reason, rule, None), args.slow
         try:
             self.ledger.enqueue("decision", agent, fields, slow=slow)
         except LedgerWriteError as exc:
@@ -337,8 +339,8 @@ class Hashed:
         """
         try:
             if self.ledger.background:
-                if type(outcome.result) in _IMMUTABLE:  # built by the writer, off the caller's time
-                    self.ledger.enqueue("outcome", decision.agent, lambda: (outcome_fields(decision, outcome), False))
+                if outcome.error is None and type(outcome.result) in _IMMUTABLE:  # built by the writer
+                    self.ledger.enqueue("outcome", decision.agent, outcome_recipe(decision, outcome))
                 else:
                     self.ledger.enqueue("outcome", decision.agent, outcome_fields(decision, outcome))
             else:

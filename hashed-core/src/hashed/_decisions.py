@@ -7,6 +7,8 @@ and the record are one atomic step.
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -18,7 +20,17 @@ from hashed.policy._approval import ApprovalStore
 from hashed.policy._windows import consume_windows, exceeded_window
 from hashed.types import Decision, Effect, Outcome, ToolCall
 
-__all__ = ["commit_decision", "decision_fields", "outcome_fields"]
+__all__ = [
+    "RECIPES",
+    "commit_decision",
+    "decision_fields",
+    "decision_recipe",
+    "outcome_fields",
+    "outcome_recipe",
+    "recorded_args",
+]
+
+_log = logging.getLogger("hashed")
 
 
 def _text(value: object) -> str | None:
@@ -63,22 +75,78 @@ def decision_fields(
     approval_id: str | None,
 ) -> dict[str, Any]:
     """The fields of a decision record (docs/protocol.md §2)."""
+    return _decision(_ids(call, call_ref), args, engine.hash, engine.shadow, effect.value, reason, rule, approval_id)
+
+
+Ids = tuple[str, str, "str | None", "str | None", "str | None", "str | None"]
+
+
+def _ids(call: ToolCall, call_ref: str) -> Ids:
+    return call_ref, call.tool, call.framework, _text(call.run_id), _text(call.call_id), _text(call.parent_id)
+
+
+def _decision(
+    ids: Ids,
+    args: RecordedArgs,
+    policy: str,
+    shadow: bool,
+    effect: str,
+    reason: str,
+    rule: str | None,
+    approval_id: str | None,
+) -> dict[str, Any]:
+    call_ref, tool, framework, run_id, call_id, parent_id = ids
     return {
         "call": call_ref,
-        "tool": call.tool,
-        "framework": call.framework,
-        "run_id": _text(call.run_id),
-        "call_id": _text(call.call_id),
-        "parent_id": _text(call.parent_id),
+        "tool": tool,
+        "framework": framework,
+        "run_id": run_id,
+        "call_id": call_id,
+        "parent_id": parent_id,
         "args": args.stored,
         "args_digest": args.digest,
-        "effect": effect.value,
+        "effect": effect,
         "reason": reason,
         "rule": rule,
-        "policy": engine.hash,
-        "shadow": engine.shadow,
+        "policy": policy,
+        "shadow": shadow,
         "approval": approval_id,
     }
+
+
+def decision_recipe(
+    call: ToolCall, paths: Iterable[str], call_ref: str, engine: PolicyEngine, verdict: Verdict
+) -> tuple[Any, ...]:
+    """What the background writer needs to build a decision record later: plain values only (see `Queued`).
+
+    Only for calls whose arguments are plain scalars, which cannot change before the writer reads them.
+    """
+    ids = _ids(call, call_ref)
+    return (
+        ids,
+        call.args,
+        tuple(paths),
+        engine.hash,
+        engine.shadow,
+        verdict.effect.value,
+        verdict.reason,
+        verdict.rule_id,
+    )
+
+
+def recorded_args(args: Mapping[str, Any], paths: Iterable[str], tool: str) -> RecordedArgs:
+    """`record_args`, or a note that the arguments could not be recorded: the decision stands either way."""
+    try:
+        return record_args(args, paths)
+    except Exception:  # noqa: BLE001 - logged; the record says the arguments were not kept
+        _log.exception("hashed: the arguments of %s could not be recorded", tool)
+        return record_args({"unrecorded": "the arguments could not be recorded"})
+
+
+def _decision_from(recipe: tuple[Any, ...]) -> tuple[dict[str, Any], bool]:
+    ids, raw, paths, policy, shadow, effect, reason, rule = recipe
+    args = recorded_args(raw, paths, ids[1])
+    return _decision(ids, args, policy, shadow, effect, reason, rule, None), args.slow
 
 
 def _resolve_approval(
@@ -146,3 +214,28 @@ def outcome_fields(decision: Decision, outcome: Outcome) -> dict[str, Any]:
         "result_digest": None if error is not None else _result_digest(outcome.result),
         "duration_ns": outcome.duration_ns,
     }
+
+
+def outcome_recipe(decision: Decision, outcome: Outcome) -> tuple[Any, ...]:
+    """`outcome_fields`, later, in the background writer: for a call that returned a plain scalar."""
+    return (decision.call_ref, decision.tool, outcome.result, outcome.duration_ns)
+
+
+def _outcome_from(recipe: tuple[Any, ...]) -> tuple[dict[str, Any], bool]:
+    call_ref, tool, result, duration_ns = recipe
+    fields = {
+        "call": call_ref,
+        "tool": tool,
+        "status": "ok",
+        "error": None,
+        "result_digest": _result_digest(result),
+        "duration_ns": duration_ns,
+    }
+    return fields, False
+
+
+RECIPES: dict[str, Callable[[tuple[Any, ...]], tuple[dict[str, Any], bool]]] = {
+    "decision": _decision_from,
+    "outcome": _outcome_from,
+}
+"""How the background writer builds records queued as recipes, by record kind."""

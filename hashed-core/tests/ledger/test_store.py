@@ -308,3 +308,43 @@ def test_background_mode_records_arguments_as_they_were_when_decided(tmp_path):
         decisions = [r.body["args"] for r in hashed.ledger.records() if r.kind == "decision"]
         assert decisions == [{"to": "b@example.com", "cc": ["a@example.com"]}, {"to": "c@example.com", "cc": []}]
         assert hashed.verify().ok
+
+
+def test_background_mode_writes_the_same_records_as_durable_mode(tmp_path):
+    # Background mode queues plain calls as recipes that its writer thread turns into records later; what it
+    # writes must be exactly what durable mode writes for the same calls: arguments (redacted, digested),
+    # results, errors, rules, policy.
+    policy = "version: 1\ndefault: allow\nredact: [password]\nrules: [{id: no-rm, tools: [rm], effect: deny}]\n"
+
+    def run(durability: str) -> list[dict]:
+        with make_hashed(tmp_path / durability, policy=policy, durability=durability) as hashed:
+
+            @hashed.guard("login")
+            def login(user: str, password: str, tries: int = 1) -> str:
+                return f"welcome {user}"
+
+            @hashed.guard("lookup")
+            def lookup(key: str) -> dict:
+                return {"key": key, "values": [1, 2.5, None]}
+
+            @hashed.guard("explode")
+            def explode(why: str) -> None:
+                raise ValueError(why)
+
+            rm = hashed.guard("rm")(lambda path: "gone")
+            login("ann", "hunter2")
+            login("bob", password="x" * 5000, tries=3)
+            assert lookup("k1") == {"key": "k1", "values": [1, 2.5, None]}
+            with pytest.raises(ValueError, match="boom"):
+                explode("boom")
+            assert rm("/") != "gone"  # refused: the body never ran
+            assert hashed.flush(timeout=10)
+            assert hashed.verify().ok
+            volatile = {"ts", "nonce", "seq", "prev", "call", "duration_ns"}
+            return [{k: v for k, v in r.body.items() if k not in volatile} for r in hashed.ledger.records()]
+
+    durable, background = run("durable"), run("background")
+    assert background == durable
+    logins = [r for r in durable if r["kind"] == "decision" and r["tool"] == "login"]
+    assert logins[0]["args"] == {"user": "ann", "password": "[REDACTED]", "tries": 1}
+    assert [r["status"] for r in durable if r["kind"] == "outcome"] == ["ok", "ok", "ok", "error"]

@@ -31,7 +31,7 @@ from hashed.ledger._sign_service import SigningPipeline
 from hashed.ledger._signer import UPDATE_SIG, Signer, seal_unsigned
 from hashed.ledger._usage import add_usage, usage_since
 from hashed.ledger._verify import ChainVerifier, VerifyReport
-from hashed.ledger._writer import BackgroundWriter, Queued
+from hashed.ledger._writer import BackgroundWriter, Queued, Recipe, Recipes
 from hashed.types import LedgerRecord
 
 __all__ = ["Ledger", "Txn"]
@@ -190,6 +190,7 @@ class Ledger:
         synchronous: str = "NORMAL",
         on_write_error: str = "closed",
         on_written: Callable[[LedgerRecord], None] | None = None,
+        recipes: Recipes | None = None,
     ) -> None:
         self.path = path
         self.identity = identity
@@ -204,6 +205,8 @@ class Ledger:
         # The chain head as of this process's last commit. Trusted optimistically: seq is the primary key, so if
         # another process appended meanwhile, inserting at head+1 fails and the head is read again.
         self._head_cache: tuple[int, str] | None = None
+        # How the background writer builds the fields of records queued as a recipe, by kind (see `Queued`).
+        self.recipes: Recipes = dict(recipes or {})
         with self._db.lock:
             self._head_for_append(self._db.conn)  # refuses a ledger that belongs to another key
         self.seal()
@@ -219,6 +222,7 @@ class Ledger:
                 key=lambda: self.identity.public_key,
                 on_error=on_write_error,
                 observer=lambda: self._on_written,
+                recipes=self.recipes,
                 name=name,
             )
         else:
@@ -272,14 +276,14 @@ class Ledger:
         self,
         kind: str,
         agent: str,
-        fields: dict[str, Any] | Callable[[], tuple[dict[str, Any], bool]],
+        fields: dict[str, Any] | Recipe,
         *,
         slow: bool = False,
     ) -> None:
         """Background mode: queue one record that needs nothing counted in the same step (the fast path).
 
-        `fields` may be a function the writer calls to build `(fields, slow)`, so the caller does not pay for it;
-        only for values that cannot change meanwhile.
+        `fields` may be a recipe (a tuple of plain values) that the writer turns into `(fields, slow)` with
+        `recipes[kind]`, so the caller does not pay for it; only for values that cannot change meanwhile.
 
         Raises:
             LedgerWriteError: the writer has failed and `on_write_error` is `closed`.
