@@ -188,7 +188,8 @@ class BackgroundWriter:
             try:
                 with self._db.write() as conn:
                     seq, prev = self._head(conn)
-                    placed: list[tuple[int, bytes, Queued, bytes, dict[str, Any]]] = []
+                    placed: list[tuple[int, bytes, Queued, bytes, dict[str, Any] | None]] = []
+                    keep = self._observer() is not None  # else each body dies young, unseen by the GC's old ages
                     usage: list[tuple[str, int, float]] = []
                     key = self._key()
                     recipes = self._recipes
@@ -199,7 +200,7 @@ class BackgroundWriter:
                         body = self._body(seq, prev, item.ts, item.nonce, item.kind, item.agent, fields)
                         data = encode_prepared(body, slow)
                         digest = leaf_hash(data)
-                        placed.append((seq, digest, item, data, body))
+                        placed.append((seq, digest, item, data, body if keep else None))
                         if item.usage:
                             usage.extend((scope, item.ts, amount) for scope, amount in item.usage)
                         prev = digest.hex()
@@ -226,7 +227,8 @@ class BackgroundWriter:
         self._db.checkpoint()
         observer = self._observer()
         if observer is not None:
-            for (seq, digest, item, _, body), sig in zip(placed, signatures, strict=True):
+            for (seq, digest, item, data, kept), sig in zip(placed, signatures, strict=True):
+                body = kept if kept is not None else orjson.loads(data)  # an observer that came mid-group
                 observer(LedgerRecord(seq, item.kind, body, digest.hex(), sig.hex()))
 
     def _save_signatures(self) -> None:
