@@ -82,7 +82,15 @@ Ids = tuple[str, str, "str | None", "str | None", "str | None", "str | None"]
 
 
 def _ids(call: ToolCall, call_ref: str) -> Ids:
-    return call_ref, call.tool, call.framework, _text(call.run_id), _text(call.call_id), _text(call.parent_id)
+    run_id, call_id, parent_id = call.run_id, call.call_id, call.parent_id  # inline `_text`: the caller's time
+    return (
+        call_ref,
+        call.tool,
+        call.framework,
+        None if run_id is None else str(run_id),
+        None if call_id is None else str(call_id),
+        None if parent_id is None else str(parent_id),
+    )
 
 
 def _decision(
