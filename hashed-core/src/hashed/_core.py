@@ -314,7 +314,7 @@ class Hashed:
         effect, reason, rule = verdict.effect, verdict.reason, verdict.rule_id
         fields: dict[str, Any] | tuple[Any, ...]
         slow = False
-        if all(type(v) in _IMMUTABLE for v in call.args.values()):
+        if _IMMUTABLE.issuperset(map(type, call.args.values())):
             fields = decision_recipe(call, paths, call_ref, engine, verdict)
         else:
             args = recorded_args(call.args, paths, call.tool)

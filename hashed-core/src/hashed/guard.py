@@ -46,7 +46,9 @@ class _Binder:
 
     def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """The arguments by name, defaults included; TypeError exactly when the call itself would fail."""
-        if self.simple and len(args) <= len(self.names) and not any(n in kwargs for n in self.names[: len(args)]):
+        if self.simple and not kwargs and len(args) == len(self.names):  # the common case, on every call's path
+            bound = dict(zip(self.names, args, strict=False))
+        elif self.simple and len(args) <= len(self.names) and not any(n in kwargs for n in self.names[: len(args)]):
             bound = dict(zip(self.names, args, strict=False))
             bound.update(kwargs)
             missing = [n for n in self.names[len(args) :] if n not in bound]
