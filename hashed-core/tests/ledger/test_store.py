@@ -15,6 +15,7 @@ import pytest
 
 from hashed import Hashed, Identity, LedgerError, LedgerWriteError, ToolCall
 from hashed.ledger import GENESIS, Ledger, read_export, verify_records, write_export
+from hashed.ledger._writer import BackgroundWriter
 from hashed.testing import FIXED_SEED, make_hashed
 
 
@@ -348,3 +349,19 @@ def test_background_mode_writes_the_same_records_as_durable_mode(tmp_path):
     logins = [r for r in durable if r["kind"] == "decision" and r["tool"] == "login"]
     assert logins[0]["args"] == {"user": "ann", "password": "[REDACTED]", "tries": 1}
     assert [r["status"] for r in durable if r["kind"] == "outcome"] == ["ok", "ok", "ok", "error"]
+
+
+def test_background_records_whose_signatures_a_crash_lost_are_signed_when_the_ledger_next_opens(tmp_path, monkeypatch):
+    # The writer stores a group's signatures with the next group; a process that dies in between leaves its last
+    # group committed but unsigned. Simulate that death: the last signatures are never stored.
+    monkeypatch.setattr(BackgroundWriter, "_save_signatures", lambda self: setattr(self, "_unsaved", []))
+    home = tmp_path / ".hashed"
+    with make_hashed(home, durability="background") as hashed:
+        _guarded_calls(hashed, 50)
+        assert hashed.flush(timeout=10)
+    unsigned = [seq for seq, _, _, sig in _rows(home / "ledger.db") if sig is None]
+    assert unsigned  # committed, hash-chained, not signed yet
+    monkeypatch.undo()
+    with make_hashed(home) as again:
+        report = again.verify()
+        assert report.ok and report.count == 100 and report.unsigned == 0
