@@ -30,6 +30,7 @@ UPDATE_SIG = "INSERT OR IGNORE INTO signatures (sig, seq) VALUES (?, ?)"  # the 
 _UNSIGNED = "FROM records r LEFT JOIN signatures s ON s.seq = r.seq WHERE r.seq > ? AND s.seq IS NULL"
 _BUSY_POLL = 0.02  # seconds between batches while records keep coming: fewer, larger batches keep the callers' p99 low
 _QUIET = 0.02  # write signatures itself when no caller committed for this long
+_WARM = 1.0  # seconds after a commit during which this thread polls instead of being woken by each commit
 _CHECKPOINT_EVERY = 200  # records between background WAL checkpoints (≈ 0.5 MB of WAL)
 _SWEEP = 2.0  # seconds between looks for records a crashed process left unsigned
 
@@ -123,11 +124,14 @@ class Signer:
             if not self._pending and not self._ready:
                 if self._closed:
                     return
-                self._idle = True
-                if not self._pending:
-                    self._kick.wait(1.0)
+                if time.monotonic() - self.last_commit < _WARM:
+                    self._kick.wait(_BUSY_POLL)  # callers are active: look again soon rather than be woken by each
+                else:
+                    self._idle = True
+                    if not self._pending:
+                        self._kick.wait(1.0)
+                    self._idle = False
                 self._kick.clear()
-                self._idle = False
             elif not self._urgent:
                 self._kick.wait(_BUSY_POLL)
                 self._kick.clear()

@@ -33,7 +33,12 @@ __all__ = ["BackgroundWriter", "Queued", "log_lost"]
 
 _log = logging.getLogger("hashed.ledger")
 _BATCH = 4096
-_BUSY_POLL = 0.002
+# While calls keep coming, the writer looks at the queue every _POLL seconds instead of being woken by each
+# record: a wake-up makes the writer compete for the GIL at the caller's next hand-off, which in an agent loop
+# (thread pools, event loops) cost more than the record itself. After _WARM seconds without records it sleeps
+# until the next record wakes it.
+_POLL = 0.02
+_WARM = 1.0
 _MAX_QUEUE = 4096  # queued records before callers wait: bounds memory, and the garbage collector's work
 _CHUNK = 256  # records per signing request: small enough to overlap, large enough to amortise the round trip
 _INSERT_RECORD = "INSERT INTO records (seq, hash, key, kind, ts, body) VALUES (?, ?, ?, ?, ?, ?)"
@@ -114,6 +119,7 @@ class BackgroundWriter:
         self._busy = 0
         self.broken: LedgerWriteError | None = None
         self._unsaved: list[tuple[int, bytes]] = []  # (seq, signature) of committed records, stored next time
+        self._last_batch = 0.0
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -149,33 +155,37 @@ class BackgroundWriter:
 
     def _loop(self) -> None:
         while True:
-            if not self._queue and self._unsaved:
+            if self._queue:
+                self._busy = 1
+                batch = list(itertools.islice(self._queue, _BATCH))
+                try:
+                    self._write(batch)
+                finally:
+                    self._busy = 0
+                self._last_batch = time.monotonic()
+                if self._closed and self.broken is not None:
+                    return
+                if len(self._queue) < 64 and not self._closed:
+                    self._kick.wait(_POLL)  # let a group gather
+                    self._kick.clear()
+                continue
+            if self._unsaved:  # nothing came for a whole poll (or a flush asked): store the signatures alone
                 self._busy = 1
                 try:
                     self._save_signatures()
                 finally:
                     self._busy = 0
                 continue
-            if not self._queue:
-                if self._closed:
-                    return
+            if self._closed:
+                return
+            if time.monotonic() - self._last_batch < _WARM:
+                self._kick.wait(_POLL)  # calls keep coming: look again soon rather than be woken by each one
+            else:
                 self._idle = True
                 if not self._queue:
                     self._kick.wait(1.0)
-                self._kick.clear()
                 self._idle = False
-                continue
-            self._busy = 1
-            batch = list(itertools.islice(self._queue, _BATCH))
-            try:
-                self._write(batch)
-            finally:
-                self._busy = 0
-            if self._closed and self.broken is not None:
-                return
-            if len(self._queue) < 64 and not self._closed:
-                self._kick.wait(_BUSY_POLL)  # let a group gather
-                self._kick.clear()
+            self._kick.clear()
 
     def _write(self, batch: list[Queued]) -> None:
         """Place, hash and commit `batch`; its signatures are stored with the next group (or alone, when idle).
