@@ -7,7 +7,7 @@ The signature follows in a batch within tens of milliseconds (`_signer.py`); rec
 are sealed the next time the ledger opens.
 
 Background mode. The caller only queues the record; a writer thread places, hashes, signs and commits queued
-records in groups (`_writer.py`). A crash may lose the last milliseconds of records.
+records in groups (`_writer.py`). A crash may lose the last tens of milliseconds of records.
 """
 
 from __future__ import annotations

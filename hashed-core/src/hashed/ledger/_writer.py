@@ -4,7 +4,7 @@ A group's signatures (made by the helper process while the group is prepared) ar
 so callers never wait for the last signature of a group; a crash between the two leaves records unsigned,
 which the ledger signs when it next opens.
 
-A crash loses what is still queued (the last few milliseconds). A record that cannot be written is never
+A crash loses what is still queued (at most the last tens of milliseconds). A record that cannot be written is never
 dropped silently: with `on_write_error="open"` it goes to the error log; with "closed" it stays queued, and
 callers are refused until the disk recovers.
 """
