@@ -1,11 +1,12 @@
-"""What HashedMiddleware adds to each tool call of a real LangChain agent loop (durable ledger). Not a test.
+"""What HashedMiddleware adds to each tool call of a real LangChain agent loop, sync and async. Not a test.
 
-    uv run python bench/langchain_overhead.py [--calls 40] [--rounds 30]
+    uv run python bench/langchain_overhead.py [--calls 40] [--rounds 25]
 
-One process, one agent graph shape, LangChain's fake chat model (no network). Bare and guarded agents run in
-alternating rounds. An outermost timing middleware measures each tool call (everything inside `wrap_tool_call`: the
-guard, when present, and the tool); the whole `invoke` is timed too and divided by its tool calls. The guarded agent
-writes a signed decision and outcome record per call, each committed to SQLite before the call goes on (durable).
+One process, one agent graph shape, LangChain's fake chat model (no network). Bare, do-nothing-middleware and
+guarded agents run in alternating rounds, with `invoke` and with `ainvoke`. An outermost timing middleware measures
+each tool call (everything inside `wrap_tool_call`: the guard, when present, and the tool). The do-nothing row is
+LangChain's own cost of one more middleware. Durable variants commit a decision and an outcome record per call
+to SQLite before the call goes on; the background variant queues them.
 """
 
 from __future__ import annotations
