@@ -10,10 +10,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -24,6 +20,7 @@ import pytest
 
 from hashed import Hashed, Identity
 from hashed.shipping import registration_message, signed_headers
+from hashed_backend.testing import LocalBackend
 
 PG_SKIP = "HASHED_TEST_DATABASE_URL is not set: PostgreSQL tests need a server (CI sets it)"
 
@@ -49,67 +46,26 @@ rules:
 # -- servers ---------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# Every API test's server: LocalBackend (the one way this project starts a backend process), with a CORS origin
+# and a body limit the tests exercise.
+SERVER_ENV = {
+    "HASHED_BACKEND_CORS_ORIGINS": '["https://dashboard.example"]',
+    "HASHED_BACKEND_MAX_BODY_BYTES": str(2 * 1024 * 1024),
+}
 
 
-@dataclasses.dataclass
-class Server:
-    url: str
-    database: str
-    database_url: str | None
-    process: subprocess.Popen[bytes]
-    log: Path
+class Server(LocalBackend):
+    """A `LocalBackend` that says which database it runs on (some tests differ by database)."""
 
-    def logs(self) -> str:
-        return self.log.read_text(errors="replace")
+    @property
+    def database(self) -> str:
+        return "postgresql" if self.database_url else "sqlite"
 
 
-def start_server(tmp: Path, database_url: str | None, name: str = "server", **env: str) -> Server:
-    port = free_port()
-    tmp.mkdir(parents=True, exist_ok=True)
-    log = tmp / f"{name}.log"
-    environ = {
-        **os.environ,
-        "HASHED_BACKEND_PORT": str(port),
-        "HASHED_BACKEND_DATA_DIR": str(tmp / "data"),
-        "HASHED_BACKEND_POLL_INTERVAL_S": "0.05",
-        "HASHED_BACKEND_CORS_ORIGINS": '["https://dashboard.example"]',
-        "HASHED_BACKEND_MAX_BODY_BYTES": str(2 * 1024 * 1024),
-        **env,
-    }
-    environ.pop("HASHED_DATABASE_URL", None)
-    if database_url is not None:
-        environ["HASHED_DATABASE_URL"] = database_url
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hashed_backend", "serve"], env=environ, stdout=out, stderr=out
-        )
-    server = Server(f"http://127.0.0.1:{port}", "postgresql" if database_url else "sqlite", database_url, process, log)
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"the backend exited with {process.returncode}:\n{server.logs()}")
-        try:
-            if httpx.get(f"{server.url}/ready", timeout=2).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            stop_server(server)
-            raise RuntimeError(f"the backend did not become ready:\n{server.logs()}")
-        time.sleep(0.1)
-
-
-def stop_server(server: Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(15)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+def start_server(tmp: Path, database_url: str | None, **env: str) -> Server:
+    server = Server(tmp, database_url=database_url, env={**SERVER_ENV, **env})
+    server.start()
+    return server
 
 
 @pytest.fixture(scope="session")
@@ -139,7 +95,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     try:
         yield started
     finally:
-        stop_server(started)
+        started.stop()
 
 
 # -- people, keys, agents --------------------------------------------------------------------------------
@@ -378,12 +334,12 @@ def replicas(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
     tmp = tmp_path_factory.mktemp("replicas")
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        a, b = pool.map(lambda name: start_server(tmp / name, pg_database, name), ["a", "b"])
+        a, b = pool.map(lambda name: start_server(tmp / name, pg_database), ["a", "b"])
     try:
         yield a, b
     finally:
-        stop_server(a)
-        stop_server(b)
+        a.stop()
+        b.stop()
 
 
 @pytest.fixture
