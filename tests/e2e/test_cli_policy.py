@@ -8,25 +8,10 @@ import pytest
 
 from hashed.cli import _remote_policy
 
+from .conftest import POLICY
+
 pytestmark = pytest.mark.e2e
 
-POLICY = """\
-version: 1
-default: deny
-rules:
-  - id: small-transfers
-    tools: [transfer_money]
-    effect: allow
-    limits:
-      amount: {max: 1000}
-  - id: email
-    tools: [send_email]
-    effect: allow
-  - id: never-delete
-    tools: ["delete_*"]
-    effect: deny
-    reason: Agents never delete data.
-"""
 WITHOUT_DELETE = POLICY.split("  - id: never-delete")[0]
 WITH_LIMIT_CHANGED = POLICY.replace("amount: {max: 1000}", "amount: {max: 500}")
 
