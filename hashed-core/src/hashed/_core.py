@@ -25,6 +25,7 @@ from hashed._decisions import (
     RECIPES,
     commit_decision,
     decision_fields,
+    decision_of,
     decision_recipe,
     outcome_fields,
     outcome_recipe,
@@ -272,32 +273,12 @@ class Hashed:
                 verdict.reason,
                 verdict.rule_id,
             )
-            return Decision(
-                verdict.effect,
-                verdict.reason,
-                verdict.rule_id,
-                engine.hash,
-                call_ref,
-                engine.shadow,
-                None,
-                call.tool,
-                agent,
-            )
+            return decision_of(call, agent, engine, call_ref, verdict.effect, verdict.reason, verdict.rule_id)
 
     def _tighten_verdict(
         self, call: ToolCall, agent: str, verdict: Verdict, engine: PolicyEngine, call_ref: str
     ) -> Verdict:
-        draft = Decision(
-            verdict.effect,
-            verdict.reason,
-            verdict.rule_id,
-            engine.hash,
-            call_ref,
-            engine.shadow,
-            None,
-            call.tool,
-            agent,
-        )
+        draft = decision_of(call, agent, engine, call_ref, verdict.effect, verdict.reason, verdict.rule_id)
         tightened = self._tighten(call, draft)
         if tightened is draft:
             return verdict
@@ -329,7 +310,7 @@ class Hashed:
                 call.tool,
                 exc,
             )
-        return Decision(effect, reason, rule, engine.hash, call_ref, engine.shadow, None, call.tool, agent)
+        return decision_of(call, agent, engine, call_ref, effect, reason, rule)
 
     def record(self, decision: Decision, outcome: Outcome) -> None:
         """Commit the outcome record of a call that ran, linked to its decision.

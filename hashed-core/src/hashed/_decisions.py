@@ -23,6 +23,7 @@ from hashed.types import Decision, Effect, Outcome, ToolCall
 __all__ = [
     "RECIPES",
     "commit_decision",
+    "decision_of",
     "decision_fields",
     "decision_recipe",
     "outcome_fields",
@@ -61,6 +62,20 @@ def commit_decision(
         consume_windows(verdict.windows, txn)
     fields = decision_fields(call, args, call_ref, engine, effect, reason, rule, approval_id)
     txn.append("decision", agent, fields, slow=args.slow)
+    return decision_of(call, agent, engine, call_ref, effect, reason, rule, approval_id)
+
+
+def decision_of(
+    call: ToolCall,
+    agent: str,
+    engine: PolicyEngine,
+    call_ref: str,
+    effect: Effect,
+    reason: str,
+    rule: str | None,
+    approval_id: str | None = None,
+) -> Decision:
+    """The `Decision` a caller gets back: the effect, why, and what links it to its records."""
     return Decision(effect, reason, rule, engine.hash, call_ref, engine.shadow, approval_id, call.tool, agent)
 
 
