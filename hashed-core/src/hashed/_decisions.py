@@ -34,10 +34,6 @@ __all__ = [
 _log = logging.getLogger("hashed")
 
 
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
 def commit_decision(
     txn: Txn,
     approvals: ApprovalStore,
@@ -97,7 +93,7 @@ Ids = tuple[str, str, "str | None", "str | None", "str | None", "str | None"]
 
 
 def _ids(call: ToolCall, call_ref: str) -> Ids:
-    run_id, call_id, parent_id = call.run_id, call.call_id, call.parent_id  # inline `_text`: the caller's time
+    run_id, call_id, parent_id = call.run_id, call.call_id, call.parent_id  # inline: on the caller's path
     return (
         call_ref,
         call.tool,
