@@ -196,3 +196,15 @@ def test_missing_project_says_run_init(tmp_path, monkeypatch):
     result = runner.invoke(app, ["verify"])
     assert result.exit_code == 3
     assert "does not exist" in result.output
+
+
+def test_bad_settings_are_an_error_with_advice_not_a_traceback(project):
+    config = project / ".hashed" / "config.toml"
+    config.write_text(config.read_text().replace('durability = "durable"', 'durability = "journal"'))
+    result = subprocess.run(
+        [sys.executable, "-m", "hashed.cli", "status"], cwd=project, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 3
+    assert "Traceback" not in result.stderr
+    assert "durability" in result.stderr and "'durable' or 'background'" in result.stderr
+    assert ".hashed/config.toml" in result.stderr

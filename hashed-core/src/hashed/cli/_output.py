@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 
-__all__ = ["EXIT_CHECK_FAILED", "EXIT_SETUP", "console", "err", "fail", "print_json"]
+__all__ = ["EXIT_CHECK_FAILED", "EXIT_SETUP", "console", "err", "fail", "print_json", "report"]
 
 EXIT_CHECK_FAILED = 1
 EXIT_SETUP = 3
@@ -23,9 +23,14 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
-def fail(message: str, *, code: int = EXIT_SETUP, hint: str | None = None) -> NoReturn:
-    """Print an error (and what to do next) to stderr and exit with `code`."""
+def report(message: str, hint: str | None = None) -> None:
+    """Print an error (and what to do next) to stderr."""
     err.print(f"[bold red]error:[/] {message}")
     if hint:
         err.print(f"[dim]→ {hint}[/]")
+
+
+def fail(message: str, *, code: int = EXIT_SETUP, hint: str | None = None) -> NoReturn:
+    """Print an error (and what to do next) to stderr and exit with `code`."""
+    report(message, hint)
     raise typer.Exit(code)

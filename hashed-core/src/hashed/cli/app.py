@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from hashed._version import __version__
@@ -10,9 +12,11 @@ from hashed.cli._backend import CONTEXT as BACKEND_CONTEXT
 from hashed.cli._backend import backend
 from hashed.cli._init import init
 from hashed.cli._login import login, logout
+from hashed.cli._output import EXIT_SETUP, report
 from hashed.cli._run import run
 from hashed.cli._status import status
 from hashed.cli._verify import verify
+from hashed.errors import HashedError
 
 EXIT_CODES = (
     "Exit codes: 0 ok; 1 a check failed or the backend refused the request (bad record, invalid policy, "
@@ -60,5 +64,9 @@ def main_options(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: an error no command handled is printed with its advice, not as a traceback."""
+    try:
+        app()
+    except HashedError as exc:
+        report(str(exc))
+        sys.exit(EXIT_SETUP)
