@@ -137,6 +137,11 @@ def main() -> None:
             _, w50, w99, _ = added_latency(hashed)
         rows.append(("durable + rate and sum windows: added", f"{w50:.1f}", f"{w99:.1f}", ""))
         rows.append(("durable: sustained, all signed (calls/s)", f"{durable_rate:,.0f}", "", ""))
+        with make_hashed(root / "journal", policy=POLICY, durability="journal", raise_internal_errors=False) as hashed:
+            _, j50, j99, _ = added_latency(hashed)
+            journal_rate = sustained(hashed, 50_000)
+        rows.append(("journal: added latency per guarded call", f"{j50:.1f}", f"{j99:.1f}", "(durable's safety)"))
+        rows.append(("journal: sustained, all signed (calls/s)", f"{journal_rate:,.0f}", "", ""))
         with make_hashed(root / "bg", policy=POLICY, durability="background", raise_internal_errors=False) as hashed:
             _, b50, b99, _ = added_latency(hashed)
             bg_rate = sustained(hashed, 100_000)

@@ -91,6 +91,11 @@ class Hashed:
             resolve_key_file(s.key_path, s.ledger_path)
             identity = load_identity(s.key_path, s.passphrase())
         self.identity = identity
+        if s.durability == "journal" and s.ledger_sync == "full":
+            raise ConfigError(
+                "durability=journal survives a killed process, not a power cut; for ledger_sync=full use "
+                "durability=durable"
+            )
         self._client = backend_client(s, lambda: self.identity)
         self._engine, self.policy_source = initial_engine(s, policy, self._client)
         self._pm = get_plugin_manager(
@@ -101,6 +106,7 @@ class Hashed:
             self.identity,
             clock=self._clock,
             background=s.durability == "background",
+            journal=s.durability == "journal",
             synchronous=s.ledger_sync.upper(),
             on_write_error=s.ledger_on_error,
             recipes=RECIPES,
@@ -260,7 +266,7 @@ class Hashed:
             return commit_decision(txn, self.approvals, call, agent, verdict, args, call_ref, engine, self._clock())
 
         try:
-            return self.ledger.transact(commit, durable=verdict.effect is Effect.PENDING)
+            return self.ledger.transact(commit, durable=verdict.effect is Effect.PENDING or self.ledger.journaled)
         except LedgerWriteError as exc:
             if self.settings.ledger_on_error == "closed":
                 raise

@@ -38,9 +38,11 @@ class HashedSettings(BaseSettings):
     key_file: Path | None = Field(default=None, description="Encrypted agent key (default: <home>/agent.key).")
     key_passphrase: SecretStr | None = Field(default=None, description="Passphrase of the agent key.")
     strict: bool = Field(default=False, description="Raise PolicyDenied instead of returning a refusal.")
-    durability: Literal["durable", "background"] = Field(
+    durability: Literal["durable", "journal", "background"] = Field(
         default="durable",
         description="durable: records committed before the call runs/returns; "
+        "journal: as safe against a killed process, kept in a memory-mapped journal and committed by a writer "
+        "thread (the fastest safe mode); "
         "background: a writer thread commits in groups (may lose the last milliseconds on a crash).",
     )
     ledger_sync: Literal["normal", "full"] = Field(

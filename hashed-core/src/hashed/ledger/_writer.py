@@ -23,7 +23,8 @@ import orjson
 
 from hashed.errors import LedgerWriteError
 from hashed.ledger._canonical import JsonNumber, encode_prepared
-from hashed.ledger._db import Database
+from hashed.ledger._db import Database, set_meta
+from hashed.ledger._journal import Journal
 from hashed.ledger._record import leaf_hash
 from hashed.ledger._sign_service import SigningPipeline
 from hashed.ledger._usage import add_usage
@@ -66,6 +67,7 @@ class Queued(NamedTuple):
     ts: int
     nonce: str
     usage: tuple[tuple[str, float], ...]
+    mark: tuple[Journal, int] | None = None  # journal mode: the frame's journal, and the offset just past it
 
 
 def _fields_of(item: Queued, recipes: Recipes) -> tuple[dict[str, Any], bool]:
@@ -119,6 +121,7 @@ class BackgroundWriter:
         self._busy = 0
         self.broken: LedgerWriteError | None = None
         self._unsaved: list[tuple[int, bytes]] = []  # (seq, signature) of committed records, stored next time
+        self._through: dict[Journal, int] = {}  # journal mode: how far each journal is committed
         self._last_batch = 0.0
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
@@ -222,6 +225,9 @@ class BackgroundWriter:
                         pipeline.add(chunk)
                     rows = [(seq, digest, key, item.kind, item.ts, data) for seq, digest, item, data, _ in placed]
                     conn.executemany(_INSERT_RECORD, rows)
+                    marks = {item.mark[0]: item.mark[1] for item in batch if item.mark is not None}
+                    for journal, through in marks.items():  # committed with the records: replay resumes after
+                        set_meta(conn, f"journal:{journal.name}", through)
                     if unsaved:
                         conn.executemany(_INSERT_SIG, unsaved)
                     if usage:
@@ -232,6 +238,7 @@ class BackgroundWriter:
             self._unsaved = []
             self.broken = None
             self._done(batch)
+            self._committed(marks)
             signatures = pipeline.results()
         self._unsaved = [(seq, sig) for (seq, *_), sig in zip(placed, signatures, strict=True)]
         self._db.checkpoint()
@@ -240,6 +247,18 @@ class BackgroundWriter:
             for (seq, digest, item, data, kept), sig in zip(placed, signatures, strict=True):
                 body = kept if kept is not None else orjson.loads(data)  # an observer that came mid-group
                 observer(LedgerRecord(seq, item.kind, body, digest.hex(), sig.hex()))
+
+    def _committed(self, marks: dict[Journal, int]) -> None:
+        """Journal mode: note how far each journal is committed; delete the full ones committed to their end."""
+        through = self._through
+        through.update(marks)
+        for journal in [j for j, end in through.items() if j.retired and end >= j.end]:
+            del through[journal]
+            journal.discard()
+
+    def committed_through(self, journal: Journal) -> int:
+        """How far `journal` is committed to the ledger (0: nothing yet)."""
+        return self._through.get(journal, 0)
 
     def _save_signatures(self) -> None:
         """Store the last group's signatures when no records follow to carry them."""

@@ -1,0 +1,161 @@
+"""Journal mode: records survive a killed process from the moment the call goes on, and reach the signed chain."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import orjson
+import pytest
+
+from hashed import ConfigError, LedgerWriteError
+from hashed.ledger._journal import Journal, dead_journals
+from hashed.testing import make_hashed
+
+POLICY = """
+version: 1
+default: deny
+rules:
+  - {id: mail, tools: [send_email], effect: allow, rate: {per: 1h, max_calls: 3}}
+  - {id: rest, tools: ["*"], effect: allow}
+"""
+
+
+def _journals(home):
+    return sorted((home / "ledger.db.journals").glob("*.journal"))
+
+
+def test_journal_mode_commits_and_signs_every_record_and_leaves_no_journal(tmp_path):
+    home = tmp_path / ".hashed"
+    with make_hashed(home, durability="journal") as hashed:
+        send = hashed.guard("lookup")(lambda key, n: f"{key}:{n}")
+        for i in range(50):
+            assert send(f"k{i}", i) == f"k{i}:{i}"
+        assert len(_journals(home)) == 1  # this process's journal, while it runs
+        hashed.flush()
+        records = list(hashed.ledger.records())
+        assert [r.kind for r in records] == ["decision", "outcome"] * 50
+        assert [r.body["args"] for r in records[::2]] == [{"key": f"k{i}", "n": i} for i in range(50)]
+        assert all(r.signed for r in records) and hashed.verify().ok
+    assert _journals(home) == []  # everything was committed, so the journal is gone
+
+
+def test_a_record_is_safe_before_the_body_runs_even_if_the_process_is_killed_there(tmp_path):
+    home = tmp_path / ".hashed"
+    script = textwrap.dedent(
+        """
+        import os, signal, sys
+        from pathlib import Path
+        from hashed.testing import make_hashed
+        hashed = make_hashed(Path(sys.argv[1]), durability="journal")
+        @hashed.guard("wire_money")
+        def wire_money(to, amount):
+            os.kill(os.getpid(), signal.SIGKILL)  # dies inside the body: the decision must already be safe
+        wire_money("acct-9", 50)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(home)], timeout=60, check=False)
+    assert proc.returncode == -signal.SIGKILL
+    assert len(_journals(home)) == 1  # left behind by the dead process
+    with make_hashed(home, durability="journal") as hashed:  # opening commits what the dead process left
+        records = list(hashed.ledger.records())
+        assert [(r.kind, r.body["tool"], r.body["args"], r.body["effect"]) for r in records] == [
+            ("decision", "wire_money", {"to": "acct-9", "amount": 50}, "allow")
+        ]
+        report = hashed.verify()
+        assert report.ok and report.unsigned == 0
+    assert _journals(home) == []
+
+
+def test_kill_9_loses_no_record_of_a_call_that_returned(tmp_path):
+    home = tmp_path / ".hashed"
+    script = textwrap.dedent(
+        """
+        import sys
+        from pathlib import Path
+        from hashed.testing import make_hashed
+        hashed = make_hashed(Path(sys.argv[1]), durability="journal")
+        send_email = hashed.guard("send_email")(lambda to: "sent")
+        for i in range(1_000_000):
+            send_email(f"user{i}@example.com")
+            print(i, flush=True)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(home)], stdout=subprocess.PIPE, text=True)
+    returned = -1
+    for line in proc.stdout:
+        returned = int(line)
+        if returned >= 3000:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    with make_hashed(home, durability="journal") as hashed:
+        report = hashed.verify()
+        assert report.ok, report.error
+        assert report.unsigned == 0
+        outcomes = [r.body["call"] for r in hashed.ledger.records() if r.kind == "outcome"]
+        decisions = {r.body["call"]: r.body["args"]["to"] for r in hashed.ledger.records() if r.kind == "decision"}
+    assert len(outcomes) >= returned + 1  # every call that printed its index had returned
+    assert len(set(outcomes)) == len(outcomes)  # and none was committed twice
+    assert {decisions[call] for call in outcomes} >= {f"user{i}@example.com" for i in range(returned + 1)}
+
+
+def test_two_processes_opening_after_a_crash_commit_each_frame_once(tmp_path):
+    home = tmp_path / ".hashed"
+    with make_hashed(home, durability="journal") as hashed:
+        hashed.guard("lookup")(lambda: "x")()
+    journal = Journal.create(home / "ledger.db.journals")  # a dead process's journal with two frames
+    for i in range(2):
+        recipe = orjson.dumps(["outcome", "default", {"call": f"c{i}", "tool": "lookup"}, False, 10**18 + i, f"n{i}"])
+        journal.append(recipe)
+    journal.close()
+    with make_hashed(home) as first:
+        assert list(dead_journals(home / "ledger.db.journals")) == []  # replayed and deleted by the first opener
+        with make_hashed(home) as second:
+            second.flush()
+    with make_hashed(home) as hashed:
+        calls = [r.body.get("call") for r in hashed.ledger.records() if r.kind == "outcome"]
+        assert calls.count("c0") == 1 and calls.count("c1") == 1
+        assert hashed.verify().ok
+    first.close()
+
+
+def test_windows_are_counted_in_sqlite_at_once_so_every_process_sees_them(tmp_path):
+    home = tmp_path / ".hashed"
+    with make_hashed(home, policy=POLICY, durability="journal") as hashed, make_hashed(home, policy=POLICY) as other:
+        send = hashed.guard("send_email")(lambda to: "sent")
+        assert [send("a@example.com") for _ in range(3)] == ["sent"] * 3
+        assert not other.check(_call("send_email")).allowed  # the other process sees three calls this hour
+        refused = send("a@example.com")
+        assert refused.decision.rule_id == "mail" and not refused.decision.allowed
+
+
+def test_journal_mode_refuses_a_power_cut_promise_it_cannot_keep(tmp_path):
+    with pytest.raises(ConfigError, match="durability=journal survives a killed process"):
+        make_hashed(tmp_path / ".hashed", durability="journal", ledger_sync="full")
+
+
+def test_a_journal_that_cannot_be_created_is_a_clear_error(tmp_path):
+    home = tmp_path / ".hashed"
+    home.mkdir()
+    (home / "ledger.db.journals").write_text("not a directory")
+    with pytest.raises(LedgerWriteError, match="cannot create the ledger journal"):
+        make_hashed(home, durability="journal")
+
+
+def test_values_json_cannot_carry_are_committed_directly(tmp_path):
+    with make_hashed(tmp_path / ".hashed", durability="journal") as hashed:
+        assert hashed.guard("blob")(lambda data: b"ok")(b"\x00\x01") == b"ok"
+        hashed.flush()
+        records = list(hashed.ledger.records())
+        assert [r.kind for r in records] == ["decision", "outcome"] and hashed.verify().ok
+
+
+def _call(tool):
+    from hashed import ToolCall
+
+    return ToolCall(tool, {"to": "a@example.com"})
