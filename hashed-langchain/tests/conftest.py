@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from packaging.version import Version
 from pydantic import Field
 
 from hashed import Hashed, LedgerRecord
+from hashed.testing import FrozenClock, make_hashed
 from hashed_langchain import uninstrument
 
 TRANSFERS = """
@@ -153,10 +155,12 @@ def toolbox() -> Toolbox:
     return Toolbox()
 
 
-@pytest.fixture
-def guarded(hashed_offline: Hashed) -> Hashed:
-    hashed_offline.set_policy(TRANSFERS)
-    return hashed_offline
+@pytest.fixture(params=["durable", "journal"])
+def guarded(request: pytest.FixtureRequest, tmp_path: Path, hashed_clock: FrozenClock) -> Iterator[Hashed]:
+    """A real offline Hashed with the TRANSFERS policy, in each mode that loses nothing when the process dies."""
+    home = tmp_path / ".hashed"
+    with make_hashed(home, policy=TRANSFERS, clock=hashed_clock, durability=request.param) as hashed:
+        yield hashed
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import orjson
 import pytest
@@ -108,7 +109,7 @@ def test_two_processes_opening_after_a_crash_commit_each_frame_once(tmp_path):
     home = tmp_path / ".hashed"
     with make_hashed(home, durability="journal") as hashed:
         hashed.guard("lookup")(lambda: "x")()
-    journal = Journal.create(home / "ledger.db.journals")  # a dead process's journal with two frames
+    journal = Journal.create(home / "ledger.db.journals", 4096)  # a dead process's journal with two frames
     for i in range(2):
         recipe = orjson.dumps(["outcome", "default", {"call": f"c{i}", "tool": "lookup"}, False, 10**18 + i, f"n{i}"])
         journal.append(recipe)
@@ -159,3 +160,53 @@ def _call(tool):
     from hashed import ToolCall
 
     return ToolCall(tool, {"to": "a@example.com"})
+
+
+def test_full_journals_are_replaced_and_deleted_once_committed(tmp_path, monkeypatch):
+    monkeypatch.setattr("hashed.ledger._store._JOURNAL_CAPACITY", 4096)  # ≈ 10 records per journal file
+    home = tmp_path / ".hashed"
+    with make_hashed(home, durability="journal") as hashed:
+        send = hashed.guard("send_email")(lambda to: "sent")
+        for i in range(300):
+            send(f"user{i}@example.com")
+        hashed.flush()
+        send("last@example.com")  # the writer deletes full journals after its next commit
+        hashed.flush()
+        assert len(_journals(home)) == 1  # only the one in use is left
+        records = list(hashed.ledger.records())
+        assert len(records) == 2 * 301 and hashed.verify().ok
+    assert _journals(home) == []
+
+
+def test_threads_share_one_journal_without_losing_or_reordering_a_record(tmp_path):
+    home = tmp_path / ".hashed"
+    with make_hashed(home, durability="journal") as hashed:
+        send = hashed.guard("send_email")(lambda to: "sent")
+
+        def work(n):
+            for i in range(200):
+                send(f"t{n}-{i}@example.com")
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        hashed.flush()
+        records = list(hashed.ledger.records())
+        assert [r.seq for r in records] == list(range(1, 1601)) and hashed.verify().ok
+        for n in range(4):  # each thread's calls are in the chain in the order it made them
+            mine = [r.body["args"]["to"] for r in records if r.kind == "decision" and r.body["args"]["to"][1] == str(n)]
+            assert mine == [f"t{n}-{i}@example.com" for i in range(200)]
+
+
+def test_the_chain_keeps_the_order_of_calls_when_a_windowed_step_commits_directly(tmp_path):
+    with make_hashed(tmp_path / ".hashed", policy=POLICY, durability="journal") as hashed:
+        lookup = hashed.guard("lookup")(lambda key: key)  # journaled
+        send = hashed.guard("send_email")(lambda to: "sent")  # counted in a window: straight to SQLite
+        lookup("a")
+        send("x@example.com")
+        lookup("b")
+        hashed.flush()
+        kinds = [(r.kind, r.body["tool"]) for r in hashed.ledger.records()]
+    assert kinds == [(kind, tool) for tool in ("lookup", "send_email", "lookup") for kind in ("decision", "outcome")]

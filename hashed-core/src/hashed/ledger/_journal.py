@@ -29,7 +29,6 @@ from hashed.errors import LedgerWriteError
 
 __all__ = ["Journal", "dead_journals", "frames"]
 
-CAPACITY = 8 << 20  # bytes per journal file (≈ 20,000 records); a full one is replaced by a new file
 _HEADER = struct.Struct("<II")
 SUFFIX = ".journal"
 
@@ -47,8 +46,8 @@ class Journal:
         self.retired = False  # no frame will be added: discard once committed through `end`
 
     @classmethod
-    def create(cls, directory: Path, capacity: int = CAPACITY) -> Journal:
-        """A new, empty, preallocated journal, locked by this process.
+    def create(cls, directory: Path, capacity: int) -> Journal:
+        """A new, empty journal of `capacity` bytes, preallocated and locked by this process.
 
         Raises:
             LedgerWriteError: the directory cannot be written or the disk is full.

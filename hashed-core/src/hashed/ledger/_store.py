@@ -237,12 +237,13 @@ class Ledger:
                 observer=lambda: self._on_written,
                 recipes=self.recipes,
                 name=name,
+                journaled=journal,
             )
         else:
             self._signer = Signer(self._db, lambda: self.identity, name)
         self.journals = path.with_name(path.name + ".journals")
         self.replay_journals()
-        self._journal: Journal | None = Journal.create(self.journals) if journal else None
+        self._journal: Journal | None = Journal.create(self.journals, _JOURNAL_CAPACITY) if journal else None
         self._journal_lock = threading.Lock()
 
     # -- appending -------------------------------------------------------------------------------------
@@ -266,6 +267,8 @@ class Ledger:
             if not durable and not sign_now and not self.journaled:
                 with self._lock:
                     return fn(Txn(self, None))
+            if self.journaled:
+                writer.drain()  # what is journaled goes first: the chain keeps the order of the calls
         signer = self._signer
         signatures = signer.take_ready(_PIGGYBACK, at_least=_PIGGYBACK) if signer is not None else None
         with self._db.lock:
@@ -514,7 +517,7 @@ class Ledger:
         self._db.close()
 
 
-_JOURNAL_CAPACITY = 8 << 20
+_JOURNAL_CAPACITY = 8 << 20  # bytes per journal file (≈ 20,000 records); a full one is replaced by a new file
 
 
 def _frame_value(value: object) -> Any:

@@ -105,8 +105,10 @@ class BackgroundWriter:
         observer: Callable[[], Callable[[LedgerRecord], None] | None],
         recipes: Recipes,
         name: str,
+        journaled: bool = False,
     ) -> None:
         self._db = db
+        self._journaled = journaled  # every queued record is also in a journal: nothing is lost at close
         self._recipes = recipes
         self._head, self._body, self._pipeline, self._key = head, body, pipeline, key
         self._on_error = on_error
@@ -116,6 +118,7 @@ class BackgroundWriter:
         self._usage_lock = threading.Lock()
         self._kick = threading.Event()
         self._drained = threading.Event()
+        self._empty = threading.Event()  # set when a commit leaves nothing queued (see `drain`)
         self._idle = True
         self._closed = False
         self._busy = 0
@@ -146,6 +149,21 @@ class BackgroundWriter:
             entries = list(self._queued_usage.get(scope, ()))
         counted = [amount for ts, amount in entries if ts >= since_ns]
         return len(counted), float(sum(counted))
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait until everything queued so far is committed, unless the writer is failing or `timeout` runs out.
+
+        Journal mode calls this before a step commits to SQLite itself (windows, approvals), so the chain keeps
+        the order in which the calls were made.
+        """
+        deadline = time.monotonic() + timeout
+        while self._queue and self.broken is None and not self._closed:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._empty.clear()
+            self._kick.set()
+            self._empty.wait(min(0.05, left))
 
     @property
     def busy(self) -> bool:
@@ -295,12 +313,21 @@ class BackgroundWriter:
                     self._queued_usage[scope].popleft()
         if len(self._queue) <= _MAX_QUEUE // 2:
             self._drained.set()
+            if not self._queue:
+                self._empty.set()
 
     def close(self, timeout: float | None) -> None:
         """Write what is queued (within `timeout`), log what could not be written, stop."""
         self._closed = True
         self._kick.set()
         self._thread.join(timeout)
-        for item in list(self._queue):
-            log_lost(item, "ledger closed before the record could be written", self._recipes)
+        if self._journaled and self._queue:
+            _log.warning(
+                "hashed: %d records were not committed before the ledger closed; they are kept in the journal "
+                "and committed when the ledger next opens",
+                len(self._queue),
+            )
+        else:
+            for item in list(self._queue):
+                log_lost(item, "ledger closed before the record could be written", self._recipes)
         self._queue.clear()
