@@ -210,3 +210,15 @@ def test_the_chain_keeps_the_order_of_calls_when_a_windowed_step_commits_directl
         hashed.flush()
         kinds = [(r.kind, r.body["tool"]) for r in hashed.ledger.records()]
     assert kinds == [(kind, tool) for tool in ("lookup", "send_email", "lookup") for kind in ("decision", "outcome")]
+
+
+def test_a_frame_cut_short_by_a_crash_ends_the_journal_there(tmp_path):
+    journal = Journal.create(tmp_path, 4096)
+    ends = [journal.append(f"frame {i}".encode()) for i in range(3)]
+    journal.close()
+    image = bytearray((tmp_path / journal.path.name).read_bytes())
+    image[ends[1] - 1] ^= 0xFF  # the second frame's last byte never made it
+    (tmp_path / journal.path.name).write_bytes(bytes(image))
+    [dead] = dead_journals(tmp_path)
+    assert [payload for _, payload in dead.frames()] == [b"frame 0"]
+    dead.close()

@@ -8,9 +8,10 @@ then chains, signs and commits the records into the ledger, and stores in the sa
 (`meta` row `journal:<name>`). Whatever a killed process left behind is committed by the next process that
 opens the ledger: a journal is dead when no process holds its `flock`.
 
-A frame is `length (u32 LE) | crc32 (u32 LE) | payload`. The payload is written before the header, so a frame
-cut short by a crash has a zero or wrong header and ends the journal there. Files are preallocated, so a full
-disk shows when a journal is created (a clear `LedgerWriteError`), never as a fault when the mapping is written.
+A frame is `length (u32 LE) | crc32 (u32 LE) | payload`. A frame cut short by a crash (the process killed in the
+middle of the copy) fails its CRC, and the journal ends there: that call had not gone on yet. Files are
+preallocated, so a full disk shows when a journal is created (a clear `LedgerWriteError`), never as a fault when
+the mapping is written.
 """
 
 from __future__ import annotations
@@ -80,8 +81,8 @@ class Journal:
         memory = self._map
         if memory is None or stop > self.size:
             return None
+        _HEADER.pack_into(memory, start, length, zlib.crc32(payload))
         memory[start + _HEADER.size : stop] = payload
-        memory[start : start + _HEADER.size] = _HEADER.pack(length, zlib.crc32(payload))
         self.end = stop
         return stop
 
