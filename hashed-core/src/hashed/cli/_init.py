@@ -54,7 +54,7 @@ rules:
 CONFIG = """\
 # Hashed settings for this project. Every key can also be set as HASHED_<KEY> in the environment.
 agent = "{agent}"
-durability = "durable"     # or "background": faster, may lose the last milliseconds on a crash
+durability = "durable"     # "journal": as safe, much faster per call; "background": may lose the last ms on a crash
 strict = false             # true: raise PolicyDenied instead of returning a refusal
 """
 

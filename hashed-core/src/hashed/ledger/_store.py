@@ -268,12 +268,21 @@ class Ledger:
                 with self._lock:
                     return fn(Txn(self, None))
             if self.journaled:
-                writer.drain()  # what is journaled goes first: the chain keeps the order of the calls
+                # What the journal holds goes first, committed here rather than waited for: the chain keeps
+                # the order of the calls, and this step does not wait for the writer thread to wake.
+                with writer.taken() as earlier:
+                    return self._commit(fn, sign_now=True, earlier=earlier)
+        return self._commit(fn, sign_now=sign_now or writer is not None)
+
+    def _commit(self, fn: Callable[[Txn], T], *, sign_now: bool, earlier: list[Queued] | None = None) -> T:
         signer = self._signer
         signatures = signer.take_ready(_PIGGYBACK, at_least=_PIGGYBACK) if signer is not None else None
+        marks: dict[Journal, int] = {}
         with self._db.lock:
-            txn = Txn(self, self._db, sign_now=sign_now or writer is not None, signatures=signatures)
+            txn = Txn(self, self._db, sign_now=sign_now, signatures=signatures)
             try:
+                if earlier:
+                    marks = self._place_earlier(txn, earlier)
                 result = fn(txn)
                 if signatures and txn._conn is None:
                     txn._open()  # carry the signatures even if `fn` appended nothing
@@ -288,9 +297,25 @@ class Ledger:
                 raise
             if txn.appended:
                 self._head_cache = txn._head
+        if marks:
+            assert self._writer is not None  # noqa: S101 - journal mode has a writer
+            self._writer.committed(marks)
         if txn.appended:
             self._after_commit(txn.appended)
         return result
+
+    def _place_earlier(self, txn: Txn, earlier: list[Queued]) -> dict[Journal, int]:
+        """Place journaled records still queued before this transaction's own; how far each journal got."""
+        marks: dict[Journal, int] = {}
+        for item in earlier:
+            fields = item.fields
+            fields, slow = self.recipes[item.kind](fields) if isinstance(fields, tuple) else (fields, item.slow)
+            txn._place_now(item.kind, item.agent, fields, slow, item.ts, item.nonce)
+            if item.mark is not None:
+                marks[item.mark[0]] = item.mark[1]
+        for journal, through in marks.items():
+            set_meta(txn.conn, f"journal:{journal.name}", through)
+        return marks
 
     def enqueue(
         self,

@@ -12,11 +12,12 @@ callers are refused until the disk recovers.
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import orjson
@@ -118,7 +119,8 @@ class BackgroundWriter:
         self._usage_lock = threading.Lock()
         self._kick = threading.Event()
         self._drained = threading.Event()
-        self._empty = threading.Event()  # set when a commit leaves nothing queued (see `drain`)
+        self._cycle = threading.Lock()  # held from taking a group to committing it (see `taken`)
+        self._holding = False  # whether this writer's thread holds `_cycle`
         self._idle = True
         self._closed = False
         self._busy = 0
@@ -150,20 +152,22 @@ class BackgroundWriter:
         counted = [amount for ts, amount in entries if ts >= since_ns]
         return len(counted), float(sum(counted))
 
-    def drain(self, timeout: float = 30.0) -> None:
-        """Wait until everything queued so far is committed, unless the writer is failing or `timeout` runs out.
+    @contextlib.contextmanager
+    def taken(self) -> Iterator[list[Queued]]:
+        """Journal mode: hold the writer still and hand over everything queued, for the caller to commit first.
 
-        Journal mode calls this before a step commits to SQLite itself (windows, approvals), so the chain keeps
-        the order in which the calls were made.
+        A step that commits to SQLite itself (windows, approvals) places these records before its own, so the
+        chain keeps the order of the calls. If the caller's transaction fails, they go back to the queue.
         """
-        deadline = time.monotonic() + timeout
-        while self._queue and self.broken is None and not self._closed:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            self._empty.clear()
-            self._kick.set()
-            self._empty.wait(min(0.05, left))
+        with self._cycle:
+            items = list(self._queue)
+            self._queue.clear()
+            try:
+                yield items
+            except BaseException:
+                self._queue.extendleft(reversed(items))
+                raise
+            self._drained.set()
 
     @property
     def busy(self) -> bool:
@@ -178,10 +182,14 @@ class BackgroundWriter:
         while True:
             if self._queue:
                 self._busy = 1
-                batch = list(itertools.islice(self._queue, _BATCH))
+                self._cycle.acquire()  # released by `_write` as soon as the group is committed
+                self._holding = True
                 try:
-                    self._write(batch)
+                    batch = list(itertools.islice(self._queue, _BATCH))
+                    if batch:
+                        self._write(batch)
                 finally:
+                    self._release_cycle()
                     self._busy = 0
                 self._last_batch = time.monotonic()
                 if self._closed and self.broken is not None:
@@ -256,7 +264,8 @@ class BackgroundWriter:
             self._unsaved = []
             self.broken = None
             self._done(batch)
-            self._committed(marks)
+            self.committed(marks)
+            self._release_cycle()  # the rest (signatures, checkpoint, observer) never holds up `taken`
             signatures = pipeline.results()
         self._unsaved = [(seq, sig) for (seq, *_), sig in zip(placed, signatures, strict=True)]
         self._db.checkpoint()
@@ -266,7 +275,12 @@ class BackgroundWriter:
                 body = kept if kept is not None else orjson.loads(data)  # an observer that came mid-group
                 observer(LedgerRecord(seq, item.kind, body, digest.hex(), sig.hex()))
 
-    def _committed(self, marks: dict[Journal, int]) -> None:
+    def _release_cycle(self) -> None:
+        if self._holding:
+            self._holding = False
+            self._cycle.release()
+
+    def committed(self, marks: dict[Journal, int]) -> None:
         """Journal mode: note how far each journal is committed; delete the full ones committed to their end."""
         through = self._through
         through.update(marks)
@@ -313,8 +327,6 @@ class BackgroundWriter:
                     self._queued_usage[scope].popleft()
         if len(self._queue) <= _MAX_QUEUE // 2:
             self._drained.set()
-            if not self._queue:
-                self._empty.set()
 
     def close(self, timeout: float | None) -> None:
         """Write what is queued (within `timeout`), log what could not be written, stop."""
