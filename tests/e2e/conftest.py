@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -144,7 +145,11 @@ class Cli:
         return done
 
     def start(self, *args: str) -> subprocess.Popen[str]:
-        """`hashed …` as a running process (stdout and stderr piped)."""
+        """`hashed …` as a running process (stdout and stderr piped), which Ctrl-C (SIGINT) stops.
+
+        A test run started in the background by a non-interactive shell ignores SIGINT, and children inherit
+        that: the command would then never see the Ctrl-C a test sends it.
+        """
         return subprocess.Popen(
             [sys.executable, "-m", "hashed.cli", *args],
             cwd=self.cwd,
@@ -152,7 +157,12 @@ class Cli:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=_default_sigint,  # resets one signal before exec: safe here
         )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import contextlib
 import datetime
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
@@ -155,34 +154,8 @@ def tail(
                 err.print("no records match")
             return
         after = str(page["items"][0]["id"]) if page["items"] else "0"
-        _follow_until_interrupted(backend, filters, after, limit, as_json)
-
-
-def _follow_until_interrupted(
-    backend: AdminClient, filters: dict[str, Any], after: str, limit: int | None, as_json: bool
-) -> None:
-    """Follow on a worker thread while this one waits: Ctrl-C (how one stops following) is not an error.
-
-    A KeyboardInterrupt raised inside httpx's read could land while it holds one of its own locks, and closing
-    the client afterwards would then wait forever (seen once in CI). Here it lands in `join`, a safe place.
-    """
-    failed: list[BaseException] = []
-
-    def follow() -> None:
-        try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how one stops following: not an error
             _follow(backend, filters, after, limit, as_json)
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread, which raises it
-            failed.append(exc)
-
-    worker = threading.Thread(target=follow, name="hashed-logs-follow", daemon=True)
-    worker.start()
-    try:
-        while worker.is_alive():
-            worker.join(0.25)
-    except KeyboardInterrupt:
-        return  # closing the client ends the worker's read; as a daemon it never holds up the exit
-    if failed:
-        raise failed[0]
 
 
 def _follow(backend: AdminClient, filters: dict[str, Any], after: str, limit: int | None, as_json: bool) -> None:
