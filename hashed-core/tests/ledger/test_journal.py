@@ -11,8 +11,10 @@ import threading
 
 import orjson
 import pytest
+from typer.testing import CliRunner
 
 from hashed import ConfigError, LedgerWriteError
+from hashed.cli.app import app
 from hashed.ledger._journal import Journal, dead_journals
 from hashed.testing import make_hashed
 
@@ -61,6 +63,8 @@ def test_a_record_is_safe_before_the_body_runs_even_if_the_process_is_killed_the
     proc = subprocess.run([sys.executable, "-c", script, str(home)], timeout=60, check=False)
     assert proc.returncode == -signal.SIGKILL
     assert len(_journals(home)) == 1  # left behind by the dead process
+    said = CliRunner().invoke(app, ["verify", str(home / "ledger.db")]).output
+    assert "0 records verified" in said and "1 journal file(s) beside the ledger hold records" in " ".join(said.split())
     with make_hashed(home, durability="journal") as hashed:  # opening commits what the dead process left
         records = list(hashed.ledger.records())
         assert [(r.kind, r.body["tool"], r.body["args"], r.body["effect"]) for r in records] == [

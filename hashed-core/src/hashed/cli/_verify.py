@@ -50,6 +50,7 @@ def verify(
     except HashedError as exc:
         fail(str(exc))
     report = verifier.report
+    journals = sorted(path.with_name(path.name + ".journals").glob("*.journal")) if live else []
     if as_json:
         print_json(
             {
@@ -60,6 +61,7 @@ def verify(
                 "head": report.head,
                 "keys": report.keys,
                 "unsigned": report.unsigned,
+                "journals": len(journals),
                 "error": None
                 if report.error is None
                 else {"seq": report.error.sequence, "reason": report.error.reason},
@@ -78,6 +80,12 @@ def verify(
                 f"[yellow]![/] {report.unsigned} records are not signed yet (a running agent signs them "
                 "within tens of milliseconds; the next start signs what a crash left)"
             )
+    if journals and not as_json:
+        console.print(
+            f"[yellow]![/] {len(journals)} journal file(s) beside the ledger hold records not in it yet (durability "
+            "= journal: a running agent commits them within tens of milliseconds; the next start of the agent "
+            "commits what a killed process left)"
+        )
     else:
         assert report.error is not None  # noqa: S101 - `ok` is False exactly when error is set
         console.print(f"[bold red]✗ record {report.error.sequence}:[/] {report.error.reason}")
