@@ -301,7 +301,9 @@ class Hashed:
         effect, reason, rule = verdict.effect, verdict.reason, verdict.rule_id
         fields: dict[str, Any] | tuple[Any, ...]
         slow = False
-        if _IMMUTABLE.issuperset(map(type, call.args.values())):
+        if (not paths or not self.ledger.journaled) and _IMMUTABLE.issuperset(map(type, call.args.values())):
+            # A recipe carries the raw arguments; a journal keeps what it is given on disk, so arguments the
+            # policy redacts are redacted here first.
             fields = decision_recipe(call, paths, call_ref, engine, verdict)
         else:
             args = recorded_args(call.args, paths, call.tool)
@@ -326,7 +328,8 @@ class Hashed:
         """
         try:
             if self.ledger.background:
-                if outcome.error is None and type(outcome.result) in _IMMUTABLE:  # built by the writer
+                immutable = outcome.error is None and type(outcome.result) in _IMMUTABLE
+                if immutable and not self.ledger.journaled:  # built by the writer (a journal gets only the digest)
                     self.ledger.enqueue("outcome", decision.agent, outcome_recipe(decision, outcome))
                 else:
                     self.ledger.enqueue("outcome", decision.agent, outcome_fields(decision, outcome))

@@ -226,3 +226,20 @@ def test_a_frame_cut_short_by_a_crash_ends_the_journal_there(tmp_path):
     [dead] = dead_journals(tmp_path)
     assert [payload for _, payload in dead.frames()] == [b"frame 0"]
     dead.close()
+
+
+def test_the_journal_on_disk_holds_no_redacted_argument_and_no_tool_result(tmp_path):
+    policy = "version: 1\ndefault: allow\nredact: [password]\n"
+    home = tmp_path / ".hashed"
+    with make_hashed(home, policy=policy, durability="journal") as hashed:
+        login = hashed.guard("login")(lambda user, password: "session-token-SECRET-RESULT")
+        assert login("ada", "hunter2-SECRET-ARG") == "session-token-SECRET-RESULT"
+        [journal] = _journals(home)
+        on_disk = journal.read_bytes()
+        assert b"ada" in on_disk  # the call is there
+        assert b"hunter2-SECRET-ARG" not in on_disk and b"SECRET-RESULT" not in on_disk
+        assert oct(journal.parent.stat().st_mode & 0o777) == "0o700" and oct(journal.stat().st_mode & 0o777) == "0o600"
+        hashed.flush()
+        decision, outcome = hashed.ledger.records()
+        assert decision.body["args"]["user"] == "ada" and decision.body["args"]["password"] != "hunter2-SECRET-ARG"
+        assert outcome.body["result_digest"]

@@ -311,10 +311,11 @@ def test_background_mode_records_arguments_as_they_were_when_decided(tmp_path):
         assert hashed.verify().ok
 
 
-def test_background_mode_writes_the_same_records_as_durable_mode(tmp_path):
-    # Background mode queues plain calls as recipes that its writer thread turns into records later; what it
-    # writes must be exactly what durable mode writes for the same calls: arguments (redacted, digested),
-    # results, errors, rules, policy.
+@pytest.mark.parametrize("mode", ["background", "journal"])
+def test_queueing_modes_write_the_same_records_as_durable_mode(tmp_path, mode):
+    # Background and journal modes queue plain calls as recipes that the writer thread turns into records later;
+    # what they write must be exactly what durable mode writes for the same calls: arguments (redacted,
+    # digested), results, errors, rules, policy.
     policy = "version: 1\ndefault: allow\nredact: [password]\nrules: [{id: no-rm, tools: [rm], effect: deny}]\n"
 
     def run(durability: str) -> list[dict]:
@@ -344,8 +345,8 @@ def test_background_mode_writes_the_same_records_as_durable_mode(tmp_path):
             volatile = {"ts", "nonce", "seq", "prev", "call", "duration_ns"}
             return [{k: v for k, v in r.body.items() if k not in volatile} for r in hashed.ledger.records()]
 
-    durable, background = run("durable"), run("background")
-    assert background == durable
+    durable, queued = run("durable"), run(mode)
+    assert queued == durable
     logins = [r for r in durable if r["kind"] == "decision" and r["tool"] == "login"]
     assert logins[0]["args"] == {"user": "ann", "password": "[REDACTED]", "tries": 1}
     assert [r["status"] for r in durable if r["kind"] == "outcome"] == ["ok", "ok", "ok", "error"]

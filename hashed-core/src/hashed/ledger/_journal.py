@@ -55,7 +55,7 @@ class Journal:
         """
         path = directory / f"{os.getpid()}-{token16()}{SUFFIX}"
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # frames hold arguments, like the ledger
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         except OSError as exc:
             raise LedgerWriteError(f"cannot create the ledger journal {path}: {exc}; fix the permissions") from exc
