@@ -13,7 +13,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from hashed import ConfigError, LedgerWriteError
+from hashed import ConfigError, LedgerError, LedgerWriteError
 from hashed.cli.app import app
 from hashed.ledger._journal import Journal, dead_journals
 from hashed.testing import make_hashed
@@ -243,3 +243,23 @@ def test_the_journal_on_disk_holds_no_redacted_argument_and_no_tool_result(tmp_p
         decision, outcome = hashed.ledger.records()
         assert decision.body["args"]["user"] == "ada" and decision.body["args"]["password"] != "hunter2-SECRET-ARG"
         assert outcome.body["result_digest"]
+
+
+def test_a_forked_child_is_told_to_make_its_own_hashed_and_the_parent_loses_nothing(tmp_path):
+    home = tmp_path / ".hashed"
+    with make_hashed(home, durability="journal") as hashed:
+        send = hashed.guard("send_email")(lambda to: "sent")
+        send("before@example.com")
+        pid = os.fork()
+        if pid == 0:  # the child: the parent's journal must stay untouched
+            try:
+                send("child@example.com")
+            except LedgerError as exc:
+                os._exit(3 if "create a Hashed in each process" in str(exc) else 2)
+            os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 3
+        send("after@example.com")
+        hashed.flush()
+        sent = [r.body["args"]["to"] for r in hashed.ledger.records() if r.kind == "decision"]
+        assert sent == ["before@example.com", "after@example.com"] and hashed.verify().ok

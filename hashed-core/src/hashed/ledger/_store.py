@@ -18,9 +18,11 @@ Whatever a killed process left in its journal is committed by the next process t
 from __future__ import annotations
 
 import functools
+import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,7 +30,7 @@ from typing import Any, TypeVar
 import orjson
 
 from hashed._random import token16
-from hashed.errors import ChainBrokenError, LedgerError
+from hashed.errors import ChainBrokenError, LedgerError, LedgerWriteError
 from hashed.identity import Identity
 from hashed.ledger._canonical import JsonNumber, encode_prepared, prepare
 from hashed.ledger._db import Database, get_meta, set_meta
@@ -245,6 +247,9 @@ class Ledger:
         self.replay_journals()
         self._journal: Journal | None = Journal.create(self.journals, _JOURNAL_CAPACITY) if journal else None
         self._journal_lock = threading.Lock()
+        self._forked = False  # set in a child process: the journal and the writer thread belong to the parent
+        if journal:
+            _journaled.add(self)
 
     # -- appending -------------------------------------------------------------------------------------
 
@@ -341,6 +346,11 @@ class Ledger:
         if self._journal is None:
             writer.put(Queued(kind, agent, fields, slow, self.clock(), token16(), ()))
             return
+        if self._forked:  # a write error: callers fail closed (or run, logged, with ledger_on_error=open)
+            raise LedgerWriteError(
+                "this Hashed was created before the process forked; its journal belongs to the parent process: "
+                "create a Hashed in each process (after the fork)"
+            )
         ts, nonce = self.clock(), token16()
         try:
             payload = orjson.dumps((kind, agent, fields, slow, ts, nonce), default=_frame_value)
@@ -549,3 +559,15 @@ def _frame_value(value: object) -> Any:
     if isinstance(value, JsonNumber):
         return value.fragment
     raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+_journaled: weakref.WeakSet[Ledger] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for ledger in list(_journaled):
+        ledger._forked = True  # appending to the parent's mapping would overwrite the parent's frames
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
