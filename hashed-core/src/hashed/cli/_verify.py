@@ -80,12 +80,12 @@ def verify(
                 f"[yellow]![/] {report.unsigned} records are not signed yet (a running agent signs them "
                 "within tens of milliseconds; the next start signs what a crash left)"
             )
-    if journals and not as_json:
-        console.print(
-            f"[yellow]![/] {len(journals)} journal file(s) beside the ledger hold records not in it yet (durability "
-            "= journal: a running agent commits them within tens of milliseconds; the next start of the agent "
-            "commits what a killed process left)"
-        )
+        if journals:
+            console.print(
+                f"[yellow]![/] {len(journals)} journal file(s) beside the ledger hold records not in it yet "
+                "(durability = journal: a running agent commits them within tens of milliseconds; the next start "
+                "of the agent commits what a killed process left)"
+            )
     else:
         assert report.error is not None  # noqa: S101 - `ok` is False exactly when error is set
         console.print(f"[bold red]✗ record {report.error.sequence}:[/] {report.error.reason}")
