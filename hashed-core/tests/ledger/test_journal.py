@@ -263,3 +263,14 @@ def test_a_forked_child_is_told_to_make_its_own_hashed_and_the_parent_loses_noth
         hashed.flush()
         sent = [r.body["args"]["to"] for r in hashed.ledger.records() if r.kind == "decision"]
         assert sent == ["before@example.com", "after@example.com"] and hashed.verify().ok
+
+
+def test_a_journal_that_cannot_be_read_stops_the_start_with_what_to_do(tmp_path):
+    home = tmp_path / ".hashed"
+    make_hashed(home).close()
+    journal = Journal.create(home / "ledger.db.journals", 4096)
+    journal.append(orjson.dumps(["mystery", "default", ["not", "a", "recipe"], False, 1, "n"]))
+    journal.close()
+    with pytest.raises(LedgerError, match=r"cannot commit the records left in the journal .*move the file aside"):
+        make_hashed(home)
+    assert len(_journals(home)) == 1  # kept

@@ -399,7 +399,13 @@ class Ledger:
                 pending = list(journal.frames(start))
                 for at in range(0, len(pending), 500):
                     group = pending[at : at + 500]
-                    self.transact(functools.partial(self._replay, key=key, group=group), sign_now=True)
+                    try:
+                        self.transact(functools.partial(self._replay, key=key, group=group), sign_now=True)
+                    except (ValueError, TypeError, KeyError) as exc:  # a frame this version cannot read
+                        raise LedgerError(
+                            f"cannot commit the records left in the journal {journal.path} ({exc}); "
+                            "move the file aside to start without them, and keep it: its records are not in the ledger"
+                        ) from exc
                     replayed += len(group)
                 journal.discard()
                 with self._db.write() as conn:
