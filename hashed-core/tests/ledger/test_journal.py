@@ -212,7 +212,9 @@ def test_the_chain_keeps_the_order_of_calls_when_a_windowed_step_commits_directl
         send("x@example.com")
         lookup("b")
         hashed.flush()
-        kinds = [(r.kind, r.body["tool"]) for r in hashed.ledger.records()]
+        records = list(hashed.ledger.records())
+        assert all(r.signed for r in records)  # the windowed step's records too, signed by the writer
+    kinds = [(r.kind, r.body["tool"]) for r in records]
     assert kinds == [(kind, tool) for tool in ("lookup", "send_email", "lookup") for kind in ("decision", "outcome")]
 
 
