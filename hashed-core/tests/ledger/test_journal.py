@@ -213,7 +213,7 @@ def test_the_chain_keeps_the_order_of_calls_when_a_windowed_step_commits_directl
         lookup("b")
         hashed.flush()
         records = list(hashed.ledger.records())
-        assert all(r.signed for r in records)  # the windowed step's records too, signed by the writer
+        assert all(r.signed for r in records)
     kinds = [(r.kind, r.body["tool"]) for r in records]
     assert kinds == [(kind, tool) for tool in ("lookup", "send_email", "lookup") for kind in ("decision", "outcome")]
 

@@ -276,7 +276,7 @@ class Ledger:
                 # What the journal holds goes first, committed here rather than waited for: the chain keeps
                 # the order of the calls, and this step does not wait for the writer thread to wake.
                 with writer.taken() as earlier:
-                    return self._commit(fn, sign_now=sign_now, earlier=earlier)  # the writer signs them
+                    return self._commit(fn, sign_now=True, earlier=earlier)
         return self._commit(fn, sign_now=sign_now or writer is not None)
 
     def _commit(self, fn: Callable[[Txn], T], *, sign_now: bool, earlier: list[Queued] | None = None) -> T:
@@ -425,12 +425,10 @@ class Ledger:
         set_meta(txn.conn, key, group[-1][0])
 
     def _after_commit(self, appended: list[Appended]) -> None:
-        unsigned = [(seq, digest) for seq, digest, _, _, sig in appended if sig is None]
-        if unsigned:
-            if self._signer is not None:
+        if self._signer is not None:
+            unsigned = [(seq, digest) for seq, digest, _, _, sig in appended if sig is None]
+            if unsigned:
                 self._signer.committed(unsigned)
-            elif self._writer is not None:  # journal mode: a step that committed to SQLite itself
-                self._writer.sign_later(unsigned)
         observer = self._on_written
         if observer is not None:
             for seq, digest, kind, body, sig in appended:

@@ -127,7 +127,6 @@ class BackgroundWriter:
         self.broken: LedgerWriteError | None = None
         self._unsaved: list[tuple[int, bytes]] = []  # (seq, signature) of committed records, stored next time
         self._through: dict[Journal, int] = {}  # journal mode: how far each journal is committed
-        self._to_sign: collections.deque[tuple[int, bytes]] = collections.deque()  # committed by callers, unsigned
         self._last_batch = 0.0
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
@@ -170,16 +169,10 @@ class BackgroundWriter:
                 raise
             self._drained.set()
 
-    def sign_later(self, records: list[tuple[int, bytes]]) -> None:
-        """Journal mode: records `(seq, hash)` a caller committed unsigned; signed and stored like a group's."""
-        self._to_sign.extend(records)
-        if self._idle:
-            self._kick.set()
-
     @property
     def busy(self) -> bool:
-        """Whether records are waiting to be committed or signed."""
-        return bool(self._queue or self._busy or self._unsaved or self._to_sign)
+        """Whether records are waiting to be committed."""
+        return bool(self._queue or self._busy or self._unsaved)
 
     def hurry(self) -> None:
         """Write now (flush, close)."""
@@ -187,12 +180,6 @@ class BackgroundWriter:
 
     def _loop(self) -> None:
         while True:
-            if self._to_sign:
-                self._busy = 1
-                try:
-                    self._sign_committed()
-                finally:
-                    self._busy = 0
             if self._queue:
                 self._busy = 1
                 self._cycle.acquire()  # released by `_write` as soon as the group is committed
@@ -287,14 +274,6 @@ class BackgroundWriter:
             for (seq, digest, item, data, kept), sig in zip(placed, signatures, strict=True):
                 body = kept if kept is not None else orjson.loads(data)  # an observer that came mid-group
                 observer(LedgerRecord(seq, item.kind, body, digest.hex(), sig.hex()))
-
-    def _sign_committed(self) -> None:
-        """Sign what callers committed themselves; the signatures are stored with the next group (or alone)."""
-        records = [self._to_sign.popleft() for _ in range(len(self._to_sign))]
-        with self._pipeline() as pipeline:
-            pipeline.add([digest for _, digest in records])
-            signatures = pipeline.results()
-        self._unsaved.extend((seq, sig) for (seq, _), sig in zip(records, signatures, strict=True))
 
     def _release_cycle(self) -> None:
         if self._holding:
