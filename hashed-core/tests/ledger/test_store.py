@@ -170,10 +170,13 @@ _WRITER = textwrap.dedent(
 )
 
 
-def test_processes_share_one_chain_without_forking(tmp_path):
+@pytest.mark.parametrize("durability", ["durable", "journal"])
+def test_processes_share_one_chain_without_forking(tmp_path, durability):
     home = tmp_path / ".hashed"
+    env = {**os.environ, "HASHED_DURABILITY": durability}
     procs = [
-        subprocess.Popen([sys.executable, "-c", _WRITER, str(home), "100"], stderr=subprocess.PIPE) for _ in range(3)
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(home), "100"], stderr=subprocess.PIPE, env=env)
+        for _ in range(3)
     ]
     for proc in procs:
         _, err = proc.communicate(timeout=120)
