@@ -26,8 +26,10 @@ def _shipped(hashed) -> bool:
     return hashed.shipper.unshipped() == 0
 
 
-def test_every_record_reaches_the_backend_and_verifies_there(agent_factory, org, tmp_path):
-    agent = agent_factory("ledger-agent")
+@pytest.mark.parametrize("durability", ["durable", "journal", "background"])
+def test_every_record_reaches_the_backend_and_verifies_there(agent_factory, org, tmp_path, durability):
+    name = f"ledger-agent-{durability}"  # the organisation is shared by the module's tests: one agent name each
+    agent = agent_factory(name, durability=durability)
     assert agent.policy_source.startswith("backend")
     pay = _pay(agent)
     assert pay("acct-9", 50) == "sent"
@@ -35,10 +37,10 @@ def test_every_record_reaches_the_backend_and_verifies_there(agent_factory, org,
     agent.flush()
     wait_for(lambda: _shipped(agent), what="shipping")
     head_seq, head_hash = agent.ledger.head()
-    chain = backend_chain(org, "ledger-agent")
+    chain = backend_chain(org, name)
     assert (chain["verified_seq"], chain["head"]["hash"], chain["quarantined"]) == (head_seq, head_hash, 0)
     assert chain["reverified"] is True and chain["error"] is None
-    agent_id = next(a["id"] for a in org.call("GET", "/v1/agents") if a["name"] == "ledger-agent")
+    agent_id = next(a["id"] for a in org.call("GET", "/v1/agents") if a["name"] == name)
     export = tmp_path / "export.jsonl"
     import httpx
 
