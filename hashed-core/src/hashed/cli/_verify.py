@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from hashed.cli._output import EXIT_CHECK_FAILED, console, fail, print_json
 from hashed.errors import ChainBrokenError, HashedError
 from hashed.ledger import ChainVerifier, count_records, is_ledger_file, read_export, read_ledger
+from hashed.ledger._journal import journal_files
 
 
 def verify(
@@ -50,7 +51,7 @@ def verify(
     except HashedError as exc:
         fail(str(exc))
     report = verifier.report
-    journals = sorted(path.with_name(path.name + ".journals").glob("*.journal")) if live else []
+    journals = journal_files(path) if live else []
     if as_json:
         print_json(
             {

@@ -51,7 +51,8 @@ class JsonNumber:
         return hash(self.text)
 
 
-def _default(obj: object) -> Any:
+def prepared_default(obj: object) -> Any:
+    """Orjson's `default` for prepared values: a `JsonNumber` is written as its JCS text."""
     if isinstance(obj, JsonNumber):
         return obj.fragment
     raise TypeError(f"{type(obj).__name__} is not a JSON value")
@@ -162,7 +163,7 @@ def encode_prepared(value: Any, slow: bool = False) -> bytes:
     """JCS bytes of a value `prepare` returned (the hot path: one orjson call)."""
     if slow:
         return _slow_encode(value).encode()
-    return orjson.dumps(value, default=_default, option=_SORT)
+    return orjson.dumps(value, default=prepared_default, option=_SORT)
 
 
 def canonical_object_bytes(value: Mapping[str, Any], omit: frozenset[str]) -> bytes:

@@ -28,10 +28,20 @@ from pathlib import Path
 from hashed._random import token16
 from hashed.errors import LedgerWriteError
 
-__all__ = ["Journal", "dead_journals", "frames"]
+__all__ = ["Journal", "dead_journals", "frames", "journal_dir", "journal_files"]
 
 _HEADER = struct.Struct("<II")
 SUFFIX = ".journal"
+
+
+def journal_dir(ledger: Path) -> Path:
+    """The folder of a ledger's journals: `<ledger>.journals` beside it."""
+    return ledger.with_name(ledger.name + ".journals")
+
+
+def journal_files(ledger: Path) -> list[Path]:
+    """The journal files beside a ledger (a live process's, or a dead one's not committed yet)."""
+    return sorted(journal_dir(ledger).glob(f"*{SUFFIX}"))
 
 
 class Journal:
@@ -93,9 +103,6 @@ class Journal:
 
     def discard(self) -> None:
         """Empty and delete the file, then let go of it (still holding the lock while it empties)."""
-        if self._map is not None:
-            self._map.close()
-            self._map = None
         with contextlib.suppress(OSError):
             os.ftruncate(self._fd, 0)  # a process that opened the file meanwhile finds nothing to replay
         with contextlib.suppress(OSError):

@@ -32,15 +32,15 @@ import orjson
 from hashed._random import token16
 from hashed.errors import ChainBrokenError, LedgerError, LedgerWriteError
 from hashed.identity import Identity
-from hashed.ledger._canonical import JsonNumber, encode_prepared, prepare
+from hashed.ledger._canonical import encode_prepared, prepare, prepared_default
 from hashed.ledger._db import Database, get_meta, set_meta
-from hashed.ledger._journal import Journal, dead_journals
+from hashed.ledger._journal import Journal, dead_journals, journal_dir
 from hashed.ledger._record import GENESIS, PROTOCOL_VERSION, leaf_hash, signing_message
 from hashed.ledger._sign_service import SigningPipeline
 from hashed.ledger._signer import UPDATE_SIG, Signer, seal_unsigned
 from hashed.ledger._usage import add_usage, usage_since
 from hashed.ledger._verify import ChainVerifier, VerifyReport
-from hashed.ledger._writer import BackgroundWriter, Queued, Recipe, Recipes
+from hashed.ledger._writer import BackgroundWriter, Queued, Recipe, Recipes, built_fields, journal_marks, store_marks
 from hashed.types import LedgerRecord
 
 __all__ = ["Ledger", "Txn"]
@@ -239,11 +239,10 @@ class Ledger:
                 observer=lambda: self._on_written,
                 recipes=self.recipes,
                 name=name,
-                journaled=journal,
             )
         else:
             self._signer = Signer(self._db, lambda: self.identity, name)
-        self.journals = path.with_name(path.name + ".journals")
+        self.journals = journal_dir(path)
         self.replay_journals()
         self._journal: Journal | None = Journal.create(self.journals, _JOURNAL_CAPACITY) if journal else None
         self._journal_lock = threading.Lock()
@@ -311,15 +310,11 @@ class Ledger:
 
     def _place_earlier(self, txn: Txn, earlier: list[Queued]) -> dict[Journal, int]:
         """Place journaled records still queued before this transaction's own; how far each journal got."""
-        marks: dict[Journal, int] = {}
         for item in earlier:
-            fields = item.fields
-            fields, slow = self.recipes[item.kind](fields) if isinstance(fields, tuple) else (fields, item.slow)
+            fields, slow = built_fields(item.kind, item.fields, item.slow, self.recipes)
             txn._place_now(item.kind, item.agent, fields, slow, item.ts, item.nonce)
-            if item.mark is not None:
-                marks[item.mark[0]] = item.mark[1]
-        for journal, through in marks.items():
-            set_meta(txn.conn, f"journal:{journal.name}", through)
+        marks = journal_marks(earlier)
+        store_marks(txn.conn, marks)
         return marks
 
     def enqueue(
@@ -353,7 +348,7 @@ class Ledger:
             )
         ts, nonce = self.clock(), token16()
         try:
-            payload = orjson.dumps((kind, agent, fields, slow, ts, nonce), default=_frame_value)
+            payload = orjson.dumps((kind, agent, fields, slow, ts, nonce), default=prepared_default)
         except TypeError:  # a value JSON cannot carry exactly (bytes, a huge int): commit it the durable way
             self._commit_now(kind, agent, fields, slow)
             return
@@ -379,9 +374,7 @@ class Ledger:
         return self._journal
 
     def _commit_now(self, kind: str, agent: str, fields: dict[str, Any] | Recipe, slow: bool) -> None:
-        if isinstance(fields, tuple):
-            fields, slow = self.recipes[kind](fields)
-        built: dict[str, Any] = fields
+        built, slow = built_fields(kind, fields, slow, self.recipes)
         self.transact(lambda txn: txn.append(kind, agent, built, slow=slow), durable=True)
 
     def replay_journals(self) -> int:
@@ -559,12 +552,6 @@ class Ledger:
 
 
 _JOURNAL_CAPACITY = 8 << 20  # bytes per journal file (≈ 20,000 records); a full one is replaced by a new file
-
-
-def _frame_value(value: object) -> Any:
-    if isinstance(value, JsonNumber):
-        return value.fragment
-    raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
 _journaled: weakref.WeakSet[Ledger] = weakref.WeakSet()

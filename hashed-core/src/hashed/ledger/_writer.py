@@ -15,6 +15,7 @@ import collections
 import contextlib
 import itertools
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -71,17 +72,29 @@ class Queued(NamedTuple):
     mark: tuple[Journal, int] | None = None  # journal mode: the frame's journal, and the offset just past it
 
 
-def _fields_of(item: Queued, recipes: Recipes) -> tuple[dict[str, Any], bool]:
-    """A queued record's fields, built now if the caller queued a recipe."""
-    fields = item.fields
+def built_fields(
+    kind: str, fields: dict[str, Any] | Recipe, slow: bool, recipes: Recipes
+) -> tuple[dict[str, Any], bool]:
+    """A record's fields, built now if what was queued is a recipe."""
     if isinstance(fields, tuple):
-        return recipes[item.kind](fields)
-    return fields, item.slow
+        return recipes[kind](fields)
+    return fields, slow
+
+
+def journal_marks(items: list[Queued]) -> dict[Journal, int]:
+    """Journal mode: how far into each journal `items` reach (the last frame's end, per journal)."""
+    return {item.mark[0]: item.mark[1] for item in items if item.mark is not None}
+
+
+def store_marks(conn: sqlite3.Connection, marks: dict[Journal, int]) -> None:
+    """Record, in the transaction that commits the records, how far each journal is committed."""
+    for journal, through in marks.items():
+        set_meta(conn, f"journal:{journal.name}", through)
 
 
 def log_lost(item: Queued, why: str, recipes: Recipes) -> None:
     """Never drop a record silently: when it cannot be committed, its content goes to the error log."""
-    fields, _ = _fields_of(item, recipes)
+    fields, _ = built_fields(item.kind, item.fields, item.slow, recipes)
     document = {"kind": item.kind, "agent": item.agent, "ts": str(item.ts), "nonce": item.nonce, **fields}
     text = orjson.dumps(document, default=lambda o: o.fragment if isinstance(o, JsonNumber) else str(o)).decode()
     _log.error("hashed: %s; the record is kept only in this log: %s", why, text)
@@ -106,10 +119,8 @@ class BackgroundWriter:
         observer: Callable[[], Callable[[LedgerRecord], None] | None],
         recipes: Recipes,
         name: str,
-        journaled: bool = False,
     ) -> None:
         self._db = db
-        self._journaled = journaled  # every queued record is also in a journal: nothing is lost at close
         self._recipes = recipes
         self._head, self._body, self._pipeline, self._key = head, body, pipeline, key
         self._on_error = on_error
@@ -235,7 +246,7 @@ class BackgroundWriter:
                     chunk: list[bytes] = []
                     for item in batch:
                         seq += 1
-                        fields, slow = _fields_of(item, recipes)
+                        fields, slow = built_fields(item.kind, item.fields, item.slow, recipes)
                         body = self._body(seq, prev, item.ts, item.nonce, item.kind, item.agent, fields)
                         data = encode_prepared(body, slow)
                         digest = leaf_hash(data)
@@ -251,9 +262,8 @@ class BackgroundWriter:
                         pipeline.add(chunk)
                     rows = [(seq, digest, key, item.kind, item.ts, data) for seq, digest, item, data, _ in placed]
                     conn.executemany(_INSERT_RECORD, rows)
-                    marks = {item.mark[0]: item.mark[1] for item in batch if item.mark is not None}
-                    for journal, through in marks.items():  # committed with the records: replay resumes after
-                        set_meta(conn, f"journal:{journal.name}", through)
+                    marks = journal_marks(batch)
+                    store_marks(conn, marks)  # committed with the records: a replay resumes after them
                     if unsaved:
                         conn.executemany(_INSERT_SIG, unsaved)
                     if usage:
@@ -333,13 +343,14 @@ class BackgroundWriter:
         self._closed = True
         self._kick.set()
         self._thread.join(timeout)
-        if self._journaled and self._queue:
+        journaled = [item for item in self._queue if item.mark is not None]
+        if journaled:
             _log.warning(
                 "hashed: %d records were not committed before the ledger closed; they are kept in the journal "
                 "and committed when the ledger next opens",
-                len(self._queue),
+                len(journaled),
             )
-        else:
-            for item in list(self._queue):
+        for item in self._queue:
+            if item.mark is None:
                 log_lost(item, "ledger closed before the record could be written", self._recipes)
         self._queue.clear()
