@@ -328,8 +328,8 @@ class Hashed:
         """
         try:
             if self.ledger.background:
-                immutable = outcome.error is None and type(outcome.result) in _IMMUTABLE
-                if immutable and not self.ledger.journaled:  # built by the writer (a journal gets only the digest)
+                if not self.ledger.journaled and outcome.error is None and type(outcome.result) in _IMMUTABLE:
+                    # built by the writer; a journal keeps what it gets on disk, so it gets the digest only
                     self.ledger.enqueue("outcome", decision.agent, outcome_recipe(decision, outcome))
                 else:
                     self.ledger.enqueue("outcome", decision.agent, outcome_fields(decision, outcome))

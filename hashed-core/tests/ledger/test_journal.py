@@ -109,7 +109,7 @@ def test_kill_9_loses_no_record_of_a_call_that_returned(tmp_path):
     assert {decisions[call] for call in outcomes} >= {f"user{i}@example.com" for i in range(returned + 1)}
 
 
-def test_two_processes_opening_after_a_crash_commit_each_frame_once(tmp_path):
+def test_two_openers_after_a_crash_commit_each_frame_once(tmp_path):
     home = tmp_path / ".hashed"
     with make_hashed(home, durability="journal") as hashed:
         hashed.guard("lookup")(lambda: "x")()
@@ -118,7 +118,7 @@ def test_two_processes_opening_after_a_crash_commit_each_frame_once(tmp_path):
         recipe = orjson.dumps(["outcome", "default", {"call": f"c{i}", "tool": "lookup"}, False, 10**18 + i, f"n{i}"])
         journal.append(recipe)
     journal.close()
-    with make_hashed(home) as first:
+    with make_hashed(home):
         assert list(dead_journals(home / "ledger.db.journals")) == []  # replayed and deleted by the first opener
         with make_hashed(home) as second:
             second.flush()
@@ -126,7 +126,6 @@ def test_two_processes_opening_after_a_crash_commit_each_frame_once(tmp_path):
         calls = [r.body.get("call") for r in hashed.ledger.records() if r.kind == "outcome"]
         assert calls.count("c0") == 1 and calls.count("c1") == 1
         assert hashed.verify().ok
-    first.close()
 
 
 def test_windows_are_counted_in_sqlite_at_once_so_every_process_sees_them(tmp_path):
