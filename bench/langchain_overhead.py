@@ -5,9 +5,10 @@
 One process, one agent graph shape, LangChain's fake chat model (no network). Bare, do-nothing-middleware and
 guarded agents run in alternating rounds, with `invoke` and with `ainvoke`. An outermost timing middleware measures
 each tool call (everything inside `wrap_tool_call`: the guard, when present, and the tool). The do-nothing row is
-LangChain's own cost of one more middleware. Durable variants commit a decision and an outcome record per call
-to SQLite before the call goes on; journal variants append them to the process's memory-mapped journal (as safe
-against a killed process) and a writer thread commits them; the background variant only queues them.
+LangChain's own cost of one more middleware. Durable variants (the default) append a decision and an outcome record
+per call to the process's memory-mapped journal before the call goes on, and a writer thread commits them; immediate
+variants commit each to SQLite in the caller (as safe against a killed process, slower); the background variant
+only queues them (may lose the last milliseconds on a crash).
 """
 
 from __future__ import annotations
@@ -161,13 +162,13 @@ def core_alone(hashed: Hashed, n: int) -> list[int]:
 
 VARIANTS = {  # label: (policy, durability)
     "durable, allow rule": ("allow rule", "durable"),
-    "journal, allow rule": ("allow rule", "journal"),
     "durable, rule + limit + windows": ("allow rule + limit + rate window", "durable"),
-    "journal, rule + limit + windows": ("allow rule + limit + rate window", "journal"),
+    "immediate, allow rule": ("allow rule", "immediate"),
+    "immediate, rule + limit + windows": ("allow rule + limit + rate window", "immediate"),
     "background, allow rule (compare)": ("allow rule", "background"),
 }
-ASYNC = ("durable, allow rule", "journal, allow rule", "background, allow rule (compare)")  # also with `ainvoke`
-SAFE = ("durable, allow rule", "journal, allow rule")  # the modes that lose nothing when the process is killed
+ASYNC = ("durable, allow rule", "immediate, allow rule", "background, allow rule (compare)")  # also with `ainvoke`
+SAFE = ("durable, allow rule", "immediate, allow rule")  # the modes that lose nothing when the process is killed
 
 
 def run_agents(
@@ -221,7 +222,7 @@ def main() -> None:
                 start = time.perf_counter_ns()
                 lookup.invoke({"key": "k", "n": i}, config)
                 direct[name].append(time.perf_counter_ns() - start)
-        tight = {label: core_alone(instances[label], n) for label in ("durable, allow rule",)}
+        tight = {label: core_alone(instances[label], n) for label in SAFE}
         verified = [hashed.verify() for hashed in instances.values()]
         for hashed in instances.values():
             hashed.close()
@@ -261,7 +262,7 @@ def main() -> None:
     for label, samples in tight.items():
         print(f"{'core check+record, tight loop, ' + label:48} {pct(samples, 0.5):7.1f} {pct(samples, 0.99):7.1f}")
     print(f"\nledgers verified: {all(r.ok for r in verified)} ({sum(r.count for r in verified)} records)")
-    for run, base in [*((label, bare) for label in SAFE), *((f"async {label}", abare) for label in SAFE)]:
+    for run, base in (("durable, allow rule", bare), ("async durable, allow rule", abare)):
         added = pct(watches[run].samples, 0.5) - pct(base, 0.5)
         verdict = "met" if added <= 100 else "MISSED"
         print(f"target, added p50 <= 100 µs ({run}): {verdict} ({added:.1f} µs)")

@@ -155,7 +155,7 @@ def toolbox() -> Toolbox:
     return Toolbox()
 
 
-@pytest.fixture(params=["durable", "journal"])
+@pytest.fixture(params=["durable", "immediate"])
 def guarded(request: pytest.FixtureRequest, tmp_path: Path, hashed_clock: FrozenClock) -> Iterator[Hashed]:
     """A real offline Hashed with the TRANSFERS policy, in each mode that loses nothing when the process dies."""
     home = tmp_path / ".hashed"

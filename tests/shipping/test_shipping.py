@@ -26,7 +26,7 @@ def _shipped(hashed) -> bool:
     return hashed.shipper.unshipped() == 0
 
 
-@pytest.mark.parametrize("durability", ["durable", "journal", "background"])
+@pytest.mark.parametrize("durability", ["durable", "immediate", "background"])
 def test_every_record_reaches_the_backend_and_verifies_there(agent_factory, org, tmp_path, durability):
     name = f"ledger-agent-{durability}"  # the organisation is shared by the module's tests: one agent name each
     agent = agent_factory(name, durability=durability)

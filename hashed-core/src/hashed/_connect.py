@@ -133,4 +133,5 @@ def start_shipper(
         clock=clock,
         ship_interval=settings.ship_interval,
         policy_interval=settings.policy_interval,
+        queued=lambda: ledger.queued,
     )

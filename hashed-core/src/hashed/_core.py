@@ -91,11 +91,6 @@ class Hashed:
             resolve_key_file(s.key_path, s.ledger_path)
             identity = load_identity(s.key_path, s.passphrase())
         self.identity = identity
-        if s.durability == "journal" and s.ledger_sync == "full":
-            raise ConfigError(
-                "durability=journal survives a killed process, not a power cut; for ledger_sync=full use "
-                "durability=durable"
-            )
         self._client = backend_client(s, lambda: self.identity)
         self._engine, self.policy_source = initial_engine(s, policy, self._client)
         self._pm = get_plugin_manager(
@@ -106,7 +101,9 @@ class Hashed:
             self.identity,
             clock=self._clock,
             background=s.durability == "background",
-            journal=s.durability == "journal",
+            # Durable mode keeps each record in this process's journal (a memory copy, as safe against a killed
+            # process as a SQLite commit); a power cut (ledger_sync=full) needs an fsync per record, so SQLite.
+            journal=s.durability == "durable" and s.ledger_sync == "normal",
             synchronous=s.ledger_sync.upper(),
             on_write_error=s.ledger_on_error,
             recipes=RECIPES,

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from hashed.errors import ConfigError
@@ -38,11 +38,12 @@ class HashedSettings(BaseSettings):
     key_file: Path | None = Field(default=None, description="Encrypted agent key (default: <home>/agent.key).")
     key_passphrase: SecretStr | None = Field(default=None, description="Passphrase of the agent key.")
     strict: bool = Field(default=False, description="Raise PolicyDenied instead of returning a refusal.")
-    durability: Literal["durable", "journal", "background"] = Field(
+    durability: Literal["durable", "immediate", "background"] = Field(
         default="durable",
-        description="durable: records committed before the call runs/returns; "
-        "journal: as safe against a killed process, kept in a memory-mapped journal and committed by a writer "
-        "thread (the fastest safe mode); "
+        description="durable: nothing is lost when the process is killed; each record is in this process's "
+        "memory-mapped journal before the call runs/returns, and a writer thread commits it to the ledger; "
+        "immediate: as safe, each record committed to the SQLite ledger before the call goes on (slower; other "
+        "processes see it at once; also what ledger_sync=full uses); "
         "background: a writer thread commits in groups (may lose the last milliseconds on a crash).",
     )
     ledger_sync: Literal["normal", "full"] = Field(
@@ -65,6 +66,12 @@ class HashedSettings(BaseSettings):
     disable_plugin_autoload: bool = Field(default=False, description="Do not load plugins from entry points.")
     disabled_plugins: list[str] = Field(default_factory=list, description="Entry-point plugins not to load.")
     raise_internal_errors: bool = Field(default=False, description="Tests: re-raise errors Hashed would log.")
+
+    @field_validator("durability", mode="before")
+    @classmethod
+    def _journal_is_durable(cls, value: Any) -> Any:
+        """`journal` named durable mode's journal before it became the default (0.x configs still say it)."""
+        return "durable" if value == "journal" else value
 
     @classmethod
     def settings_customise_sources(

@@ -48,7 +48,8 @@ HASHED_KEY_PASSPHRASE = "HASHED_KEY_PASSPHRASE"  # noqa: S105 - the variable's n
 HASHED_STRICT = "HASHED_STRICT"
 """`1`: raise PolicyDenied instead of returning a refusal."""
 HASHED_DURABILITY = "HASHED_DURABILITY"
-"""`durable` (default) or `background`."""
+"""`durable` (default; nothing lost on a crash), `immediate` (each record committed to SQLite at once) or
+`background` (may lose the last milliseconds on a crash)."""
 HASHED_LEDGER_SYNC = "HASHED_LEDGER_SYNC"
 """`normal` (default; survives a killed process) or `full` (survives a power cut)."""
 HASHED_LEDGER_ON_ERROR = "HASHED_LEDGER_ON_ERROR"

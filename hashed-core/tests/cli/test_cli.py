@@ -207,5 +207,5 @@ def test_bad_settings_are_an_error_with_advice_not_a_traceback(project):
     assert result.returncode == 3
     assert "Traceback" not in result.stderr
     said = " ".join(result.stderr.split())  # rich wraps long lines
-    assert "durability" in said and "'durable', 'journal' or 'background'" in said
+    assert "durability" in said and "'durable', 'immediate' or 'background'" in said
     assert ".hashed/config.toml" in result.stderr

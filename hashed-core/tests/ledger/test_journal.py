@@ -1,9 +1,11 @@
-"""Journal mode: records survive a killed process from the moment the call goes on, and reach the signed chain."""
+"""Durable mode's journal: records survive a killed process from the moment the call goes on, and reach the signed
+chain."""
 
 from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -13,7 +15,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from hashed import ConfigError, LedgerError, LedgerWriteError
+from hashed import LedgerError, LedgerWriteError
 from hashed.cli.app import app
 from hashed.ledger._journal import Journal, dead_journals
 from hashed.testing import make_hashed
@@ -33,7 +35,7 @@ def _journals(home):
 
 def test_journal_mode_commits_and_signs_every_record_and_leaves_no_journal(tmp_path):
     home = tmp_path / ".hashed"
-    with make_hashed(home, durability="journal") as hashed:
+    with make_hashed(home) as hashed:
         send = hashed.guard("lookup")(lambda key, n: f"{key}:{n}")
         for i in range(50):
             assert send(f"k{i}", i) == f"k{i}:{i}"
@@ -43,6 +45,8 @@ def test_journal_mode_commits_and_signs_every_record_and_leaves_no_journal(tmp_p
         assert [r.kind for r in records] == ["decision", "outcome"] * 50
         assert [r.body["args"] for r in records[::2]] == [{"key": f"k{i}", "n": i} for i in range(50)]
         assert all(r.signed for r in records) and hashed.verify().ok
+        said = CliRunner().invoke(app, ["verify", "--json", str(home / "ledger.db")]).output
+        assert orjson.loads(said)["journal_records"] == 0  # the live journal is all committed: nothing waits
     assert _journals(home) == []  # everything was committed, so the journal is gone
 
 
@@ -53,7 +57,7 @@ def test_a_record_is_safe_before_the_body_runs_even_if_the_process_is_killed_the
         import os, signal, sys
         from pathlib import Path
         from hashed.testing import make_hashed
-        hashed = make_hashed(Path(sys.argv[1]), durability="journal")
+        hashed = make_hashed(Path(sys.argv[1]))
         @hashed.guard("wire_money")
         def wire_money(to, amount):
             os.kill(os.getpid(), signal.SIGKILL)  # dies inside the body: the decision must already be safe
@@ -64,8 +68,8 @@ def test_a_record_is_safe_before_the_body_runs_even_if_the_process_is_killed_the
     assert proc.returncode == -signal.SIGKILL
     assert len(_journals(home)) == 1  # left behind by the dead process
     said = CliRunner().invoke(app, ["verify", str(home / "ledger.db")]).output
-    assert "0 records verified" in said and "1 journal file(s) beside the ledger hold records" in " ".join(said.split())
-    with make_hashed(home, durability="journal") as hashed:  # opening commits what the dead process left
+    assert "0 records verified" in said and "1 record(s) wait in a journal beside the ledger" in " ".join(said.split())
+    with make_hashed(home) as hashed:  # opening commits what the dead process left
         records = list(hashed.ledger.records())
         assert [(r.kind, r.body["tool"], r.body["args"], r.body["effect"]) for r in records] == [
             ("decision", "wire_money", {"to": "acct-9", "amount": 50}, "allow")
@@ -82,7 +86,7 @@ def test_kill_9_loses_no_record_of_a_call_that_returned(tmp_path):
         import sys
         from pathlib import Path
         from hashed.testing import make_hashed
-        hashed = make_hashed(Path(sys.argv[1]), durability="journal")
+        hashed = make_hashed(Path(sys.argv[1]))
         send_email = hashed.guard("send_email")(lambda to: "sent")
         for i in range(1_000_000):
             send_email(f"user{i}@example.com")
@@ -98,7 +102,7 @@ def test_kill_9_loses_no_record_of_a_call_that_returned(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     proc.stdout.close()
-    with make_hashed(home, durability="journal") as hashed:
+    with make_hashed(home) as hashed:
         report = hashed.verify()
         assert report.ok, report.error
         assert report.unsigned == 0
@@ -111,7 +115,7 @@ def test_kill_9_loses_no_record_of_a_call_that_returned(tmp_path):
 
 def test_two_openers_after_a_crash_commit_each_frame_once(tmp_path):
     home = tmp_path / ".hashed"
-    with make_hashed(home, durability="journal") as hashed:
+    with make_hashed(home) as hashed:
         hashed.guard("lookup")(lambda: "x")()
     journal = Journal.create(home / "ledger.db.journals", 4096)  # a dead process's journal with two frames
     for i in range(2):
@@ -130,7 +134,7 @@ def test_two_openers_after_a_crash_commit_each_frame_once(tmp_path):
 
 def test_windows_are_counted_in_sqlite_at_once_so_every_process_sees_them(tmp_path):
     home = tmp_path / ".hashed"
-    with make_hashed(home, policy=POLICY, durability="journal") as hashed, make_hashed(home, policy=POLICY) as other:
+    with make_hashed(home, policy=POLICY) as hashed, make_hashed(home, policy=POLICY) as other:
         send = hashed.guard("send_email")(lambda to: "sent")
         assert [send("a@example.com") for _ in range(3)] == ["sent"] * 3
         assert not other.check(_call("send_email")).allowed  # the other process sees three calls this hour
@@ -138,9 +142,22 @@ def test_windows_are_counted_in_sqlite_at_once_so_every_process_sees_them(tmp_pa
         assert refused.decision.rule_id == "mail" and not refused.decision.allowed
 
 
-def test_journal_mode_refuses_a_power_cut_promise_it_cannot_keep(tmp_path):
-    with pytest.raises(ConfigError, match="durability=journal survives a killed process"):
-        make_hashed(tmp_path / ".hashed", durability="journal", ledger_sync="full")
+@pytest.mark.parametrize("settings", [{"ledger_sync": "full"}, {"durability": "immediate"}])
+def test_a_power_cut_promise_or_immediate_mode_commits_each_record_to_sqlite_before_the_call_goes_on(
+    tmp_path, settings
+):
+    home = tmp_path / ".hashed"
+    with make_hashed(home, **settings) as hashed:
+        seen = []
+        reader = sqlite3.connect(home / "ledger.db")  # another process's view: no flush, no journal
+        hashed.guard("send_email")(lambda to: seen.append(reader.execute("SELECT kind FROM records").fetchall()))("a")
+        assert seen == [[("decision",)]] and not _journals(home)
+        reader.close()
+
+
+def test_journal_is_the_old_name_of_durable_mode(tmp_path):
+    with make_hashed(tmp_path / ".hashed", durability="journal") as hashed:
+        assert hashed.settings.durability == "durable" and hashed.ledger.journaled
 
 
 def test_a_journal_that_cannot_be_created_is_a_clear_error(tmp_path):
@@ -148,11 +165,11 @@ def test_a_journal_that_cannot_be_created_is_a_clear_error(tmp_path):
     home.mkdir()
     (home / "ledger.db.journals").write_text("not a directory")
     with pytest.raises(LedgerWriteError, match="cannot create the ledger journal"):
-        make_hashed(home, durability="journal")
+        make_hashed(home)
 
 
 def test_values_json_cannot_carry_are_committed_directly(tmp_path):
-    with make_hashed(tmp_path / ".hashed", durability="journal") as hashed:
+    with make_hashed(tmp_path / ".hashed") as hashed:
         assert hashed.guard("blob")(lambda data: b"ok")(b"\x00\x01") == b"ok"
         hashed.flush()
         records = list(hashed.ledger.records())
@@ -168,7 +185,7 @@ def _call(tool):
 def test_full_journals_are_replaced_and_deleted_once_committed(tmp_path, monkeypatch):
     monkeypatch.setattr("hashed.ledger._store._JOURNAL_CAPACITY", 4096)  # ≈ 10 records per journal file
     home = tmp_path / ".hashed"
-    with make_hashed(home, durability="journal") as hashed:
+    with make_hashed(home) as hashed:
         send = hashed.guard("send_email")(lambda to: "sent")
         for i in range(300):
             send(f"user{i}@example.com")
@@ -183,7 +200,7 @@ def test_full_journals_are_replaced_and_deleted_once_committed(tmp_path, monkeyp
 
 def test_threads_share_one_journal_without_losing_or_reordering_a_record(tmp_path):
     home = tmp_path / ".hashed"
-    with make_hashed(home, durability="journal") as hashed:
+    with make_hashed(home) as hashed:
         send = hashed.guard("send_email")(lambda to: "sent")
 
         def work(n):
@@ -204,7 +221,7 @@ def test_threads_share_one_journal_without_losing_or_reordering_a_record(tmp_pat
 
 
 def test_the_chain_keeps_the_order_of_calls_when_a_windowed_step_commits_directly(tmp_path):
-    with make_hashed(tmp_path / ".hashed", policy=POLICY, durability="journal") as hashed:
+    with make_hashed(tmp_path / ".hashed", policy=POLICY) as hashed:
         lookup = hashed.guard("lookup")(lambda key: key)  # journaled
         send = hashed.guard("send_email")(lambda to: "sent")  # counted in a window: straight to SQLite
         lookup("a")
@@ -232,7 +249,7 @@ def test_a_frame_cut_short_by_a_crash_ends_the_journal_there(tmp_path):
 def test_the_journal_on_disk_holds_no_redacted_argument_and_no_tool_result(tmp_path):
     policy = "version: 1\ndefault: allow\nredact: [password]\n"
     home = tmp_path / ".hashed"
-    with make_hashed(home, policy=policy, durability="journal") as hashed:
+    with make_hashed(home, policy=policy) as hashed:
         login = hashed.guard("login")(lambda user, password: "session-token-SECRET-RESULT")
         assert login("ada", "hunter2-SECRET-ARG") == "session-token-SECRET-RESULT"
         [journal] = _journals(home)
@@ -248,7 +265,7 @@ def test_the_journal_on_disk_holds_no_redacted_argument_and_no_tool_result(tmp_p
 
 def test_a_forked_child_is_told_to_make_its_own_hashed_and_the_parent_loses_nothing(tmp_path):
     home = tmp_path / ".hashed"
-    with make_hashed(home, durability="journal") as hashed:
+    with make_hashed(home) as hashed:
         send = hashed.guard("send_email")(lambda to: "sent")
         send("before@example.com")
         pid = os.fork()

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import orjson
@@ -15,6 +16,7 @@ import pytest
 
 from hashed import Hashed, Identity, LedgerError, LedgerWriteError, ToolCall
 from hashed.ledger import GENESIS, Ledger, read_export, verify_records, write_export
+from hashed.ledger._journal import frames
 from hashed.ledger._writer import BackgroundWriter
 from hashed.testing import FIXED_SEED, make_hashed
 
@@ -48,16 +50,30 @@ def test_each_guarded_call_commits_a_signed_decision_and_outcome(hashed_offline)
     assert report.ok and report.count == 6 and report.keys == [hashed_offline.public_key]
 
 
-def test_decision_record_is_committed_before_the_body_runs(hashed_offline):
+def test_decision_record_is_committed_before_the_body_runs_in_immediate_mode(tmp_path):
+    with make_hashed(tmp_path / ".hashed", durability="immediate") as hashed:
+        seen = []
+
+        @hashed.guard("probe")
+        def probe() -> None:
+            seen.extend(_rows(hashed.ledger.path))  # a separate connection sees only committed rows
+
+        probe()
+        assert len(seen) == 1
+        assert orjson.loads(seen[0][2])["kind"] == "decision"
+
+
+def test_decision_record_is_in_the_journal_before_the_body_runs_in_durable_mode(hashed_offline):
     seen = []
 
     @hashed_offline.guard("probe")
-    def probe() -> None:
-        seen.extend(_rows(hashed_offline.ledger.path))  # a separate connection sees only committed rows
+    def probe() -> None:  # what a process killed right now would leave: the file's bytes
+        [journal] = hashed_offline.ledger.journals.glob("*.journal")
+        image = journal.read_bytes()
+        seen.extend(orjson.loads(payload)[:2] for _, payload in frames(image, 0, len(image)))
 
     probe()
-    assert len(seen) == 1
-    assert orjson.loads(seen[0][2])["kind"] == "decision"
+    assert seen == [["decision", "agent"]]  # (kind, agent): the decision is on disk
 
 
 @pytest.mark.parametrize(
@@ -170,7 +186,7 @@ _WRITER = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("durability", ["durable", "journal"])
+@pytest.mark.parametrize("durability", ["durable", "immediate"])
 def test_processes_share_one_chain_without_forking(tmp_path, durability):
     home = tmp_path / ".hashed"
     env = {**os.environ, "HASHED_DURABILITY": durability}
@@ -209,36 +225,68 @@ def test_kill_9_loses_no_record_of_a_call_that_returned(tmp_path):
         assert len(outcomes) >= returned + 1
 
 
-def test_disk_full_fails_closed_and_the_body_does_not_run(hashed_offline):
+def test_disk_full_fails_closed_and_the_body_does_not_run(tmp_path):
+    with make_hashed(tmp_path / ".hashed", durability="immediate") as hashed:
+        ran = []
+
+        @hashed.guard("send_email")
+        def send_email(to: str) -> str:
+            ran.append(to)
+            return "sent"
+
+        send_email("a@example.com")
+        _fill_disk(hashed)
+        with pytest.raises(LedgerWriteError, match="database or disk is full"):
+            send_email("b@example.com" + "x" * 20000)
+        assert ran == ["a@example.com"]
+
+
+def test_durable_mode_keeps_calls_in_its_journal_while_the_disk_is_full_then_refuses_and_loses_none(tmp_path):
+    home = tmp_path / ".hashed"
+    hashed = make_hashed(home, raise_internal_errors=False)
     ran = []
-
-    @hashed_offline.guard("send_email")
-    def send_email(to: str) -> str:
-        ran.append(to)
-        return "sent"
-
-    send_email("a@example.com")
-    _fill_disk(hashed_offline)
-    with pytest.raises(LedgerWriteError, match="database or disk is full"):
-        send_email("b@example.com" + "x" * 20000)
-    assert ran == ["a@example.com"]
-
-
-def test_a_read_only_ledger_fails_closed_with_a_clear_error(hashed_offline):
-    ran = []
-    send = hashed_offline.guard("send_email")(lambda to: ran.append(to))
+    send = hashed.guard("send_email")(lambda to: ran.append(to[:1]) or "sent")
     send("a@example.com")
-    with hashed_offline.ledger.db.lock:
-        hashed_offline.ledger.db.conn.execute("PRAGMA query_only = 1")  # what a read-only file or mount reports
-    with pytest.raises(LedgerWriteError, match="readonly database.*fix the file's permissions"):
-        send("b@example.com")
-    assert ran == ["a@example.com"]
-    with hashed_offline.ledger.db.lock:
-        hashed_offline.ledger.db.conn.execute("PRAGMA query_only = 0")
+    hashed.flush()
+    _fill_disk(hashed)
+
+    def send_until_refused() -> None:  # the calls go on (kept in the journal) until the writer has failed
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            send("b" * 20000)
+
+    with pytest.raises(LedgerWriteError, match="database or disk is full"):
+        send_until_refused()
+    refused_at = len(ran)
+    with pytest.raises(LedgerWriteError):
+        send("c@example.com")
+    assert len(ran) == refused_at and ran[0] == "a" and set(ran[1:]) == {"b"}  # refused bodies never ran
+    with hashed.ledger.db.lock:
+        hashed.ledger.db.conn.execute("PRAGMA max_page_count = 4294967294")  # space again
+    assert hashed.flush(timeout=10)
+    decisions = [r for r in hashed.ledger.records() if r.kind == "decision"]
+    assert [d.body["args"]["to"][:1] for d in decisions] == ran and hashed.verify().ok
+    hashed.close()
+
+
+def test_a_read_only_ledger_fails_closed_with_a_clear_error(tmp_path):
+    with make_hashed(tmp_path / ".hashed", durability="immediate") as hashed:
+        ran = []
+        send = hashed.guard("send_email")(lambda to: ran.append(to))
+        send("a@example.com")
+        with hashed.ledger.db.lock:
+            hashed.ledger.db.conn.execute("PRAGMA query_only = 1")  # what a read-only file or mount reports
+        with pytest.raises(LedgerWriteError, match="readonly database.*fix the file's permissions"):
+            send("b@example.com")
+        assert ran == ["a@example.com"]
+        with hashed.ledger.db.lock:
+            hashed.ledger.db.conn.execute("PRAGMA query_only = 0")
 
 
 def test_disk_full_fails_open_when_configured_and_logs_the_record(tmp_path, caplog):
-    hashed = make_hashed(tmp_path / ".hashed", ledger_on_error="open", raise_internal_errors=False)
+    hashed = make_hashed(
+        tmp_path / ".hashed", durability="immediate", ledger_on_error="open", raise_internal_errors=False
+    )
     ran = []
 
     @hashed.guard("send_email")
@@ -314,11 +362,11 @@ def test_background_mode_records_arguments_as_they_were_when_decided(tmp_path):
         assert hashed.verify().ok
 
 
-@pytest.mark.parametrize("mode", ["background", "journal"])
-def test_queueing_modes_write_the_same_records_as_durable_mode(tmp_path, mode):
-    # Background and journal modes queue plain calls as recipes that the writer thread turns into records later;
-    # what they write must be exactly what durable mode writes for the same calls: arguments (redacted,
-    # digested), results, errors, rules, policy.
+@pytest.mark.parametrize("mode", ["background", "durable"])
+def test_queueing_modes_write_the_same_records_as_immediate_mode(tmp_path, mode):
+    # Background and durable (journal) modes queue plain calls that the writer thread turns into records later;
+    # what they write must be exactly what immediate mode writes in the caller for the same calls: arguments
+    # (redacted, digested), results, errors, rules, policy.
     policy = "version: 1\ndefault: allow\nredact: [password]\nrules: [{id: no-rm, tools: [rm], effect: deny}]\n"
 
     def run(durability: str) -> list[dict]:
@@ -348,11 +396,11 @@ def test_queueing_modes_write_the_same_records_as_durable_mode(tmp_path, mode):
             volatile = {"ts", "nonce", "seq", "prev", "call", "duration_ns"}
             return [{k: v for k, v in r.body.items() if k not in volatile} for r in hashed.ledger.records()]
 
-    durable, queued = run("durable"), run(mode)
-    assert queued == durable
-    logins = [r for r in durable if r["kind"] == "decision" and r["tool"] == "login"]
+    immediate, queued = run("immediate"), run(mode)
+    assert queued == immediate
+    logins = [r for r in immediate if r["kind"] == "decision" and r["tool"] == "login"]
     assert logins[0]["args"] == {"user": "ann", "password": "[REDACTED]", "tries": 1}
-    assert [r["status"] for r in durable if r["kind"] == "outcome"] == ["ok", "ok", "ok", "error"]
+    assert [r["status"] for r in immediate if r["kind"] == "outcome"] == ["ok", "ok", "ok", "error"]
 
 
 def test_background_records_whose_signatures_a_crash_lost_are_signed_when_the_ledger_next_opens(tmp_path, monkeypatch):

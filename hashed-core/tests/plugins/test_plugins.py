@@ -91,6 +91,7 @@ def test_sinks_see_every_committed_record(hashed_offline):
     sink = Sink()
     hashed_offline.register_plugin(sink)
     hashed_offline.guard("ping")(lambda: "pong")()
+    hashed_offline.flush()  # sinks hear of a record once it is committed to the ledger
     assert sink.seen == [(1, "decision"), (2, "outcome")]
 
 
@@ -101,6 +102,7 @@ def test_a_failing_sink_never_reaches_the_agent(tmp_path, caplog):
         hashed.register_plugin(BrokenSink())
         with caplog.at_level(logging.ERROR, logger="hashed"):
             assert hashed.guard("ping")(lambda: "pong")() == "pong"
+            hashed.flush()
         assert "sink down" in caplog.text
 
 

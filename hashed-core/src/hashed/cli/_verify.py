@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from hashed.cli._output import EXIT_CHECK_FAILED, console, fail, print_json
 from hashed.errors import ChainBrokenError, HashedError
 from hashed.ledger import ChainVerifier, count_records, is_ledger_file, read_export, read_ledger
-from hashed.ledger._journal import journal_files
+from hashed.ledger._export import journal_backlog
 
 
 def verify(
@@ -51,7 +51,7 @@ def verify(
     except HashedError as exc:
         fail(str(exc))
     report = verifier.report
-    journals = journal_files(path) if live else []
+    waiting = journal_backlog(path) if live else 0
     if as_json:
         print_json(
             {
@@ -62,7 +62,7 @@ def verify(
                 "head": report.head,
                 "keys": report.keys,
                 "unsigned": report.unsigned,
-                "journals": len(journals),
+                "journal_records": waiting,
                 "error": None
                 if report.error is None
                 else {"seq": report.error.sequence, "reason": report.error.reason},
@@ -81,11 +81,11 @@ def verify(
                 f"[yellow]![/] {report.unsigned} records are not signed yet (a running agent signs them "
                 "within tens of milliseconds; the next start signs what a crash left)"
             )
-        if journals:
+        if waiting:
             console.print(
-                f"[yellow]![/] {len(journals)} journal file(s) beside the ledger hold records not in it yet "
-                "(durability = journal: a running agent commits them within tens of milliseconds; the next start "
-                "of the agent commits what a killed process left)"
+                f"[yellow]![/] {waiting} record(s) wait in a journal beside the ledger, not in it yet "
+                "(a running agent commits them within tens of milliseconds; the next start of the agent "
+                "commits what a killed process left)"
             )
     else:
         assert report.error is not None  # noqa: S101 - `ok` is False exactly when error is set

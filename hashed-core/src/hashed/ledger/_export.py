@@ -12,9 +12,10 @@ import orjson
 
 from hashed.errors import ChainBrokenError, LedgerError
 from hashed.ledger._canonical import JsonNumber
+from hashed.ledger._journal import frames, journal_files
 from hashed.types import LedgerRecord
 
-__all__ = ["count_records", "is_ledger_file", "read_export", "read_ledger", "write_export"]
+__all__ = ["count_records", "is_ledger_file", "journal_backlog", "read_export", "read_ledger", "write_export"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -73,6 +74,27 @@ def count_records(path: Path) -> int:
             return sum(1 for line in handle if line.strip())
     with contextlib.closing(_connect_readonly(path)) as conn:
         return int(conn.execute("SELECT count(*) FROM records").fetchone()[0])
+
+
+def journal_backlog(path: Path) -> int:
+    """How many records the journals beside a ledger hold that the ledger does not yet (read-only).
+
+    A running agent's journal holds what its writer has not committed for a few milliseconds; a killed
+    process's holds what the next start of the agent commits.
+    """
+    files = journal_files(path)
+    if not files:
+        return 0
+    with contextlib.closing(_connect_readonly(path)) as conn:
+        marks = dict(conn.execute("SELECT name, value FROM meta WHERE name LIKE 'journal:%'").fetchall())
+    waiting = 0
+    for file in files:
+        try:
+            image = file.read_bytes()
+        except OSError:  # committed and deleted meanwhile
+            continue
+        waiting += sum(1 for _ in frames(image, int(marks.get(f"journal:{file.stem}", 0)), len(image)))
+    return waiting
 
 
 def read_ledger(path: Path, start: int = 1) -> Iterator[dict[str, Any]]:

@@ -240,7 +240,7 @@ class Ledger:
                 recipes=self.recipes,
                 name=name,
             )
-        else:
+        if not background:  # durable (journal) mode too: its windowed steps commit in the caller, signed later
             self._signer = Signer(self._db, lambda: self.identity, name)
         self.journals = journal_dir(path)
         self.replay_journals()
@@ -275,7 +275,7 @@ class Ledger:
                 # What the journal holds goes first, committed here rather than waited for: the chain keeps
                 # the order of the calls, and this step does not wait for the writer thread to wake.
                 with writer.taken() as earlier:
-                    return self._commit(fn, sign_now=True, earlier=earlier)
+                    return self._commit(fn, sign_now=sign_now, earlier=earlier)
         return self._commit(fn, sign_now=sign_now or writer is not None)
 
     def _commit(self, fn: Callable[[Txn], T], *, sign_now: bool, earlier: list[Queued] | None = None) -> T:
@@ -479,20 +479,35 @@ class Ledger:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued record is committed and signed; False if `timeout` ran out first."""
-        worker = self._signer or self._writer
-        assert worker is not None  # noqa: S101 - one of them always exists
+        workers = [w for w in (self._writer, self._signer) if w is not None]
         deadline = None if timeout is None else time.monotonic() + timeout
-        while worker.busy:
+        while any(worker.busy for worker in workers):
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             if deadline is None and self._writer is not None and self._writer.broken is not None:
                 return False  # cannot make progress until the disk recovers
-            worker.hurry()
+            for worker in workers:
+                worker.hurry()
             time.sleep(0.001)
         return True
 
+    @property
+    def queued(self) -> int:
+        """Records this process made that are not committed to the ledger yet (durable/journal and background)."""
+        return 0 if self._writer is None else self._writer.queued
+
+    def _caught_up(self) -> None:
+        """Durable (journal) mode: let the writer commit this process's records first, so it reads its own calls.
+
+        Background mode promises less, and does not wait.
+        """
+        writer = self._writer
+        if self.journaled and writer is not None and not writer.on_writer_thread and not self._closed:
+            self.flush(_READ_WAIT)
+
     def records(self, start: int = 1, end: int | None = None) -> Iterator[LedgerRecord]:
         """Records from `start` to `end` (inclusive) in order, read in pages."""
+        self._caught_up()
         seq = start - 1
         while True:
             with self._db.lock:
@@ -510,6 +525,7 @@ class Ledger:
 
     def head(self) -> tuple[int, str]:
         """Sequence number and hash of the last committed record ((0, GENESIS) when empty)."""
+        self._caught_up()
         with self._db.lock:
             row = self._db.conn.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
         return (0, GENESIS) if row is None else (int(row[0]), bytes(row[1]).hex())
@@ -551,6 +567,7 @@ class Ledger:
         self._db.close()
 
 
+_READ_WAIT = 5.0  # seconds a read waits for the writer to commit this process's records (a stuck disk: read anyway)
 _JOURNAL_CAPACITY = 8 << 20  # bytes per journal file (≈ 20,000 records); a full one is replaced by a new file
 
 

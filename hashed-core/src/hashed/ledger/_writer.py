@@ -185,6 +185,16 @@ class BackgroundWriter:
         """Whether records are waiting to be committed."""
         return bool(self._queue or self._busy or self._unsaved)
 
+    @property
+    def queued(self) -> int:
+        """How many records wait to be committed (a group being committed counts until it is)."""
+        return len(self._queue)
+
+    @property
+    def on_writer_thread(self) -> bool:
+        """Whether the caller is the writer itself (a sink told about a record), which must not wait for itself."""
+        return threading.current_thread() is self._thread
+
     def hurry(self) -> None:
         """Write now (flush, close)."""
         self._kick.set()

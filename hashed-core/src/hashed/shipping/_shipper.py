@@ -48,8 +48,10 @@ class Shipper:
         clock: Callable[[], int],
         ship_interval: float = 0.5,
         policy_interval: float = 10.0,
+        queued: Callable[[], int] = lambda: 0,
     ) -> None:
         self.client = client
+        self._queued = queued
         self._db = db
         self._path = ledger_path
         self._agent = agent
@@ -185,11 +187,12 @@ class Shipper:
         return self._read
 
     def unshipped(self) -> int:
-        """Records committed but not acknowledged by the backend."""
+        """Records the backend has not acknowledged: committed ones, and this process's not yet committed."""
+        queued = self._queued()
         reader = self._reader()
         mark = get_meta(reader, "shipped_through")
         high = reader.execute("SELECT max(seq) FROM records").fetchone()[0] or 0
-        return max(0, high - mark)
+        return max(0, high - mark) + queued
 
     def ship_batch(self) -> bool:
         """Send the next signed records; mark what the backend acknowledged. Returns whether more wait."""
