@@ -54,7 +54,7 @@ rules:
 CONFIG = """\
 # Hashed settings for this project. Every key can also be set as HASHED_<KEY> in the environment.
 agent = "{agent}"
-durability = "durable"     # nothing lost on a crash; "immediate": each record in SQLite at once; "background": may lose the last ms
+durability = "durable"     # nothing lost on a crash; "immediate": in SQLite at once; "background": may lose the last ms
 strict = false             # true: raise PolicyDenied instead of returning a refusal
 """
 
