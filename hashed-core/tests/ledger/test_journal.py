@@ -246,6 +246,28 @@ def test_a_frame_cut_short_by_a_crash_ends_the_journal_there(tmp_path):
     dead.close()
 
 
+def test_pages_made_ready_ahead_while_another_thread_appends_change_no_frame(tmp_path):
+    # The writer thread faults in the pages past the end while callers append: it must never touch a byte.
+    journal = Journal.create(tmp_path, 3 << 20)
+    payloads = [(f"frame {i} " * 20).encode() for i in range(12_000)]  # ≈ 2.3 MiB, past the first ready MiB
+    done = threading.Event()
+
+    def prepare() -> None:
+        while not done.is_set():
+            journal.prepare_ahead()
+
+    helper = threading.Thread(target=prepare)
+    helper.start()
+    try:
+        ends = [journal.append(payload) for payload in payloads]
+    finally:
+        done.set()
+        helper.join()
+    assert None not in ends
+    assert [payload for _, payload in journal.frames()] == payloads
+    journal.discard()
+
+
 def test_the_journal_on_disk_holds_no_redacted_argument_and_no_tool_result(tmp_path):
     policy = "version: 1\ndefault: allow\nredact: [password]\n"
     home = tmp_path / ".hashed"

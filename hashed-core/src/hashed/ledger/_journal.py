@@ -21,6 +21,7 @@ import fcntl
 import mmap
 import os
 import struct
+import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,11 @@ __all__ = ["Journal", "dead_journals", "frames", "journal_dir", "journal_files"]
 
 _HEADER = struct.Struct("<II")
 SUFFIX = ".journal"
+# The first store into each page of a file mapping is a page fault (≈ 4 µs here, several times that on a cold
+# CPU): the kernel finds, zeroes and maps the page. MADV_POPULATE_WRITE (Linux 5.14) takes those faults ahead of
+# time without changing a byte, so the caller's appends find their pages mapped and writable.
+_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23 if sys.platform == "linux" else None)
+_AHEAD = 1 << 20  # bytes kept ready past the end (≈ 3,000 records); the writer tops it up after each group
 
 
 def journal_dir(ledger: Path) -> Path:
@@ -55,6 +61,7 @@ class Journal:
         self.size = size
         self.end = 0  # where the next frame goes
         self.retired = False  # no frame will be added: discard once committed through `end`
+        self._ready = 0  # pages below this offset have been made ready for writing (see `prepare_ahead`)
 
     @classmethod
     def create(cls, directory: Path, capacity: int) -> Journal:
@@ -72,7 +79,9 @@ class Journal:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             _preallocate(fd, capacity)
-            return cls(path, fd, capacity)
+            journal = cls(path, fd, capacity)
+            journal.prepare_ahead()
+            return journal
         except OSError as exc:
             os.close(fd)
             with contextlib.suppress(OSError):
@@ -95,6 +104,23 @@ class Journal:
         memory[start + _HEADER.size : stop] = payload
         self.end = stop
         return stop
+
+    def prepare_ahead(self) -> None:
+        """Fault in the pages the next appends will write, off the caller's path (the writer thread calls this).
+
+        Safe while another thread appends: it changes no byte. Where the kernel cannot (macOS, Linux < 5.14),
+        appends simply take their page faults as they go.
+        """
+        memory, ready = self._map, self._ready
+        if memory is None or _POPULATE_WRITE is None or ready >= self.size or self.end + _AHEAD // 2 < ready:
+            return
+        stop = min(self.size, max(ready, self.end) + _AHEAD)
+        try:
+            memory.madvise(_POPULATE_WRITE, ready, stop - ready)
+        except (OSError, ValueError):
+            self._ready = self.size  # not supported here: stop trying
+            return
+        self._ready = stop
 
     def frames(self, start: int = 0) -> Iterator[tuple[int, bytes]]:
         """The frames after `start`: `(offset just past the frame, payload)`, up to the first torn or empty one."""

@@ -307,6 +307,9 @@ class BackgroundWriter:
         for journal in [j for j, end in through.items() if j.retired and end >= j.end]:
             del through[journal]
             journal.discard()
+        for journal in through:
+            if not journal.retired:
+                journal.prepare_ahead()  # the caller's next appends find their pages ready
 
     def committed_through(self, journal: Journal) -> int:
         """How far `journal` is committed to the ledger (0: nothing yet)."""
