@@ -263,7 +263,8 @@ class Hashed:
             return commit_decision(txn, self.approvals, call, agent, verdict, args, call_ref, engine, self._clock())
 
         try:
-            return self.ledger.transact(commit, durable=verdict.effect is Effect.PENDING or self.ledger.journaled)
+            pending = verdict.effect is Effect.PENDING
+            return self.ledger.transact(commit, durable=pending or self.ledger.journaled, counting=not pending)
         except LedgerWriteError as exc:
             if self.settings.ledger_on_error == "closed":
                 raise

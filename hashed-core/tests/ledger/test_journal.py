@@ -50,32 +50,45 @@ def test_journal_mode_commits_and_signs_every_record_and_leaves_no_journal(tmp_p
     assert _journals(home) == []  # everything was committed, so the journal is gone
 
 
-def test_a_record_is_safe_before_the_body_runs_even_if_the_process_is_killed_there(tmp_path):
+WINDOWED = """
+version: 1
+default: deny
+rules: [{id: wires, tools: [wire_money], effect: allow, rate: {per: 1h, max_calls: 2}}]
+"""
+
+
+@pytest.mark.parametrize("policy", [None, WINDOWED], ids=["plain", "windowed"])
+def test_a_record_is_safe_before_the_body_runs_even_if_the_process_is_killed_there(tmp_path, policy):
+    # A windowed call is counted in SQLite at once and its record goes through the journal like any other.
     home = tmp_path / ".hashed"
     script = textwrap.dedent(
         """
         import os, signal, sys
         from pathlib import Path
-        from hashed.testing import make_hashed
-        hashed = make_hashed(Path(sys.argv[1]))
+        from hashed.testing import ALLOW_ALL, make_hashed
+        hashed = make_hashed(Path(sys.argv[1]), policy=sys.argv[2] or ALLOW_ALL)
         @hashed.guard("wire_money")
         def wire_money(to, amount):
             os.kill(os.getpid(), signal.SIGKILL)  # dies inside the body: the decision must already be safe
         wire_money("acct-9", 50)
         """
     )
-    proc = subprocess.run([sys.executable, "-c", script, str(home)], timeout=60, check=False)
+    proc = subprocess.run([sys.executable, "-c", script, str(home), policy or ""], timeout=60, check=False)
     assert proc.returncode == -signal.SIGKILL
     assert len(_journals(home)) == 1  # left behind by the dead process
     said = CliRunner().invoke(app, ["verify", str(home / "ledger.db")]).output
     assert "0 records verified" in said and "1 record(s) wait in a journal beside the ledger" in " ".join(said.split())
-    with make_hashed(home) as hashed:  # opening commits what the dead process left
+    with make_hashed(home, **({"policy": policy} if policy else {})) as hashed:  # commits what the dead one left
         records = list(hashed.ledger.records())
         assert [(r.kind, r.body["tool"], r.body["args"], r.body["effect"]) for r in records] == [
             ("decision", "wire_money", {"to": "acct-9", "amount": 50}, "allow")
         ]
         report = hashed.verify()
         assert report.ok and report.unsigned == 0
+        if policy:  # the killed call counts: one more is allowed this hour, then the window is full
+            wire = hashed.guard("wire_money")(lambda to, amount: "sent")
+            assert wire("acct-9", 1) == "sent"
+            assert "2 calls per 1h" in wire("acct-9", 1)
     assert _journals(home) == []
 
 
@@ -220,10 +233,10 @@ def test_threads_share_one_journal_without_losing_or_reordering_a_record(tmp_pat
             assert mine == [f"t{n}-{i}@example.com" for i in range(200)]
 
 
-def test_the_chain_keeps_the_order_of_calls_when_a_windowed_step_commits_directly(tmp_path):
+def test_the_chain_keeps_the_order_of_calls_around_a_windowed_step(tmp_path):
     with make_hashed(tmp_path / ".hashed", policy=POLICY) as hashed:
-        lookup = hashed.guard("lookup")(lambda key: key)  # journaled
-        send = hashed.guard("send_email")(lambda to: "sent")  # counted in a window: straight to SQLite
+        lookup = hashed.guard("lookup")(lambda key: key)
+        send = hashed.guard("send_email")(lambda to: "sent")  # counted in SQLite at once, recorded via the journal
         lookup("a")
         send("x@example.com")
         lookup("b")

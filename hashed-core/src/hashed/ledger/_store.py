@@ -71,9 +71,11 @@ class Txn:
         *,
         sign_now: bool = False,
         signatures: list[tuple[bytes, int]] | None = None,
+        deferred: list[tuple[str, str, dict[str, Any], bool]] | None = None,
     ) -> None:
         self._ledger = ledger
         self._db = db
+        self._deferred = deferred  # durable (journal) mode: records wait here and go to the journal after commit
         self._conn: sqlite3.Connection | None = None
         self._sign_now = sign_now
         self._signatures = signatures
@@ -139,6 +141,12 @@ class Txn:
         ts = ledger.clock()
         nonce = token16()
         usage, self._usage = tuple(self._usage), []
+        if self._deferred is not None:
+            if usage:  # counted now, in this transaction, so that every process sees it at once
+                add_usage(self._open(), [(scope, ts, amount) for scope, amount in usage], self._known)
+                self._known = {}
+            self._deferred.append((kind, agent, fields, slow))
+            return
         if self._db is None:
             assert ledger._writer is not None  # noqa: S101 - no database only in background mode
             ledger._writer.put(Queued(kind, agent, fields, slow, ts, nonce, usage))
@@ -252,11 +260,16 @@ class Ledger:
 
     # -- appending -------------------------------------------------------------------------------------
 
-    def transact(self, fn: Callable[[Txn], T], *, durable: bool = False, sign_now: bool = False) -> T:
+    def transact(
+        self, fn: Callable[[Txn], T], *, durable: bool = False, sign_now: bool = False, counting: bool = False
+    ) -> T:
         """Run `fn` atomically against the ledger (see `Txn`) and return its result.
 
         `durable=True` commits synchronously even in background mode (approval requests need it);
-        `sign_now=True` also signs inside the transaction (a key rotation must be signed by the old key).
+        `sign_now=True` also signs inside the transaction (a key rotation must be signed by the old key);
+        `counting=True`, in durable (journal) mode, commits at once only the window usage `fn` counts, and puts
+        its records through the journal once that is committed, like every other record (a crash in between
+        leaves a call counted that never ran: a window errs on the safe side).
 
         Raises:
             LedgerWriteError: the ledger cannot be written (fail closed); in background mode, once the
@@ -271,6 +284,12 @@ class Ledger:
             if not durable and not sign_now and not self.journaled:
                 with self._lock:
                     return fn(Txn(self, None))
+            if self.journaled and counting and not sign_now:
+                deferred: list[tuple[str, str, dict[str, Any], bool]] = []
+                result = self._commit(fn, sign_now=False, deferred=deferred)
+                for kind, agent, fields, slow in deferred:
+                    self.enqueue(kind, agent, fields, slow=slow)
+                return result
             if self.journaled:
                 # What the journal holds goes first, committed here rather than waited for: the chain keeps
                 # the order of the calls, and this step does not wait for the writer thread to wake.
@@ -278,12 +297,19 @@ class Ledger:
                     return self._commit(fn, sign_now=sign_now, earlier=earlier)
         return self._commit(fn, sign_now=sign_now or writer is not None)
 
-    def _commit(self, fn: Callable[[Txn], T], *, sign_now: bool, earlier: list[Queued] | None = None) -> T:
+    def _commit(
+        self,
+        fn: Callable[[Txn], T],
+        *,
+        sign_now: bool,
+        earlier: list[Queued] | None = None,
+        deferred: list[tuple[str, str, dict[str, Any], bool]] | None = None,
+    ) -> T:
         signer = self._signer
         signatures = signer.take_ready(_PIGGYBACK, at_least=_PIGGYBACK) if signer is not None else None
         marks: dict[Journal, int] = {}
         with self._db.lock:
-            txn = Txn(self, self._db, sign_now=sign_now, signatures=signatures)
+            txn = Txn(self, self._db, sign_now=sign_now, signatures=signatures, deferred=deferred)
             try:
                 if earlier:
                     marks = self._place_earlier(txn, earlier)
