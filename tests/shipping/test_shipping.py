@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
 import pytest
 
 from hashed import Effect, Refusal
-from hashed.ledger import read_export, verify_records
+from hashed.ledger import read_export, read_ledger, verify_records
 from hashed.shipping import verify_approval
 from hashed_backend.testing import LocalBackend
 
@@ -248,3 +251,51 @@ def test_interpreter_exit_ships_what_is_left(org, tmp_path):
     assert result.returncode == 0, result.stderr
     chain = backend_chain(org, "exiting-agent")
     assert chain["verified_seq"] == chain["records"] == 40
+
+
+_FORKING_AGENT = textwrap.dedent(
+    """
+    import hashlib, os, sys
+    from pathlib import Path
+    from hashed import Hashed, HashedSettings, Identity
+    home, url, key, name = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+    settings = HashedSettings(
+        home=home, agent=name, backend_url=url, api_key=key, ship_interval=0.05, disable_plugin_autoload=True
+    )
+    hashed = Hashed(settings=settings, identity=Identity.from_seed(hashlib.sha256(name.encode()).digest()))
+    pay = hashed.guard("transfer_money")(lambda to, amount: "sent")
+    assert pay("acct-9", 1) == "sent"
+    hashed.flush()
+    workers = []
+    for worker in range(2):  # two forked workers use the Hashed their parent made, then leave normally
+        pid = os.fork()
+        if pid == 0:
+            assert all(pay("acct-9", 10 + worker) == "sent" for _ in range(5))
+            sys.exit(0)
+        workers.append(pid)
+    for pid in workers:
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    assert pay("acct-9", 2) == "sent"
+    hashed.close()
+    """
+)
+
+
+def test_forked_workers_records_all_reach_the_backend_on_one_chain(org, tmp_path):
+    name = "forking-agent"
+    home = tmp_path / name
+    home.mkdir()
+    key = str(org.create_key("agent", name))
+    proc = subprocess.run(
+        [sys.executable, "-c", _FORKING_AGENT, str(home), org.url, key, name],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    records = list(read_ledger(home / "ledger.db"))
+    assert len(records) == 2 * (1 + 2 * 5 + 1)  # decision + outcome of every call, parent's and workers'
+    assert verify_records(records).ok
+    chain = backend_chain(org, name)  # shipped before the processes exited: nothing waits for a next start
+    assert (chain["records"], chain["verified_seq"]) == (len(records), len(records))
+    assert chain["head"]["hash"] == records[-1]["hash"] and chain["gaps"] == [] and chain["quarantined"] == 0

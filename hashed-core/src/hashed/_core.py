@@ -10,6 +10,7 @@ import atexit
 import dataclasses
 import getpass
 import logging
+import os
 import threading
 import time
 import weakref
@@ -96,6 +97,13 @@ class Hashed:
         self._pm = get_plugin_manager(
             autoload=not s.disable_plugin_autoload, disabled=s.disabled_plugins, plugins=plugins
         )
+        self._forked = False  # set in a forked child: the ledger's threads, journal and connection are the parent's
+        self._open_ledger()
+        self._closed = False
+        _open.add(self)
+
+    def _open_ledger(self) -> None:
+        s = self.settings
         self.ledger = Ledger(
             s.ledger_path,
             self.identity,
@@ -111,8 +119,20 @@ class Hashed:
         self.approvals = ApprovalStore(self.ledger.db, self._clock)
         self.shipper = start_shipper(s, self._client, self.ledger, self._apply_backend_policy, self._clock)
         self._refresh_hooks()
-        self._closed = False
-        _open.add(self)
+
+    def _reopen(self) -> None:
+        """In a forked child, at its first use: a ledger of its own (connection, journal, threads), same chain.
+
+        What the parent made stays the parent's: its queue, journal and connection are left untouched here (kept
+        referenced, so that nothing of theirs is ever closed from this process).
+        """
+        with _fork_lock:
+            if not self._forked:
+                return
+            _inherited.append((self.ledger, self.approvals, self.shipper, self._client))
+            self._forked = False
+            self._client = backend_client(self.settings, lambda: self.identity)  # the parent's sockets stay its own
+            self._open_ledger()
 
     # -- policy ------------------------------------------------------------------------------------------
 
@@ -213,6 +233,8 @@ class Hashed:
         Raises:
             LedgerWriteError: the decision cannot be recorded and `ledger_on_error` is `closed`.
         """
+        if self._forked:
+            self._reopen()
         decision = self._decide(call)
         wait = self.settings.approval_wait
         if decision.effect is Effect.PENDING and not decision.shadow and wait > 0:
@@ -225,6 +247,8 @@ class Hashed:
 
     async def acheck(self, call: ToolCall) -> Decision:
         """`check` for async code: waiting for approval never blocks the event loop."""
+        if self._forked:
+            self._reopen()
         decision = self._decide(call)
         wait = self.settings.approval_wait
         if decision.effect is Effect.PENDING and not decision.shadow and wait > 0:
@@ -324,6 +348,8 @@ class Hashed:
         Raises:
             LedgerWriteError: the record cannot be written and `ledger_on_error` is `closed`.
         """
+        if self._forked:
+            self._reopen()
         try:
             if self.ledger.background:
                 if not self.ledger.journaled and outcome.error is None and type(outcome.result) in _IMMUTABLE:
@@ -362,10 +388,14 @@ class Hashed:
 
     def approve(self, request_id: str, *, by: str | None = None, comment: str | None = None) -> ApprovalRequest:
         """Approve a pending request (as the local user unless `by` is given)."""
+        if self._forked:
+            self._reopen()
         return self.approvals.decide(request_id, approve=True, by=by or _whoami(), comment=comment)
 
     def deny(self, request_id: str, *, by: str | None = None, comment: str | None = None) -> ApprovalRequest:
         """Deny a pending request."""
+        if self._forked:
+            self._reopen()
         return self.approvals.decide(request_id, approve=False, by=by or _whoami(), comment=comment)
 
     def rotate_key(self) -> Identity:
@@ -377,6 +407,8 @@ class Hashed:
         passphrase = self.settings.passphrase()
         if not passphrase:
             raise IdentityError("set HASHED_KEY_PASSPHRASE to encrypt the new agent key")
+        if self._forked:
+            self._reopen()
         self.identity = rotate(self.ledger, self.settings.agent, self.settings.key_path, passphrase)
         return self.identity
 
@@ -387,11 +419,15 @@ class Hashed:
 
     def verify(self) -> VerifyReport:
         """Verify this agent's whole ledger (after sealing what is waiting to be signed)."""
+        if self._forked:
+            self._reopen()
         self.ledger.flush()
         return self.ledger.verify()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every record is committed and signed."""
+        if self._forked:
+            self._reopen()
         return self.ledger.flush(timeout)
 
     def close(self, timeout: float | None = 10.0) -> None:
@@ -403,11 +439,13 @@ class Hashed:
         if self._closed:
             return
         self._closed = True
+        _open.discard(self)
+        if self._forked:  # a forked child that never used it: the ledger, journal and threads are the parent's
+            return
         self.ledger.flush(timeout)
         if self.shipper is not None:
             self.shipper.close(self.settings.flush_timeout)
         self.ledger.close(timeout)
-        _open.discard(self)
 
     def __enter__(self) -> Hashed:
         return self
@@ -445,6 +483,20 @@ def current() -> Hashed:
 def instrument(home: str | Path | None = None, **overrides: Any) -> Hashed:
     """Guard every installed framework with a `Hashed` built from the settings; returns it."""
     return Hashed(home, **overrides).instrument()
+
+
+_fork_lock = threading.Lock()
+_inherited: list[object] = []  # a forked child's copies of its parent's ledgers: never closed from the child
+
+
+def _after_fork_in_child() -> None:
+    global _fork_lock
+    _fork_lock = threading.Lock()  # the parent may have held it while forking
+    for instance in list(_open):
+        instance._forked = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register

@@ -144,6 +144,7 @@ def test_deleted_and_reordered_records_are_detected(hashed_offline):
 
 def test_a_ledger_refuses_to_be_continued_by_another_key(hashed_offline):
     _guarded_calls(hashed_offline, 1)
+    hashed_offline.flush()  # in the ledger, not only in this process's journal
     stranger = Identity.from_seed(bytes(32))
     with pytest.raises(LedgerError, match="continues with key"):
         Ledger(hashed_offline.ledger.path, stranger)

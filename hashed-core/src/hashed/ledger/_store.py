@@ -255,8 +255,7 @@ class Ledger:
         self._journal: Journal | None = Journal.create(self.journals, _JOURNAL_CAPACITY) if journal else None
         self._journal_lock = threading.Lock()
         self._forked = False  # set in a child process: the journal and the writer thread belong to the parent
-        if journal:
-            _journaled.add(self)
+        _ledgers.add(self)
 
     # -- appending -------------------------------------------------------------------------------------
 
@@ -575,6 +574,9 @@ class Ledger:
         """Commit and sign what is queued, then close; idempotent."""
         if self._closed:
             return
+        if self._forked:  # a child's copy: the queue, journal and connection are its parent's, left untouched
+            self._closed = True
+            return
         self.flush(timeout)
         self._closed = True
         if self._signer is not None:
@@ -597,11 +599,11 @@ _READ_WAIT = 5.0  # seconds a read waits for the writer to commit this process's
 _JOURNAL_CAPACITY = 8 << 20  # bytes per journal file (≈ 20,000 records); a full one is replaced by a new file
 
 
-_journaled: weakref.WeakSet[Ledger] = weakref.WeakSet()
+_ledgers: weakref.WeakSet[Ledger] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
-    for ledger in list(_journaled):
+    for ledger in list(_ledgers):
         ledger._forked = True  # appending to the parent's mapping would overwrite the parent's frames
 
 
