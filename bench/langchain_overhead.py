@@ -265,7 +265,9 @@ def main() -> None:
     for run, base in (("durable, allow rule", bare), ("async durable, allow rule", abare)):
         added = pct(watches[run].samples, 0.5) - pct(base, 0.5)
         verdict = "met" if added <= 100 else "MISSED"
-        print(f"target, added p50 <= 100 µs ({run}): {verdict} ({added:.1f} µs)")
+        nothing = f"async {NOTHING}" if run.startswith("async ") else NOTHING
+        own = pct(watches[run].samples, 0.5) - pct(watches[nothing].samples, 0.5)
+        print(f"target, added p50 <= 100 µs ({run}): {verdict} ({added:.1f} µs; Hashed's own share {own:.1f} µs)")
 
 
 if __name__ == "__main__":
