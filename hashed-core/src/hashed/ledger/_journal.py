@@ -1,4 +1,4 @@
-"""Journal mode's intent log: what a guarded call must not lose, kept durable in a memory copy.
+"""Durable mode's intent log: what a guarded call must not lose, kept durable in a memory copy.
 
 Each process appends its records, as frames, to a journal file of its own that it maps into memory. Storing
 into a shared file mapping puts the bytes in the operating system's page cache at once: they survive the

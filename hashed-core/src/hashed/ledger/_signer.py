@@ -1,4 +1,4 @@
-"""Signing committed records off the caller's thread (durable mode).
+"""Signing records committed in the caller, off the caller's thread (immediate mode; durable mode's approvals).
 
 Ed25519 signing costs about 20 µs; a helper process signs batches beside the caller on the machine's other
 core. The signatures do not get a transaction of their own: once 16 are ready, the next caller's commit

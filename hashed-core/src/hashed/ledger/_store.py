@@ -1,18 +1,22 @@
-"""The agent's ledger: appending records to the chain, in durable or background mode, and reading them back.
+"""The agent's ledger: appending records to the chain, in three ways, and reading them back.
 
-Durable mode (the default). A guarded call's record is placed at the chain head this process last wrote,
-hashed and committed (WAL, synchronous=NORMAL: survives a killed process) before the call goes on: one
-INSERT when the step appends just that record, else one `BEGIN IMMEDIATE` transaction (windows, approvals).
-The signature follows in a batch within tens of milliseconds (`_signer.py`); records a crash left unsigned
-are sealed the next time the ledger opens.
+Journaled (`journal=True`: durable mode, the default). The caller appends each record to its process's
+memory-mapped journal (`_journal.py`), which survives the process being killed: nothing is lost, and the caller
+pays a memory copy instead of a commit. A writer thread places, hashes, signs and commits the records in groups
+(`_writer.py`). A step that counts windows commits the count to SQLite at once and journals its record; one that
+asks for approval commits at once. Whatever a killed process left in its journal is committed by the next
+process that opens the ledger.
 
-Background mode. The caller only queues the record; a writer thread places, hashes, signs and commits queued
-records in groups (`_writer.py`). A crash may lose the last tens of milliseconds of records.
+Immediate (neither flag: immediate mode, and durable mode with ledger_sync=full). A guarded call's record is
+placed at the chain head this process last wrote, hashed and committed (WAL; synchronous=NORMAL survives a
+killed process, FULL a power cut) before the call goes on: one INSERT when the step appends just that record,
+else one `BEGIN IMMEDIATE` transaction (windows, approvals).
 
-Journal mode. As background mode, but the caller first appends the record to its process's memory-mapped journal
-(`_journal.py`), which survives the process being killed: nothing is lost, and the caller pays a memory copy
-instead of a commit. Steps that count windows or ask for approval commit to SQLite at once, as in durable mode.
-Whatever a killed process left in its journal is committed by the next process that opens the ledger.
+Background (`background=True`). The caller only queues the record; the writer thread commits queued records in
+groups. A crash may lose the last tens of milliseconds of records.
+
+Signatures of records committed in the caller follow in a batch within tens of milliseconds (`_signer.py`);
+records a crash left unsigned are sealed the next time the ledger opens.
 """
 
 from __future__ import annotations
@@ -248,7 +252,7 @@ class Ledger:
                 recipes=self.recipes,
                 name=name,
             )
-        if not background:  # durable (journal) mode too: its windowed steps commit in the caller, signed later
+        if not background:  # durable (journal) mode too: its approval steps commit in the caller, signed later
             self._signer = Signer(self._db, lambda: self.identity, name)
         self.journals = journal_dir(path)
         self.replay_journals()
