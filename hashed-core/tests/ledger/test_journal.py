@@ -33,7 +33,7 @@ def _journals(home):
     return sorted((home / "ledger.db.journals").glob("*.journal"))
 
 
-def test_journal_mode_commits_and_signs_every_record_and_leaves_no_journal(tmp_path):
+def test_durable_mode_commits_and_signs_every_record_and_leaves_no_journal(tmp_path):
     home = tmp_path / ".hashed"
     with make_hashed(home) as hashed:
         send = hashed.guard("lookup")(lambda key, n: f"{key}:{n}")
