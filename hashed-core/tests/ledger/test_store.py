@@ -404,6 +404,26 @@ def test_queueing_modes_write_the_same_records_as_immediate_mode(tmp_path, mode)
     assert [r["status"] for r in immediate if r["kind"] == "outcome"] == ["ok", "ok", "ok", "error"]
 
 
+@pytest.mark.parametrize("durability", ["durable", "background"])
+def test_the_writer_places_its_group_after_records_another_writer_added_meanwhile(tmp_path, durability):
+    # The writer builds and signs a group on the head it last committed, before taking the lock; when another
+    # process (here: an immediate-mode instance) appended meanwhile, it must build the group again on the new head
+    # and store the new group's signatures, not the first build's.
+    home = tmp_path / ".hashed"
+    with make_hashed(home, durability=durability) as ours, make_hashed(home, durability="immediate") as theirs:
+        send, other = ours.guard("send_email")(lambda to: "sent"), theirs.guard("send_email")(lambda to: "sent")
+        for i in range(20):
+            send(f"ours{i}@example.com")
+            assert ours.flush(timeout=10)  # our writer now expects its own head
+            other(f"theirs{i}@example.com")  # the head moves under it
+        assert ours.flush(timeout=10) and theirs.flush(timeout=10)
+        records = list(ours.ledger.records())
+        assert [r.seq for r in records] == list(range(1, 81))
+        assert all(r.signed for r in records)
+        report = ours.verify()
+        assert report.ok and report.count == 80
+
+
 def test_background_records_whose_signatures_a_crash_lost_are_signed_when_the_ledger_next_opens(tmp_path, monkeypatch):
     # The writer stores a group's signatures with the next group; a process that dies in between leaves its last
     # group committed but unsigned. Simulate that death: the last signatures are never stored.

@@ -311,6 +311,8 @@ class Ledger:
         signer = self._signer
         signatures = signer.take_ready(_PIGGYBACK, at_least=_PIGGYBACK) if signer is not None else None
         marks: dict[Journal, int] = {}
+        if self._writer is not None:
+            self._writer.caller_committed = time.monotonic()  # the writer keeps its groups short meanwhile
         with self._db.lock:
             txn = Txn(self, self._db, sign_now=sign_now, signatures=signatures, deferred=deferred)
             try:

@@ -36,6 +36,8 @@ __all__ = ["BackgroundWriter", "Queued", "log_lost"]
 
 _log = logging.getLogger("hashed.ledger")
 _BATCH = 4096
+_SHARED_BATCH = 32  # group size while callers also commit to SQLite themselves: they wait for less at a time
+_SHARED_FOR = 1.0  # seconds a caller's own commit keeps groups small
 # While calls keep coming, the writer looks at the queue every _POLL seconds instead of being woken by each
 # record: a wake-up makes the writer compete for the GIL at the caller's next hand-off, which in an agent loop
 # (thread pools, event loops) cost more than the record itself. After _WARM seconds without records it sleeps
@@ -44,6 +46,7 @@ _POLL = 0.02
 _WARM = 1.0
 _MAX_QUEUE = 4096  # queued records before callers wait: bounds memory, and the garbage collector's work
 _CHUNK = 256  # records per signing request: small enough to overlap, large enough to amortise the round trip
+Staged = tuple[int, bytes, "Queued", bytes, "dict[str, Any] | None"]  # seq, hash, item, encoded body, body kept
 _INSERT_RECORD = "INSERT INTO records (seq, hash, key, kind, ts, body) VALUES (?, ?, ?, ?, ?, ?)"
 _INSERT_SIG = "INSERT OR IGNORE INTO signatures (seq, sig) VALUES (?, ?)"
 
@@ -139,6 +142,8 @@ class BackgroundWriter:
         self._unsaved: list[tuple[int, bytes]] = []  # (seq, signature) of committed records, stored next time
         self._through: dict[Journal, int] = {}  # journal mode: how far each journal is committed
         self._last_batch = 0.0
+        self._expected: tuple[int, str] | None = None  # the chain head after this writer's last commit
+        self.caller_committed = 0.0  # when a caller last committed to SQLite itself (monotonic seconds)
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -206,7 +211,8 @@ class BackgroundWriter:
                 self._cycle.acquire()  # released by `_write` as soon as the group is committed
                 self._holding = True
                 try:
-                    batch = list(itertools.islice(self._queue, _BATCH))
+                    shared = time.monotonic() - self.caller_committed < _SHARED_FOR
+                    batch = list(itertools.islice(self._queue, _SHARED_BATCH if shared else _BATCH))
                     if batch:
                         self._write(batch)
                 finally:
@@ -240,60 +246,78 @@ class BackgroundWriter:
     def _write(self, batch: list[Queued]) -> None:
         """Place, hash and commit `batch`; its signatures are stored with the next group (or alone, when idle).
 
+        The records are built, hashed and sent for signing before the write lock is taken, on the chain head this
+        writer last committed: the lock is then held only for the INSERTs, so a caller that commits to SQLite
+        itself (a window count, an approval) or another process waits for that, not for the Python work. If the
+        head moved meanwhile (another process appended), the group is built again inside the transaction.
         Callers are released as soon as the records are committed: the helper process finishes signing them
         while they go on, instead of making them wait for the last signature of a large group.
         """
         unsaved = self._unsaved
         with self._pipeline() as pipeline:  # the helper signs each chunk while the next is prepared
+            expected = self._expected
+            staged = self._stage(batch, expected, pipeline) if expected is not None else None
+            stale = 0  # signatures asked for a group built on a head that moved: not stored
             try:
                 with self._db.write() as conn:
-                    seq, prev = self._head(conn)
-                    placed: list[tuple[int, bytes, Queued, bytes, dict[str, Any] | None]] = []
-                    keep = self._observer() is not None  # else each body dies young, unseen by the GC's old ages
-                    usage: list[tuple[str, int, float]] = []
+                    head = self._head(conn)
+                    if staged is None or head != expected:
+                        stale = 0 if staged is None else len(staged)
+                        staged = self._stage(batch, head, pipeline)
                     key = self._key()
-                    recipes = self._recipes
-                    chunk: list[bytes] = []
-                    for item in batch:
-                        seq += 1
-                        fields, slow = built_fields(item.kind, item.fields, item.slow, recipes)
-                        body = self._body(seq, prev, item.ts, item.nonce, item.kind, item.agent, fields)
-                        data = encode_prepared(body, slow)
-                        digest = leaf_hash(data)
-                        placed.append((seq, digest, item, data, body if keep else None))
-                        if item.usage:
-                            usage.extend((scope, item.ts, amount) for scope, amount in item.usage)
-                        prev = digest.hex()
-                        chunk.append(digest)
-                        if len(chunk) == _CHUNK:
-                            pipeline.add(chunk)
-                            chunk = []
-                    if chunk:
-                        pipeline.add(chunk)
-                    rows = [(seq, digest, key, item.kind, item.ts, data) for seq, digest, item, data, _ in placed]
+                    rows = [(seq, digest, key, item.kind, item.ts, data) for seq, digest, item, data, _ in staged]
                     conn.executemany(_INSERT_RECORD, rows)
                     marks = journal_marks(batch)
                     store_marks(conn, marks)  # committed with the records: a replay resumes after them
                     if unsaved:
                         conn.executemany(_INSERT_SIG, unsaved)
+                    usage = [(scope, item.ts, amount) for item in batch for scope, amount in item.usage]
                     if usage:
                         add_usage(conn, usage)
             except LedgerWriteError as exc:
+                self._expected = None
                 self._failed(exc, batch)
                 return
+            except BaseException:
+                self._expected = None
+                raise
+            self._expected = (staged[-1][0], staged[-1][1].hex())
             self._unsaved = []
             self.broken = None
             self._done(batch)
             self.committed(marks)
             self._release_cycle()  # the rest (signatures, checkpoint, observer) never holds up `taken`
-            signatures = pipeline.results()
-        self._unsaved = [(seq, sig) for (seq, *_), sig in zip(placed, signatures, strict=True)]
+            signatures = pipeline.results()[stale:]
+        self._unsaved = [(seq, sig) for (seq, *_), sig in zip(staged, signatures, strict=True)]
         self._db.checkpoint()
         observer = self._observer()
         if observer is not None:
-            for (seq, digest, item, data, kept), sig in zip(placed, signatures, strict=True):
+            for (seq, digest, item, data, kept), sig in zip(staged, signatures, strict=True):
                 body = kept if kept is not None else orjson.loads(data)  # an observer that came mid-group
                 observer(LedgerRecord(seq, item.kind, body, digest.hex(), sig.hex()))
+
+    def _stage(self, batch: list[Queued], head: tuple[int, str], pipeline: SigningPipeline) -> list[Staged]:
+        """Build, hash and send for signing each record of `batch`, placed after `head`."""
+        seq, prev = head
+        staged: list[Staged] = []
+        keep = self._observer() is not None  # else each body dies young, unseen by the GC's old ages
+        recipes = self._recipes
+        chunk: list[bytes] = []
+        for item in batch:
+            seq += 1
+            fields, slow = built_fields(item.kind, item.fields, item.slow, recipes)
+            body = self._body(seq, prev, item.ts, item.nonce, item.kind, item.agent, fields)
+            data = encode_prepared(body, slow)
+            digest = leaf_hash(data)
+            staged.append((seq, digest, item, data, body if keep else None))
+            prev = digest.hex()
+            chunk.append(digest)
+            if len(chunk) == _CHUNK:
+                pipeline.add(chunk)
+                chunk = []
+        if chunk:
+            pipeline.add(chunk)
+        return staged
 
     def _release_cycle(self) -> None:
         if self._holding:
