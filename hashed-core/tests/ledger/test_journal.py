@@ -338,6 +338,40 @@ def test_a_forked_child_can_use_its_parents_hashed_and_nothing_is_lost(tmp_path,
     assert _journals(home) == []
 
 
+def test_a_killed_parents_journal_is_committed_while_its_forked_child_lives_on(tmp_path):
+    # The child inherits the parent's journal file and its lock; it must let go of them, or the parent's records
+    # would wait for the child to exit.
+    home = tmp_path / ".hashed"
+    script = textwrap.dedent(
+        """
+        import os, signal, sys, time
+        from pathlib import Path
+        from hashed.testing import make_hashed
+        hashed = make_hashed(Path(sys.argv[1]))
+        pid = os.fork()
+        if pid == 0:  # a worker that outlives its parent
+            time.sleep(60)
+            os._exit(0)
+        print(pid, flush=True)
+        @hashed.guard("wire_money")
+        def wire_money(to, amount):
+            os.kill(os.getpid(), signal.SIGKILL)
+        wire_money("acct-9", 50)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(home)], stdout=subprocess.PIPE, text=True)
+    child = int(proc.stdout.readline())
+    try:
+        assert proc.wait(timeout=60) == -signal.SIGKILL
+        os.kill(child, 0)  # still alive
+        with make_hashed(home) as hashed:
+            decisions = [r.body["tool"] for r in hashed.ledger.records() if r.kind == "decision"]
+            assert decisions == ["wire_money"]
+    finally:
+        os.kill(child, signal.SIGKILL)
+        proc.stdout.close()
+
+
 def test_a_journal_that_cannot_be_read_stops_the_start_with_what_to_do(tmp_path):
     home = tmp_path / ".hashed"
     make_hashed(home).close()

@@ -533,7 +533,7 @@ class Ledger:
         Background mode promises less, and does not wait.
         """
         writer = self._writer
-        if self.journaled and writer is not None and not writer.on_writer_thread and not self._closed:
+        if self.journaled and writer is not None and not writer.on_writer_thread and not (self._closed or self._forked):
             self.flush(_READ_WAIT)
 
     def records(self, start: int = 1, end: int | None = None) -> Iterator[LedgerRecord]:
@@ -611,6 +611,12 @@ _ledgers: weakref.WeakSet[Ledger] = weakref.WeakSet()
 def _after_fork_in_child() -> None:
     for ledger in list(_ledgers):
         ledger._forked = True  # appending to the parent's mapping would overwrite the parent's frames
+        # Let go of the copies of the parent's journals (unmap, close; never truncate): else this child would hold
+        # their locks after the parent died, and the next opener could not commit them until the child exits.
+        writer = ledger._writer
+        for journal in {ledger._journal, *(writer.journals if writer is not None else ())}:
+            if journal is not None:
+                journal.close()
 
 
 if hasattr(os, "register_at_fork"):

@@ -335,6 +335,11 @@ class BackgroundWriter:
             if not journal.retired:
                 journal.prepare_ahead()  # the caller's next appends find their pages ready
 
+    @property
+    def journals(self) -> list[Journal]:
+        """The journals this writer is committing from (the live one and retired ones not deleted yet)."""
+        return list(self._through)
+
     def committed_through(self, journal: Journal) -> int:
         """How far `journal` is committed to the ledger (0: nothing yet)."""
         return self._through.get(journal, 0)
