@@ -124,10 +124,11 @@ class Hashed:
         """In a forked child, at its first use: a ledger of its own (connection, journal, threads), same chain.
 
         What the parent made stays the parent's: its queue, journal and connection are left untouched here (kept
-        referenced, so that nothing of theirs is ever closed from this process).
+        referenced, so that nothing of theirs is ever closed from this process). Does nothing in the process that
+        created this `Hashed`; the guarded call's path checks `_forked` itself, to save the call.
         """
         with _fork_lock:
-            if not self._forked:
+            if not self._forked:  # never forked, or another thread of the child reopened it already
                 return
             _inherited.append((self.ledger, self.approvals, self.shipper, self._client))
             self._forked = False
@@ -388,14 +389,12 @@ class Hashed:
 
     def approve(self, request_id: str, *, by: str | None = None, comment: str | None = None) -> ApprovalRequest:
         """Approve a pending request (as the local user unless `by` is given)."""
-        if self._forked:
-            self._reopen()
+        self._reopen()
         return self.approvals.decide(request_id, approve=True, by=by or _whoami(), comment=comment)
 
     def deny(self, request_id: str, *, by: str | None = None, comment: str | None = None) -> ApprovalRequest:
         """Deny a pending request."""
-        if self._forked:
-            self._reopen()
+        self._reopen()
         return self.approvals.decide(request_id, approve=False, by=by or _whoami(), comment=comment)
 
     def rotate_key(self) -> Identity:
@@ -407,8 +406,7 @@ class Hashed:
         passphrase = self.settings.passphrase()
         if not passphrase:
             raise IdentityError("set HASHED_KEY_PASSPHRASE to encrypt the new agent key")
-        if self._forked:
-            self._reopen()
+        self._reopen()
         self.identity = rotate(self.ledger, self.settings.agent, self.settings.key_path, passphrase)
         return self.identity
 
@@ -419,15 +417,13 @@ class Hashed:
 
     def verify(self) -> VerifyReport:
         """Verify this agent's whole ledger (after sealing what is waiting to be signed)."""
-        if self._forked:
-            self._reopen()
+        self._reopen()
         self.ledger.flush()
         return self.ledger.verify()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every record is committed and signed."""
-        if self._forked:
-            self._reopen()
+        self._reopen()
         return self.ledger.flush(timeout)
 
     def close(self, timeout: float | None = 10.0) -> None:

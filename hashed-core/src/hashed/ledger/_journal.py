@@ -47,7 +47,11 @@ def journal_dir(ledger: Path) -> Path:
 
 def journal_files(ledger: Path) -> list[Path]:
     """The journal files beside a ledger (a live process's, or a dead one's not committed yet)."""
-    return sorted(journal_dir(ledger).glob(f"*{SUFFIX}"))
+    return _files(journal_dir(ledger))
+
+
+def _files(directory: Path) -> list[Path]:
+    return sorted(directory.glob(f"*{SUFFIX}"))
 
 
 class Journal:
@@ -163,9 +167,7 @@ def frames(memory: mmap.mmap | bytes, start: int, size: int) -> Iterator[tuple[i
 
 def dead_journals(directory: Path) -> Iterator[Journal]:
     """Journals no live process holds, each locked for the caller (who replays, then discards or closes it)."""
-    if not directory.is_dir():
-        return
-    for path in sorted(directory.glob(f"*{SUFFIX}")):
+    for path in _files(directory):
         try:
             fd = os.open(path, os.O_RDWR)
         except OSError:  # gone meanwhile: another process replayed it

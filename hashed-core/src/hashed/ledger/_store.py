@@ -143,14 +143,14 @@ class Txn:
         """Append one record of `kind`; `fields` must already be prepared JSON (see `record_args`)."""
         ledger = self._ledger
         ts = ledger.clock()
-        nonce = token16()
         usage, self._usage = tuple(self._usage), []
-        if self._deferred is not None:
+        if self._deferred is not None:  # its time and nonce are drawn when it is journaled
             if usage:  # counted now, in this transaction, so that every process sees it at once
                 add_usage(self._open(), [(scope, ts, amount) for scope, amount in usage], self._known)
                 self._known = {}
             self._deferred.append((kind, agent, fields, slow))
             return
+        nonce = token16()
         if self._db is None:
             assert ledger._writer is not None  # noqa: S101 - no database only in background mode
             ledger._writer.put(Queued(kind, agent, fields, slow, ts, nonce, usage))
@@ -356,7 +356,9 @@ class Ledger:
         *,
         slow: bool = False,
     ) -> None:
-        """Background mode: queue one record that needs nothing counted in the same step (the fast path).
+        """Durable (journal) and background modes: queue one record that needs nothing counted in the same step.
+
+        In durable mode the record is in this process's journal when this returns (see `_journal.py`).
 
         `fields` may be a recipe (a tuple of plain values) that the writer turns into `(fields, slow)` with
         `recipes[kind]`, so the caller does not pay for it; only for values that cannot change meanwhile.
@@ -374,8 +376,8 @@ class Ledger:
             return
         if self._forked:  # a write error: callers fail closed (or run, logged, with ledger_on_error=open)
             raise LedgerWriteError(
-                "this Hashed was created before the process forked; its journal belongs to the parent process: "
-                "create a Hashed in each process (after the fork)"
+                "this ledger was opened before the process forked; its journal belongs to the parent process: "
+                "open the ledger again in this process (a Hashed does so by itself)"
             )
         ts, nonce = self.clock(), token16()
         try:
@@ -441,9 +443,9 @@ class Ledger:
     def _replay(self, txn: Txn, key: str, group: list[tuple[int, bytes]]) -> None:
         for _, payload in group:
             kind, agent, fields, slow, ts, nonce = orjson.loads(payload)
-            if isinstance(fields, list):  # a recipe
-                fields, slow = self.recipes[kind](tuple(fields))
-            else:
+            if isinstance(fields, list):  # a recipe: JSON made its tuple a list
+                fields, slow = built_fields(kind, tuple(fields), slow, self.recipes)
+            else:  # fields: prepared again, so that numbers keep their exact JSON text
                 fields, slow = prepare(fields)
             txn._place_now(kind, agent, fields, slow, int(ts), nonce)
         set_meta(txn.conn, key, group[-1][0])
