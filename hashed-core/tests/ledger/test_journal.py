@@ -372,12 +372,22 @@ def test_a_killed_parents_journal_is_committed_while_its_forked_child_lives_on(t
         proc.stdout.close()
 
 
-def test_a_journal_that_cannot_be_read_stops_the_start_with_what_to_do(tmp_path):
+@pytest.mark.parametrize("damage", ["a frame this version cannot read", "a file that is not a journal"])
+def test_a_journal_that_cannot_be_read_stops_the_start_with_what_to_do(tmp_path, damage):
     home = tmp_path / ".hashed"
     make_hashed(home).close()
-    journal = Journal.create(home / "ledger.db.journals", 4096)
-    journal.append(orjson.dumps(["mystery", "default", ["not", "a", "recipe"], False, 1, "n"]))
-    journal.close()
+    if damage == "a file that is not a journal":
+        stranger = home / "ledger.db.journals" / "123-notes.journal"
+        stranger.parent.mkdir(mode=0o700, exist_ok=True)
+        stranger.write_bytes(b"someone else's bytes, not frames")
+    else:
+        journal = Journal.create(home / "ledger.db.journals", 4096)
+        journal.append(orjson.dumps(["mystery", "default", ["not", "a", "recipe"], False, 1, "n"]))
+        journal.close()
+    before = {path: path.read_bytes() for path in _journals(home)}
     with pytest.raises(LedgerError, match=r"cannot commit the records left in the journal .*move the file aside"):
         make_hashed(home)
-    assert len(_journals(home)) == 1  # kept
+    assert {path: path.read_bytes() for path in _journals(home)} == before  # kept, byte for byte
+    said = orjson.loads(CliRunner().invoke(app, ["verify", "--json", str(home / "ledger.db")]).output)
+    unreadable = [str(path) for path in before] if damage == "a file that is not a journal" else []
+    assert said["journal_unreadable"] == unreadable

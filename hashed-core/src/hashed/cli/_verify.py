@@ -51,7 +51,7 @@ def verify(
     except HashedError as exc:
         fail(str(exc))
     report = verifier.report
-    waiting = journal_backlog(path) if live else 0
+    waiting, unreadable = journal_backlog(path) if live else (0, [])
     if as_json:
         print_json(
             {
@@ -63,6 +63,7 @@ def verify(
                 "keys": report.keys,
                 "unsigned": report.unsigned,
                 "journal_records": waiting,
+                "journal_unreadable": [str(file) for file in unreadable],
                 "error": None
                 if report.error is None
                 else {"seq": report.error.sequence, "reason": report.error.reason},
@@ -86,6 +87,11 @@ def verify(
                 f"[yellow]![/] {waiting} record(s) wait in a journal beside the ledger, not in it yet "
                 "(a running agent commits them within tens of milliseconds; the next start of the agent "
                 "commits what a killed process left)"
+            )
+        for file in unreadable:
+            console.print(
+                f"[yellow]![/] {file} is not a journal this version can read: the agent will not start until it "
+                "is moved aside (keep it: records it holds are not in the ledger)"
             )
     else:
         assert report.error is not None  # noqa: S101 - `ok` is False exactly when error is set

@@ -76,25 +76,28 @@ def count_records(path: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM records").fetchone()[0])
 
 
-def journal_backlog(path: Path) -> int:
-    """How many records the journals beside a ledger hold that the ledger does not yet (read-only).
+def journal_backlog(path: Path) -> tuple[int, list[Path]]:
+    """Records the journals beside a ledger hold that it does not yet, and files there this version cannot read.
 
-    A running agent's journal holds what its writer has not committed for a few milliseconds; a killed
+    Read-only. A running agent's journal holds what its writer has not committed for a few milliseconds; a killed
     process's holds what the next start of the agent commits.
     """
     files = journal_files(path)
     if not files:
-        return 0
+        return 0, []
     with contextlib.closing(_connect_readonly(path)) as conn:
         marks = dict(conn.execute("SELECT name, value FROM meta WHERE name LIKE 'journal:%'").fetchall())
-    waiting = 0
+    waiting, unreadable = 0, []
     for file in files:
         try:
             image = file.read_bytes()
         except OSError:  # committed and deleted meanwhile
             continue
-        waiting += sum(1 for _ in frames(image, int(marks.get(f"journal:{file.stem}", 0)), len(image)))
-    return waiting
+        try:
+            waiting += sum(1 for _ in frames(image, int(marks.get(f"journal:{file.stem}", 0)), len(image)))
+        except ValueError:
+            unreadable.append(file)
+    return waiting, unreadable
 
 
 def read_ledger(path: Path, start: int = 1) -> Iterator[dict[str, Any]]:

@@ -8,8 +8,10 @@ then chains, signs and commits the records into the ledger, and stores in the sa
 (`meta` row `journal:<name>`). Whatever a killed process left behind is committed by the next process that
 opens the ledger: a journal is dead when no process holds its `flock`.
 
-A frame is `length (u32 LE) | crc32 (u32 LE) | payload`. A frame cut short by a crash (the process killed in the
-middle of the copy) fails its CRC, and the journal ends there: that call had not gone on yet. Files are
+A journal starts with the 8 bytes `MAGIC`, then frames: `length (u32 LE) | crc32 (u32 LE) | payload`. A frame
+cut short by a crash (the process killed in the middle of the copy) fails its CRC, and the journal ends there:
+that call had not gone on yet. A file in the folder that does not start with `MAGIC` is never deleted: the
+next start refuses to go on until a person moves it aside. Files are
 preallocated, so a full disk shows when a journal is created (a clear `LedgerWriteError`), never as a fault when
 the mapping is written.
 """
@@ -29,10 +31,12 @@ from pathlib import Path
 from hashed._random import token16
 from hashed.errors import LedgerWriteError
 
-__all__ = ["Journal", "dead_journals", "frames", "journal_dir", "journal_files"]
+__all__ = ["FIRST", "Journal", "dead_journals", "frames", "journal_dir", "journal_files"]
 
 _HEADER = struct.Struct("<II")
 SUFFIX = ".journal"
+MAGIC = b"HASHEDJ1"  # what a journal file starts with: anything else in the folder is not ours to delete
+FIRST = len(MAGIC)  # where the first frame goes
 # The first store into each page of a file mapping is a page fault (≈ 4 µs here, several times that on a cold
 # CPU): the kernel finds, zeroes and maps the page. MADV_POPULATE_WRITE (Linux 5.14) takes those faults ahead of
 # time without changing a byte, so the caller's appends find their pages mapped and writable.
@@ -63,7 +67,7 @@ class Journal:
         self._fd = fd
         self._map = mmap.mmap(fd, size) if size else None
         self.size = size
-        self.end = 0  # where the next frame goes
+        self.end = FIRST  # where the next frame goes
         self.retired = False  # no frame will be added: discard once committed through `end`
         self._ready = 0  # pages below this offset have been made ready for writing (see `prepare_ahead`)
 
@@ -84,6 +88,8 @@ class Journal:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             _preallocate(fd, capacity)
             journal = cls(path, fd, capacity)
+            assert journal._map is not None  # noqa: S101 - capacity > 0
+            journal._map[:FIRST] = MAGIC
             journal.prepare_ahead()
             return journal
         except OSError as exc:
@@ -151,8 +157,15 @@ class Journal:
 
 
 def frames(memory: mmap.mmap | bytes, start: int, size: int) -> Iterator[tuple[int, bytes]]:
-    """Valid frames of a journal image from `start`: `(offset past the frame, payload)`."""
-    at = start
+    """Valid frames of a journal image from `start`: `(offset past the frame, payload)`.
+
+    Raises:
+        ValueError: the file does not start like a journal (and is not an empty one): not ours to read or delete.
+    """
+    head = bytes(memory[:FIRST])
+    if head != MAGIC and any(head):
+        raise ValueError("the file does not start like a Hashed journal")
+    at = max(start, FIRST)
     while at + _HEADER.size <= size:
         length, crc = _HEADER.unpack_from(memory, at)
         stop = at + _HEADER.size + length

@@ -422,17 +422,17 @@ class Ledger:
                 key = f"journal:{journal.name}"
                 with self._db.lock:
                     start = get_meta(self._db.conn, key)
-                pending = list(journal.frames(start))
-                for at in range(0, len(pending), 500):
-                    group = pending[at : at + 500]
-                    try:
+                try:
+                    pending = list(journal.frames(start))
+                    for at in range(0, len(pending), 500):
+                        group = pending[at : at + 500]
                         self.transact(functools.partial(self._replay, key=key, group=group), sign_now=True)
-                    except (ValueError, TypeError, KeyError) as exc:  # a frame this version cannot read
-                        raise LedgerError(
-                            f"cannot commit the records left in the journal {journal.path} ({exc}); "
-                            "move the file aside to start without them, and keep it: its records are not in the ledger"
-                        ) from exc
-                    replayed += len(group)
+                        replayed += len(group)
+                except (ValueError, TypeError, KeyError) as exc:  # a file or frame this version cannot read
+                    raise LedgerError(
+                        f"cannot commit the records left in the journal {journal.path} ({exc}); "
+                        "move the file aside to start without them, and keep it: its records are not in the ledger"
+                    ) from exc
                 journal.discard()
                 with self._db.write() as conn:
                     conn.execute("DELETE FROM meta WHERE name = ?", (key,))

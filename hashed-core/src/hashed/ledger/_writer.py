@@ -26,7 +26,7 @@ import orjson
 from hashed.errors import LedgerWriteError
 from hashed.ledger._canonical import JsonNumber, encode_prepared
 from hashed.ledger._db import Database, set_meta
-from hashed.ledger._journal import Journal
+from hashed.ledger._journal import FIRST, Journal
 from hashed.ledger._record import leaf_hash
 from hashed.ledger._sign_service import SigningPipeline
 from hashed.ledger._usage import add_usage
@@ -341,8 +341,8 @@ class BackgroundWriter:
         return list(self._through)
 
     def committed_through(self, journal: Journal) -> int:
-        """How far `journal` is committed to the ledger (0: nothing yet)."""
-        return self._through.get(journal, 0)
+        """How far `journal` is committed to the ledger (`FIRST`: nothing yet)."""
+        return self._through.get(journal, FIRST)
 
     def _save_signatures(self) -> None:
         """Store the last group's signatures when no records follow to carry them."""
