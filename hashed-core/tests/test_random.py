@@ -24,3 +24,21 @@ def test_a_forked_child_draws_a_new_prefix():
     os.waitpid(pid, 0)
     child = os.read(read, 64).decode()
     assert child[:16] != parent[:16]
+
+
+def test_threads_drawing_at_once_never_get_the_same_id():
+    import threading
+
+    drawn: list[list[str]] = [[] for _ in range(4)]
+
+    def draw(mine: list[str]) -> None:
+        for _ in range(5_000):  # ≈ 80 refills between them
+            mine.append(token16())
+
+    threads = [threading.Thread(target=draw, args=(mine,)) for mine in drawn]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [i for mine in drawn for i in mine]
+    assert len(every) == 20_000 and len(set(every)) == 20_000

@@ -341,7 +341,7 @@ class Hashed:
                 call.tool,
                 exc,
             )
-        return decision_of(call, agent, engine, call_ref, effect, reason, rule)
+        return Decision(effect, reason, rule, engine.hash, call_ref, engine.shadow, None, call.tool, agent)
 
     def record(self, decision: Decision, outcome: Outcome) -> None:
         """Commit the outcome record of a call that ran, linked to its decision.

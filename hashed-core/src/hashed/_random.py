@@ -3,8 +3,11 @@
 A guarded call needs three ids, and they must never repeat; they need not be secret (records are signed, and a
 record's place in its chain is fixed by `seq` and `prev`). So an id is a random 64-bit prefix drawn from the
 kernel once per process, followed by a 64-bit counter: 32 hex characters, unique within the process and, by
-the prefix, across processes, for a fraction of a microsecond and no system call (a system call would let the
-ledger's thread take the GIL from the caller). A forked child draws a new prefix.
+the prefix, across processes, with no system call (a system call would let the ledger's thread take the GIL
+from the caller). A forked child draws a new prefix.
+
+Ids are made 256 at a time and handed out by `list.pop`: formatting one on demand cost ≈ 2.3 µs on a tool
+call's fresh thread (LangChain runs each tool in one), popping one ≈ 0.6 µs.
 """
 
 from __future__ import annotations
@@ -14,14 +17,23 @@ import os
 
 __all__ = ["token16"]
 
+_BLOCK = 256
+_prefix = ""
+_blocks = itertools.count()
+_ready: list[str] = []  # ids not handed out yet, the next one last
+
 
 def _reseed() -> None:
-    global _prefix, _counter
-    _prefix, _counter = os.urandom(8).hex(), itertools.count()
+    global _prefix, _blocks
+    _prefix, _blocks = os.urandom(8).hex(), itertools.count()
+    _ready.clear()  # a forked child must not hand out its parent's ids
 
 
-_prefix = ""
-_counter = itertools.count()
+def _refill() -> None:
+    start = next(_blocks) * _BLOCK  # atomic: two threads refilling at once get different blocks
+    _ready.extend(f"{_prefix}{n:016x}" for n in range(start + _BLOCK - 1, start - 1, -1))
+
+
 _reseed()
 os.register_at_fork(after_in_child=_reseed)
 
@@ -34,4 +46,8 @@ def token16() -> str:
         >>> len(a), a != b
         (32, True)
     """
-    return f"{_prefix}{next(_counter):016x}"
+    while True:
+        try:
+            return _ready.pop()
+        except IndexError:  # every 256th id (or other threads emptied it meanwhile)
+            _refill()

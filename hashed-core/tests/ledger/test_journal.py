@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import textwrap
 import threading
+import zlib
 
 import orjson
 import pytest
@@ -132,8 +134,8 @@ def test_two_openers_after_a_crash_commit_each_frame_once(tmp_path):
         hashed.guard("lookup")(lambda: "x")()
     journal = Journal.create(home / "ledger.db.journals", 4096)  # a dead process's journal with two frames
     for i in range(2):
-        recipe = orjson.dumps(["outcome", "default", {"call": f"c{i}", "tool": "lookup"}, False, 10**18 + i, f"n{i}"])
-        journal.append(recipe)
+        frame = orjson.dumps(["outcome", "default", {"call": f"c{i}", "tool": "lookup"}, False, 10**18 + i, f"n{i}"])
+        journal.append(frame + b"\n")
     journal.close()
     with make_hashed(home):
         assert list(dead_journals(home / "ledger.db.journals")) == []  # replayed and deleted by the first opener
@@ -211,7 +213,11 @@ def test_full_journals_are_replaced_and_deleted_once_committed(tmp_path, monkeyp
     assert _journals(home) == []
 
 
-def test_threads_share_one_journal_without_losing_or_reordering_a_record(tmp_path):
+@pytest.mark.parametrize("capacity", ["one journal", "a new journal every ≈ 10 records"])
+def test_threads_share_journals_without_losing_or_reordering_a_record(tmp_path, monkeypatch, capacity):
+    # Appends take no lock; a full journal is sealed while other threads may be appending to it.
+    if capacity != "one journal":
+        monkeypatch.setattr("hashed.ledger._store._JOURNAL_CAPACITY", 4096)
     home = tmp_path / ".hashed"
     with make_hashed(home) as hashed:
         send = hashed.guard("send_email")(lambda to: "sent")
@@ -228,9 +234,14 @@ def test_threads_share_one_journal_without_losing_or_reordering_a_record(tmp_pat
         hashed.flush()
         records = list(hashed.ledger.records())
         assert [r.seq for r in records] == list(range(1, 1601)) and hashed.verify().ok
+        calls: dict[str, list[str]] = {}
+        for r in records:  # each call's decision comes before its outcome
+            calls.setdefault(r.body["call"], []).append(r.kind)
+        assert len(calls) == 800 and all(kinds == ["decision", "outcome"] for kinds in calls.values())
         for n in range(4):  # each thread's calls are in the chain in the order it made them
             mine = [r.body["args"]["to"] for r in records if r.kind == "decision" and r.body["args"]["to"][1] == str(n)]
             assert mine == [f"t{n}-{i}@example.com" for i in range(200)]
+    assert _journals(home) == []
 
 
 def test_the_chain_keeps_the_order_of_calls_around_a_windowed_step(tmp_path):
@@ -247,16 +258,32 @@ def test_the_chain_keeps_the_order_of_calls_around_a_windowed_step(tmp_path):
     assert kinds == [(kind, tool) for tool in ("lookup", "send_email", "lookup") for kind in ("decision", "outcome")]
 
 
-def test_a_frame_cut_short_by_a_crash_ends_the_journal_there(tmp_path):
+@pytest.mark.parametrize("lost", ["its newline", "a byte in its middle"])
+def test_a_frame_cut_short_by_a_crash_ends_the_journal_there(tmp_path, lost):
     journal = Journal.create(tmp_path, 4096)
-    ends = [journal.append(f"frame {i}".encode()) for i in range(3)]
+    assert all(journal.append(f"frame {i}\n".encode()) for i in range(3))
+    ends = [end for end, _ in journal.frames()]
     journal.close()
     image = bytearray((tmp_path / journal.path.name).read_bytes())
-    image[ends[1] - 1] ^= 0xFF  # the second frame's last byte never made it
+    # The process was killed in the middle of copying the last frame: what never made it is still the file's zeros
+    # (a copy may store its bytes in any order).
+    image[ends[2] - 1 if lost == "its newline" else ends[2] - 4] = 0
     (tmp_path / journal.path.name).write_bytes(bytes(image))
     [dead] = dead_journals(tmp_path)
-    assert [payload for _, payload in dead.frames()] == [b"frame 0"]
+    assert [payload for _, payload in dead.frames()] == [b"frame 0", b"frame 1"]
     dead.close()
+
+
+def test_a_journal_in_the_earlier_format_left_by_a_crashed_process_is_committed(tmp_path):
+    home = tmp_path / ".hashed"
+    make_hashed(home).close()
+    frame = orjson.dumps(["outcome", "default", {"call": "c-old", "tool": "lookup"}, False, 10**18, "n-old"])
+    image = b"HASHEDJ1" + struct.pack("<II", len(frame), zlib.crc32(frame)) + frame
+    (home / "ledger.db.journals" / "99-old.journal").write_bytes(image + bytes(4096))
+    with make_hashed(home) as hashed:
+        [outcome] = [r for r in hashed.ledger.records() if r.kind == "outcome"]
+        assert outcome.body["call"] == "c-old" and hashed.verify().ok
+    assert _journals(home) == []
 
 
 def test_pages_made_ready_ahead_while_another_thread_appends_change_no_frame(tmp_path):
@@ -272,11 +299,11 @@ def test_pages_made_ready_ahead_while_another_thread_appends_change_no_frame(tmp
     helper = threading.Thread(target=prepare)
     helper.start()
     try:
-        ends = [journal.append(payload) for payload in payloads]
+        stored = [journal.append(payload + b"\n") for payload in payloads]
     finally:
         done.set()
         helper.join()
-    assert None not in ends
+    assert all(stored)
     assert [payload for _, payload in journal.frames()] == payloads
     journal.discard()
 
@@ -382,7 +409,7 @@ def test_a_journal_that_cannot_be_read_stops_the_start_with_what_to_do(tmp_path,
         stranger.write_bytes(b"someone else's bytes, not frames")
     else:
         journal = Journal.create(home / "ledger.db.journals", 4096)
-        journal.append(orjson.dumps(["mystery", "default", ["not", "a", "recipe"], False, 1, "n"]))
+        journal.append(orjson.dumps(["mystery", "default", ["not", "a", "recipe"], False, 1, "n"]) + b"\n")
         journal.close()
     before = {path: path.read_bytes() for path in _journals(home)}
     with pytest.raises(LedgerError, match=r"cannot commit the records left in the journal .*move the file aside"):

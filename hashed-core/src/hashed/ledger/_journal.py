@@ -8,12 +8,20 @@ then chains, signs and commits the records into the ledger, and stores in the sa
 (`meta` row `journal:<name>`). Whatever a killed process left behind is committed by the next process that
 opens the ledger: a journal is dead when no process holds its `flock`.
 
-A journal starts with the 8 bytes `MAGIC`, then frames: `length (u32 LE) | crc32 (u32 LE) | payload`. A frame
-cut short by a crash (the process killed in the middle of the copy) fails its CRC, and the journal ends there:
-that call had not gone on yet. A file in the folder that does not start with `MAGIC` is never deleted: the
-next start refuses to go on until a person moves it aside. Files are
-preallocated, so a full disk shows when a journal is created (a clear `LedgerWriteError`), never as a fault when
-the mapping is written.
+A journal starts with the 8 bytes `MAGIC`, then frames, each one line of JSON ending in a newline (orjson never
+writes a raw newline or NUL byte inside one). The file is preallocated with zeros, and the process writes each
+frame with a single copy, so a frame cut short by a crash (the process killed in the middle of the copy) has no
+newline, or zeros where bytes never made it: the journal ends there, and that call had not gone on yet.
+(Journals written before this format, `MAGIC_V1`, framed each payload with its length and CRC-32; they are
+still read, so that what a crashed process of that version left is committed.) A file in the folder that starts
+with neither is never deleted: the next start refuses to go on until a person moves it aside.
+Files are preallocated, so a full disk shows when a journal is created (a clear `LedgerWriteError`), never as a
+fault when the mapping is written.
+
+The journal is also the writer's queue: a caller's whole append is one `mmap.write` of the frame, a single step
+under the GIL, so threads need no lock and the order of the frames is the order of the calls; the writer reads
+the frames back in that order. A full journal is *sealed*: its writable mapping is closed, so an append racing
+the switch to a new file fails and goes to the new one instead of landing behind the writer's back.
 """
 
 from __future__ import annotations
@@ -33,9 +41,10 @@ from hashed.errors import LedgerWriteError
 
 __all__ = ["FIRST", "Journal", "dead_journals", "frames", "journal_dir", "journal_files"]
 
-_HEADER = struct.Struct("<II")
+_HEADER_V1 = struct.Struct("<II")
 SUFFIX = ".journal"
-MAGIC = b"HASHEDJ1"  # what a journal file starts with: anything else in the folder is not ours to delete
+MAGIC = b"HASHEDJ2"  # what a journal file starts with: anything else in the folder is not ours to delete
+MAGIC_V1 = b"HASHEDJ1"  # length + CRC-32 framing
 FIRST = len(MAGIC)  # where the first frame goes
 # The first store into each page of a file mapping is a page fault (≈ 4 µs here, several times that on a cold
 # CPU): the kernel finds, zeroes and maps the page. MADV_POPULATE_WRITE (Linux 5.14) takes those faults ahead of
@@ -65,11 +74,28 @@ class Journal:
         self.path = path
         self.name = path.stem
         self._fd = fd
-        self._map = mmap.mmap(fd, size) if size else None
+        self._map = mmap.mmap(fd, size) if size else None  # appends go here, at its position
+        self._view = mmap.mmap(fd, size, access=mmap.ACCESS_READ) if size else None  # reads, also once sealed
+        if self._map is not None:
+            self._map.seek(FIRST)
         self.size = size
-        self.end = FIRST  # where the next frame goes
-        self.retired = False  # no frame will be added: discard once committed through `end`
+        self.pulled = FIRST  # how far the writer has read frames from it (the writer's own bookkeeping)
+        self._sealed: int | None = None  # where the frames end, once sealed
         self._ready = 0  # pages below this offset have been made ready for writing (see `prepare_ahead`)
+
+    @property
+    def end(self) -> int:
+        """Where the next frame goes (where the frames end, once sealed)."""
+        memory = self._map
+        if memory is not None:
+            with contextlib.suppress(ValueError):  # sealed meanwhile, by another thread
+                return memory.tell()
+        return FIRST if self._sealed is None else self._sealed
+
+    @property
+    def retired(self) -> bool:
+        """Sealed: no frame will be added; the writer deletes it once committed through `end`."""
+        return self._sealed is not None
 
     @classmethod
     def create(cls, directory: Path, capacity: int) -> Journal:
@@ -87,9 +113,8 @@ class Journal:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             _preallocate(fd, capacity)
+            os.pwrite(fd, MAGIC, 0)
             journal = cls(path, fd, capacity)
-            assert journal._map is not None  # noqa: S101 - capacity > 0
-            journal._map[:FIRST] = MAGIC
             journal.prepare_ahead()
             return journal
         except OSError as exc:
@@ -100,20 +125,28 @@ class Journal:
                 f"cannot create the ledger journal {path}: {exc}; free disk space or fix the permissions"
             ) from exc
 
-    def append(self, payload: bytes) -> int | None:
-        """Store one frame; the offset just past it, or None when it does not fit (the caller starts a new file).
+    def append(self, frame: bytes) -> bool:
+        """Store one frame (a line of JSON ending in a newline); False when it does not fit or the journal is sealed.
 
-        The caller serialises appends (one lock per ledger); appending is a memory copy, durable once it returns.
+        Safe from any thread without a lock: the frame is copied, and the end moved, by one call under the GIL.
+        Durable once it returns.
         """
-        start, length = self.end, len(payload)
-        stop = start + _HEADER.size + length
         memory = self._map
-        if memory is None or stop > self.size:
-            return None
-        _HEADER.pack_into(memory, start, length, zlib.crc32(payload))
-        memory[start + _HEADER.size : stop] = payload
-        self.end = stop
-        return stop
+        if memory is None:
+            return False
+        try:
+            memory.write(frame)
+        except ValueError:  # no room left (nothing written), or sealed meanwhile (closed)
+            return False
+        return True
+
+    def seal(self) -> None:
+        """Take no more frames: appends fail from now on, even those racing this call in other threads."""
+        memory = self._map
+        if memory is not None and self._sealed is None:
+            self._sealed = memory.tell()
+            self._map = None
+            memory.close()
 
     def prepare_ahead(self) -> None:
         """Fault in the pages the next appends will write, off the caller's path (the writer thread calls this).
@@ -122,9 +155,15 @@ class Journal:
         appends simply take their page faults as they go.
         """
         memory, ready = self._map, self._ready
-        if memory is None or _POPULATE_WRITE is None or ready >= self.size or self.end + _AHEAD // 2 < ready:
+        if memory is None or _POPULATE_WRITE is None or ready >= self.size:
             return
-        stop = min(self.size, max(ready, self.end) + _AHEAD)
+        try:
+            end = memory.tell()
+        except ValueError:  # sealed meanwhile
+            return
+        if end + _AHEAD // 2 < ready:
+            return
+        stop = min(self.size, max(ready, end) + _AHEAD)
         try:
             memory.madvise(_POPULATE_WRITE, ready, stop - ready)
         except (OSError, ValueError):
@@ -134,11 +173,12 @@ class Journal:
 
     def frames(self, start: int = 0) -> Iterator[tuple[int, bytes]]:
         """The frames after `start`: `(offset just past the frame, payload)`, up to the first torn or empty one."""
-        memory = self._map
-        return iter(()) if memory is None else frames(memory, start, self.size)
+        view = self._view
+        return iter(()) if view is None else frames(view, start, self.size)
 
     def discard(self) -> None:
         """Empty and delete the file, then let go of it (still holding the lock while it empties)."""
+        self._unmap()  # before the file shrinks: touching a mapping past a file's end is a fatal SIGBUS
         with contextlib.suppress(OSError):
             os.ftruncate(self._fd, 0)  # a process that opened the file meanwhile finds nothing to replay
         with contextlib.suppress(OSError):
@@ -147,13 +187,17 @@ class Journal:
 
     def close(self) -> None:
         """Unmap and unlock (the file stays for the next process that opens the ledger)."""
-        if self._map is not None:
-            self._map.close()
-            self._map = None
+        self._unmap()
         if self._fd >= 0:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = -1
+
+    def _unmap(self) -> None:
+        self.seal()
+        if self._view is not None:
+            self._view.close()
+            self._view = None
 
 
 def frames(memory: mmap.mmap | bytes, start: int, size: int) -> Iterator[tuple[int, bytes]]:
@@ -163,15 +207,31 @@ def frames(memory: mmap.mmap | bytes, start: int, size: int) -> Iterator[tuple[i
         ValueError: the file does not start like a journal (and is not an empty one): not ours to read or delete.
     """
     head = bytes(memory[:FIRST])
+    if head == MAGIC_V1:
+        yield from _frames_v1(memory, start, size)
+        return
     if head != MAGIC and any(head):
         raise ValueError("the file does not start like a Hashed journal")
     at = max(start, FIRST)
-    while at + _HEADER.size <= size:
-        length, crc = _HEADER.unpack_from(memory, at)
-        stop = at + _HEADER.size + length
+    while at < size and memory[at] != 0:  # a zero byte where a frame would start: the end
+        stop = memory.find(b"\n", at, size)
+        if stop < 0:  # cut short
+            return
+        payload = bytes(memory[at:stop])
+        if b"\x00" in payload:  # bytes that never made it
+            return
+        at = stop + 1
+        yield at, payload
+
+
+def _frames_v1(memory: mmap.mmap | bytes, start: int, size: int) -> Iterator[tuple[int, bytes]]:
+    at = max(start, FIRST)
+    while at + _HEADER_V1.size <= size:
+        length, crc = _HEADER_V1.unpack_from(memory, at)
+        stop = at + _HEADER_V1.size + length
         if length == 0 or stop > size:
             return
-        payload = bytes(memory[at + _HEADER.size : stop])
+        payload = bytes(memory[at + _HEADER_V1.size : stop])
         if zlib.crc32(payload) != crc:
             return
         yield stop, payload

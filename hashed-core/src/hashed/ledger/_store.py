@@ -36,7 +36,7 @@ import orjson
 from hashed._random import token16
 from hashed.errors import ChainBrokenError, LedgerError, LedgerWriteError
 from hashed.identity import Identity
-from hashed.ledger._canonical import encode_prepared, prepare, prepared_default
+from hashed.ledger._canonical import encode_prepared, prepared_default
 from hashed.ledger._db import Database, get_meta, set_meta
 from hashed.ledger._journal import Journal, dead_journals, journal_dir
 from hashed.ledger._record import GENESIS, PROTOCOL_VERSION, leaf_hash, signing_message
@@ -44,7 +44,16 @@ from hashed.ledger._sign_service import SigningPipeline
 from hashed.ledger._signer import UPDATE_SIG, Signer, seal_unsigned
 from hashed.ledger._usage import add_usage, usage_since
 from hashed.ledger._verify import ChainVerifier, VerifyReport
-from hashed.ledger._writer import BackgroundWriter, Queued, Recipe, Recipes, built_fields, journal_marks, store_marks
+from hashed.ledger._writer import (
+    BackgroundWriter,
+    Queued,
+    Recipe,
+    Recipes,
+    built_fields,
+    from_frame,
+    journal_marks,
+    store_marks,
+)
 from hashed.types import LedgerRecord
 
 __all__ = ["Ledger", "Txn"]
@@ -256,7 +265,11 @@ class Ledger:
             self._signer = Signer(self._db, lambda: self.identity, name)
         self.journals = journal_dir(path)
         self.replay_journals()
-        self._journal: Journal | None = Journal.create(self.journals, _JOURNAL_CAPACITY) if journal else None
+        self._journal: Journal | None = None
+        if journal:
+            self._journal = Journal.create(self.journals, _JOURNAL_CAPACITY)
+            assert self._writer is not None  # noqa: S101 - journal mode queues through a writer
+            self._writer.follow(self._journal)
         self._journal_lock = threading.Lock()
         self._forked = False  # set in a child process: the journal and the writer thread belong to the parent
         _ledgers.add(self)
@@ -381,30 +394,37 @@ class Ledger:
             )
         ts, nonce = self.clock(), token16()
         try:
-            payload = orjson.dumps((kind, agent, fields, slow, ts, nonce), default=prepared_default)
+            payload = orjson.dumps(
+                (kind, agent, fields, slow, ts, nonce), default=prepared_default, option=orjson.OPT_APPEND_NEWLINE
+            )
         except TypeError:  # a value JSON cannot carry exactly (bytes, a huge int): commit it the durable way
             self._commit_now(kind, agent, fields, slow)
             return
-        with self._journal_lock:
-            journal = self._journal
-            end = journal.append(payload)
-            if end is None:
-                journal = self._next_journal(len(payload))
-                end = journal.append(payload)
-                assert end is not None  # noqa: S101 - the new journal has room for it
-            writer.put(Queued(kind, agent, fields, slow, ts, nonce, (), (journal, end)))
+        if not self._journal.append(payload):  # full: the next journal, under the lock
+            self._append_to_next(payload)
+            writer.keep_up(_KEEP_UP)
+        if writer._idle:
+            writer.hurry()
 
-    def _next_journal(self, size: int) -> Journal:
-        """Retire the full journal and start another (the writer deletes the old one once it is committed).
+    def _append_to_next(self, payload: bytes) -> None:
+        """Seal the full journal and go on in a new one (the writer deletes the old one once it is committed).
 
         Raises:
             LedgerWriteError: no new journal can be created (a full disk).
         """
-        old = self._journal
-        assert old is not None  # noqa: S101 - journal mode only
-        self._journal = Journal.create(self.journals, max(_JOURNAL_CAPACITY, 2 * size + 64))
-        old.retired = True
-        return self._journal
+        with self._journal_lock:
+            while True:
+                old = self._journal
+                assert old is not None  # noqa: S101 - journal mode only
+                if old.append(payload):  # another thread made the new one meanwhile
+                    return
+                if self._closed:
+                    raise LedgerError(f"the ledger at {self.path} is closed")
+                new = Journal.create(self.journals, max(_JOURNAL_CAPACITY, 2 * len(payload) + 64))
+                assert self._writer is not None  # noqa: S101 - journal mode has a writer
+                self._writer.follow(new)
+                old.seal()  # before anyone appends to the new one: a thread's frames stay in order
+                self._journal = new
 
     def _commit_now(self, kind: str, agent: str, fields: dict[str, Any] | Recipe, slow: bool) -> None:
         built, slow = built_fields(kind, fields, slow, self.recipes)
@@ -442,12 +462,9 @@ class Ledger:
 
     def _replay(self, txn: Txn, key: str, group: list[tuple[int, bytes]]) -> None:
         for _, payload in group:
-            kind, agent, fields, slow, ts, nonce = orjson.loads(payload)
-            if isinstance(fields, list):  # a recipe: JSON made its tuple a list
-                fields, slow = built_fields(kind, tuple(fields), slow, self.recipes)
-            else:  # fields: prepared again, so that numbers keep their exact JSON text
-                fields, slow = prepare(fields)
-            txn._place_now(kind, agent, fields, slow, int(ts), nonce)
+            item = from_frame(payload)
+            fields, slow = built_fields(item.kind, item.fields, item.slow, self.recipes)
+            txn._place_now(item.kind, item.agent, fields, slow, item.ts, item.nonce)
         set_meta(txn.conn, key, group[-1][0])
 
     def _after_commit(self, appended: list[Appended]) -> None:
@@ -604,6 +621,7 @@ class Ledger:
 
 
 _READ_WAIT = 5.0  # seconds a read waits for the writer to commit this process's records (a stuck disk: read anyway)
+_KEEP_UP = 2.0  # seconds a caller that starts a new journal waits at most for a writer two journals behind
 _JOURNAL_CAPACITY = 8 << 20  # bytes per journal file (≈ 20,000 records); a full one is replaced by a new file
 
 

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from hashed.errors import LedgerWriteError
-from hashed.ledger._canonical import JsonNumber, encode_prepared
+from hashed.ledger._canonical import JsonNumber, encode_prepared, prepare
 from hashed.ledger._db import Database, set_meta
 from hashed.ledger._journal import FIRST, Journal
 from hashed.ledger._record import leaf_hash
@@ -32,7 +32,7 @@ from hashed.ledger._sign_service import SigningPipeline
 from hashed.ledger._usage import add_usage
 from hashed.types import LedgerRecord
 
-__all__ = ["BackgroundWriter", "Queued", "log_lost"]
+__all__ = ["BackgroundWriter", "Queued", "from_frame", "log_lost"]
 
 _log = logging.getLogger("hashed.ledger")
 _BATCH = 4096
@@ -82,6 +82,20 @@ def built_fields(
     if isinstance(fields, tuple):
         return recipes[kind](fields)
     return fields, slow
+
+
+def from_frame(payload: bytes, mark: tuple[Journal, int] | None = None) -> Queued:
+    """The record a journal frame holds, as the writer queues it (a live process's frame or a dead one's).
+
+    A recipe comes back as a list (JSON has no tuples); fields are prepared again, so that numbers keep their
+    exact JSON text.
+    """
+    kind, agent, fields, slow, ts, nonce = orjson.loads(payload)
+    if isinstance(fields, list):
+        fields = tuple(fields)
+    else:
+        fields, slow = prepare(fields)
+    return Queued(kind, agent, fields, slow, int(ts), nonce, (), mark)
 
 
 def journal_marks(items: list[Queued]) -> dict[Journal, int]:
@@ -141,6 +155,8 @@ class BackgroundWriter:
         self.broken: LedgerWriteError | None = None
         self._unsaved: list[tuple[int, bytes]] = []  # (seq, signature) of committed records, stored next time
         self._through: dict[Journal, int] = {}  # journal mode: how far each journal is committed
+        self._sources: list[Journal] = []  # journal mode: the journals whose frames are still to be read, in order
+        self._pull_lock = threading.Lock()
         self._last_batch = 0.0
         self._expected: tuple[int, str] | None = None  # the chain head after this writer's last commit
         self.caller_committed = 0.0  # when a caller last committed to SQLite itself (monotonic seconds)
@@ -161,6 +177,51 @@ class BackgroundWriter:
             self._kick.set()
             self._drained.wait(1.0)
 
+    def follow(self, journal: Journal) -> None:
+        """Journal mode: read records from `journal`'s frames, after those of every journal followed before it."""
+        with self._pull_lock:
+            self._sources.append(journal)
+
+    def _pull(self, limit: int = _MAX_QUEUE) -> None:
+        """Journal mode: queue the frames callers appended since the last look, in the order they were appended.
+
+        Stops once `limit` records are queued (the rest stay in the journal: memory stays bounded). A journal that
+        was not sealed before its frames were read may still grow: the journals after it wait for the next look,
+        so that a thread's records never overtake each other across the switch to a new file.
+        """
+        if not self._sources:
+            return
+        with self._pull_lock:
+            queue = self._queue
+            done = 0
+            for journal in self._sources:
+                sealed = journal.retired  # read first: a journal sealed now has all its frames
+                for end, payload in journal.frames(journal.pulled):
+                    queue.append(from_frame(payload, (journal, end)))
+                    journal.pulled = end
+                    if len(queue) >= limit:
+                        break
+                if not sealed or journal.pulled < journal.end:
+                    break
+                done += 1
+            if done:
+                del self._sources[:done]
+
+    def keep_up(self, timeout: float) -> None:
+        """Journal mode: a caller that starts a new journal waits (up to `timeout`) for a writer two journals behind.
+
+        So a flood of calls cannot fill the disk with journals faster than the ledger takes them.
+        """
+        deadline = time.monotonic() + timeout
+        while len(self._sources) > 2 and self.broken is None and time.monotonic() < deadline:
+            self._kick.set()
+            time.sleep(0.005)
+
+    @property
+    def unread(self) -> bool:
+        """Journal mode: whether callers appended frames the writer has not read yet."""
+        return any(journal.pulled < journal.end for journal in self._sources)
+
     def queued_usage(self, scope: str, since_ns: int) -> tuple[int, float]:
         """Usage of `scope` queued but not committed yet."""
         with self._usage_lock:
@@ -176,6 +237,7 @@ class BackgroundWriter:
         chain keeps the order of the calls. If the caller's transaction fails, they go back to the queue.
         """
         with self._cycle:
+            self._pull(limit=1 << 62)  # all of them: the caller's records go after everything before them
             items = list(self._queue)
             self._queue.clear()
             try:
@@ -188,11 +250,12 @@ class BackgroundWriter:
     @property
     def busy(self) -> bool:
         """Whether records are waiting to be committed."""
-        return bool(self._queue or self._busy or self._unsaved)
+        return bool(self._queue or self._busy or self._unsaved or self.unread)
 
     @property
     def queued(self) -> int:
         """How many records wait to be committed (a group being committed counts until it is)."""
+        self._pull()
         return len(self._queue)
 
     @property
@@ -206,6 +269,7 @@ class BackgroundWriter:
 
     def _loop(self) -> None:
         while True:
+            self._pull()
             if self._queue:
                 self._busy = 1
                 self._cycle.acquire()  # released by `_write` as soon as the group is committed
@@ -237,7 +301,8 @@ class BackgroundWriter:
             if time.monotonic() - self._last_batch < _WARM:
                 self._kick.wait(_POLL)  # calls keep coming: look again soon rather than be woken by each one
             else:
-                self._idle = True
+                self._idle = True  # from now on callers wake the writer: look once more before sleeping
+                self._pull()
                 if not self._queue:
                     self._kick.wait(1.0)
                 self._idle = False
@@ -327,18 +392,19 @@ class BackgroundWriter:
     def committed(self, marks: dict[Journal, int]) -> None:
         """Journal mode: note how far each journal is committed; delete the full ones committed to their end."""
         through = self._through
-        through.update(marks)
-        for journal in [j for j, end in through.items() if j.retired and end >= j.end]:
-            del through[journal]
-            journal.discard()
-        for journal in through:
+        with self._pull_lock:  # never while a look reads it
+            through.update(marks)
+            for journal in [j for j, end in through.items() if j.retired and end >= j.end]:
+                del through[journal]
+                journal.discard()
+        for journal in list(through):
             if not journal.retired:
                 journal.prepare_ahead()  # the caller's next appends find their pages ready
 
     @property
     def journals(self) -> list[Journal]:
         """The journals this writer is committing from (the live one and retired ones not deleted yet)."""
-        return list(self._through)
+        return list(dict.fromkeys([*self._sources, *self._through]))
 
     def committed_through(self, journal: Journal) -> int:
         """How far `journal` is committed to the ledger (`FIRST`: nothing yet)."""
@@ -385,6 +451,7 @@ class BackgroundWriter:
         self._closed = True
         self._kick.set()
         self._thread.join(timeout)
+        self._pull()
         journaled = [item for item in self._queue if item.mark is not None]
         if journaled:
             _log.warning(

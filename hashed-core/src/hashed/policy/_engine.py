@@ -78,6 +78,7 @@ class _Compiled:
         "deny",
         "id",
         "limits",
+        "plain",
         "rate",
         "reason",
         "rule",
@@ -98,6 +99,8 @@ class _Compiled:
         self.approval_when = compile_when(rule.approval.when) if rule.approval else None
         self.reason = rule.reason or rule.description
         self.allowed = Verdict(Effect.ALLOW, f"allowed by rule {rule.id}", rule.id)
+        # nothing in the rule looks at the arguments or the ledger: its verdict depends on the names alone
+        self.plain = self.when is None and not self.limits and self.rate is None and self.approval is None
 
     def matches_names(self, agent: str, tool: str) -> bool:
         for (exact, wild), name in ((self.tools, tool), (self.agents, agent)):
@@ -126,6 +129,9 @@ class PolicyEngine:
         self.shadow = policy.mode == "shadow"
         self._rules = [_Compiled(rule) for rule in policy.rules]
         self._cache: dict[tuple[str, str], tuple[_Compiled, ...]] = {}
+        # Verdicts that depend on the names alone (every candidate rule is plain), made once: most calls of a
+        # hot tool are decided by one dictionary lookup.
+        self._fixed: dict[tuple[str, str], Verdict] = {}
 
     def _candidates(self, agent: str, tool: str) -> tuple[_Compiled, ...]:
         key = (agent, tool)
@@ -134,14 +140,25 @@ class PolicyEngine:
             found = tuple(rule for rule in self._rules if rule.matches_names(agent, tool))
             if len(self._cache) >= _CACHE_SIZE:
                 self._cache.clear()
+                self._fixed.clear()
             self._cache[key] = found
+            if all(rule.plain for rule in found):
+                self._fixed[key] = self._verdict(agent, tool, {}, found)
         return found
 
-    def evaluate(self, agent: str, tool: str, args: Mapping[str, Any]) -> Verdict:  # noqa: C901 - the precedence
+    def evaluate(self, agent: str, tool: str, args: Mapping[str, Any]) -> Verdict:
         """Decide `tool(**args)` for `agent` (windows still to be counted by the caller)."""
+        fixed = self._fixed.get((agent, tool))
+        if fixed is not None:
+            return fixed
+        return self._verdict(agent, tool, args, self._candidates(agent, tool))
+
+    def _verdict(  # noqa: C901 - the precedence
+        self, agent: str, tool: str, args: Mapping[str, Any], candidates: tuple[_Compiled, ...]
+    ) -> Verdict:
         allows: list[_Compiled] = []
         missed: tuple[_Compiled, str] | None = None
-        for rule in self._candidates(agent, tool):
+        for rule in candidates:
             if rule.when is not None:
                 problem = rule.when(args)
                 if problem is not None:
