@@ -32,7 +32,7 @@ def test_threads_drawing_at_once_never_get_the_same_id():
     drawn: list[list[str]] = [[] for _ in range(4)]
 
     def draw(mine: list[str]) -> None:
-        for _ in range(5_000):  # ≈ 80 refills between them
+        for _ in range(5_000):  # ≈ 300 refills between them
             mine.append(token16())
 
     threads = [threading.Thread(target=draw, args=(mine,)) for mine in drawn]
