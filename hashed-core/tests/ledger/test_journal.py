@@ -286,6 +286,28 @@ def test_a_journal_in_the_earlier_format_left_by_a_crashed_process_is_committed(
     assert _journals(home) == []
 
 
+def test_a_frame_appended_while_the_journal_is_being_sealed_is_counted_in_its_end(tmp_path):
+    # Another thread may hold the mapping and append between the seal reading the position and closing it.
+    journal = Journal.create(tmp_path, 4096)
+    assert journal.append(b"before\n")
+    real = journal._map
+
+    class Racing:  # the mapping as the seal sees it: another thread's append lands just before it closes
+        def tell(self):
+            return real.tell()
+
+        def close(self):
+            real.write(b"racing\n")
+            real.close()
+
+    journal._map = Racing()
+    journal.seal()
+    assert journal.retired and not journal.append(b"after\n")
+    assert [payload for _, payload in journal.frames()] == [b"before", b"racing"]
+    assert journal.end == [end for end, _ in journal.frames()][-1]  # the writer deletes it only past "racing"
+    journal.discard()
+
+
 def test_pages_made_ready_ahead_while_another_thread_appends_change_no_frame(tmp_path):
     # The writer thread faults in the pages past the end while callers append: it must never touch a byte.
     journal = Journal.create(tmp_path, 3 << 20)

@@ -81,16 +81,19 @@ class Journal:
         self.size = size
         self.pulled = FIRST  # how far the writer has read frames from it (the writer's own bookkeeping)
         self._sealed: int | None = None  # where the frames end, once sealed
+        self._last = FIRST  # where they ended when sealing began (`end` while the seal is under way)
         self._ready = 0  # pages below this offset have been made ready for writing (see `prepare_ahead`)
 
     @property
     def end(self) -> int:
         """Where the next frame goes (where the frames end, once sealed)."""
+        if self._sealed is not None:
+            return self._sealed
         memory = self._map
         if memory is not None:
-            with contextlib.suppress(ValueError):  # sealed meanwhile, by another thread
+            with contextlib.suppress(ValueError):  # being sealed by another thread
                 return memory.tell()
-        return FIRST if self._sealed is None else self._sealed
+        return self._last
 
     @property
     def retired(self) -> bool:
@@ -141,12 +144,22 @@ class Journal:
         return True
 
     def seal(self) -> None:
-        """Take no more frames: appends fail from now on, even those racing this call in other threads."""
+        """Take no more frames: appends fail from now on, even those racing this call in other threads.
+
+        `retired` turns true only once `end` is final: another thread may have appended between reading the
+        position and closing the mapping (it held the mapping already), so the frames after it are counted too.
+        """
         memory = self._map
-        if memory is not None and self._sealed is None:
-            self._sealed = memory.tell()
-            self._map = None
-            memory.close()
+        if memory is None or self._sealed is not None:
+            return
+        end = self._last = memory.tell()
+        memory.close()  # from here on every append fails, and goes to the next journal
+        if self._view is not None:
+            with contextlib.suppress(ValueError):  # not a journal at all (a stranger's file being let go)
+                for stop, _ in frames(self._view, end, self.size):
+                    end = stop
+        self._sealed = end
+        self._map = None
 
     def prepare_ahead(self) -> None:
         """Fault in the pages the next appends will write, off the caller's path (the writer thread calls this).
