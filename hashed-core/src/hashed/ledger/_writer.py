@@ -220,7 +220,7 @@ class BackgroundWriter:
     @property
     def unread(self) -> bool:
         """Journal mode: whether callers appended frames the writer has not read yet."""
-        return any(journal.pulled < journal.end for journal in self._sources)
+        return any(journal.pulled < journal.end for journal in list(self._sources))  # a look may shorten it
 
     def queued_usage(self, scope: str, since_ns: int) -> tuple[int, float]:
         """Usage of `scope` queued but not committed yet."""
