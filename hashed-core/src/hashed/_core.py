@@ -49,6 +49,9 @@ __all__ = ["Hashed", "current", "instrument"]
 _log = logging.getLogger("hashed")
 _STRICTNESS = {Effect.ALLOW: 0, Effect.PENDING: 1, Effect.DENY: 2}
 _IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None)})  # values that cannot change after the call
+# Values a journal's JSON carries exactly as the record would keep them: not floats (JSON has no NaN or infinity),
+# not bytes (no JSON at all). Calls with others have their record's fields built before they are journaled.
+_JSON_EXACT = frozenset({str, int, bool, type(None)})
 _open: weakref.WeakSet[Hashed] = weakref.WeakSet()
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -318,15 +321,14 @@ class Hashed:
     ) -> Decision:
         """Background mode, nothing to count or ask: queue the decision record.
 
-        Its fields are built by the writer thread when the arguments cannot change meanwhile (plain scalars),
-        else here and now.
+        Its fields are built by the writer thread when the arguments cannot change meanwhile (plain scalars) and,
+        in durable mode, the journal's JSON carries them exactly and nothing needs redacting; else here and now.
         """
         effect, reason, rule = verdict.effect, verdict.reason, verdict.rule_id
         fields: dict[str, Any] | tuple[Any, ...]
         slow = False
-        if (not paths or not self.ledger.journaled) and _IMMUTABLE.issuperset(map(type, call.args.values())):
-            # A recipe carries the raw arguments; a journal keeps what it is given on disk, so arguments the
-            # policy redacts are redacted here first.
+        plain = (_JSON_EXACT if not paths else None) if self.ledger.journaled else _IMMUTABLE
+        if plain is not None and plain.issuperset(map(type, call.args.values())):
             fields = decision_recipe(call, paths, call_ref, engine, verdict)
         else:
             args = recorded_args(call.args, paths, call.tool)

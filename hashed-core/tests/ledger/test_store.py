@@ -363,12 +363,14 @@ def test_background_mode_records_arguments_as_they_were_when_decided(tmp_path):
         assert hashed.verify().ok
 
 
+@pytest.mark.parametrize("redacting", [True, False], ids=["policy redacts", "policy redacts nothing"])
 @pytest.mark.parametrize("mode", ["background", "durable"])
-def test_queueing_modes_write_the_same_records_as_immediate_mode(tmp_path, mode):
+def test_queueing_modes_write_the_same_records_as_immediate_mode(tmp_path, mode, redacting):
     # Background and durable (journal) modes queue plain calls that the writer thread turns into records later;
     # what they write must be exactly what immediate mode writes in the caller for the same calls: arguments
     # (redacted, digested), results, errors, rules, policy.
-    policy = "version: 1\ndefault: allow\nredact: [password]\nrules: [{id: no-rm, tools: [rm], effect: deny}]\n"
+    redact = "redact: [password]\n" if redacting else ""
+    policy = f"version: 1\ndefault: allow\n{redact}rules: [{{id: no-rm, tools: [rm], effect: deny}}]\n"
 
     def run(durability: str) -> list[dict]:
         with make_hashed(tmp_path / durability, policy=policy, durability=durability) as hashed:
@@ -385,7 +387,18 @@ def test_queueing_modes_write_the_same_records_as_immediate_mode(tmp_path, mode)
             def explode(why: str) -> None:
                 raise ValueError(why)
 
+            @hashed.guard("measure")
+            def measure(x: float) -> str:
+                return "measured"
+
+            @hashed.guard("store")
+            def store(raw: bytes) -> str:
+                return "stored"
+
             rm = hashed.guard("rm")(lambda path: "gone")
+            for x in (float("nan"), float("inf"), float("-inf"), -0.0, 1.0, 0.1, 2**60, 2**70):
+                measure(x)  # numbers JSON cannot carry as they are: a journal must not change them
+            store(b"\x00\xff")
             login("ann", "hunter2")
             login("bob", password="x" * 5000, tries=3)
             assert lookup("k1") == {"key": "k1", "values": [1, 2.5, None]}
@@ -400,8 +413,10 @@ def test_queueing_modes_write_the_same_records_as_immediate_mode(tmp_path, mode)
     immediate, queued = run("immediate"), run(mode)
     assert queued == immediate
     logins = [r for r in immediate if r["kind"] == "decision" and r["tool"] == "login"]
-    assert logins[0]["args"] == {"user": "ann", "password": "[REDACTED]", "tries": 1}
-    assert [r["status"] for r in immediate if r["kind"] == "outcome"] == ["ok", "ok", "ok", "error"]
+    assert logins[0]["args"] == {"user": "ann", "password": "[REDACTED]" if redacting else "hunter2", "tries": 1}
+    assert [r["status"] for r in immediate if r["kind"] == "outcome"] == ["ok"] * 12 + ["error"]
+    measured = [r["args"]["x"] for r in immediate if r["kind"] == "decision" and r["tool"] == "measure"]
+    assert measured[:3] == ["nan", "inf", "-inf"]  # as immediate mode records them, kept by every mode
 
 
 @pytest.mark.parametrize("durability", ["durable", "background"])
