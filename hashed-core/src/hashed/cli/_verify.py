@@ -85,7 +85,7 @@ def verify(
         if waiting:
             console.print(
                 f"[yellow]![/] {waiting} record(s) wait in a journal beside the ledger, not in it yet "
-                "(a running agent commits them within tens of milliseconds; the next start of the agent "
+                "(a running agent commits them within a tenth of a second; the next start of the agent "
                 "commits what a killed process left)"
             )
         for file in unreadable:

@@ -45,6 +45,7 @@ from hashed.ledger._signer import UPDATE_SIG, Signer, seal_unsigned
 from hashed.ledger._usage import add_usage, usage_since
 from hashed.ledger._verify import ChainVerifier, VerifyReport
 from hashed.ledger._writer import (
+    JOURNAL_POLL,
     BackgroundWriter,
     Queued,
     Recipe,
@@ -260,6 +261,7 @@ class Ledger:
                 observer=lambda: self._on_written,
                 recipes=self.recipes,
                 name=name,
+                poll=JOURNAL_POLL if journal else None,
             )
         if not background:  # durable (journal) mode too: its approval steps commit in the caller, signed later
             self._signer = Signer(self._db, lambda: self.identity, name)
