@@ -327,7 +327,10 @@ class Hashed:
         effect, reason, rule = verdict.effect, verdict.reason, verdict.rule_id
         fields: dict[str, Any] | tuple[Any, ...]
         slow = False
-        plain = (_JSON_EXACT if not paths else None) if self.ledger.journaled else _IMMUTABLE
+        if self.ledger.journaled:  # the journal keeps on disk what it is given, as JSON: nothing to redact
+            plain = None if paths else _JSON_EXACT
+        else:
+            plain = _IMMUTABLE
         if plain is not None and plain.issuperset(map(type, call.args.values())):
             fields = decision_recipe(call, paths, call_ref, engine, verdict)
         else:
@@ -343,7 +346,7 @@ class Hashed:
                 call.tool,
                 exc,
             )
-        return Decision(effect, reason, rule, engine.hash, call_ref, engine.shadow, None, call.tool, agent)
+        return decision_of(call, agent, engine, call_ref, effect, reason, rule)
 
     def record(self, decision: Decision, outcome: Outcome) -> None:
         """Commit the outcome record of a call that ran, linked to its decision.

@@ -141,19 +141,17 @@ def decision_recipe(
 
     Only for calls whose arguments are plain scalars, which cannot change before the writer reads them.
     """
+    ids = _ids(call, call_ref)
     return (
-        _ids(call, call_ref),
+        ids,
         call.args,
-        tuple(paths) if paths else (),
+        tuple(paths),
         engine.hash,
         engine.shadow,
-        _EFFECT_TEXT[verdict.effect],
+        verdict.effect.value,
         verdict.reason,
         verdict.rule_id,
     )
-
-
-_EFFECT_TEXT = {effect: effect.value for effect in Effect}
 
 
 def recorded_args(args: Mapping[str, Any], paths: Iterable[str], tool: str) -> RecordedArgs:

@@ -63,8 +63,7 @@ def tool_call(
         >>> tool_call("search", "weather in Oslo", framework="langchain", run_id=7).args
         {'input': 'weather in Oslo'}
     """
-    # `type(...) is dict` first: an ABC's isinstance is the slowest thing on this path
-    mapping = dict(args) if type(args) is dict or isinstance(args, Mapping) else {} if args is None else {"input": args}
+    mapping = dict(args) if isinstance(args, Mapping) else ({} if args is None else {"input": args})
     return ToolCall(
         tool,
         mapping,

@@ -405,8 +405,7 @@ class Ledger:
         if not self._journal.append(payload):  # full: the next journal, under the lock
             self._append_to_next(payload)
             writer.keep_up(_KEEP_UP)
-        if writer._idle:
-            writer.hurry()
+        writer.nudge()
 
     def _append_to_next(self, payload: bytes) -> None:
         """Seal the full journal and go on in a new one (the writer deletes the old one once it is committed).

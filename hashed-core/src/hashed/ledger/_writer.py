@@ -270,6 +270,11 @@ class BackgroundWriter:
         """Whether the caller is the writer itself (a sink told about a record), which must not wait for itself."""
         return threading.current_thread() is self._thread
 
+    def nudge(self) -> None:
+        """A record was journaled: wake the writer if it sleeps (it looks by itself while calls keep coming)."""
+        if self._idle:
+            self._kick.set()
+
     def hurry(self) -> None:
         """Write now (flush, close)."""
         self._kick.set()
