@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 
@@ -53,6 +54,32 @@ def test_middleware_agent_argument_names_the_agent(guarded: Hashed, toolbox, kit
     )
     agent.invoke({"messages": [("user", "go")]})
     assert {r.body["agent"] for r in kit.records(guarded)} == {"reader"}
+    kit.assert_verifies(guarded)
+
+
+def test_middleware_hook_shows_langsmith_the_signature_of_the_method():
+    # create_agent wraps the hook in LangSmith's traceable, which names traced inputs from inspect.signature(hook)
+    middleware = HashedMiddleware()
+    method = HashedMiddleware.wrap_tool_call.__get__(middleware)
+    assert inspect.signature(middleware.wrap_tool_call) == inspect.signature(method)
+    assert list(inspect.signature(middleware.wrap_tool_call).parameters) == ["request", "handler"]
+
+
+def test_middleware_subclass_hook_override_is_the_one_that_runs(guarded: Hashed, toolbox, kit):
+    seen = []
+
+    class Audited(HashedMiddleware):
+        def wrap_tool_call(self, request, handler):
+            seen.append(request.tool_call["name"])
+            return super().wrap_tool_call(request, handler)
+
+    model = kit.script([("delete_file", {"path": "/etc/passwd"})])
+    agent = create_agent(model, toolbox.sync_tools(), middleware=[Audited(guarded)])
+    agent.invoke({"messages": [("user", "clean up")]})
+
+    assert seen == ["delete_file"]
+    assert toolbox.executed == []
+    assert [(r.kind, r.body["effect"]) for r in kit.records(guarded)] == [("decision", "deny")]
     kit.assert_verifies(guarded)
 
 
