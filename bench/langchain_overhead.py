@@ -34,7 +34,7 @@ from hashed import Hashed, Identity, ToolCall
 from hashed.adapters import started
 from hashed_langchain import HashedCallbackHandler, HashedMiddleware
 from hashed_langchain._callbacks import guarded_call
-from hashed_langchain._hooks import _signed
+from hashed_langchain._hooks import signature_ready
 from hashed_langchain._translate import request_call, result_outcome
 
 POLICIES = {  # one allow rule; the second also bounds an argument and counts two rolling windows
@@ -98,9 +98,9 @@ class DoNothing(AgentMiddleware):
 class SignedNothing(DoNothing):
     """The same, with its sync hook's signature ready as HashedMiddleware's is: LangChain's cost for it."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.wrap_tool_call = _signed(self.wrap_tool_call)  # type: ignore[method-assign]
+    @signature_ready
+    def wrap_tool_call(self, request: Any, handler: Any) -> Any:
+        return handler(request)
 
 
 NOTHING = "do-nothing middleware (LangChain's own cost)"

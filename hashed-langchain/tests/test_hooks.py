@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import threading
 import time
@@ -63,6 +64,16 @@ def test_middleware_hook_shows_langsmith_the_signature_of_the_method():
     method = HashedMiddleware.wrap_tool_call.__get__(middleware)
     assert inspect.signature(middleware.wrap_tool_call) == inspect.signature(method)
     assert list(inspect.signature(middleware.wrap_tool_call).parameters) == ["request", "handler"]
+
+
+def test_middleware_copy_hook_acts_for_the_copy(guarded: Hashed, toolbox, kit):
+    original = HashedMiddleware(guarded, agent="original")
+    copied = copy.copy(original)
+    copied.agent = "copy"
+    agent = create_agent(kit.script([("read_file", {"path": "/a"})]), toolbox.sync_tools(), middleware=[copied])
+    agent.invoke({"messages": [("user", "go")]})
+    assert {r.body["agent"] for r in kit.records(guarded)} == {"copy"}
+    kit.assert_verifies(guarded)
 
 
 def test_middleware_subclass_hook_override_is_the_one_that_runs(guarded: Hashed, toolbox, kit):
