@@ -272,7 +272,8 @@ async def _load(
             return chain, {}, frozenset()
     stored: dict[int, str] = {}
     used: frozenset[str] = frozenset()
-    # No snapshot needed: stored records never change, and a nonce used meanwhile fails the insert (then retried).
+    # No snapshot needed: stored records never change, and a nonce used meanwhile fails the insert (then retried);
+    # a batch with nothing to insert checks in `_store` that the head it was decided against still stands.
     async with db.read(snapshot=False) as conn:
         row = (await conn.execute(_CHAIN, {"agent_id": agent_id, "org_id": org_id})).one()
         chain = AgentChain(agent_id, row.public_key, row.head_seq, row.head_hash)
@@ -394,7 +395,16 @@ def _store(
     refused: list[dict[str, Any]],
     received: int,
 ) -> None:
-    """The batch's one write transaction (on the database's writer thread): head, records, key changes, quarantine."""
+    """The batch's one write transaction (on the database's writer thread): head, records, key changes, quarantine.
+
+    Refusals alone move no head, yet were decided against the head `_load` read: if another request stored records
+    since, the nonces read after that head may be those very records' (a resend racing the first send), so a
+    batch with nothing to store still checks that the head has not moved, in the same conditional UPDATE.
+    """
+    if not rows and refused:
+        unmoved = {"old_seq": chain.seq, "old_head": chain.head, "new_seq": chain.seq, "new_head": chain.head}
+        if conn.execute(_MOVE_HEAD, {"agent_id": agent_id, "new_key": chain.key, **unmoved}).rowcount != 1:
+            raise _Again
     if rows:
         moved = conn.execute(
             _MOVE_HEAD,
