@@ -141,9 +141,8 @@ def decision_recipe(
 
     Only for calls whose arguments are plain scalars, which cannot change before the writer reads them.
     """
-    ids = _ids(call, call_ref)
     return (
-        ids,
+        _ids(call, call_ref),
         call.args,
         tuple(paths),
         engine.hash,

@@ -397,28 +397,27 @@ def _store(
 ) -> None:
     """The batch's one write transaction (on the database's writer thread): head, records, key changes, quarantine.
 
-    Refusals alone move no head, yet were decided against the head `_load` read: if another request stored records
-    since, the nonces read after that head may be those very records' (a resend racing the first send), so a
-    batch with nothing to store still checks that the head has not moved, in the same conditional UPDATE.
+    The head moves only if it is still the one the batch was decided against. A batch of refusals alone leaves it
+    where it was, through the same conditional UPDATE: if another request stored records since, the nonces `_load`
+    read after the head may be those very records' (a resend racing the first send), and the batch is decided again.
     """
-    if not rows and refused:
-        unmoved = {"old_seq": chain.seq, "old_head": chain.head, "new_seq": chain.seq, "new_head": chain.head}
-        if conn.execute(_MOVE_HEAD, {"agent_id": agent_id, "new_key": chain.key, **unmoved}).rowcount != 1:
-            raise _Again
+    if not rows and not refused:
+        return
+    seq, head, key = (decided.seq, decided.head, decided.keys[-1]) if rows else (chain.seq, chain.head, chain.key)
+    moved = conn.execute(
+        _MOVE_HEAD,
+        {
+            "agent_id": agent_id,
+            "old_seq": chain.seq,
+            "old_head": chain.head,
+            "new_seq": seq,
+            "new_head": head,
+            "new_key": key,
+        },
+    )
+    if moved.rowcount != 1:
+        raise _Again
     if rows:
-        moved = conn.execute(
-            _MOVE_HEAD,
-            {
-                "agent_id": agent_id,
-                "old_seq": chain.seq,
-                "old_head": chain.head,
-                "new_seq": decided.seq,
-                "new_head": decided.head,
-                "new_key": decided.keys[-1],
-            },
-        )
-        if moved.rowcount != 1:
-            raise _Again
         bulk_insert(conn, _RECORDS, rows)
         for old, new in zip(decided.keys, decided.keys[1:], strict=False):
             conn.execute(
