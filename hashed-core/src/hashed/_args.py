@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import PurePath
 from typing import Any
 
-from hashed.ledger._canonical import MAX_SAFE_INTEGER, JsonNumber, encode_prepared
+from hashed.protocol._canonical import MAX_SAFE_INTEGER, JsonNumber, encode_prepared
 
 __all__ = ["REDACTED", "RecordedArgs", "record_args"]
 

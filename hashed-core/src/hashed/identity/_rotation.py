@@ -15,8 +15,8 @@ from pathlib import Path
 import orjson
 
 from hashed.identity._keys import Identity, read_public_key, save_identity
-from hashed.ledger._record import rotation_message
 from hashed.ledger._store import Ledger
+from hashed.protocol._record import rotation_message
 
 __all__ = ["next_key_path", "resolve_key_file", "rotate"]
 

@@ -1,33 +1,33 @@
-"""The signed, hash-chained ledger and the public functions that check it.
+"""The agent's signed, hash-chained ledger: `Ledger` (one agent's SQLite file) and reading ledger files.
 
-The backend verifies ingested records with these functions, never with code of its own:
-`canonical_bytes`, `record_hash`, `verify_signature`, `ChainVerifier`, `verify_records`, `read_export`, and for
-parallel checks `verify_signatures_parallel` (signatures a `ChainVerifier(check_signatures=False)` deferred).
+What a record is and how it is checked lives in `hashed.protocol`; the names re-exported below from there
+are kept for code written against earlier releases.
 """
 
 from __future__ import annotations
 
-from hashed.ledger._canonical import canonical_bytes, jcs_number
-from hashed.ledger._export import count_records, is_ledger_file, read_export, read_ledger, write_export
-from hashed.ledger._record import (
+from hashed.ledger._export import count_records, is_ledger_file, read_ledger
+from hashed.ledger._store import Ledger, Txn
+from hashed.protocol import (
     GENESIS,
+    KINDS,
     PROTOCOL_VERSION,
     SIGNING_CONTEXT,
-    leaf_hash,
-    record_hash,
-    rotation_message,
-    signing_message,
-    verify_signature,
-)
-from hashed.ledger._store import Ledger, Txn
-from hashed.ledger._verify import (
-    KINDS,
     ChainVerifier,
     Signature,
     VerifyReport,
+    canonical_bytes,
+    jcs_number,
+    leaf_hash,
+    read_export,
+    record_hash,
+    rotation_message,
+    signing_message,
     verify_records,
+    verify_signature,
     verify_signatures,
     verify_signatures_parallel,
+    write_export,
 )
 
 __all__ = [

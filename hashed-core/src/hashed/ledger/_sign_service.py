@@ -23,7 +23,7 @@ import threading
 from collections.abc import Sequence
 
 from hashed.identity import Identity
-from hashed.ledger._record import signing_message
+from hashed.protocol._record import signing_message
 
 __all__ = ["SigningPipeline", "sign_many"]
 

@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 import nacl.signing
 
-from hashed.ledger._record import SIGNING_CONTEXT
+from hashed.protocol._record import SIGNING_CONTEXT
 
 __all__ = ["serve"]
 

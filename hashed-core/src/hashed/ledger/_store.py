@@ -36,14 +36,11 @@ import orjson
 from hashed._random import token16
 from hashed.errors import ChainBrokenError, LedgerError, LedgerWriteError
 from hashed.identity import Identity
-from hashed.ledger._canonical import encode_prepared, prepared_default
 from hashed.ledger._db import Database, get_meta, set_meta
 from hashed.ledger._journal import Journal, dead_journals, journal_dir
-from hashed.ledger._record import GENESIS, PROTOCOL_VERSION, leaf_hash, signing_message
 from hashed.ledger._sign_service import SigningPipeline
 from hashed.ledger._signer import UPDATE_SIG, Signer, seal_unsigned
 from hashed.ledger._usage import add_usage, usage_since
-from hashed.ledger._verify import ChainVerifier, VerifyReport
 from hashed.ledger._writer import (
     JOURNAL_POLL,
     BackgroundWriter,
@@ -55,6 +52,9 @@ from hashed.ledger._writer import (
     journal_marks,
     store_marks,
 )
+from hashed.protocol._canonical import encode_prepared, prepared_default
+from hashed.protocol._record import GENESIS, PROTOCOL_VERSION, leaf_hash, signing_message
+from hashed.protocol._verify import ChainVerifier, VerifyReport
 from hashed.types import LedgerRecord
 
 __all__ = ["Ledger", "Txn"]

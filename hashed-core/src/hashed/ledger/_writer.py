@@ -24,12 +24,12 @@ from typing import Any, NamedTuple
 import orjson
 
 from hashed.errors import LedgerWriteError
-from hashed.ledger._canonical import JsonNumber, encode_prepared, prepare
 from hashed.ledger._db import Database, set_meta
 from hashed.ledger._journal import FIRST, Journal
-from hashed.ledger._record import leaf_hash
 from hashed.ledger._sign_service import SigningPipeline
 from hashed.ledger._usage import add_usage
+from hashed.protocol._canonical import JsonNumber, encode_prepared, prepare
+from hashed.protocol._record import leaf_hash
 from hashed.types import LedgerRecord
 
 __all__ = ["JOURNAL_POLL", "BackgroundWriter", "Queued", "from_frame", "log_lost"]

@@ -12,8 +12,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from hashed.errors import PolicyFileError
-from hashed.ledger._canonical import canonical_bytes
 from hashed.policy._schema import ApprovalSpec, Condition, Limit, Policy, Rate, Rule, Window
+from hashed.protocol._canonical import canonical_bytes
 
 __all__ = ["PolicyIssue", "load_policy", "parse_policy", "policy_hash"]
 

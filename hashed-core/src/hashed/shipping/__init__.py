@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from hashed.shipping._backoff import Backoff, CircuitBreaker
-from hashed.shipping._client import BackendClient, PolicyAnswer
-from hashed.shipping._policy_cache import PolicyCache
-from hashed.shipping._shipper import Shipper
-from hashed.shipping._signing import (
+from hashed.protocol import (  # the signing scheme, kept here for code written against earlier releases
     APPROVAL_CONTEXT,
     APPROVAL_FIELDS,
     HEADER_KEY,
@@ -22,6 +18,10 @@ from hashed.shipping._signing import (
     signed_headers,
     verify_approval,
 )
+from hashed.shipping._backoff import Backoff, CircuitBreaker
+from hashed.shipping._client import BackendClient, PolicyAnswer
+from hashed.shipping._policy_cache import PolicyCache
+from hashed.shipping._shipper import Shipper
 
 __all__ = [
     "APPROVAL_CONTEXT",

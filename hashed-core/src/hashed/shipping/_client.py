@@ -15,7 +15,7 @@ import orjson
 
 from hashed._version import __version__
 from hashed.errors import BackendError, BackendUnavailable
-from hashed.shipping._signing import SigningIdentity, registration_message, signed_headers
+from hashed.protocol._requests import SigningIdentity, registration_message, signed_headers
 
 __all__ = ["BackendClient", "PolicyAnswer", "backend_error"]
 

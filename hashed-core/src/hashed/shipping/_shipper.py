@@ -22,10 +22,10 @@ import orjson
 
 from hashed.errors import BackendError, BackendUnavailable, PolicyFileError
 from hashed.ledger._db import Database, get_meta, set_meta
+from hashed.protocol._requests import APPROVAL_FIELDS, verify_approval
 from hashed.shipping._backoff import Backoff, CircuitBreaker
 from hashed.shipping._client import BackendClient, PolicyAnswer
 from hashed.shipping._policy_cache import PolicyCache
-from hashed.shipping._signing import APPROVAL_FIELDS, verify_approval
 
 __all__ = ["Shipper"]
 

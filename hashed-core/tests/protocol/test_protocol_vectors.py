@@ -7,7 +7,7 @@ import json
 
 import orjson
 
-from hashed.ledger import canonical_bytes, leaf_hash, record_hash, verify_records, verify_signature
+from hashed.protocol import canonical_bytes, leaf_hash, record_hash, verify_records, verify_signature
 
 from ..conftest import REPO
 

@@ -17,7 +17,7 @@ from typing import Any
 import nacl.exceptions
 import nacl.signing
 
-from hashed.ledger._canonical import canonical_object_bytes
+from hashed.protocol._canonical import canonical_object_bytes
 
 __all__ = [
     "GENESIS",

@@ -24,7 +24,7 @@ import nacl.exceptions
 import nacl.signing
 
 from hashed.errors import ChainBrokenError
-from hashed.ledger._record import (
+from hashed.protocol._record import (
     GENESIS,
     PROTOCOL_VERSION,
     record_hash,

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hashed.ledger import canonical_bytes, jcs_number
-from hashed.ledger._canonical import _slow_encode, canonical_object_bytes, prepare
+from hashed.protocol import canonical_bytes, jcs_number
+from hashed.protocol._canonical import _slow_encode, canonical_object_bytes, prepare
 
 CASES = Path(__file__).parent / "rfc8785"
 NAMES = sorted(p.stem for p in (CASES / "input").glob("*.json"))

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from hashed import Hashed, Identity
-from hashed.ledger import (
+from hashed.protocol import (
     ChainVerifier,
     Signature,
     record_hash,
@@ -140,6 +140,6 @@ def test_verify_signatures_parallel_keeps_the_order(chain, pool):
 
 @pytest.mark.parametrize("bad", [None, 0, 15, 16, 70, 120])
 def test_verify_records_in_parallel_across_windows(chain, pool, monkeypatch, bad):
-    monkeypatch.setattr("hashed.ledger._verify._WINDOW", 16)
+    monkeypatch.setattr("hashed.protocol._verify._WINDOW", 16)
     records = [rehash(r) if i == bad else r for i, r in enumerate(chain)]
     assert outcome(verify_records(records, executor=pool)) == outcome(verify_records(records))

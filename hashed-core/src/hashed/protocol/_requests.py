@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import nacl.exceptions
 import nacl.signing
 
-from hashed.ledger import canonical_bytes
+from hashed.protocol._canonical import canonical_bytes
 
 __all__ = [
     "APPROVAL_CONTEXT",
