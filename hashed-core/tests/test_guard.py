@@ -269,3 +269,55 @@ def test_result_digest_fast_path_equals_the_canonical_digest(hashed_offline):
         assert _result_digest(result) == record_args({"result": result}).digest
 
     check()
+
+
+# -- the module-level decorator: the process's default Hashed, looked up at each call (issue #13) -------------
+
+
+def test_hashed_guard_decorates_with_the_default_instance(hashed_offline):
+    import hashed
+
+    @hashed.guard("transfer_money")  # decorated before any default exists: nothing is opened here
+    def transfer_money(to: str, amount: float) -> str:
+        return f"sent {amount}"
+
+    @hashed.guard
+    def ping() -> str:
+        return "pong"
+
+    hashed_offline.set_policy(
+        "rules: [{id: t, tools: [transfer_money], effect: allow, limits: {amount: {max: 100}}},"
+        " {id: p, tools: [ping], effect: allow}]"
+    )
+    hashed_offline.instrument()  # makes it the process's default
+    assert transfer_money("acct-9", 50) == "sent 50"
+    assert transfer_money("acct-9", 500).decision.effect == "deny"
+    assert ping() == "pong"
+    hashed_offline.flush()
+    assert [r.body.get("tool") for r in hashed_offline.ledger.records() if r.kind == "decision"] == [
+        "transfer_money",
+        "transfer_money",
+        "ping",
+    ]
+
+
+def test_execute_binds_a_framework_input_and_denies_what_it_cannot_read(hashed_offline):
+    from hashed.adapters import ToolSignature, execute
+
+    hashed_offline.set_policy("rules: [{id: q, tools: [run_query], effect: deny, when: {database: {eq: prod}}}]")
+    ran = []
+
+    def run_query(sql: str, database: str = "prod") -> str:
+        ran.append((sql, database))
+        return "rows"
+
+    signature = ToolSignature.of(run_query)
+    refused = execute(hashed_offline, "run_query", lambda: run_query("x"), signature=signature, input={"sql": "x"})
+    assert refused.decision.reason == "rule q forbids run_query"
+    unreadable = execute(hashed_offline, "run_query", lambda: "ran", signature=signature, input={"nope": 1})
+    assert unreadable.decision.effect == "deny"
+    assert "could not be read as run_query's parameters" in unreadable.decision.reason
+    assert ran == []
+    hashed_offline.flush()
+    [_, second] = hashed_offline.ledger.records()
+    assert second.body["args"] == {"unbound_input": {"nope": 1}}

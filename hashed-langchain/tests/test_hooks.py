@@ -12,6 +12,7 @@ from langchain.agents import create_agent
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import StructuredTool, ToolException
 
+import hashed_langchain
 from hashed import Hashed, PolicyDenied
 from hashed_langchain import HashedCallbackHandler, HashedMiddleware
 
@@ -230,15 +231,24 @@ def test_callback_chain_runs_allowed_tool_and_records_it(guarded: Hashed, toolbo
     kit.assert_verifies(guarded)
 
 
-def test_callback_chain_denied_tool_body_never_runs(guarded: Hashed, toolbox, kit):
+def test_callback_chain_denied_tool_call_answers_with_the_refusal_and_never_runs(guarded: Hashed, toolbox, kit):
+    chain = _chain(kit, toolbox, "delete_file", {"path": "/etc"})
+    message = chain.invoke("clean", {"callbacks": [HashedCallbackHandler(guarded)]})
+    assert toolbox.executed == []
+    assert (message.status, message.tool_call_id) == ("error", "c0")
+    assert message.content == "delete_file denied by policy (rule no-delete): Agents never delete files."
+    [decision] = kit.records(guarded)
+    assert (decision.body["effect"], decision.body["call_id"]) == ("deny", "c0")
+    kit.assert_verifies(guarded)
+
+
+def test_callback_chain_denied_tool_call_raises_in_strict_mode(guarded: Hashed, toolbox, kit):
+    guarded.settings = guarded.settings.model_copy(update={"strict": True})
     chain = _chain(kit, toolbox, "delete_file", {"path": "/etc"})
     with pytest.raises(PolicyDenied) as raised:
         chain.invoke("clean", {"callbacks": [HashedCallbackHandler(guarded)]})
     assert toolbox.executed == []
     assert str(raised.value) == "delete_file denied by policy (rule no-delete): Agents never delete files."
-    [decision] = kit.records(guarded)
-    assert (decision.body["effect"], decision.body["call_id"]) == ("deny", "c0")
-    kit.assert_verifies(guarded)
 
 
 def test_callback_over_limit_by_keyword_on_direct_tool_use(guarded: Hashed, toolbox, kit):
@@ -298,14 +308,22 @@ def test_callback_in_agent_with_tool_error_middleware_is_graceful(guarded: Hashe
     kit.assert_verifies(guarded)
 
 
-def test_env_var_gives_every_run_the_callback_handler(guarded: Hashed, toolbox, kit, monkeypatch):
-    guarded.instrument()  # the process default, which a handler made with no arguments uses
+def test_instrument_guards_direct_tool_use_in_every_thread(guarded: Hashed, toolbox, kit):
     transfer, delete, _ = toolbox.sync_tools()
-    monkeypatch.delenv("HASHED_LANGCHAIN", raising=False)
-    assert delete.invoke({"path": "/before"}) == "delete_file done"  # unset: LangChain adds no handler
-    monkeypatch.setenv("HASHED_LANGCHAIN", "1")
-    with pytest.raises(PolicyDenied):
-        delete.invoke({"path": "/x"})
+    assert delete.invoke({"path": "/before"}) == "delete_file done"  # not instrumented: LangChain alone
+    hashed_langchain.instrument(guarded)
+    errors: list[BaseException] = []
+
+    def in_a_thread() -> None:  # a plain thread starts with a fresh context: nothing may depend on it
+        try:
+            delete.invoke({"path": "/x"})
+        except PolicyDenied as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join()
+    assert [type(e) for e in errors] == [PolicyDenied]
     assert transfer.invoke({"to": "a", "amount": 3}) == "transfer_money done"
     assert [name for name, _ in toolbox.executed] == ["delete_file", "transfer_money"]
     assert [(r.kind, r.body.get("effect")) for r in kit.records(guarded)] == [

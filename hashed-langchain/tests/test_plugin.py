@@ -1,8 +1,8 @@
 """Zero-code guarding: unmodified LangChain scripts in a subprocess, guarded only by the environment.
 
 Each script runs once unguarded (the tool runs), then through the same start-up as `hashed run` (a bootstrap that
-calls `hashed.instrument()`, which loads this adapter through its `hashed` entry point), with and without
-`HASHED_LANGCHAIN=1`. The ledger the subprocess wrote is then read back and verified here.
+calls `hashed.instrument()`, which loads this adapter through its `hashed` entry point). The ledger the subprocess
+wrote is then read back and verified here.
 """
 
 from __future__ import annotations
@@ -104,11 +104,9 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _run(project: Path, script: str, *, guarded: bool, langchain_env: bool = False) -> str:
+def _run(project: Path, script: str, *, guarded: bool) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HASHED_", "LANGCHAIN_", "LANGSMITH_"))}
     env |= {"HASHED_HOME": str(project / ".hashed"), "HASHED_KEY_PASSPHRASE": "test passphrase"}
-    if langchain_env:
-        env["HASHED_LANGCHAIN"] = "1"
     command = [sys.executable, "-c", BOOTSTRAP.format(script)] if guarded else [sys.executable, script]
     done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
@@ -135,9 +133,8 @@ def test_unmodified_agent_script_is_unguarded_without_hashed(project: Path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("langchain_env", [False, True], ids=["instrument", "instrument+HASHED_LANGCHAIN"])
-def test_unmodified_agent_script_is_guarded_by_instrument(project: Path, langchain_env: bool):
-    out = _run(project, "agent.py", guarded=True, langchain_env=langchain_env)
+def test_unmodified_agent_script_is_guarded_by_instrument(project: Path):
+    out = _run(project, "agent.py", guarded=True)
     assert "RAN delete_file" not in out
     assert "RAN transfer_money acct-9 50.0" in out
     assert "MODEL SAW ToolMessage delete_file denied by policy (rule no-delete): Agents never delete files." in out
@@ -149,17 +146,16 @@ def test_unmodified_agent_script_is_guarded_by_instrument(project: Path, langcha
         assert {(d.body["agent"], d.body["run_id"], d.body["framework"]) for d in decisions.values()} == {
             ("ops-bot", "t-1", "langchain")
         }
-        [outcome] = [r for r in records if r.kind == "outcome"]  # one decision per call, even with both hooks on
+        [outcome] = [r for r in records if r.kind == "outcome"]
         assert (outcome.body["call"], outcome.body["status"]) == (decisions["c2"].body["call"], "ok")
         report = ledger.verify()
         assert report.ok and report.count == 3 and report.unsigned == 0
 
 
 @pytest.mark.slow
-def test_unmodified_chain_script_is_guarded_by_hashed_langchain_env(project: Path):
-    assert "RAN delete_file" in _run(project, "chain.py", guarded=True)  # instrument alone: agents only
-    (project / ".hashed" / "ledger.db").unlink(missing_ok=True)
-    out = _run(project, "chain.py", guarded=True, langchain_env=True)
+def test_unmodified_chain_script_is_guarded_by_instrument(project: Path):
+    assert "RAN delete_file" in _run(project, "chain.py", guarded=False)
+    out = _run(project, "chain.py", guarded=True)
     assert "RAN delete_file" not in out
     assert "FAILED PolicyDenied delete_file denied by policy (rule no-delete): Agents never delete files." in out
     assert "RESULT sent" in out
@@ -190,7 +186,7 @@ def test_example_runs_as_written(project: Path):
     assert "tool ran: transfer_money(to='acct-9', amount=120.0)" in out
     assert "tool ran: delete_file" not in out
     assert "model saw: delete_file denied by policy (rule never-delete): Agents never delete data." in out
-    assert "model saw: transfer_money denied by policy (rule small-transfers): amount=5000 is over the limit" in out
+    assert "model saw: transfer_money denied by policy (rule small-transfers): amount=5000.0 is over the limit" in out
     assert "ledger verified: 4 records" in out
     with _ledger(project) as ledger:
         records = list(ledger.ledger.records())
@@ -204,21 +200,19 @@ def test_example_runs_as_written(project: Path):
     ]
 
 
-def test_instrument_is_idempotent_and_uninstrument_restores_create_agent():
-    import langchain.agents
-    import langchain.agents.factory as factory
+def test_instrument_is_idempotent_and_wraps_langchains_tool_runs_once():
+    from langchain_core.tools import BaseTool
 
-    original = factory.create_agent
     hashed_langchain.instrument()
+    run, arun = BaseTool.run, BaseTool.arun
     hashed_langchain.instrument()
-    wrapped = factory.create_agent
-    assert wrapped is not original and langchain.agents.create_agent is wrapped
-    assert wrapped.__wrapped__ is original  # functools.wraps keeps the signature and docstring
+    assert (BaseTool.run, BaseTool.arun) == (run, arun)
+    assert run.__wrapped__ is not run  # functools.wraps keeps LangChain's signature and docstring
     _plugin.uninstrument()
-    assert factory.create_agent is original and langchain.agents.create_agent is original
+    assert BaseTool.run is run  # inert outside a scope: a middleware built later still finds it in place
 
 
-def test_instrument_never_adds_a_second_middleware(guarded, toolbox, kit):
+def test_middleware_and_instrument_together_decide_each_call_once(guarded, toolbox, kit):
     import langchain.agents
 
     from hashed_langchain import HashedMiddleware
@@ -226,7 +220,7 @@ def test_instrument_never_adds_a_second_middleware(guarded, toolbox, kit):
     hashed_langchain.instrument(guarded)
     model = kit.script([("read_file", {"path": "/a"})])
     mine = HashedMiddleware(guarded, agent="mine")
-    agent = langchain.agents.create_agent(model, toolbox.sync_tools(), middleware=[mine])  # a duplicate would raise
+    agent = langchain.agents.create_agent(model, toolbox.sync_tools(), middleware=[mine])
     agent.invoke({"messages": [("user", "go")]})
     records = kit.records(guarded)
     assert [(r.kind, r.body["agent"]) for r in records] == [("decision", "mine"), ("outcome", "mine")]

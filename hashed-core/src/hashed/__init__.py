@@ -6,12 +6,20 @@
     @hashed.guard("transfer_money")
     def transfer_money(to: str, amount: float) -> str: ...
 
+or, with the process's default instance (set up from the project's settings at the first call):
+
+    import hashed
+
+    @hashed.guard("transfer_money")
+    def transfer_money(to: str, amount: float) -> str: ...
+
 See docs/ for the policy format, the record protocol and the framework adapters.
 """
 
 from __future__ import annotations
 
 from hashed._core import Hashed, current, instrument
+from hashed._guard import guard
 from hashed._version import __version__
 from hashed.config import HashedSettings
 from hashed.errors import (
@@ -59,5 +67,6 @@ __all__ = [
     "ToolCall",
     "__version__",
     "current",
+    "guard",
     "instrument",
 ]

@@ -19,7 +19,7 @@ from typing import Any
 
 from hashed.protocol._canonical import MAX_SAFE_INTEGER, JsonNumber, encode_prepared
 
-__all__ = ["REDACTED", "RecordedArgs", "record_args"]
+__all__ = ["REDACTED", "RecordedArgs", "record_args", "text"]
 
 REDACTED = "[REDACTED]"
 MAX_STRING = 4096
@@ -35,6 +35,24 @@ class RecordedArgs:
     slow: bool  # a key beyond the BMP: the record needs the slow canonical path
 
 
+def text(value: str) -> str:
+    r"""`value` as text JSON can carry: a lone surrogate (not Unicode, so not UTF-8) becomes its `\uXXXX` escape.
+
+    Without this, one lone surrogate in an argument would keep every argument of the call out of the record.
+
+    Example:
+        >>> text("caf\u00e9"), text("/tmp/" + chr(0xD800) + "x")
+        ('café', '/tmp/\\ud800x')
+    """
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
 class _Walk:
     __slots__ = ("long", "slow")
 
@@ -46,7 +64,7 @@ class _Walk:
         if isinstance(value, str):
             if len(value) > MAX_STRING:
                 self.long = True
-            return value
+            return value if value.isascii() else text(value)
         if value is None or value is True or value is False:
             return value
         if isinstance(value, int) and not isinstance(value, enum.Enum):
@@ -70,7 +88,7 @@ class _Walk:
     def mapping(self, value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, item in value.items():
-            name = key if isinstance(key, str) else str(key)
+            name = text(key) if isinstance(key, str) else text(str(key))
             if not self.slow and not name.isascii() and max(name) > "\uffff":
                 self.slow = True
             out[name] = self.value(item, depth)

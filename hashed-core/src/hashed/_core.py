@@ -18,9 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pluggy
-
-from hashed._args import record_args
+from hashed._args import record_args, text
 from hashed._connect import backend_client, initial_engine, policy_from, start_shipper
 from hashed._decisions import (
     RECIPES,
@@ -32,14 +30,14 @@ from hashed._decisions import (
     outcome_recipe,
     recorded_args,
 )
+from hashed._guard import GuardDecorator, make_guard
 from hashed._random import token16
 from hashed.config import HashedSettings
 from hashed.errors import ConfigError, FrameworkVersionError, IdentityError, LedgerWriteError, PolicyDenied
-from hashed.guard import GuardDecorator, make_guard
 from hashed.identity import Identity, load_identity
 from hashed.identity._rotation import resolve_key_file, rotate
 from hashed.ledger import Ledger, Txn, VerifyReport
-from hashed.plugins import get_plugin_manager
+from hashed.plugins import PluginManager, get_plugin_manager
 from hashed.policy import Policy, PolicyEngine, Verdict, parse_policy
 from hashed.policy._approval import ApprovalRequest, ApprovalStore
 from hashed.types import Decision, Effect, LedgerRecord, Outcome, Refusal, ToolCall
@@ -100,6 +98,7 @@ class Hashed:
         self._pm = get_plugin_manager(
             autoload=not s.disable_plugin_autoload, disabled=s.disabled_plugins, plugins=plugins
         )
+        self._pm_version = -1  # the plugin manager's version the hook flags below were read at
         self._forked = False  # set in a forked child: the ledger's threads, journal and connection are the parent's
         self._open_ledger()
         self._closed = False
@@ -169,30 +168,30 @@ class Hashed:
     # -- plugins -----------------------------------------------------------------------------------------
 
     @property
-    def plugins(self) -> pluggy.PluginManager:
-        """The plugin manager (pluggy, project `hashed`)."""
+    def plugins(self) -> PluginManager:
+        """The plugin manager (pluggy, project `hashed`); a plugin registered here acts from the next call."""
         return self._pm
 
     def register_plugin(self, plugin: object, name: str | None = None) -> None:
         """Register a plugin object or module after start-up."""
         self._pm.register(plugin, name=name)
-        self._refresh_hooks()
 
     def _refresh_hooks(self) -> None:
-        hook = self._pm.hook
+        """Look again at which hooks have implementations, after any change to the plugins (see `PluginManager`)."""
+        pm = self._pm
+        self._pm_version = pm.version
+        hook = pm.hook
         self._decide_hooks = bool(hook.hashed_decide.get_hookimpls())
         self._redact_hooks = bool(hook.hashed_redact.get_hookimpls())
         sinks = hook.hashed_record_written.get_hookimpls()
         self.ledger.set_observer(self._record_written if sinks else None)
 
     def _record_written(self, record: LedgerRecord) -> None:
-        for impl in self._pm.hook.hashed_record_written.get_hookimpls():
-            try:
-                impl.function(record=record)
-            except Exception:  # sinks fail open: logged, never reaching the agent
+        for plugin, error in self._pm.call_each("hashed_record_written", record=record):
+            if error is not None:  # sinks fail open: logged, never reaching the agent
                 if self.settings.raise_internal_errors:
-                    raise
-                _log.exception("hashed: record sink %s failed", impl.plugin_name)
+                    raise error
+                _log.error("hashed: record sink %s failed", plugin, exc_info=error)
 
     def _tighten(self, call: ToolCall, decision: Decision) -> Decision:
         for result in self._pm.hook.hashed_decide(call=call, decision=decision):
@@ -216,15 +215,13 @@ class Hashed:
         global _default
         with _default_lock:
             _default = self
-        for impl in self._pm.hook.hashed_adapter_install.get_hookimpls():
-            try:
-                impl.function(hashed=self)
-            except (ImportError, FrameworkVersionError) as exc:
-                _log.info("hashed: adapter %s skipped: %s", impl.plugin_name, exc)
-            except Exception:  # one adapter failing never stops the others
+        for plugin, error in self._pm.call_each("hashed_adapter_install", hashed=self):
+            if isinstance(error, (ImportError, FrameworkVersionError)):
+                _log.info("hashed: adapter %s skipped: %s", plugin, error)
+            elif error is not None:  # one adapter failing never stops the others
                 if self.settings.raise_internal_errors:
-                    raise
-                _log.exception("hashed: adapter %s failed to install", impl.plugin_name)
+                    raise error
+                _log.error("hashed: adapter %s failed to install", plugin, exc_info=error)
         return self
 
     # -- the choke point ---------------------------------------------------------------------------------
@@ -266,13 +263,21 @@ class Hashed:
     def _answered(self, decision: Decision) -> bool:
         return decision.approval_id is not None and self.approvals.get(decision.approval_id).status != "pending"
 
-    def _decide(self, call: ToolCall) -> Decision:
-        agent = call.agent or self.settings.agent
+    def _record_denial(self, call: ToolCall, reason: str) -> Decision:
+        """Deny `call` for a reason the guard found before the policy could see it (its arguments were unreadable)."""
+        if self._forked:
+            self._reopen()
+        return self._decide(call, Verdict(Effect.DENY, reason, None))
+
+    def _decide(self, call: ToolCall, forced: Verdict | None = None) -> Decision:
+        agent = text(call.agent) if call.agent else self.settings.agent
         engine = self._engine
         call_ref = token16()
+        if self._pm_version != self._pm.version:
+            self._refresh_hooks()
         try:
-            verdict = engine.evaluate(agent, call.tool, call.args)
-            if self._decide_hooks:
+            verdict = forced or engine.evaluate(agent, call.tool, call.args)
+            if self._decide_hooks and forced is None:
                 verdict = self._tighten_verdict(call, agent, verdict, engine, call_ref)
             paths = [*engine.policy.redact, *self._redactions(call)] if self._redact_hooks else engine.policy.redact
             if self.ledger.background and not verdict.windows and verdict.effect is not Effect.PENDING:
@@ -475,6 +480,9 @@ _default_lock = threading.Lock()
 def current() -> Hashed:
     """The process's default `Hashed` (the one `instrument()` set, else one made from the settings)."""
     global _default
+    instance = _default
+    if instance is not None and not instance._closed:  # on every call of `hashed.guard`: no lock
+        return instance
     with _default_lock:
         if _default is None or _default._closed:
             _default = Hashed()

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from hashed._args import RecordedArgs, record_args
+from hashed._args import RecordedArgs, record_args, text
 from hashed.ledger import Txn
 from hashed.policy import ApprovalSpec, PolicyEngine, Verdict
 from hashed.policy._approval import ApprovalStore
@@ -73,7 +73,7 @@ def decision_of(
     approval_id: str | None = None,
 ) -> Decision:
     """The `Decision` a caller gets back: the effect, why, and what links it to its records."""
-    return Decision(effect, reason, rule, engine.hash, call_ref, engine.shadow, approval_id, call.tool, agent)
+    return Decision(effect, reason, rule, engine.hash, call_ref, engine.shadow, approval_id, text(call.tool), agent)
 
 
 def decision_fields(
@@ -97,11 +97,11 @@ def _ids(call: ToolCall, call_ref: str) -> Ids:
     run_id, call_id, parent_id = call.run_id, call.call_id, call.parent_id  # inline: on the caller's path
     return (
         call_ref,
-        call.tool,
-        call.framework,
-        None if run_id is None else str(run_id),
-        None if call_id is None else str(call_id),
-        None if parent_id is None else str(parent_id),
+        text(call.tool),
+        text(call.framework),
+        None if run_id is None else text(str(run_id)),
+        None if call_id is None else text(str(call_id)),
+        None if parent_id is None else text(str(parent_id)),
     )
 
 
@@ -172,13 +172,13 @@ def _resolve_approval(
     txn: Txn, approvals: ApprovalStore, call: ToolCall, agent: str, verdict: Verdict, args: RecordedArgs, call_ref: str
 ) -> tuple[Effect, str, str | None]:
     spec = verdict.approval or ApprovalSpec()
-    request = approvals.open_for(txn.conn, agent, call.tool, args.digest)
+    request = approvals.open_for(txn.conn, agent, text(call.tool), args.digest)
     if request is None:
         request_id = approvals.create(
             txn.conn,
             call=call_ref,
             agent=agent,
-            tool=call.tool,
+            tool=text(call.tool),
             args=args.stored,
             digest=args.digest,
             rule=verdict.rule_id,

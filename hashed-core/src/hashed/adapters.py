@@ -1,18 +1,23 @@
-"""The only helpers an adapter may use besides `Hashed.check`, `Hashed.record` and `Hashed.refuse`.
+"""The only helpers an adapter may use besides `Hashed`: the one guarded-execution path and lazy patching.
 
-An adapter translates its framework's events into a `ToolCall`, asks `check`, denies the framework's way with
-`decision.refusal_message` (or lets `refuse`/`raise_if_strict` raise `PolicyDenied`), and hands the result to
-`record`. It never evaluates policy, counts, signs, stores, ships or words a refusal itself.
+An adapter translates its framework's events and hands the core what it has: the tool's name, how the tool
+reads its input (`ToolSignature`, or a function returning the bound arguments), the raw input, the framework's
+ids, and the continuation that runs the tool. `execute` (or `aexecute`) binds the arguments as the tool body
+will receive them, decides, runs the continuation at most once if allowed, records the outcome or the error,
+and returns the result or the refusal, which the adapter words the framework's way with
+`decision.refusal_message`. Frameworks that split a call into "before" and "after" events use `begin` and
+`Execution.finish`. An adapter never evaluates policy, counts, signs, stores, ships or words a refusal itself.
 
 Example:
-    from hashed.adapters import current, outcome, started, tool_call
+    from hashed.adapters import ToolSignature, current, execute
 
-    def before(event):
-        hashed = current()
-        decision = hashed.check(tool_call("send_email", event.args, framework="myfw", call_id=event.id))
-        if not decision.allowed:
-            hashed.raise_if_strict(decision)
-            return decision.refusal_message
+    def on_tool_call(event, run_tool):
+        return execute(
+            current(), event.tool_name, run_tool,
+            signature=ToolSignature.of(event.tool_function), input=event.arguments,
+            framework="myfw", call_id=event.id,
+            refuse=lambda decision, call: MyFrameworkError(decision.refusal_message),
+        )
 """
 
 from __future__ import annotations
@@ -23,56 +28,36 @@ import importlib.util
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
 from hashed._core import current
+from hashed._execution import NO_INPUT, Execution, abegin, aexecute, begin, execute
+from hashed._signature import ToolSignature
 from hashed.errors import FrameworkVersionError, PolicyDenied
 from hashed.types import Decision, Effect, Outcome, Refusal, ToolCall
 
 __all__ = [
+    "NO_INPUT",
     "Decision",
     "Effect",
+    "Execution",
     "FrameworkVersionError",
     "Outcome",
     "PolicyDenied",
     "Refusal",
     "ToolCall",
+    "ToolSignature",
+    "abegin",
+    "aexecute",
+    "begin",
     "current",
+    "execute",
     "outcome",
     "started",
-    "tool_call",
     "when_imported",
 ]
-
-
-def tool_call(
-    tool: str,
-    args: Any,
-    *,
-    framework: str,
-    agent: str | None = None,
-    run_id: object = None,
-    call_id: object = None,
-    parent_id: object = None,
-) -> ToolCall:
-    """A `ToolCall` from whatever a framework hands over: ids become strings, non-mapping input `{"input": …}`.
-
-    Example:
-        >>> tool_call("search", "weather in Oslo", framework="langchain", run_id=7).args
-        {'input': 'weather in Oslo'}
-    """
-    mapping = dict(args) if isinstance(args, Mapping) else ({} if args is None else {"input": args})
-    return ToolCall(
-        tool,
-        mapping,
-        agent=agent,
-        framework=framework,
-        run_id=None if run_id is None else str(run_id),
-        call_id=None if call_id is None else str(call_id),
-        parent_id=None if parent_id is None else str(parent_id),
-    )
 
 
 def started() -> int:

@@ -20,7 +20,6 @@ __all__ = [
     "HASHED_HOME",
     "HASHED_INSTRUMENT",
     "HASHED_KEY_FILE",
-    "HASHED_LANGCHAIN",
     "HASHED_KEY_PASSPHRASE",
     "HASHED_LEDGER",
     "HASHED_LEDGER_ON_ERROR",
@@ -82,5 +81,3 @@ HASHED_RAISE_INTERNAL_ERRORS = "HASHED_RAISE_INTERNAL_ERRORS"
 """`1` (tests): re-raise errors that Hashed would otherwise log and survive."""
 HASHED_INSTRUMENT = "HASHED_INSTRUMENT"
 """`1`: guard every installed framework at interpreter start (what `hashed run` sets)."""
-HASHED_LANGCHAIN = "HASHED_LANGCHAIN"
-"""`1`: LangChain adds `HashedCallbackHandler` to every run (LangChain reads it once hashed-langchain is loaded)."""

@@ -138,3 +138,60 @@ def test_every_hook_spec_is_documented(hook):
     from hashed.plugins import hookspecs
 
     assert getattr(hookspecs, hook).__doc__.strip()
+
+
+# -- hooks go through pluggy, and every route of registering takes effect at once (issue #13) -----------------
+
+
+class TerseDenier:
+    """An implementation taking fewer arguments than the spec, which pluggy allows."""
+
+    @hookimpl
+    def hashed_decide(self, call):
+        return dataclasses.replace(_ALLOWED, effect=Effect.DENY, reason="no calls today") if call.tool else None
+
+
+_ALLOWED = __import__("hashed").Decision(Effect.ALLOW, "", None, "", "")
+
+
+@pytest.mark.parametrize("route", ["plugins.register", "register_plugin"])
+def test_a_plugin_registered_after_start_acts_from_the_next_call(hashed_offline, route):
+    ping = hashed_offline.guard("ping")(lambda: "pong")
+    assert ping() == "pong"  # the first call: no plugin yet
+    if route == "plugins.register":
+        hashed_offline.plugins.register(TerseDenier())
+    else:
+        hashed_offline.register_plugin(TerseDenier())
+    refused = ping()
+    assert (refused.decision.effect, refused.decision.reason) == (Effect.DENY, "no calls today")
+    hashed_offline.plugins.unregister(name=hashed_offline.plugins.list_name_plugin()[-1][0])
+    assert ping() == "pong"
+
+
+def test_one_failing_sink_never_silences_the_others(tmp_path, caplog):
+    from hashed.testing import make_hashed
+
+    with make_hashed(tmp_path / "h", raise_internal_errors=False) as hashed:
+        first, last = Sink(), Sink()
+        hashed.register_plugin(first)
+        hashed.register_plugin(BrokenSink())
+        hashed.register_plugin(last)
+        with caplog.at_level(logging.ERROR, logger="hashed"):
+            hashed.guard("ping")(lambda: "pong")()
+            hashed.flush()
+        assert first.seen == last.seen == [(1, "decision"), (2, "outcome")]
+        failures = [r for r in caplog.records if "record sink" in r.getMessage()]
+        assert [str(r.exc_info[1]) for r in failures if r.exc_info] == ["sink down", "sink down"]
+
+
+def test_an_adapter_taking_no_arguments_is_installed(hashed_offline):
+    calls = []
+
+    class Minimal:
+        @hookimpl
+        def hashed_adapter_install(self):
+            calls.append("installed")
+
+    hashed_offline.register_plugin(Minimal())
+    hashed_offline.instrument()
+    assert calls == ["installed"]

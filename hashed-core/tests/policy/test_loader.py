@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from hashed import PolicyFileError
-from hashed.policy import load_policy, parse_policy, policy_hash
+from hashed.policy import PolicyEngine, load_policy, parse_policy, policy_hash
 
 GOOD = """\
 version: 1
@@ -117,4 +117,27 @@ def test_policy_hash_ignores_layout_and_comments():
 
 def test_yaml_booleans_in_string_fields_get_a_hint():
     with pytest.raises(PolicyFileError, match="put the value in quotes"):
-        parse_policy("rules: [{id: no, tools: [x], effect: deny}]")
+        parse_policy("rules: [{id: true, tools: [x], effect: deny}]")
+
+
+def test_policy_is_read_as_yaml_1_2_so_norway_is_not_false():
+    policy = parse_policy(
+        "rules: [{id: embargo, tools: [ship], effect: deny, when: {country: {in: [NO, KP, yes, on, off]}}}]\n"
+    )
+    assert policy.rules[0].when is not None
+    assert policy.rules[0].when["country"].in_ == ["NO", "KP", "yes", "on", "off"]
+    engine = PolicyEngine(policy)
+    assert engine.evaluate("bot", "ship", {"country": "NO"}).effect == "deny"
+
+
+def test_a_glob_that_never_closes_its_set_is_refused_with_its_line(tmp_path):
+    error = _error('version: 1\nrules:\n  - {id: r, tools: ["delete_["], effect: deny}\n', tmp_path)
+    assert error.line == 3
+    assert error.field == "rules[0].tools[0]"
+    assert "never closed" in str(error)
+
+
+def test_a_limit_of_nan_or_infinity_is_refused():
+    for bound in (".nan", ".inf", "-.inf"):
+        with pytest.raises(PolicyFileError, match="finite number"):
+            parse_policy(f"rules: [{{id: r, tools: [x], effect: allow, limits: {{amount: {{max: {bound}}}}}}}]")

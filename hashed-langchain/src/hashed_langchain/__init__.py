@@ -13,9 +13,9 @@ Chains and direct tool use (a refused tool raises `hashed.PolicyDenied`; its bod
 
     tool.invoke(args, config={"callbacks": [HashedCallbackHandler()]})
 
-Zero-code: `hashed run -- python agent.py` (or `hashed.instrument()` first thing) adds the middleware to every
-`create_agent`; with `HASHED_LANGCHAIN=1` as well, every chain and tool run gets the callback handler.
-See docs/frameworks/langchain.md.
+Zero-code: `hashed run -- python agent.py` (or `hashed.instrument()` first thing) guards every LangChain tool
+run in the process, however it starts: `create_agent`, `create_react_agent`, a `StateGraph` with `ToolNode`,
+chains, direct `tool.invoke`, and tools calling tools. See docs/frameworks/langchain.md.
 """
 
 from __future__ import annotations

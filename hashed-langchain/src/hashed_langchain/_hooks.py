@@ -1,4 +1,9 @@
-"""`HashedMiddleware`: LangChain 1.x agents' native tool-call hook, asking `Hashed.check` before every tool call."""
+"""`HashedMiddleware`: guards the tool calls of a `create_agent` agent; each is decided where the tool runs.
+
+The middleware only opens a scope around the rest of the tool call (`_tools.py` decides, on the input the tool
+is about to parse): so a middleware after this one that rewrites the arguments changes what is decided, never
+what runs after a decision, and a tool that calls another tool inside the call has that call decided too.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,14 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from langchain.agents.middleware import AgentMiddleware
 
-from hashed.adapters import current, outcome, started
-from hashed_langchain._callbacks import guarded_call
-from hashed_langchain._translate import refusal, request_call, result_outcome
+from hashed_langchain._tools import Scope, install, scope
 
 if TYPE_CHECKING:
     from langchain_core.messages import ToolMessage
     from langgraph.prebuilt.tool_node import ToolCallRequest
     from langgraph.types import Command
 
-    from hashed import Hashed, ToolCall
+    from hashed import Hashed
 
 __all__ = ["HashedMiddleware"]
 
@@ -56,7 +59,7 @@ def signature_ready(method: M) -> M:
 
 
 class HashedMiddleware(AgentMiddleware):
-    """Checks every tool call of a `create_agent` agent; a refused call's `ToolMessage` tells the model why.
+    """Guards every tool call of a `create_agent` agent; a refused call's `ToolMessage` tells the model why.
 
     Args:
         hashed: the `Hashed` to ask; default: `hashed.adapters.current()` at each call.
@@ -70,45 +73,21 @@ class HashedMiddleware(AgentMiddleware):
         super().__init__()
         self.hashed = hashed
         self.agent = agent
-
-    def _translate(self, request: ToolCallRequest) -> tuple[Hashed, ToolCall]:
-        runtime = request.runtime
-        config = getattr(runtime, "config", None) or {}
-        return (self.hashed or current()), request_call(request.tool_call, config.get("metadata"), self.agent)
+        install()
 
     @signature_ready
     def wrap_tool_call(self, request: ToolCallRequest, handler: Handler) -> ToolMessage | Command[Any]:
-        """Check the call; run it and record its outcome if allowed, else return the refusal (raise in strict mode)."""
-        hashed, call = self._translate(request)
-        decision = hashed.check(call)
-        if not decision.allowed:
-            hashed.raise_if_strict(decision, call)
-            return refusal(request.tool_call, decision)
-        start, token = started(), guarded_call.set(call.call_id)
+        """Run the tool call with this middleware's `Hashed` guarding the tool where it runs."""
+        token = scope.set(Scope(self.hashed, self.agent))
         try:
-            result = handler(request)
-        except BaseException as exc:
-            hashed.record(decision, outcome(start, error=exc))
-            raise
+            return handler(request)
         finally:
-            guarded_call.reset(token)
-        hashed.record(decision, result_outcome(start, result))
-        return result
+            scope.reset(token)
 
     async def awrap_tool_call(self, request: ToolCallRequest, handler: AsyncHandler) -> ToolMessage | Command[Any]:
         """`wrap_tool_call` for `ainvoke`/`astream`: waiting for an approval never blocks the event loop."""
-        hashed, call = self._translate(request)
-        decision = await hashed.acheck(call)
-        if not decision.allowed:
-            hashed.raise_if_strict(decision, call)
-            return refusal(request.tool_call, decision)
-        start, token = started(), guarded_call.set(call.call_id)
+        token = scope.set(Scope(self.hashed, self.agent))
         try:
-            result = await handler(request)
-        except BaseException as exc:
-            hashed.record(decision, outcome(start, error=exc))
-            raise
+            return await handler(request)
         finally:
-            guarded_call.reset(token)
-        hashed.record(decision, result_outcome(start, result))
-        return result
+            scope.reset(token)

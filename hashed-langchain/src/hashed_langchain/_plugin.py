@@ -1,15 +1,18 @@
 """Zero-code guarding: the `hashed` entry point. Import-cheap: LangChain is patched only once it is imported.
 
-`instrument(hashed)` wraps `langchain.agents.factory.create_agent` so that every agent gets `HashedMiddleware`
-(never twice), and loads the callback hook so that `HASHED_LANGCHAIN=1` guards chains and direct tool use too.
+`instrument(hashed)` guards every LangChain tool run in the process, however it is started (`_tools.py`): an
+agent's refused tool call answers the model with a `ToolMessage`, a refused direct call raises `PolicyDenied`.
+Before langchain 1.3, `create_agent(name=...)` did not reach its tool calls: there, `create_agent` is also wrapped
+to give each agent a `HashedMiddleware` that carries the name.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
+import re
 import sys
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +29,7 @@ _WRAPPED = "__hashed_wrapped__"
 
 
 class _Installed:
-    """What `instrument` set up: whether agents are guarded, and with which `Hashed` (None: the default)."""
+    """What `instrument` asked for: whether every tool run is guarded, and by which `Hashed` (None: the default)."""
 
     active = False
     hashed: Hashed | None = None
@@ -34,41 +37,51 @@ class _Installed:
 
 @hookimpl
 def hashed_adapter_install(hashed: Hashed) -> None:
-    """Guard every LangChain agent this process creates (called by `hashed.instrument()` and `hashed run`)."""
+    """Guard every LangChain tool run of this process (called by `hashed.instrument()` and `hashed run`)."""
     instrument(hashed)
 
 
 def instrument(hashed: Hashed | None = None) -> None:
-    """Add `HashedMiddleware(hashed)` to every `create_agent(...)` from now on; idempotent.
-
-    Called before LangChain is imported (as `hashed run` does), it covers every agent. Called later, it covers
-    `create_agent` looked up after the call, not a name a module bound earlier with `from langchain.agents import`.
+    """Guard every LangChain tool run from now on, in every thread; idempotent.
 
     Args:
         hashed: the `Hashed` to ask; default: `hashed.adapters.current()` at each call.
     """
     _Installed.active, _Installed.hashed = True, hashed
-    when_imported("langchain_core.tracers.context", _load_callback_hook)
-    when_imported(_FACTORY, _patch_factory)
+    when_imported("langchain_core.tools.base", _activate)
+    if _version("langchain") < (1, 3):
+        when_imported(_FACTORY, _patch_factory)
 
 
 def uninstrument() -> None:
-    """Stop adding `HashedMiddleware` to new agents (agents already built keep theirs)."""
+    """Stop guarding tool runs outside a `HashedMiddleware` or a `HashedCallbackHandler`."""
     _Installed.active, _Installed.hashed = False, None
+    tools = sys.modules.get("hashed_langchain._tools")  # loaded only once LangChain is
+    if tools is not None:
+        tools.deactivate()
     for module in (sys.modules.get(_FACTORY), sys.modules.get("langchain.agents")):
-        wrapped = getattr(module, "create_agent", None)
-        original = getattr(wrapped, _WRAPPED, None)
+        original = getattr(getattr(module, "create_agent", None), _WRAPPED, None)
         if module is not None and original is not None:
             module.__dict__["create_agent"] = original
 
 
-def _load_callback_hook(_: ModuleType) -> None:
-    # Right after LangChain's tracing context loads (possibly half-way through LangChain's own import): the callback
-    # module needs nothing more than that context and the callback base class, and registers the env-var hook.
-    importlib.import_module("hashed_langchain._callbacks")
+def _activate(_: ModuleType) -> None:
+    if _Installed.active:
+        from hashed_langchain._tools import activate
+
+        activate(_Installed.hashed)
+
+
+def _version(dist: str) -> tuple[int, ...]:
+    try:
+        text = metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return ()
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:2])
 
 
 def _patch_factory(factory: ModuleType) -> None:
+    """Give every agent a `HashedMiddleware` naming it (langchain < 1.3 does not tell its tool calls the name)."""
     if not _Installed.active or hasattr(factory.__dict__["create_agent"], _WRAPPED):
         return
     original: Callable[..., Any] = factory.__dict__["create_agent"]

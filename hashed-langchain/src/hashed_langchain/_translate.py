@@ -1,100 +1,139 @@
-"""Pure translations between LangChain's objects and Hashed's `ToolCall`/`Outcome`; no policy, no I/O."""
+"""Pure translations between LangChain's tools, inputs and messages and Hashed's calls; no policy, no I/O.
+
+The arguments policy sees are the arguments the tool body receives: the input goes through the tool's own parser
+(`BaseTool._to_args_and_kwargs`: the args schema, a lone string to the first field, schema defaults), then the
+body's own signature applies its defaults. What LangChain injects (the run manager, the config, injected tool
+arguments) is left out: the model did not choose it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from langchain_core.messages import ToolMessage
-from langchain_core.tools import ToolException
+from langchain_core.tools.base import BaseTool, ToolException, _get_runnable_config_param
 
-from hashed.adapters import Decision, Outcome, ToolCall, outcome, tool_call
+from hashed.adapters import Decision, Outcome, ToolCall, ToolSignature
 
-__all__ = ["FRAMEWORK", "callback_call", "refusal", "request_call", "result_outcome"]
+__all__ = ["FRAMEWORK", "Parsed", "arguments", "identity", "parse", "read_outcome", "refusal"]
 
 FRAMEWORK = "langchain"
+_SUPPLIED = ("run_manager", "callbacks")  # with the config parameter: what BaseTool.run adds after parsing
+Parsed = tuple[tuple[Any, ...], dict[str, Any]]
+_Shape = tuple[ToolSignature, tuple[str, ...], frozenset[str]]
+_shapes: dict[tuple[type[Any], Callable[..., Any], Any], _Shape] = {}
+_MAX_SHAPES = 4096
 
 
-def request_call(call: Mapping[str, Any], metadata: Mapping[str, Any] | None, agent: str | None = None) -> ToolCall:
-    """The `ToolCall` of an agent's tool call (`{name, args, id}`) and the run's config metadata.
+def _body(tool: BaseTool, coroutine: bool) -> tuple[Callable[..., Any], bool]:
+    """The function that receives the parsed arguments, and whether it is a method of the tool's class."""
+    for name in ("coroutine", "func") if coroutine else ("func", "coroutine"):
+        fn = getattr(tool, name, None)
+        if callable(fn):
+            return fn, False
+    return getattr(type(tool), "_arun" if coroutine and _overrides_arun(tool) else "_run"), True
 
-    The agent is `agent` if given, else `create_agent(name=...)` (metadata `lc_agent_name`, langchain>=1.1);
-    the run is the checkpointer's `thread_id`.
+
+def _overrides_arun(tool: BaseTool) -> bool:
+    return type(tool)._arun is not BaseTool._arun
+
+
+def _shape(tool: BaseTool, fn: Callable[..., Any], method: bool) -> _Shape:
+    """The body's signature, the parameters LangChain fills in after parsing, and the arguments it injects.
+
+    Worked out once per tool class, body and schema: LangChain's own filter reads annotations at every call.
+    """
+    key = (type(tool), fn, tool.args_schema)
+    shape = _shapes.get(key)
+    if shape is None:
+        signature = ToolSignature.of(fn)
+        if method:  # the class's own `_run`: its first parameter is the tool itself, never an argument
+            params = list(signature.signature.parameters.values())[1:]
+            signature = ToolSignature(signature.signature.replace(parameters=params), receiver=False)
+        supplied = {_get_runnable_config_param(fn), *_SUPPLIED} & set(signature.names)
+        names = set(signature.names) | set(getattr(tool.args_schema, "model_fields", None) or ())
+        injected = names - set(tool._filter_injected_args(dict.fromkeys(names)))
+        if len(_shapes) >= _MAX_SHAPES:  # tools made per request must not grow this forever
+            _shapes.clear()
+        shape = _shapes[key] = (signature, tuple(sorted(n for n in supplied if n)), frozenset(injected))
+    return shape
+
+
+def parse(tool: BaseTool, tool_input: str | dict[str, Any], tool_call_id: str | None) -> Parsed:
+    """The tool's own parse of `tool_input` into the positional and keyword arguments of its body.
+
+    Raises:
+        Exception: whatever the tool's parser raises for input it refuses (the body would not run either).
+    """
+    return tool._to_args_and_kwargs(tool_input, tool_call_id)
+
+
+def arguments(tool: BaseTool, parsed: Parsed, *, coroutine: bool) -> dict[str, Any]:
+    """The arguments the body receives for `parsed` (from `parse`), by name, defaults applied, injected ones left out.
 
     Example:
-        >>> meta = {"lc_agent_name": "ops", "thread_id": 7}
-        >>> c = request_call({"name": "rm", "args": {"path": "/x"}, "id": "c1"}, meta)
-        >>> (c.tool, c.agent, c.run_id, c.call_id, c.framework)
-        ('rm', 'ops', '7', 'c1', 'langchain')
+        >>> from langchain_core.tools import tool
+        >>> @tool
+        ... def run_query(sql: str, database: str = "prod") -> str:
+        ...     '''Run SQL.'''
+        >>> arguments(run_query, parse(run_query, {"sql": "drop table t"}, None), coroutine=False)
+        {'sql': 'drop table t', 'database': 'prod'}
     """
-    meta = metadata or {}
-    return tool_call(
-        str(call["name"]),
-        call.get("args"),
-        framework=FRAMEWORK,
-        agent=agent or meta.get("lc_agent_name"),
-        run_id=meta.get("thread_id"),
-        call_id=call.get("id"),
-    )
+    args, kwargs = parsed
+    fn, method = _body(tool, coroutine)
+    signature, supplied, injected = _shape(tool, fn, method)
+    if supplied:
+        kwargs = {**kwargs, **dict.fromkeys(supplied)}  # LangChain passes these after parsing: not arguments
+    bound = signature.bind(args, kwargs)
+    for name in (*supplied, *injected):
+        bound.pop(name, None)
+    return bound
 
 
-def callback_call(
-    serialized: Mapping[str, Any] | None,
-    input_str: str,
-    *,
-    inputs: Any = None,
-    metadata: Mapping[str, Any] | None = None,
-    name: str | None = None,
-    tool_call_id: str | None = None,
-    run_id: object = None,
-    parent_run_id: object = None,
-) -> ToolCall:
-    """The `ToolCall` of a callback's `on_tool_start`: inside an agent it carries the same identity as the middleware.
+def identity(config: Mapping[str, Any] | None, agent: str | None = None) -> dict[str, Any]:
+    """Who makes the call: the agent, the run and the parent run, from a tool run's config.
 
-    Outside an agent there is no tool call id, so the callback run id stands in for it.
+    The agent is `agent` if given, else `create_agent(name=...)` (metadata `lc_agent_name`, langchain 1.1+); the
+    run is the checkpointer's `thread_id`.
 
     Example:
-        >>> c = callback_call({"name": "search"}, "Oslo", inputs="Oslo", run_id="r1")
-        >>> (c.tool, c.args, c.call_id, c.run_id)
-        ('search', {'input': 'Oslo'}, 'r1', None)
+        >>> identity({"metadata": {"lc_agent_name": "ops", "thread_id": 7}})
+        {'agent': 'ops', 'run_id': 7, 'parent_id': None}
     """
-    meta = metadata or {}
-    return tool_call(
-        name or str((serialized or {}).get("name") or "tool"),
-        input_str if inputs is None else inputs,
-        framework=FRAMEWORK,
-        agent=meta.get("lc_agent_name"),
-        run_id=meta.get("thread_id"),
-        call_id=run_id if tool_call_id is None else tool_call_id,
-        parent_id=parent_run_id,
-    )
+    config = config or {}
+    meta = config.get("metadata") or {}
+    parent = getattr(config.get("callbacks"), "parent_run_id", None)
+    return {"agent": agent or meta.get("lc_agent_name"), "run_id": meta.get("thread_id"), "parent_id": parent}
 
 
-def result_outcome(start: int, result: Any) -> Outcome:
+def read_outcome(result: Any, duration_ns: int) -> Outcome:
     """The `Outcome` of a tool's result: a `ToolMessage` with status error (a handled tool error) is an error.
 
     Example:
-        >>> result_outcome(0, ToolMessage("boom", tool_call_id="c1", status="error")).error
+        >>> read_outcome(ToolMessage("boom", tool_call_id="c1", status="error"), 5).error
         ToolException('boom')
-        >>> result_outcome(0, ToolMessage("sent", tool_call_id="c1")).result
+        >>> read_outcome(ToolMessage("sent", tool_call_id="c1"), 5).result
         'sent'
     """
     if isinstance(result, ToolMessage):
         if result.status == "error":
-            return outcome(start, error=ToolException(str(result.text)))
-        return outcome(start, result=result.content)
-    return outcome(start, result=result)
+            return Outcome(error=ToolException(str(result.text)), duration_ns=duration_ns)
+        return Outcome(result=result.content, duration_ns=duration_ns)
+    return Outcome(result=result, duration_ns=duration_ns)
 
 
-def refusal(call: Mapping[str, Any], decision: Decision) -> ToolMessage:
-    """The `ToolMessage` the model sees instead of the tool's result: the core's refusal text, status error.
+def refusal(tool_call_id: str, name: str) -> Callable[[Decision, ToolCall], ToolMessage]:
+    """How a refused tool call answers the model: a `ToolMessage` with the core's refusal text, status error.
 
     Example:
         >>> from hashed.adapters import Effect
         >>> d = Decision(Effect.DENY, "no", None, "ab", "c", tool="rm")
-        >>> refusal({"name": "rm", "args": {}, "id": "c1"}, d).content
+        >>> refusal("c1", "rm")(d, ToolCall("rm")).content
         'rm denied by policy: no'
     """
-    return ToolMessage(
-        content=decision.refusal_message, tool_call_id=str(call.get("id")), name=str(call["name"]), status="error"
-    )
+
+    def message(decision: Decision, call: ToolCall) -> ToolMessage:
+        return ToolMessage(content=decision.refusal_message, tool_call_id=tool_call_id, name=name, status="error")
+
+    return message

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import decimal
 import fnmatch
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from hashed.policy._schema import Condition
 
-__all__ = ["Check", "compile_when", "lookup", "as_number"]
+__all__ = ["Check", "as_number", "compile_when", "lookup", "non_finite", "numeric_names"]
 
 Check = Callable[[Mapping[str, Any]], "str | None"]
 _MISSING = object()
 _ADDRESS = re.compile(r"<([^<>]+)>\s*$")
+_NUMERIC = ("lt", "le", "gt", "ge")
 
 
 def lookup(args: Mapping[str, Any], path: str) -> Any:
@@ -37,13 +39,17 @@ def is_missing(value: Any) -> bool:
 
 
 def as_number(value: Any) -> float | None:
-    """`value` as a number, accepting numeric strings (models often send "500"); None if it is not one."""
+    """`value` as a number, accepting numeric strings (models often send "500"); None if it is not one.
+
+    An integer too large for a float comes back as an infinity, which `non_finite` then refuses.
+    """
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, decimal.Decimal):
-        return float(value)
+    if isinstance(value, (int, float, decimal.Decimal)):
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
     if isinstance(value, str):
         try:
             number = float(value.strip().replace("_", ""))
@@ -51,6 +57,37 @@ def as_number(value: Any) -> float | None:
             return None
         return number if number == number else None
     return None
+
+
+def non_finite(value: Any, *, numeric: bool) -> bool:
+    """Whether `value` is NaN, an infinity, or a number beyond float range (strings too where `numeric`).
+
+    Such a value satisfies no limit and no condition: NaN compares false with everything, so `amount > max`
+    would let it through. The engine denies the call instead (docs/policy.md, "Numbers").
+
+    Example:
+        >>> non_finite(float("nan"), numeric=False), non_finite("inf", numeric=True), non_finite("Nan", numeric=False)
+        (True, True, False)
+    """
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, decimal.Decimal):
+        return not value.is_finite() or not math.isfinite(float(value))
+    if isinstance(value, int):
+        return numeric and as_number(value) in (math.inf, -math.inf)
+    if numeric and isinstance(value, str):
+        try:
+            return not math.isfinite(float(value.strip().replace("_", "")))
+        except (ValueError, OverflowError):
+            return False
+    return False
+
+
+def numeric_names(when: Mapping[str, Condition] | None) -> set[str]:
+    """The arguments a `when` block compares as numbers (lt, le, gt, ge)."""
+    return {name for name, cond in (when or {}).items() if any(getattr(cond, op) is not None for op in _NUMERIC)}
 
 
 def _domains(value: Any) -> list[str] | None:

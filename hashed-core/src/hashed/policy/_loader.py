@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from hashed.errors import PolicyFileError
 from hashed.policy._schema import ApprovalSpec, Condition, Limit, Policy, Rate, Rule, Window
+from hashed.policy._yaml import PolicyLoader
 from hashed.protocol._canonical import canonical_bytes
 
 __all__ = ["PolicyIssue", "load_policy", "parse_policy", "policy_hash"]
@@ -73,8 +74,8 @@ def parse_policy(text: str, *, path: str = "<text>") -> Policy:
 def policy_issues(text: str, *, path: str = "<text>") -> Policy | list[PolicyIssue]:
     """The validated policy, or every problem found in it (with lines)."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=PolicyLoader)
+        data = yaml.load(text, Loader=PolicyLoader)  # noqa: S506 - a safe loader: YAML 1.2 scalars, no objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -116,7 +117,7 @@ def _issue(root: yaml.Node | None, error: Any) -> PolicyIssue:
     elif message.startswith("Value error, "):
         message = message[len("Value error, ") :]
     if error["type"] == "string_type" and isinstance(error.get("input"), bool):
-        message += " (YAML reads yes/no/on/off/true/false as booleans: put the value in quotes)"
+        message += " (YAML reads true and false as booleans: put the value in quotes)"
     if error["type"] == "missing" and path != loc:
         field = _dotted(loc)
     line = node.start_mark.line + 1 if node is not None else None

@@ -5,7 +5,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 __all__ = ["ApprovalSpec", "Condition", "Limit", "Policy", "Rate", "Rule", "Window", "parse_duration"]
 
@@ -34,13 +43,45 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Number = float  # pydantic accepts ints too; one type keeps errors to one per field
+Duration = Annotated[float, BeforeValidator(parse_duration), AllowInfNan(False)]
+# pydantic accepts ints too; one type keeps errors to one per field. A bound of NaN or infinity would hold nothing.
+Number = Annotated[float, AllowInfNan(False)]
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
 def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
+
+
+def check_glob(pattern: str) -> str:
+    """A tool or agent glob (`*`, `?`, `[abc]`, `[!abc]`), refused when a `[` is never closed.
+
+    fnmatch would read `delete_[` as the literal text `delete_[`, so the rule would silently match nothing.
+
+    Example:
+        >>> check_glob("delete_*")
+        'delete_*'
+        >>> check_glob("delete_[")
+        Traceback (most recent call last):
+        ValueError: glob 'delete_[' opens a [ set that is never closed; write [[] for a literal [
+    """
+    if not pattern:
+        raise ValueError("a glob cannot be empty")
+    at = 0
+    while (at := pattern.find("[", at)) >= 0:
+        close = at + 1
+        if close < len(pattern) and pattern[close] == "!":
+            close += 1
+        if close < len(pattern) and pattern[close] == "]":  # a leading ] belongs to the set
+            close += 1
+        close = pattern.find("]", close)
+        if close < 0:
+            raise ValueError(f"glob {pattern!r} opens a [ set that is never closed; write [[] for a literal [")
+        at = close + 1
+    return pattern
+
+
+Globs = Annotated[list[Annotated[str, AfterValidator(check_glob)]], BeforeValidator(_as_list)]
 
 
 class Condition(BaseModel):
@@ -142,8 +183,8 @@ class Rule(BaseModel):
     model_config = _STRICT
     id: str
     description: str | None = None
-    tools: Annotated[list[str], BeforeValidator(_as_list)] = Field(min_length=1)
-    agents: Annotated[list[str] | None, BeforeValidator(_as_list)] = None
+    tools: Globs = Field(min_length=1)
+    agents: Globs | None = None
     effect: Literal["allow", "deny"]
     reason: str | None = None
     when: When | None = None

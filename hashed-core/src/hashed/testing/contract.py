@@ -1,9 +1,18 @@
 """The cases every adapter must pass, on its own framework: subclass `AdapterContract` and give it a harness.
 
 A harness drives the framework's real agent loop with the framework's own fake or replay model, so that the
-model calls one tool once with given arguments and then finishes. Two tools exist in every harness:
-`transfer_money(to: str, amount: float)` and `delete_file(path: str)`; their bodies append their arguments
-to `run.executed` (and raise `tool_raises` when given).
+model calls one tool once with given arguments and then finishes. Every harness has these tools, whose bodies
+append the arguments they received to `run.executed` (and raise `tool_raises` when given):
+
+    transfer_money(to: str, amount: float)
+    delete_file(path: str)
+    run_query(sql: str, database: str = "prod")     # a default the model may leave out
+    write_file(path: str)                           # one parameter: frameworks may pass a lone input
+    relay(path: str)                                # its body calls delete_file(path) through the framework
+
+Some cases need more than one model tool call; a harness offers them as optional methods (see
+`AdapterHarness`), and a case a framework cannot express is skipped with the reason. Each case is a way a
+denied call could run anyway (issue #13): the arguments policy sees must be the arguments the body receives.
 
 Example:
     class TestContract(AdapterContract):
@@ -15,12 +24,14 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Protocol
 
 import pytest
 
 from hashed._core import Hashed
 from hashed.errors import PolicyDenied
+from hashed.plugins import hookimpl
 from hashed.types import LedgerRecord
 
 __all__ = ["CONTRACT_POLICY", "AdapterContract", "AdapterHarness", "HarnessRun"]
@@ -39,6 +50,25 @@ rules:
     tools: [delete_file]
     effect: deny
     reason: Agents never delete files.
+  - id: queries
+    tools: [run_query]
+    effect: allow
+  - id: no-prod
+    tools: [run_query]
+    effect: deny
+    when: {database: {eq: prod}}
+    reason: Agents never touch the production database.
+  - id: writes
+    tools: [write_file]
+    effect: allow
+  - id: no-etc
+    tools: [write_file]
+    effect: deny
+    when: {path: {matches: "^/etc"}}
+    reason: Agents never write to /etc.
+  - id: relays
+    tools: [relay]
+    effect: allow
 """
 
 
@@ -59,6 +89,16 @@ class HarnessRun:
 
 class AdapterHarness(Protocol):
     """Drives one framework's real agent loop offline.
+
+    Optional methods (leave them out when the framework cannot express the case; it is then skipped):
+
+    - `run_single_input(hashed, tool, value) -> HarnessRun`: run `tool` with one bare input (a string), the way
+      the framework passes a lone input to a one-parameter tool.
+    - `run_rewritten(hashed, tool, args, rewritten) -> HarnessRun`: the model asks for `tool(**args)`, and
+      something in the framework that runs after the guard's hook (a later middleware, a hook) changes the
+      arguments to `rewritten` before the tool runs.
+    - `run_parallel(hashed, calls) -> HarnessRun`: the model asks for several tool calls at once
+      (`calls`: a list of `(tool, args)`), which the framework runs concurrently.
 
     Example:
         run = harness.run(hashed, "transfer_money", {"to": "acct-9", "amount": 50})
@@ -195,3 +235,94 @@ class AdapterContract:
         unguarded = harness.run(guarded, "delete_file", {"path": "/x"}, installed=True)
         assert len(unguarded.executed) == 1
         assert len(_records(guarded)) == 3
+
+    # -- ways around the guard (issue #13): each must fail ------------------------------------------------------
+
+    def test_an_omitted_default_is_what_policy_sees(self, harness: AdapterHarness, guarded: Hashed) -> None:
+        run = harness.run(guarded, "run_query", {"sql": "drop table t"})
+        assert run.executed == []
+        [decision] = _decisions(guarded)
+        assert decision.body["effect"] == "deny" and decision.body["rule"] == "no-prod"
+        assert decision.body["args"] == {"sql": "drop table t", "database": "prod"}
+        assert run.tool_result is not None and "never touch the production database" in run.tool_result
+        allowed = harness.run(guarded, "run_query", {"sql": "select 1", "database": "dev"})
+        assert allowed.executed == [{"sql": "select 1", "database": "dev"}]
+
+    def test_a_single_input_is_the_parameter_it_binds_to(self, harness: AdapterHarness, guarded: Hashed) -> None:
+        single = getattr(harness, "run_single_input", None)
+        if single is None:
+            pytest.skip(f"{harness.framework} passes no bare single input to a tool")
+        run = single(guarded, "write_file", "/etc/passwd")
+        assert run.executed == []
+        [decision] = _decisions(guarded)
+        assert (decision.body["effect"], decision.body["args"]) == ("deny", {"path": "/etc/passwd"})
+
+    def test_arguments_changed_after_the_check_are_never_run_unchecked(
+        self, harness: AdapterHarness, guarded: Hashed
+    ) -> None:
+        rewritten = getattr(harness, "run_rewritten", None)
+        if rewritten is None:
+            pytest.skip(f"nothing in {harness.framework} can change a tool's arguments after the guard's hook")
+        run = rewritten(guarded, "transfer_money", {"to": "acct-9", "amount": 50}, {"to": "acct-9", "amount": 5000})
+        assert [e for e in run.executed if float(e["amount"]) != 50] == []
+        decisions = _decisions(guarded)
+        allowed = [d for d in decisions if d.body["effect"] == "allow"]
+        assert all(float(d.body["args"]["amount"]) == 50 for d in allowed), decisions
+        if run.executed:  # the framework ran the checked arguments after all: that was decided and signed
+            assert allowed
+        else:
+            assert any(d.body["effect"] == "deny" for d in decisions)
+
+    def test_a_nested_tool_call_is_decided_too(self, harness: AdapterHarness, guarded: Hashed) -> None:
+        run = harness.run(guarded, "relay", {"path": "/srv/data"})
+        assert run.executed == [{"path": "/srv/data"}]  # relay's body ran; the delete_file it asked for did not
+        decisions = [(d.body["tool"], d.body["effect"]) for d in _decisions(guarded)]
+        assert decisions == [("relay", "allow"), ("delete_file", "deny")]
+        self._assert_verifies(guarded)
+
+    def test_a_failure_inside_the_guard_blocks_the_tool(self, harness: AdapterHarness, tmp_path: Any) -> None:
+        from hashed.testing import make_hashed
+
+        class Broken:
+            @hookimpl
+            def hashed_decide(self) -> None:  # fewer arguments than the spec: pluggy allows it
+                raise NotImplementedError("a plugin bug")
+
+        with make_hashed(tmp_path / "failing", policy=CONTRACT_POLICY, raise_internal_errors=False) as hashed:
+            hashed.plugins.register(Broken())  # any public route: it acts from the next call
+            run = harness.run(hashed, "transfer_money", {"to": "acct-9", "amount": 5})
+            assert run.executed == []
+            [decision] = _decisions(hashed)
+            assert decision.body["effect"] == "deny"
+            assert "NotImplementedError: a plugin bug" in decision.body["reason"]
+
+    @pytest.mark.parametrize(
+        "amount",
+        [math.nan, math.inf, -math.inf, 10**400, "NaN", "Infinity"],
+        ids=["nan", "inf", "-inf", "10**400", "'NaN'", "'Infinity'"],
+    )
+    def test_a_number_that_is_not_finite_never_passes_a_limit(
+        self, harness: AdapterHarness, guarded: Hashed, amount: Any
+    ) -> None:
+        run = harness.run(guarded, "transfer_money", {"to": "acct-9", "amount": amount})
+        assert run.executed == []
+        [decision] = _decisions(guarded)
+        assert decision.body["effect"] == "deny"
+
+    def test_odd_bytes_are_decided_and_recorded(self, harness: AdapterHarness, guarded: Hashed) -> None:
+        denied = harness.run(guarded, "write_file", {"path": "/etc/pass\x00wd\ud800"})
+        assert denied.executed == []
+        allowed = harness.run(guarded, "write_file", {"path": "/tmp/ok\x00\ud800"})
+        assert len(allowed.executed) == 1
+        effects = [d.body["effect"] for d in _decisions(guarded)]
+        assert effects == ["deny", "allow"]
+        self._assert_verifies(guarded)
+
+    def test_parallel_calls_never_overshoot_a_window(self, harness: AdapterHarness, guarded: Hashed) -> None:
+        parallel = getattr(harness, "run_parallel", None)
+        if parallel is None:
+            pytest.skip(f"{harness.framework} runs one tool call at a time")
+        run = parallel(guarded, [("transfer_money", {"to": f"acct-{i}", "amount": 10}) for i in range(6)])
+        assert len(run.executed) == 3  # rate: 3 per hour
+        assert sorted(d.body["effect"] for d in _decisions(guarded)) == ["allow"] * 3 + ["deny"] * 3
+        self._assert_verifies(guarded)
