@@ -93,7 +93,7 @@ def test_approvals_without_ledger_or_login_and_logs_refused_without_ledger():
     result = runner.invoke(app, ["approvals", "list"])
     assert result.exit_code == 3 and "hashed login" in result.output and "HASHED_HOME" in result.output
     result = runner.invoke(app, ["logs", "--refused"])
-    assert result.exit_code == 3 and "no ledger" in result.output
+    assert result.exit_code == 3 and "no Hashed project" in result.output
 
 
 def test_backend_command_without_the_backend_package(monkeypatch):
@@ -134,7 +134,7 @@ def test_admin_client_errors_carry_code_and_details():
         ("forbidden", 403, 3, "admin key"),
         ("agent_not_found", 404, 1, "hashed agent list"),
         ("version_conflict", 409, 1, "hashed policy diff"),
-        ("something_new", 409, 1, "docs/api.md"),
+        ("something_new", 409, 1, "https://hashed.readthedocs.io/en/latest/api/#errors"),
     ],
 )
 def test_every_backend_error_names_a_next_step(code, status, exit_code, hint, capsys):
