@@ -67,8 +67,8 @@ def init(
         console.print(f"{escape(str(home))}/ is set up already (agent {escape(name)}): nothing to add")
         return
     console.print(
-        "\nNext:\n  1. edit the policy:        [bold]hashed policy validate[/]\n"
-        '  2. guard a function:        [bold]@Hashed().guard("transfer_money")[/]\n'
+        f"\nNext:\n  1. edit the policy ({escape(str(home))}/policy.yaml), then: [bold]hashed policy validate[/]\n"
+        '  2. guard a function:         [bold]@Hashed().guard("transfer_money")[/]\n'
         "  3. guard an agent framework: [bold]hashed run -- python agent.py[/]"
     )
 
