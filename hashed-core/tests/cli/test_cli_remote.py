@@ -155,23 +155,3 @@ def test_durations_and_ages():
         duration("soon")
     assert since("2024-05-01T00:00:00Z") == "2024-05-01T00:00:00Z" and since("1700000000000000000").isdigit()
     assert int(since("1h")) < int(since("1m"))
-
-
-def _command_paths(command, path=("hashed",)):
-    subcommands = getattr(command, "commands", None)
-    if not subcommands:
-        yield " ".join(path)
-        return
-    for name, sub in subcommands.items():
-        yield from _command_paths(sub, (*path, name))
-
-
-def test_every_command_and_exit_code_is_documented():
-    import typer.main
-
-    from ..conftest import REPO
-
-    docs = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
-    missing = [p for p in _command_paths(typer.main.get_command(app)) if p not in docs]
-    assert missing == []
-    assert all(f"| {code} |" in docs for code in range(4))

@@ -74,7 +74,8 @@ def parse_call(text: str) -> dict[str, Any]:
             args = json.loads(rest, object_pairs_hook=_unique, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             column = len(stripped) - len(rest) + exc.pos + 1
-            _bad_call(text, f"the arguments are not valid JSON: {exc.msg} at column {column} ({rest[exc.pos :]!r})")
+            where = f"at {rest[exc.pos :]!r}" if exc.pos < len(rest) else "at the end of the call"
+            _bad_call(text, f"the arguments are not valid JSON: {exc.msg} at column {column}, {where}")
         except ValueError as exc:
             _bad_call(text, f"the arguments are not valid JSON: {exc}")
         if not isinstance(args, dict):
