@@ -84,7 +84,7 @@ def _retire(previous: Credentials) -> None:
 def _new_password() -> str:
     """A new account's password: its minimum stated up front, too short refused at once, then typed again."""
     while True:
-        password = typer.prompt(f"choose a password (at least {MIN_PASSWORD} characters)", hide_input=True)
+        password = str(typer.prompt(f"choose a password (at least {MIN_PASSWORD} characters)", hide_input=True))
         if len(password) < MIN_PASSWORD:
             err.print(f"[yellow]![/] that has {len(password)} characters; the password needs at least {MIN_PASSWORD}")
         elif typer.prompt("type it again", hide_input=True) == password:
