@@ -42,7 +42,9 @@ def verify(
     if path is None:
         path = project().ledger_path
         if not path.exists():
-            _nothing(path, VerifyReport(), as_json, f"no ledger yet at {path}: no call has been guarded here")
+            if as_json:
+                print_json(_as_dict(VerifyReport(), 0, []))
+            _nothing(f"no ledger yet at {path}: no call has been guarded here", as_json)
     elif not path.exists():
         fail(f"{path} does not exist", code=EXIT_USAGE, hint="pass a ledger (.hashed/ledger.db) or an export")
     elif path.is_dir():
@@ -55,18 +57,21 @@ def verify(
         waiting, unreadable = journal_backlog(path) if live else (0, [])
     except (OSError, sqlite3.Error, ValueError, HashedError) as exc:  # not a ledger, a damaged one, unreadable
         _unreadable(path, exc, as_json)
-    if report.ok and not report.count:
-        waits = f" ({waiting} wait in a journal beside it: try again in a second)" if waiting else ""
-        _nothing(path, report, as_json, f"{path} holds no records{waits}")
     if as_json:
         print_json(_as_dict(report, waiting, unreadable))
     elif report.ok:
-        _print_ok(report, waiting, unreadable)
+        if report.count:
+            _print_ok(report)
+        _print_not_yet_in_the_chain(report, waiting, unreadable)
+        if report.count:
+            err.print(f"[dim]note: {TAIL_NOTE}[/]")
     elif report.error is not None:
         console.print(f"[bold red]✗ record {report.error.sequence}:[/] {escape(report.error.reason)}")
         console.print(f"  {report.count} records before it verified")
     if not report.ok:
         raise typer.Exit(EXIT_CHECK_FAILED)
+    if not report.count:
+        _nothing(f"{path} holds no records", as_json)
 
 
 def _check(path: Path, live: bool, key: str | None, partial: bool, *, show_progress: bool) -> VerifyReport:
@@ -108,13 +113,16 @@ def _as_dict(report: VerifyReport, waiting: int, unreadable: list[Path]) -> dict
     }
 
 
-def _print_ok(report: VerifyReport, waiting: int, unreadable: list[Path]) -> None:
+def _print_ok(report: VerifyReport) -> None:
     console.print(
         f"[green]✓[/] {report.count} records verified (seq {report.first_seq}–{report.last_seq}), "
         f"head {report.head[:16]}…"
     )
     for index, signer in enumerate(report.keys):
         console.print(f"  {'signed by' if index == 0 else 'rotated to'} key {signer}")
+
+
+def _print_not_yet_in_the_chain(report: VerifyReport, waiting: int, unreadable: list[Path]) -> None:
     if report.unsigned:
         console.print(
             f"[yellow]![/] {report.unsigned} records are not signed yet (a running agent signs them "
@@ -131,15 +139,12 @@ def _print_ok(report: VerifyReport, waiting: int, unreadable: list[Path]) -> Non
             f"[yellow]![/] {escape(str(file))} is not a journal this version can read: the agent will not start "
             "until it is moved aside (keep it: records it holds are not in the ledger)"
         )
-    err.print(f"[dim]note: {TAIL_NOTE}[/]")
 
 
-def _nothing(path: Path, report: VerifyReport, as_json: bool, why: str) -> NoReturn:
-    """Nothing to verify: a warning and exit 4, since an empty chain proves nothing (it may have been emptied)."""
-    if as_json:
-        print_json(_as_dict(report, 0, []))
-    else:
-        err.print(f"[yellow]warning:[/] nothing verified: {escape(why)}")
+def _nothing(why: str, as_json: bool) -> NoReturn:
+    """Nothing verified: a warning (with --json: the `warning` field) and exit 4. An empty chain proves nothing."""
+    if not as_json:
+        err.print(f"[yellow]warning:[/] 0 records verified: {escape(why)}")
         err.print(
             "[dim]→ an empty ledger or export shows nothing, not even that records were removed: "
             "compare with the backend's copy (hashed agent show AGENT, hashed logs export --agent AGENT)[/]"
