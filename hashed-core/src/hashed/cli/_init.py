@@ -89,8 +89,8 @@ def _agent_name(home: Path, agent: str, force: bool) -> str:
     return agent or Path.cwd().name or "agent"
 
 
-def _key(home: Path, force: bool) -> str:
-    """The agent's public key: the existing key's, or a new key's (encrypted, mode 600)."""
+def _key(home: Path, force: bool) -> None:
+    """Keep the agent key there is (unless --force), or make one (encrypted, mode 600), and say which."""
     key_path = home / "agent.key"
     if key_path.exists() and not force:
         try:
@@ -101,7 +101,7 @@ def _key(home: Path, force: bool) -> str:
             f"[green]✓[/] kept the agent key in {escape(str(key_path))} (public key {public_key[:16]}…; "
             "--force makes a new one, and the old one is lost)"
         )
-        return public_key
+        return
     passphrase = os.environ.get("HASHED_KEY_PASSPHRASE")
     if not passphrase:
         passphrase = secrets.token_urlsafe(32)
@@ -117,7 +117,6 @@ def _key(home: Path, force: bool) -> str:
     console.print(
         f"[green]✓[/] made a new agent key in {escape(str(key_path))} (public key {identity.public_key[:16]}…)"
     )
-    return identity.public_key
 
 
 def _starter_files(home: Path, name: str, force: bool) -> list[str]:

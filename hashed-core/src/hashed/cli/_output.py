@@ -25,7 +25,6 @@ __all__ = [
     "fail",
     "print_json",
     "report",
-    "warn",
 ]
 
 EXIT_CHECK_FAILED = 1
@@ -54,13 +53,6 @@ def print_json(value: Any) -> None:
 def report(message: str, hint: str | None = None) -> None:
     """Print an error (and what to do next) to stderr, each on one line; the text is shown as is, not as markup."""
     err.print(f"[bold red]error:[/] {escape(_one_line(message))}")
-    if hint:
-        err.print(f"[dim]→ {escape(_one_line(hint))}[/]")
-
-
-def warn(message: str, hint: str | None = None) -> None:
-    """Print a warning (and what to do about it) to stderr."""
-    err.print(f"[yellow]warning:[/] {escape(_one_line(message))}")
     if hint:
         err.print(f"[dim]→ {escape(_one_line(hint))}[/]")
 
