@@ -8,6 +8,8 @@ and on the backend's export of it. Run: ./dev demo
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,11 +19,13 @@ from pathlib import Path
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 
 from hashed import Hashed, Refusal
+from hashed._docs import docs_url
 from hashed_backend.testing import LocalBackend, Organisation
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # a printed command never wraps
 POLICY = """\
 version: 1
 default: deny
@@ -63,14 +67,27 @@ def approve_soon(org: Organisation) -> None:
 
 
 def main() -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="hashed-demo-"))
     os.environ.pop("HASHED_KEY_PASSPHRASE", None)
+    workdir = Path(tempfile.mkdtemp(prefix="hashed-demo-"))
+    home = Path.cwd()
     console.rule("[bold]Hashed demo: a payments agent and a local backend")
+    try:
+        run_demo(workdir)
+    finally:
+        os.chdir(home)
+        shutil.rmtree(workdir, ignore_errors=True)
+    closing_hints()
+
+
+def run_demo(workdir: Path) -> None:
+    console.print("starting a local backend (python -m hashed_backend serve, SQLite in a temporary folder) …")
+    started = time.monotonic()
     backend = LocalBackend(workdir / "backend").start()
     try:
+        console.print(f"backend ready at {backend.url} after {time.monotonic() - started:.1f} s")
         org = backend.bootstrap(email="finance@example.com")
         org.put_policy(POLICY)
-        console.print(f"backend at {backend.url} (SQLite in {backend.folder / 'data'}); the policy is stored there")
+        console.print("the policy is stored at the backend; the agent pulls it from there")
         hashed_cli("init", "--agent", "billing-bot", cwd=workdir)
         os.chdir(workdir)
         agent_key = org.create_key("agent", "billing-bot")
@@ -78,15 +95,27 @@ def main() -> None:
         hashed = Hashed(
             backend_url=backend.url, api_key=agent_key, ship_interval=0.2, approval_wait=20.0, approval_poll=0.1
         )
-        console.print(f"policy in force: {hashed.policy_source}\n")
-        run_agent(hashed, org)
-        hashed.close()  # ships what is left
+        try:
+            console.print(f"policy in force: {hashed.policy_source}\n")
+            run_agent(hashed, org)
+        finally:
+            hashed.close()  # ships what is left
         console.rule("the ledger: every decision and outcome, signed and hash-chained")
         hashed_cli("verify", cwd=workdir)
         check_backend(org, workdir)
     finally:
+        console.print("[dim]stopping the local backend[/]")
         backend.stop()
-    console.print(f"\n[dim]project left in {workdir} (try: cd {workdir} && hashed status)[/]")
+
+
+def closing_hints() -> None:
+    """What to try next, as commands that work where they are printed (a test runs them)."""
+    hashed = shlex.quote(str(Path(sys.executable).with_name("hashed")))  # this environment's `hashed` command
+    console.rule("try it on your own agent")
+    console.print("the demo's temporary folder is removed; in a folder of your own:")
+    console.print(f"  $ {escape(hashed)} init --agent my-bot")
+    console.print(f"""  $ {escape(hashed)} policy test --call 'transfer_money {{"to": "acct-9", "amount": 700}}'""")
+    console.print(f"then guard a function or a framework: {docs_url('quickstart')}")
 
 
 def run_agent(hashed: Hashed, org: Organisation) -> None:

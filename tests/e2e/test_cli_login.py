@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import uuid
 
 import httpx
 import pytest
@@ -101,3 +102,34 @@ def test_a_credentials_file_readable_by_others_is_refused(cli, org):
     result = cli("keys", "list", code=3)
     assert "chmod 600" in result.output
     assert httpx.get(f"{org.url}/health").status_code == 200
+
+
+def test_signup_states_the_minimum_first_and_asks_for_the_password_twice(cli, backend):
+    email = f"new-{uuid.uuid4().hex[:10]}@example.com"
+    answers = "too short\n" + "a long enough pw\n" + "a typo in it\n" + "a long enough pw\n" * 2
+    args = ("login", "--url", backend.url, "--signup", "--email", email, "--org", "Signup Org")
+    result = cli(*args, input=answers)
+    prompts = result.output
+    assert prompts.index("choose a password (at least 10 characters): ") < prompts.index("that has 9 characters")
+    assert prompts.count("type it again: ") == 2 and "the two differ" in prompts
+    assert f"logged in to {backend.url} as {email} (Signup Org)" in result.output
+    cli("agent", "list")  # the account exists, with the password typed twice
+    with httpx.Client(base_url=backend.url) as session:
+        assert session.post("/v1/auth/login", json={"email": email, "password": "a long enough pw"}).status_code == 200
+
+
+def test_signup_with_a_short_password_on_stdin_is_refused_before_the_backend_sees_it(cli, backend):
+    email = f"new-{uuid.uuid4().hex[:10]}@example.com"
+    args = ("login", "--url", backend.url, "--signup", "--email", email, "--password-stdin")
+    result = cli(*args, input="short\n", code=2)
+    assert "error: the password needs at least 10 characters" in result.output
+    with httpx.Client(base_url=backend.url) as session:
+        assert session.post("/v1/auth/login", json={"email": email, "password": "short"}).status_code == 401
+
+
+def test_the_cli_states_the_backends_minimum_password_length():
+    from hashed.cli._login import MIN_PASSWORD
+    from hashed_backend.schemas.auth import Password
+
+    [field] = Password.__metadata__
+    assert [m.min_length for m in field.metadata if hasattr(m, "min_length")] == [MIN_PASSWORD]

@@ -206,4 +206,4 @@ def test_refused_lists_what_the_backend_refused_from_the_local_ledger(cli, org, 
     assert "refused no record" in cli("logs", "refused").output
     monkeypatch.setenv("HASHED_HOME", str(cli.cwd / "nowhere"))
     result = cli("logs", "refused", code=3)
-    assert "no ledger" in result.output and "HASHED_HOME" in result.output
+    assert "no Hashed project" in result.output and "HASHED_HOME" in result.output

@@ -66,3 +66,19 @@ def test_backend_without_the_package_says_what_to_install(cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "hashed_backend.cli", None)
     result = cli("backend", "serve", code=3)
     assert "not installed" in result.output and "pip install hashed-backend" in result.output
+
+
+def test_docs_cli_md_lists_every_option_of_hashed_backend():
+    """`hashed backend` hands its arguments to the backend's own command line: its options are documented too."""
+    import re
+    from pathlib import Path
+
+    import typer.main
+
+    from hashed_backend.cli import app
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    for name, command in typer.main.get_command(app).commands.items():
+        usage = "\n".join(line for line in doc.splitlines() if line.startswith(f"    hashed backend {name}"))
+        flags = [flag for param in command.params if param.name != "help" for flag in param.opts]
+        assert flags and all(re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", usage) for flag in flags), name

@@ -46,7 +46,7 @@ def test_the_quickstart_works_as_written(tmp_path):
                 time.sleep(0.1)
         login = commands[1].replace("http://127.0.0.1:8400", url).split()[1:]
         assert login[:2] == ["login", "--url"]
-        subprocess.run(
+        signed_up = subprocess.run(
             [*hashed, *_unquote(login), "--password-stdin"],
             input="a long enough password\n",
             env=env,
@@ -59,6 +59,10 @@ def test_the_quickstart_works_as_written(tmp_path):
             [*hashed, *commands[2].split()[1:]], env=env, cwd=project, check=True, text=True, capture_output=True
         )
         assert "connected to" in done.stdout and "pushed the starter policy" in done.stdout
+        again = subprocess.run(  # a second run, as people do: it keeps the key and says so, no dead end
+            [*hashed, *commands[2].split()[1:]], env=env, cwd=project, check=True, text=True, capture_output=True
+        )
+        assert "kept the agent key" in again.stdout and "connected to" in again.stdout
         shutil.copy(ROOT / "examples" / "quickstart" / "agent.py", project / "agent.py")
         ran = subprocess.run(
             [sys.executable, "agent.py"], env=env, cwd=project, check=True, text=True, capture_output=True
@@ -76,6 +80,8 @@ def test_the_quickstart_works_as_written(tmp_path):
             text=True,
             capture_output=True,
         )
+        for step in (signed_up, done, again, ran, logs):
+            assert "Traceback" not in step.stderr + step.stdout
         items = json.loads(logs.stdout)["items"]
         assert sorted((i["kind"], i.get("effect")) for i in items) == [
             ("decision", "allow"),

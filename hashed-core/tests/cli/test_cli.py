@@ -57,10 +57,17 @@ def test_init_creates_a_private_key_a_policy_and_ignores_secrets(project):
     assert "agent.key" not in status and "key.passphrase" not in status
 
 
-def test_init_refuses_to_overwrite_a_key(project):
-    result = runner.invoke(app, ["init"])
-    assert result.exit_code == 1
-    assert "already has an agent key" in result.output and "--force" in result.output
+def test_init_again_keeps_the_key_and_says_nothing_is_missing(project):
+    key = (project / ".hashed" / "agent.key").read_bytes()
+    result = runner.invoke(app, ["init", "--agent", "other-name"])
+    assert result.exit_code == 0, result.output
+    assert "kept the agent key" in result.output and "--force makes a new one" in result.output
+    assert "config.toml names agent billing-bot: kept" in result.output
+    assert "is set up already (agent billing-bot): nothing to add" in result.output
+    assert (project / ".hashed" / "agent.key").read_bytes() == key
+    forced = runner.invoke(app, ["init", "--force"])
+    assert forced.exit_code == 0 and "made a new agent key" in forced.output
+    assert (project / ".hashed" / "agent.key").read_bytes() != key
 
 
 def test_the_starter_policy_validates_and_decides(project):
@@ -193,9 +200,10 @@ def test_run_fails_closed_when_hashed_cannot_start(project):
 
 def test_missing_project_says_run_init(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HASHED_HOME", raising=False)
     result = runner.invoke(app, ["verify"])
     assert result.exit_code == 3
-    assert "does not exist" in result.output
+    assert "no Hashed project at" in result.output and "→ run hashed init here" in result.output
 
 
 def test_bad_settings_are_an_error_with_advice_not_a_traceback(project):
@@ -206,6 +214,6 @@ def test_bad_settings_are_an_error_with_advice_not_a_traceback(project):
     )
     assert result.returncode == 3
     assert "Traceback" not in result.stderr
-    said = " ".join(result.stderr.split())  # rich wraps long lines
+    [said] = result.stderr.splitlines()
     assert "durability" in said and "'durable', 'immediate' or 'background'" in said
     assert ".hashed/config.toml" in result.stderr

@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 import httpx
 
+from hashed._docs import docs_url
 from hashed._version import __version__
 from hashed.cli._credentials import Credentials, load_credentials
 from hashed.cli._output import EXIT_CHECK_FAILED, EXIT_SETUP, fail
@@ -133,7 +134,7 @@ def fail_remote(exc: BackendError, url: str) -> NoReturn:
         fail(f"the backend at {url} refused the credentials: {exc}", hint=_LOGIN_AGAIN)
     if exc.code == "forbidden":
         fail(f"{exc}", hint="this needs an admin key (hashed_admin_…): hashed login --key …")
-    hint = _HINTS.get(exc.code, "docs/api.md lists every error code and its meaning")
+    hint = _HINTS.get(exc.code, f"every error code and its meaning: {docs_url('api', 'errors')}")
     if exc.code == "policy_invalid" and isinstance(exc.details, list):
         hint = "; ".join(f"line {d.get('line')}: {d.get('field') or ''} {d.get('message')}" for d in exc.details)
     fail(str(exc), code=EXIT_CHECK_FAILED, hint=hint)

@@ -13,8 +13,8 @@ from rich.table import Column, Table
 from hashed.cli._admin_client import remote
 from hashed.cli._fmt import local_time, state
 from hashed.cli._output import EXIT_CHECK_FAILED, console, err, fail, print_json
+from hashed.cli._project import project
 from hashed.cli._remote_policy import can_ask
-from hashed.config import HashedSettings
 from hashed.environment_variables import HASHED_AGENT, HASHED_API_KEY, HASHED_BACKEND_URL
 from hashed.errors import HashedError
 
@@ -128,7 +128,7 @@ def rotate_key(as_json: bool = typer.Option(False, "--json", help="Print the old
     """Replace this agent's key (in .hashed/): the old key signs the new one into the ledger."""
     from hashed._core import Hashed  # the whole core, only for this command
 
-    settings = HashedSettings.load()
+    settings = project()
     try:
         with Hashed(settings=settings) as hashed:
             old = hashed.public_key

@@ -189,9 +189,12 @@ _BY = typer.Option(None, help="Approver name (default: your user name; locally o
 _DECISION_JSON = typer.Option(False, "--json", help="Print the answered request as JSON.")
 
 
+_ID = typer.Argument(..., metavar="ID", help="The request's id (see hashed approvals list).")
+
+
 @app.command()
 def approve(
-    request_id: str,
+    request_id: str = _ID,
     comment: str | None = _COMMENT,
     by: str | None = _BY,
     remote_: bool = _REMOTE,
@@ -203,7 +206,7 @@ def approve(
 
 @app.command()
 def deny(
-    request_id: str,
+    request_id: str = _ID,
     comment: str | None = _COMMENT,
     by: str | None = _BY,
     remote_: bool = _REMOTE,

@@ -1,110 +1,61 @@
-"""`hashed init`: a new project folder with config, a commented starter policy and an encrypted agent key."""
+"""`hashed init`: a project folder with config, a commented starter policy and an encrypted agent key.
+
+Running it again never dead-ends: an existing key is kept (only `--force` replaces it), missing files are added,
+and `--connect` connects a project made earlier.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
-from hashed.cli._output import console, fail
-from hashed.errors import BackendError
-from hashed.identity import Identity, save_identity
+from hashed.cli._output import EXIT_SETUP, console, err, fail
+from hashed.cli._starter import CONFIG, GITIGNORE, GITIGNORE_LINES, STARTER_POLICY
+from hashed.config import HashedSettings
+from hashed.errors import BackendError, HashedError
+from hashed.identity import Identity, read_public_key, save_identity
 
-STARTER_POLICY = """\
-# Hashed policy: which tool calls this agent may make. Reference: docs/policy.md
-# Check it with `hashed policy validate`, try calls with `hashed policy test --call 'send_email {"to": "a@b.c"}'`.
-version: 1
-default: deny          # a call no rule allows is refused
-mode: enforce          # `shadow` records decisions but never blocks: use it to roll out a new policy
-
-redact: [password, api_key, token]   # argument names masked before they are stored
-
-rules:
-  # Reading is always fine.
-  - id: read-only
-    tools: ["get_*", "search_*", "read_*"]
-    effect: allow
-
-  # Money moves in small amounts; big ones need a person; at most 10 transfers an hour, 5,000 a day.
-  - id: small-transfers
-    tools: [transfer_money]
-    effect: allow
-    limits:
-      amount: {max: 1000, window: {per: 1d, max_sum: 5000}}
-    rate: {per: 1h, max_calls: 10}
-    approval: {when: {amount: {gt: 500}}, timeout: 15m, on_timeout: deny}
-
-  # Mail goes to our own domain only, 20 an hour.
-  - id: internal-mail
-    tools: [send_email]
-    effect: allow
-    when:
-      to: {domain_in: [example.com]}
-    rate: {per: 1h, max_calls: 20}
-
-  # Deny always wins over allow.
-  - id: never-delete
-    tools: ["delete_*", "drop_*"]
-    effect: deny
-    reason: Agents never delete data.
-"""
-
-CONFIG = """\
-# Hashed settings for this project. Every key can also be set as HASHED_<KEY> in the environment.
-agent = "{agent}"
-durability = "durable"     # nothing lost on a crash; "immediate": in SQLite at once; "background": may lose the last ms
-strict = false             # true: raise PolicyDenied instead of returning a refusal
-"""
-
-GITIGNORE_LINES = [".hashed/agent.key*", ".hashed/key.passphrase", ".hashed/api.key", ".hashed/ledger.db*"]
+_BACKEND_URL_LINE = re.compile(r"^\s*backend_url\s*=")
 
 
 def init(
-    home: Path = typer.Option(Path(".hashed"), envvar="HASHED_HOME", help="Project folder to create."),
-    agent: str = typer.Option("", help="Agent name (default: the current folder's name)."),
-    force: bool = typer.Option(False, "--force", help="Replace the key and starter files if they exist."),
+    home: Path = typer.Option(Path(".hashed"), "--home", envvar="HASHED_HOME", help="Project folder to create."),
+    agent: str = typer.Option("", "--agent", help="Agent name (default: the current folder's name)."),
+    force: bool = typer.Option(False, "--force", help="Replace the key and the starter files (the old key is lost)."),
     connect: bool = typer.Option(False, "--connect", help="Also connect to the backend you logged in to."),
 ) -> None:
     """Create .hashed/ (config, starter policy, encrypted agent key) and keep its secrets out of git.
 
-    With --connect (after `hashed login`): make an agent API key at the backend, point the config at it, and
-    push the starter policy if the organisation has none yet.
+    Run it again to add what is missing: an existing key is kept unless --force. With --connect (after
+    `hashed login`): make an agent API key at the backend, point the config at it, and push the starter policy
+    if the organisation has none yet; this also connects a project made earlier.
     """
-    name = agent or Path.cwd().name or "agent"
-    key_path = home / "agent.key"
-    if key_path.exists() and not force:
-        fail(f"{home} already has an agent key", code=1, hint="use --force to make a new one (the old key is lost)")
-    home.mkdir(parents=True, exist_ok=True)
-    passphrase = os.environ.get("HASHED_KEY_PASSPHRASE")
-    wrote_passphrase = False
-    if not passphrase:
-        passphrase = secrets.token_urlsafe(32)
-        path = home / "key.passphrase"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(passphrase + "\n")
-        wrote_passphrase = True
-    identity = Identity.generate()
-    save_identity(identity, key_path, passphrase)
-    for filename, text in (("policy.yaml", STARTER_POLICY), ("config.toml", CONFIG.format(agent=name))):
-        target = home / filename
-        if force or not target.exists():
-            target.write_text(text)
-    (home / ".gitignore").write_text(
-        "# written by hashed init: secrets and the ledger stay out of git\n"
-        "agent.key*\nkey.passphrase\napi.key\nledger.db*\npolicy.remote.*\n"
-    )
-    ignored = _ignore_in_repo(home)
-    console.print(f"[green]✓[/] created {home}/ for agent [bold]{name}[/] (public key {identity.public_key[:16]}…)")
-    if wrote_passphrase:
+    if connect:
+        from hashed.cli._admin_client import has_login
+
+        if not has_login():  # before anything is written: nothing to undo
+            fail("--connect needs a backend login", code=EXIT_SETUP, hint="hashed login --url URL, then run this again")
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        name = _agent_name(home, agent, force)
+        _key(home, force)
+        written = _starter_files(home, name, force)
+        (home / ".gitignore").write_text(GITIGNORE)
+        ignored = _ignore_in_repo(home)
+    except OSError as exc:
+        fail(f"cannot write {home}: {exc}", code=EXIT_SETUP, hint="check the folder's permissions, or set --home")
+    if written:
         console.print(
-            f"[yellow]![/] the key passphrase is in {home}/key.passphrase (mode 600, git-ignored). "
-            "In production, keep it in your secret store as HASHED_KEY_PASSPHRASE and delete the file."
+            f"[green]✓[/] wrote {', '.join(written)} in {escape(str(home))}/ for agent [bold]{escape(name)}[/]"
         )
     if ignored:
-        console.print(f"[green]✓[/] added the secrets to {ignored}")
+        console.print(f"[green]✓[/] added the secrets to {escape(str(ignored))}")
     if connect:
         _connect(home, name)
         console.print(
@@ -112,11 +63,71 @@ def init(
             "([bold]hashed run -- python agent.py[/]); its records go to the backend."
         )
         return
+    if not written:
+        console.print(f"{escape(str(home))}/ is set up already (agent {escape(name)}): nothing to add")
+        return
     console.print(
-        "\nNext:\n  1. edit the policy:        [bold]hashed policy validate[/]\n"
-        '  2. guard a function:        [bold]@Hashed().guard("transfer_money")[/]\n'
+        f"\nNext:\n  1. edit the policy ({escape(str(home))}/policy.yaml), then: [bold]hashed policy validate[/]\n"
+        '  2. guard a function:         [bold]@Hashed().guard("transfer_money")[/]\n'
         "  3. guard an agent framework: [bold]hashed run -- python agent.py[/]"
     )
+
+
+def _agent_name(home: Path, agent: str, force: bool) -> str:
+    """The name in an existing config.toml (kept unless --force), else --agent, else the folder's name."""
+    if (home / "config.toml").exists() and not force:
+        try:
+            configured = HashedSettings.load(home).agent
+        except HashedError as exc:
+            fail(str(exc), hint=f"fix {home}/config.toml, or replace it: hashed init --force (makes a new key)")
+        if agent and agent != configured:
+            err.print(
+                f"[yellow]![/] {escape(str(home))}/config.toml names agent {escape(configured)}: kept "
+                f"(edit its `agent` line to rename it to {escape(agent)})"
+            )
+        return configured
+    return agent or Path.cwd().name or "agent"
+
+
+def _key(home: Path, force: bool) -> None:
+    """Keep the agent key there is (unless --force), or make one (encrypted, mode 600), and say which."""
+    key_path = home / "agent.key"
+    if key_path.exists() and not force:
+        try:
+            public_key = read_public_key(key_path)
+        except HashedError as exc:
+            fail(str(exc), code=EXIT_SETUP, hint="restore it from a backup, or: hashed init --force (a new key)")
+        console.print(
+            f"[green]✓[/] kept the agent key in {escape(str(key_path))} (public key {public_key[:16]}…; "
+            "--force makes a new one, and the old one is lost)"
+        )
+        return
+    passphrase = os.environ.get("HASHED_KEY_PASSPHRASE")
+    if not passphrase:
+        passphrase = secrets.token_urlsafe(32)
+        fd = os.open(home / "key.passphrase", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(passphrase + "\n")
+        console.print(
+            f"[yellow]![/] the key passphrase is in {escape(str(home))}/key.passphrase (mode 600, git-ignored). "
+            "In production, keep it in your secret store as HASHED_KEY_PASSPHRASE and delete the file."
+        )
+    identity = Identity.generate()
+    save_identity(identity, key_path, passphrase)
+    console.print(
+        f"[green]✓[/] made a new agent key in {escape(str(key_path))} (public key {identity.public_key[:16]}…)"
+    )
+
+
+def _starter_files(home: Path, name: str, force: bool) -> list[str]:
+    """Write policy.yaml and config.toml where missing (or with --force); the names of those written."""
+    written = []
+    for filename, text in (("policy.yaml", STARTER_POLICY), ("config.toml", CONFIG.format(agent=json.dumps(name)))):
+        target = home / filename
+        if force or not target.exists():
+            target.write_text(text)
+            written.append(filename)
+    return written
 
 
 def _ignore_in_repo(home: Path) -> Path | None:
@@ -155,12 +166,17 @@ def _connect(home: Path, agent: str) -> None:
             )
             pushed = True
         url = client.url
+    replaced = (home / "api.key").exists()
     fd = os.open(home / "api.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(str(created["key"]) + "\n")
     config = home / "config.toml"
-    config.write_text(config.read_text() + f'backend_url = "{url}"   # the agent API key is in api.key (git-ignored)\n')
+    kept = [line for line in config.read_text().splitlines() if not _BACKEND_URL_LINE.match(line)]
+    kept.append(f'backend_url = "{url}"   # the agent API key is in api.key (git-ignored)')
+    config.write_text("\n".join(kept) + "\n")
     console.print(f"[green]✓[/] connected to {url}: agent API key {created['prefix']}… in {home}/api.key (mode 600)")
+    if replaced:
+        console.print("  it replaces the key api.key held, which still works until revoked (see: hashed keys list)")
     if pushed:
         console.print(
             "[green]✓[/] the organisation had no policy: pushed the starter policy (edit it, then: hashed policy push)"

@@ -25,11 +25,13 @@ from hashed.cli._credentials import (
     save_credentials,
 )
 from hashed.cli._fmt import local_time
-from hashed.cli._output import console, err, fail, print_json
+from hashed.cli._output import EXIT_USAGE, console, err, fail, print_json
 from hashed.environment_variables import HASHED_ADMIN_KEY, HASHED_BACKEND_URL
 from hashed.errors import BackendError, ConfigError
 
-__all__ = ["login", "logout"]
+__all__ = ["MIN_PASSWORD", "login", "logout"]
+
+MIN_PASSWORD = 10  # the backend's rule for a new account's password (a test checks they agree); it has the last word
 
 
 def _default_url() -> str:
@@ -79,11 +81,35 @@ def _retire(previous: Credentials) -> None:
     err.print(f"[dim]revoked the key of your previous login ({previous.key_name} at {previous.url})[/]")
 
 
-def _email_login(target: str, email: str, *, password_stdin: bool, signup: bool, org: str, days: float) -> Credentials:
-    password = sys.stdin.readline() if password_stdin else typer.prompt("password", hide_input=True)
+def _new_password() -> str:
+    """A new account's password: its minimum stated up front, too short refused at once, then typed again."""
+    while True:
+        password = str(typer.prompt(f"choose a password (at least {MIN_PASSWORD} characters)", hide_input=True))
+        if len(password) < MIN_PASSWORD:
+            err.print(f"[yellow]![/] that has {len(password)} characters; the password needs at least {MIN_PASSWORD}")
+        elif typer.prompt("type it again", hide_input=True) == password:
+            return password
+        else:
+            err.print("[yellow]![/] the two differ: choose the password again")
+
+
+def _password(*, password_stdin: bool, signup: bool) -> str:
+    """From standard input, or prompted: once to log in; for a new account, twice and with its minimum stated."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif signup:
+        password = _new_password()
+    else:
+        password = typer.prompt("password", hide_input=True)
     if not password.strip():
-        fail("no password given", code=2, hint="pipe it in (--password-stdin) or type it at the prompt")
-    password = password.rstrip("\n")
+        fail("no password given", code=EXIT_USAGE, hint="pipe it in (--password-stdin) or type it at the prompt")
+    if signup and len(password) < MIN_PASSWORD:
+        fail(f"the password needs at least {MIN_PASSWORD} characters", code=EXIT_USAGE, hint="choose a longer one")
+    return password
+
+
+def _email_login(target: str, email: str, *, password_stdin: bool, signup: bool, org: str, days: float) -> Credentials:
+    password = _password(password_stdin=password_stdin, signup=signup)
     with AdminClient(target, None) as session:
         try:
             if signup:
@@ -100,7 +126,11 @@ def login(
     url: str | None = typer.Option(None, "--url", help=f"Backend URL (default: $HASHED_BACKEND_URL or {DEFAULT_URL})."),
     key: str | None = typer.Option(None, "--key", help="Admin API key (hashed_admin_…); else prompted."),
     email: str | None = typer.Option(None, "--email", help="Log in with e-mail and password (prompted)."),
-    signup: bool = typer.Option(False, "--signup", help="With --email: create the account and its organisation."),
+    signup: bool = typer.Option(
+        False,
+        "--signup",
+        help=f"With --email: create the account and its organisation (password: {MIN_PASSWORD}+ characters).",
+    ),
     org: str = typer.Option("My organisation", "--org", help="With --signup: the organisation's name."),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
     days: float = typer.Option(90, "--expires-in-days", help="With --email: lifetime of the admin key created."),

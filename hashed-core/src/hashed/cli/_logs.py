@@ -23,8 +23,8 @@ from rich.table import Column, Table
 from hashed.cli._admin_client import AdminClient, remote
 from hashed.cli._fmt import local_time, since, state
 from hashed.cli._logs_export import export
-from hashed.cli._output import console, err, fail, print_json
-from hashed.config import HashedSettings
+from hashed.cli._output import EXIT_CHECK_FAILED, console, err, fail, print_json
+from hashed.cli._project import project
 from hashed.errors import BackendUnavailable
 
 __all__ = ["app", "sse_events"]
@@ -257,16 +257,18 @@ def _search_table(items: list[dict[str, Any]]) -> Table:
 @app.command()
 def refused(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List the records of this agent's ledger that the backend refused, and why (local, no login needed)."""
-    settings = HashedSettings.load()
-    path = settings.ledger_path
-    if not path.exists():
-        fail(f"no ledger at {path}", hint="run this where the agent runs (its .hashed/ folder), or set HASHED_HOME")
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+    path = project().ledger_path
+    rows = []
+    if path.exists():
         try:
-            rows = conn.execute("SELECT seq, code, reason, at_ns FROM refusals ORDER BY seq").fetchall()
-        except sqlite3.OperationalError as exc:
-            fail(f"cannot read {path}: {exc}", hint="is it a Hashed ledger? (hashed verify checks it)")
+            with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+                rows = conn.execute("SELECT seq, code, reason, at_ns FROM refusals ORDER BY seq").fetchall()
+        except sqlite3.Error as exc:
+            fail(
+                f"cannot read {path}: {exc}",
+                code=EXIT_CHECK_FAILED,
+                hint=f"is it a Hashed ledger? hashed verify {path}",
+            )
     items = [
         {
             "seq": seq,

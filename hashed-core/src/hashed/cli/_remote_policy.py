@@ -15,29 +15,17 @@ import typer
 
 from hashed.cli._admin_client import AdminClient, remote
 from hashed.cli._output import EXIT_CHECK_FAILED, console, err, fail, print_json
-from hashed.config import HashedSettings
+from hashed.cli._policy import POLICY_FILE, valid_policy
 from hashed.errors import BackendError
-from hashed.policy import Policy, policy_issues
 
 __all__ = ["diff", "pull", "push"]
 
 _AGENT = typer.Option(None, "--agent", help="An agent's own document (id or name) instead of the organisation's.")
-_FILE = typer.Argument(None, help="Policy file (default: .hashed/policy.yaml).")
 
 
 def _read(path: Path | None) -> tuple[Path, str]:
     """The local policy text, validated by the core first (the backend would refuse it anyway)."""
-    target = path if path is not None else HashedSettings.load().policy_path
-    try:
-        text = target.read_text(encoding="utf-8")
-    except OSError as exc:
-        fail(f"cannot read {target}: {exc}", hint="pass the policy file, or run hashed policy pull -o FILE")
-    result = policy_issues(text, path=str(target))
-    if not isinstance(result, Policy):
-        for issue in result:
-            field = f" {issue.field}:" if issue.field else ""
-            err.print(f"[bold red]✗[/] {target}:{issue.line or ''}:{field} {issue.message}")
-        fail(f"{target} is not a valid policy", code=EXIT_CHECK_FAILED, hint=f"hashed policy validate {target}")
+    target, text, _ = valid_policy(path, err)
     return target, text
 
 
@@ -78,7 +66,7 @@ def _current_text(backend: AdminClient, scope: str) -> str:
 
 
 def diff(
-    path: Path | None = _FILE,
+    path: Path | None = POLICY_FILE,
     agent: str | None = _AGENT,
     text: bool = typer.Option(False, "--text", help="Also print a line-by-line diff of the YAML."),
     exit_code: bool = typer.Option(False, "--exit-code", help="Exit 1 when there are differences (as git diff)."),
@@ -106,7 +94,7 @@ def diff(
 
 
 def push(
-    path: Path | None = _FILE,
+    path: Path | None = POLICY_FILE,
     agent: str | None = _AGENT,
     yes: bool = typer.Option(False, "--yes", "-y", help="Remove rules without asking."),
     comment: str | None = typer.Option(None, "--comment", "-m", help="Why: kept with the version."),

@@ -8,7 +8,7 @@ import shutil
 import typer
 
 from hashed.cli._output import fail
-from hashed.config import HashedSettings
+from hashed.cli._project import project
 from hashed.environment_variables import HASHED_INSTRUMENT
 
 
@@ -17,9 +17,7 @@ def run(ctx: typer.Context) -> None:
     command = list(ctx.args)
     if not command:
         fail("nothing to run", code=2, hint="hashed run -- python agent.py")
-    settings = HashedSettings.load()
-    if not settings.home.is_dir():
-        fail(f"no Hashed project at {settings.home.resolve()}", hint="run hashed init first, or set HASHED_HOME")
+    settings = project()
     program = shutil.which(command[0])
     if program is None:
         fail(f"command not found: {command[0]}", code=2)

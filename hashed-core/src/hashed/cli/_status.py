@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
+from pathlib import Path
 
 import httpx
 import typer
+from rich.markup import escape
 
 from hashed.cli._credentials import load_credentials
 from hashed.cli._output import console, print_json
+from hashed.cli._project import INIT_HINT, project
 from hashed.config import HashedSettings
 from hashed.errors import ConfigError, HashedError
 from hashed.identity import read_public_key
@@ -19,8 +22,8 @@ from hashed.policy import PolicyEngine, load_policy
 
 
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Show the agent's identity, policy version, ledger head and pending work."""
-    settings = HashedSettings.load()
+    """Show the agent's identity, policy version, ledger head and pending work (exit 3 outside a project)."""
+    settings = project()
     info: dict[str, object] = {"home": str(settings.home.resolve()), "agent": settings.agent}
     try:
         info["public_key"] = read_public_key(settings.key_path)
@@ -30,7 +33,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
         engine = PolicyEngine(load_policy(settings.policy_path))
         info.update(policy_hash=engine.hash, policy_rules=len(engine.policy.rules), policy_mode=engine.policy.mode)
     except HashedError as exc:
-        info["policy_error"] = str(exc)
+        missing = not settings.policy_path.exists()
+        info["policy_error"] = f"no policy at {settings.policy_path} ({INIT_HINT})" if missing else str(exc)
     info.update(_ledger(settings))
     info["backend"] = settings.backend_url or "none (offline)"
     info.update(_remote(settings.backend_url))
@@ -42,13 +46,20 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
             continue  # the `_health` line says it in words
         unhealthy = name.endswith("_health") and not info.get(name.replace("_health", "_reachable"))
         colour = "red" if name.endswith("_error") or unhealthy else "bold"
-        console.print(f"{name.replace('_', ' '):>16}  [{colour}]{value}[/]")
+        console.print(f"{name.replace('_', ' '):>16}  [{colour}]{escape(str(value))}[/]")
 
 
 def _ledger(settings: HashedSettings) -> dict[str, object]:
     path = settings.ledger_path
     if not path.exists():
         return {"ledger": f"{path} (empty: no call guarded yet)"}
+    try:
+        return _ledger_head(path)
+    except sqlite3.Error as exc:  # not a ledger, or a damaged one: say so, and go on with the rest
+        return {"ledger": str(path), "ledger_error": f"cannot read it: {exc} (hashed verify checks it)"}
+
+
+def _ledger_head(path: Path) -> dict[str, object]:
     with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
         head = conn.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
         signed_through = get_meta(conn, "signed_through")

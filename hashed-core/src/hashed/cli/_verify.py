@@ -1,101 +1,163 @@
-"""`hashed verify`: check a ledger database or a JSONL export, and name the first bad record."""
+"""`hashed verify`: check a ledger database or a JSONL export, and name the first bad record.
+
+A hash chain shows that nothing before its head was altered, removed or reordered; it cannot show that records
+after the head were cut off (a truncated tail), nor that a file holding no records ever held any. So an empty
+input is a warning with its own exit code, and every result says how to detect a truncated tail: compare the head
+with another copy of the chain (the backend's, or the agent's own).
+"""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from hashed.cli._output import EXIT_CHECK_FAILED, console, fail, print_json
+from hashed.cli._output import EXIT_CHECK_FAILED, EXIT_NOTHING_CHECKED, EXIT_USAGE, console, err, fail, print_json
+from hashed.cli._project import project
 from hashed.errors import ChainBrokenError, HashedError
-from hashed.ledger import ChainVerifier, count_records, is_ledger_file, read_export, read_ledger
+from hashed.ledger import ChainVerifier, VerifyReport, count_records, is_ledger_file, read_export, read_ledger
 from hashed.ledger._export import journal_backlog
+
+TAIL_NOTE = (
+    "a hash chain cannot show records cut off after its head (a truncated tail): compare the head with another "
+    "copy, the backend's (hashed agent show AGENT) or the agent's (hashed status); signed checkpoints will prove it "
+    "in a later release"
+)
 
 
 def verify(
-    path: Path = typer.Argument(Path(".hashed/ledger.db"), help="A ledger database or a JSONL export."),
-    key: str = typer.Option(None, help="The public key (hex) the chain must start with."),
+    path: Path | None = typer.Argument(
+        None, metavar="[PATH]", show_default=False, help="A ledger database or a JSONL export (default: the project's)."
+    ),
+    key: str = typer.Option(None, "--key", help="The public key (hex) the chain must start with."),
     partial: bool = typer.Option(False, "--partial", help="The export starts mid-chain (e.g. a time range)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Check signatures, hashes and chain continuity; exit 1 at the first bad record."""
-    if not path.exists():
-        fail(f"{path} does not exist", hint="pass a ledger (.hashed/ledger.db) or an export (hashed logs export)")
+    """Check signatures, hashes and chain continuity; exit 1 at the first bad record, 4 when there is none."""
+    if path is None:
+        path = project().ledger_path
+        if not path.exists():
+            if as_json:
+                print_json(_as_dict(VerifyReport(), 0, []))
+            _nothing(f"no ledger yet at {path}: no call has been guarded here", as_json)
+    elif not path.exists():
+        fail(f"{path} does not exist", code=EXIT_USAGE, hint="pass a ledger (.hashed/ledger.db) or an export")
+    elif path.is_dir():
+        inside = path / "ledger.db"
+        hint = f"hashed verify {inside}" if inside.exists() else "pass a ledger file or an export, not a folder"
+        fail(f"{path} is a folder", code=EXIT_USAGE, hint=hint)
     try:
         live = is_ledger_file(path)
-        total = count_records(path)
-        records: Iterator[dict[str, Any]] = read_ledger(path) if live else read_export(path)
-        verifier = ChainVerifier(key=key, require_signatures=not live, from_anywhere=partial)
-        show = console.is_terminal and not as_json and total > 5000
-        with Progress(
-            TextColumn("verifying"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            disable=not show,
-            transient=True,
-        ) as progress:
-            task = progress.add_task("verify", total=total)
-            try:
-                for record in records:
-                    verifier.check(record)
-                    progress.advance(task)
-            except ChainBrokenError as exc:
-                verifier.report.error = exc
-    except ChainBrokenError as exc:
-        verifier.report.error = exc
-    except HashedError as exc:
-        fail(str(exc))
-    report = verifier.report
-    waiting, unreadable = journal_backlog(path) if live else (0, [])
+        report = _check(path, live, key, partial, show_progress=console.is_terminal and not as_json)
+        waiting, unreadable = journal_backlog(path) if live else (0, [])
+    except (OSError, sqlite3.Error, ValueError, HashedError) as exc:  # not a ledger, a damaged one, unreadable
+        _unreadable(path, exc, as_json)
     if as_json:
-        print_json(
-            {
-                "ok": report.ok,
-                "count": report.count,
-                "first_seq": report.first_seq,
-                "last_seq": report.last_seq,
-                "head": report.head,
-                "keys": report.keys,
-                "unsigned": report.unsigned,
-                "journal_records": waiting,
-                "journal_unreadable": [str(file) for file in unreadable],
-                "error": None
-                if report.error is None
-                else {"seq": report.error.sequence, "reason": report.error.reason},
-            }
-        )
+        print_json(_as_dict(report, waiting, unreadable))
     elif report.ok:
-        console.print(
-            f"[green]✓[/] {report.count} records verified"
-            + (f" (seq {report.first_seq}–{report.last_seq})" if report.count else "")
-            + f", head {report.head[:16]}…"
-        )
-        for index, signer in enumerate(report.keys):
-            console.print(f"  {'signed by' if index == 0 else 'rotated to'} key {signer}")
-        if report.unsigned:
-            console.print(
-                f"[yellow]![/] {report.unsigned} records are not signed yet (a running agent signs them "
-                "within tens of milliseconds; the next start signs what a crash left)"
-            )
-        if waiting:
-            console.print(
-                f"[yellow]![/] {waiting} record(s) wait in a journal beside the ledger, not in it yet "
-                "(a running agent commits them within a tenth of a second; the next start of the agent "
-                "commits what a killed process left)"
-            )
-        for file in unreadable:
-            console.print(
-                f"[yellow]![/] {file} is not a journal this version can read: the agent will not start until it "
-                "is moved aside (keep it: records it holds are not in the ledger)"
-            )
-    else:
-        assert report.error is not None  # noqa: S101 - `ok` is False exactly when error is set
-        console.print(f"[bold red]✗ record {report.error.sequence}:[/] {report.error.reason}")
+        if report.count:
+            _print_ok(report)
+        _print_not_yet_in_the_chain(report, waiting, unreadable)
+        if report.count:
+            err.print(f"[dim]note: {TAIL_NOTE}[/]")
+    elif report.error is not None:
+        console.print(f"[bold red]✗ record {report.error.sequence}:[/] {escape(report.error.reason)}")
         console.print(f"  {report.count} records before it verified")
     if not report.ok:
         raise typer.Exit(EXIT_CHECK_FAILED)
+    if not report.count:
+        _nothing(f"{path} holds no records", as_json)
+
+
+def _check(path: Path, live: bool, key: str | None, partial: bool, *, show_progress: bool) -> VerifyReport:
+    total = count_records(path)
+    records: Iterator[dict[str, Any]] = read_ledger(path) if live else read_export(path)
+    verifier = ChainVerifier(key=key, require_signatures=not live, from_anywhere=partial)
+    with Progress(
+        TextColumn("verifying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not (show_progress and total > 5000),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("verify", total=total)
+        try:
+            for record in records:
+                verifier.check(record)
+                progress.advance(task)
+        except ChainBrokenError as exc:
+            verifier.report.error = exc
+    return verifier.report
+
+
+def _as_dict(report: VerifyReport, waiting: int, unreadable: list[Path]) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "count": report.count,
+        "first_seq": report.first_seq,
+        "last_seq": report.last_seq,
+        "head": report.head,
+        "keys": report.keys,
+        "unsigned": report.unsigned,
+        "journal_records": waiting,
+        "journal_unreadable": [str(file) for file in unreadable],
+        "error": None if report.error is None else {"seq": report.error.sequence, "reason": report.error.reason},
+        "warning": "empty" if report.ok and not report.count else None,
+    }
+
+
+def _print_ok(report: VerifyReport) -> None:
+    console.print(
+        f"[green]✓[/] {report.count} records verified (seq {report.first_seq}–{report.last_seq}), "
+        f"head {report.head[:16]}…"
+    )
+    for index, signer in enumerate(report.keys):
+        console.print(f"  {'signed by' if index == 0 else 'rotated to'} key {signer}")
+
+
+def _print_not_yet_in_the_chain(report: VerifyReport, waiting: int, unreadable: list[Path]) -> None:
+    if report.unsigned:
+        console.print(
+            f"[yellow]![/] {report.unsigned} records are not signed yet (a running agent signs them "
+            "within tens of milliseconds; the next start signs what a crash left)"
+        )
+    if waiting:
+        console.print(
+            f"[yellow]![/] {waiting} record(s) wait in a journal beside the ledger, not in it yet "
+            "(a running agent commits them within a tenth of a second; the next start of the agent "
+            "commits what a killed process left)"
+        )
+    for file in unreadable:
+        console.print(
+            f"[yellow]![/] {escape(str(file))} is not a journal this version can read: the agent will not start "
+            "until it is moved aside (keep it: records it holds are not in the ledger)"
+        )
+
+
+def _nothing(why: str, as_json: bool) -> NoReturn:
+    """Nothing verified: a warning (with --json: the `warning` field) and exit 4. An empty chain proves nothing."""
+    if not as_json:
+        err.print(f"[yellow]warning:[/] 0 records verified: {escape(why)}")
+        err.print(
+            "[dim]→ an empty ledger or export shows nothing, not even that records were removed: "
+            "compare with the backend's copy (hashed agent show AGENT, hashed logs export --agent AGENT)[/]"
+        )
+    raise typer.Exit(EXIT_NOTHING_CHECKED)
+
+
+def _unreadable(path: Path, exc: BaseException, as_json: bool) -> NoReturn:
+    reason = f"{path} cannot be read as a ledger or an export: {exc}"
+    if as_json:
+        print_json({"ok": False, "count": 0, "error": {"seq": None, "reason": reason}, "warning": None})
+    fail(
+        reason,
+        code=EXIT_CHECK_FAILED,
+        hint="pass a ledger database (.hashed/ledger.db) or a JSONL export (hashed logs export)",
+    )

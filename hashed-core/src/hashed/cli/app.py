@@ -1,32 +1,88 @@
-"""The `hashed` command: one entry point, one sub-command module per area."""
+"""The `hashed` command: one entry point, one sub-command module per area, one way to end with an error."""
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
+from hashed._docs import docs_url
 from hashed._version import __version__
 from hashed.cli import _agents, _approvals, _keys, _logs, _policy, _remote_policy
 from hashed.cli._backend import CONTEXT as BACKEND_CONTEXT
 from hashed.cli._backend import backend
 from hashed.cli._init import init
 from hashed.cli._login import login, logout
-from hashed.cli._output import EXIT_SETUP, report
+from hashed.cli._output import EXIT_CODES, EXIT_SETUP, report
 from hashed.cli._run import run
 from hashed.cli._status import status
 from hashed.cli._verify import verify
 from hashed.errors import HashedError
 
-EXIT_CODES = (
-    "Exit codes: 0 ok; 1 a check failed or the backend refused the request (bad record, invalid policy, "
-    "failed expectation, unknown id, conflict); 2 usage; 3 setup (no project or login, backend unreachable, "
-    "credentials refused: the message says what to run next)."
-)
+
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """What typer raises for a bad command line: since 0.26 it vendors click (`typer.TyperException`)."""
+    vendored = getattr(typer, "TyperException", None)
+    if isinstance(vendored, type) and issubclass(vendored, Exception):
+        return (vendored,)
+    return (importlib.import_module("click").ClickException,)
+
+
+_USAGE_ERRORS = _usage_errors()
+
+
+class HashedGroup(TyperGroup):
+    """Ends every error the same way, in one line plus what to do next: ours, typer's usage errors, HashedError."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the command; in standalone mode, exit with its code instead of returning."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except _USAGE_ERRORS as exc:
+            sys.exit(_usage_error(exc))
+        except typer.Abort:
+            report("aborted: nothing was changed")
+            sys.exit(1)
+        except HashedError as exc:  # a setting, key or file a command did not handle itself
+            report(str(exc))
+            sys.exit(EXIT_SETUP)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(exc: Exception) -> int:
+    code = int(getattr(exc, "exit_code", 2))
+    message = str(getattr(exc, "format_message", lambda: str(exc))())
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":  # the help, already printed when rich formats it
+        if message.strip():
+            typer.echo(message, err=True)
+        return code
+    command = getattr(ctx, "command_path", None) or "hashed"
+    report(message, hint=f"see: {command} --help")
+    return code
+
+
+EXIT_HELP = "Exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()) + "."
 
 app = typer.Typer(
     name="hashed",
-    help=f"Guard every tool call your AI agents make: policy, signed ledger, audit.\n\n{EXIT_CODES}",
+    cls=HashedGroup,
+    help=f"Guard every tool call your AI agents make: policy, signed ledger, audit.\n\n{EXIT_HELP}\n\n"
+    f"Documentation: {docs_url('cli')}",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -60,13 +116,9 @@ def _version(value: bool) -> None:
 def main_options(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
-    """Exit codes: 0 ok, 1 a check failed or the backend refused, 2 usage, 3 setup (see docs/cli.md)."""
+    """Guard every tool call your AI agents make: policy, signed ledger, audit."""
 
 
 def main() -> None:
-    """Console-script entry point: an error no command handled is printed with its advice, not as a traceback."""
-    try:
-        app()
-    except HashedError as exc:
-        report(str(exc))
-        sys.exit(EXIT_SETUP)
+    """Console-script entry point (`hashed`, `python -m hashed.cli`)."""
+    app()

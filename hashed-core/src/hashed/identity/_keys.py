@@ -110,7 +110,8 @@ def _read_document(path: Path) -> dict[str, str]:
     except FileNotFoundError:
         raise IdentityError(f"no agent key at {path} (run: hashed init)") from None
     except (OSError, ValueError) as exc:
-        raise IdentityError(f"cannot read the agent key at {path}: {exc}") from exc
+        # from None: the message holds the cause, and a chained traceback would bury it (issue #16)
+        raise IdentityError(f"cannot read the agent key at {path}: {exc}") from None
     if not isinstance(document, dict) or document.get("format") != _FORMAT:
         raise IdentityError(f"{path} is not a Hashed agent key (expected format {_FORMAT})")
     return document
@@ -131,7 +132,9 @@ def load_identity(path: Path, passphrase: str | None) -> Identity:
         salt, box = bytes.fromhex(document["salt"]), bytes.fromhex(document["box"])
         ops, mem = int(document["opslimit"]), int(document["memlimit"])
     except (KeyError, ValueError) as exc:
-        raise IdentityError(f"{path} is damaged ({exc}); restore it from a backup or run: hashed init --force") from exc
+        raise IdentityError(
+            f"{path} is damaged ({exc}); restore it from a backup or run: hashed init --force"
+        ) from None
     box_key = nacl.pwhash.argon2id.kdf(nacl.secret.SecretBox.KEY_SIZE, passphrase.encode(), salt, ops, mem)
     try:
         seed = nacl.secret.SecretBox(box_key).decrypt(box)
