@@ -35,8 +35,10 @@ __all__ = [
     "key_id",
     "open_note",
     "parse_signature_lines",
+    "parse_signer_key",
     "parse_verifier_key",
     "sign_note_text",
+    "signer_key",
     "valid_key_name",
 ]
 
@@ -163,6 +165,31 @@ def parse_verifier_key(vkey: str) -> NoteVerifier:
     if verifier.key_id != int(hex_id, 16):
         raise NoteError(f"verifier key {vkey!r}: the key ID does not match the name and key")
     return verifier
+
+
+def signer_key(name: str, seed: bytes) -> str:
+    """A private signer key in sumdb/note's form, `PRIVATE+KEY+name+hexid+base64(0x01||seed)`: keep it secret."""
+    public = nacl.signing.SigningKey(seed).verify_key.encode()
+    verifier = NoteVerifier(name, public)
+    return f"PRIVATE+KEY+{name}+{verifier.key_id:08x}+{base64.b64encode(bytes([ED25519]) + seed).decode()}"
+
+
+def parse_signer_key(skey: str) -> tuple[str, bytes]:
+    """The key name and the 32-byte Ed25519 seed of a signer key (see `signer_key`).
+
+    Raises:
+        NoteError: not a signer key, or its key ID does not match (the message never shows the key).
+    """
+    parts = skey.strip().split("+", 4)
+    if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
+        raise NoteError("not a signer key (expected PRIVATE+KEY+<name>+<id>+<key>)")
+    name, hex_id, encoded = parts[2:]
+    material = _b64decode(encoded, "the signer key")
+    if len(material) != 33 or material[0] != ED25519 or not valid_key_name(name):
+        raise NoteError("not an Ed25519 signer key")
+    if signer_key(name, material[1:]).split("+")[3] != hex_id.lower():
+        raise NoteError("the signer key's ID does not match its name and key")
+    return name, material[1:]
 
 
 def sign_note_text(
