@@ -9,6 +9,7 @@ Nothing here opens a database or a socket: the backend imports this package, nev
 
 from __future__ import annotations
 
+from hashed.protocol._audit import CheckpointReport, verify_against_checkpoint
 from hashed.protocol._canonical import canonical_bytes, jcs_number
 from hashed.protocol._checkpoint import (
     ORIGIN_PREFIX,
@@ -117,6 +118,7 @@ __all__ = [
     "AddCheckpoint",
     "ChainVerifier",
     "Checkpoint",
+    "CheckpointReport",
     "CompactRange",
     "MemoryNodeStore",
     "NodeStore",
@@ -160,6 +162,7 @@ __all__ = [
     "signed_headers",
     "signer_key",
     "signing_message",
+    "verify_against_checkpoint",
     "verify_approval",
     "verify_consistency",
     "verify_cosigned",
