@@ -30,7 +30,6 @@ CREATE TABLE IF NOT EXISTS merkle_nodes (
     PRIMARY KEY (level, idx)
 ) WITHOUT ROWID
 """
-_BATCH = 400  # coordinates per SELECT (two parameters each; SQLite's default limit is 32,766 parameters)
 
 
 class SqliteTreeStore:
@@ -89,17 +88,14 @@ class SqliteTreeStore:
 
     def get_nodes(self, coords: Sequence[tuple[int, int]]) -> list[bytes]:
         """See `hashed.protocol.NodeStore`: the hashes at (level, index), in order."""
-        found: dict[tuple[int, int], bytes] = {}
-        for start in range(0, len(coords), _BATCH):
-            chunk = coords[start : start + _BATCH]
-            values = ",".join("(?,?)" for _ in chunk)
-            params = [number for coord in chunk for number in coord]
-            query = f"SELECT level, idx, hash FROM merkle_nodes WHERE (level, idx) IN (VALUES {values})"  # noqa: S608 - placeholders only
-            found.update(((level, idx), node) for level, idx, node in self._conn.execute(query, params))
-        missing = [coord for coord in coords if coord not in found]
-        if missing:
-            raise LookupError(f"the tree store has no node at (level, index) {missing[0]}: is the tree that large?")
-        return [found[coord] for coord in coords]
+        # One indexed point lookup per node (SQLite plans `(level, idx) IN (VALUES …)` as a scan): O(log n) of them.
+        found = []
+        for coord in coords:
+            row = self._conn.execute("SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", coord).fetchone()
+            if row is None:
+                raise LookupError(f"the tree store has no node at (level, index) {coord}: is the tree that large?")
+            found.append(row[0])
+        return found
 
     def _check(self, size: int) -> int:
         if size > self.tree.size:
