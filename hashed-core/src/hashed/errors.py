@@ -8,6 +8,8 @@ HashedError ─┬─ ConfigError (also ValueError)
              ├─ LedgerError ─┬─ LedgerWriteError
              │               └─ ChainBrokenError(.sequence)
              ├─ BackendError(.status .code) ─ BackendUnavailable(.retry_after)
+             ├─ TransparencyError ─┬─ ProofError
+             │                     └─ NoteError
              └─ AdapterError ─ FrameworkVersionError(.framework .needs .hint)
 ```
 
@@ -37,10 +39,13 @@ __all__ = [
     "IdentityError",
     "LedgerError",
     "LedgerWriteError",
+    "NoteError",
     "PolicyDenied",
     "PolicyError",
     "PolicyFileError",
+    "ProofError",
     "SignatureError",
+    "TransparencyError",
 ]
 
 
@@ -217,6 +222,30 @@ class BackendUnavailable(BackendError):
     def __init__(self, message: str, *, status: int = 0, code: str = "", retry_after: float | None = None) -> None:
         self.retry_after = retry_after
         super().__init__(message, status=status, code=code)
+
+
+class TransparencyError(HashedError):
+    """A checkpoint, a proof or a witness answer does not hold (docs/protocol.md, "Transparency")."""
+
+
+class ProofError(TransparencyError, ValueError):
+    """A Merkle inclusion or consistency proof does not verify.
+
+    Example:
+        >>> raise ProofError("the proof leads to root 3f2a…, not 9bc1…")
+        Traceback (most recent call last):
+        hashed.errors.ProofError: the proof leads to root 3f2a…, not 9bc1…
+    """
+
+
+class NoteError(TransparencyError, ValueError):
+    """A signed note (a checkpoint, a cosignature, a verifier key) is malformed or not signed by a trusted key.
+
+    Example:
+        >>> raise NoteError("no signature from a trusted key (pass the log's verifier key)")
+        Traceback (most recent call last):
+        hashed.errors.NoteError: no signature from a trusted key (pass the log's verifier key)
+    """
 
 
 class AdapterError(HashedError):

@@ -12,7 +12,7 @@ from typer.core import TyperGroup
 
 from hashed._docs import docs_url
 from hashed._version import __version__
-from hashed.cli import _agents, _approvals, _keys, _logs, _policy, _remote_policy
+from hashed.cli import _agents, _approvals, _keys, _logs, _policy, _proof, _remote_policy, _witness
 from hashed.cli._backend import CONTEXT as BACKEND_CONTEXT
 from hashed.cli._backend import backend
 from hashed.cli._init import init
@@ -103,6 +103,8 @@ app.add_typer(_agents.app, name="agent")
 app.add_typer(_keys.app, name="keys")
 app.add_typer(_logs.app, name="logs")
 app.add_typer(_approvals.app, name="approvals")
+app.add_typer(_proof.app, name="proof")
+app.add_typer(_witness.app, name="witness")
 app.command(context_settings=BACKEND_CONTEXT, add_help_option=False)(backend)
 
 

@@ -1,0 +1,119 @@
+"""`hashed proof key | inclusion | consistency`: Merkle proofs over a JSONL export and signed checkpoints.
+
+Everything is computed from files, with no network and no database: the export's records are the leaves, the
+checkpoints are checked against the log's key (pinned with --key, else the key the export starts with).
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from hashed.cli._output import EXIT_CHECK_FAILED, err, fail
+from hashed.errors import HashedError
+from hashed.protocol import (
+    MemoryNodeStore,
+    NoteVerifier,
+    SignedCheckpoint,
+    agent_origin,
+    consistency_proof,
+    inclusion_proof,
+    open_checkpoint,
+    read_export,
+    verify_consistency,
+    verify_inclusion,
+    verify_records,
+)
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Prove that a record is in a checkpoint, or that one checkpoint extends another.")
+
+EXPORT = typer.Argument(..., help="A JSONL export (hashed logs export), from seq 1.")
+KEY = typer.Option(None, "--key", help="The public key (hex) the agent's chain starts with (pin it).")
+
+
+def _tree(export: Path, key: str | None) -> tuple[list[dict[str, Any]], MemoryNodeStore, NoteVerifier]:
+    try:
+        records = list(read_export(export))
+    except (OSError, HashedError) as exc:
+        fail(f"cannot read {export}: {exc}", hint="export with: hashed logs export --out FILE")
+    report = verify_records(records, key=key)
+    if report.error is not None or not report.keys:
+        fail(f"{export} does not verify: {report.error or 'no records'}", code=EXIT_CHECK_FAILED)
+    first = report.keys[0]
+    store = MemoryNodeStore()
+    store.extend(bytes.fromhex(record["hash"]) for record in records)
+    return records, store, NoteVerifier(agent_origin(first), bytes.fromhex(first))
+
+
+def _checkpoint(path: Path, log: NoteVerifier) -> SignedCheckpoint:
+    try:
+        return open_checkpoint(path.read_bytes(), [log])
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror}")
+    except HashedError as exc:
+        fail(f"{path}: {exc}", code=EXIT_CHECK_FAILED, hint=f"the log's verifier key is {log.vkey}")
+
+
+@app.command()
+def key(export: Path = EXPORT, pin: str = KEY) -> None:
+    """Print the agent log's verifier key (for witnesses: hashed witness add-log KEY)."""
+    typer.echo(_tree(export, pin)[2].vkey)
+
+
+@app.command()
+def inclusion(
+    export: Path = EXPORT,
+    checkpoint: Path = typer.Argument(..., help="A checkpoint signed by the agent."),
+    seq: int = typer.Option(..., help="The record's sequence number."),
+    pin: str = KEY,
+) -> None:
+    """Print a c2sp.org/tlog-proof that record SEQ is in the checkpoint (verified before it is printed)."""
+    records, store, log = _tree(export, pin)
+    signed = _checkpoint(checkpoint, log)
+    size = signed.checkpoint.size
+    if not 1 <= seq <= min(size, len(records)):
+        fail(f"record {seq} is not covered: the checkpoint has {size} records, the export {len(records)}", code=2)
+    if size > len(records):
+        fail(
+            f"the checkpoint covers {size} records but the export has {len(records)}: the tail was cut off",
+            code=EXIT_CHECK_FAILED,
+        )
+    proof = inclusion_proof(store, seq - 1, size)
+    try:
+        verify_inclusion(bytes.fromhex(records[seq - 1]["hash"]), seq - 1, size, proof, signed.checkpoint.root)
+    except HashedError as exc:
+        fail(f"record {seq} is not in this checkpoint: {exc}", code=EXIT_CHECK_FAILED)
+    lines = "".join(base64.b64encode(p).decode() + "\n" for p in proof)
+    typer.echo(f"c2sp.org/tlog-proof@v1\nindex {seq - 1}\n{lines}\n{signed.raw}", nl=False)
+
+
+@app.command()
+def consistency(
+    export: Path = EXPORT,
+    old: Path = typer.Argument(..., help="The earlier checkpoint."),
+    new: Path = typer.Argument(..., help="The later checkpoint."),
+    pin: str = KEY,
+) -> None:
+    """Check that NEW extends OLD (the export supplies the proof), and print the proof's hashes."""
+    records, store, log = _tree(export, pin)
+    first, second = _checkpoint(old, log).checkpoint, _checkpoint(new, log).checkpoint
+    if second.size > len(records):
+        fail(
+            f"{new} covers {second.size} records but the export has {len(records)}: the tail was cut off",
+            code=EXIT_CHECK_FAILED,
+        )
+    if not 0 < first.size <= second.size:
+        fail(f"{old} must be a non-empty checkpoint no larger than {new}", code=2)
+    proof = consistency_proof(store, first.size, second.size)
+    try:
+        verify_consistency(first.size, second.size, first.root, second.root, proof)
+    except HashedError as exc:
+        fail(f"{new} does not extend {old}: {exc}", code=EXIT_CHECK_FAILED, hint="keep both files: they are evidence")
+    for digest in proof:
+        typer.echo(base64.b64encode(digest).decode())
+    err.print(f"[green]✓[/] size {second.size} extends size {first.size}")
