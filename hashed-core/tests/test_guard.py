@@ -321,3 +321,60 @@ def test_execute_binds_a_framework_input_and_denies_what_it_cannot_read(hashed_o
     hashed_offline.flush()
     [_, second] = hashed_offline.ledger.records()
     assert second.body["args"] == {"unbound_input": {"nope": 1}}
+
+
+# -- numbers a model may send (issue #14) ---------------------------------------------------------------------
+
+NO_MIN = """
+version: 1
+default: deny
+rules:
+  - id: spend
+    tools: [transfer_money]
+    effect: allow
+    limits: {amount: {max: 1000, window: {per: 1d, max_sum: 5000}}}
+"""
+
+
+def test_a_negative_amount_never_buys_room_in_a_sum_window(home, hashed_clock):
+    with make_hashed(home, policy=NO_MIN, clock=hashed_clock) as hashed:
+        ran = []
+        fn = _transfer(hashed, ran)
+        assert fn("acct-9", -1_000_000).startswith("sent")  # no min in this policy: allowed, counted as zero
+        for _ in range(5):
+            assert fn("acct-9", 1000).startswith("sent")
+        refused = fn("acct-9", 1000)
+        assert refused.decision.reason.startswith("window limit reached: amount may sum to 5000 per 1d; 5000 used")
+        assert len(ran) == 6
+
+
+def test_the_starter_policy_refuses_negative_amounts(home, hashed_clock):
+    from hashed.cli._starter import STARTER_POLICY
+
+    with make_hashed(home, policy=STARTER_POLICY, clock=hashed_clock) as hashed:
+        refused = _transfer(hashed)("acct-9", -5)
+        assert refused.decision.reason == "amount=-5 is under the minimum of 0"
+
+
+@pytest.mark.parametrize("amount", [float("nan"), float("inf"), "nan", "1e400", 10**400])
+def test_a_non_finite_amount_is_denied_with_the_reason(transfers, amount):
+    ran = []
+    refused = _transfer(transfers, ran)("acct-9", amount)
+    assert ran == []
+    assert "is not a finite number" in refused.decision.reason or "is not a number" in refused.decision.reason
+
+
+def test_nan_never_slips_past_a_deny_condition_or_an_approval(home, hashed_clock):
+    policy = """
+version: 1
+default: deny
+rules:
+  - {id: pay, tools: [transfer_money], effect: allow, approval: {when: {amount: {gt: 500}}}}
+  - {id: big, tools: [transfer_money], effect: deny, when: {amount: {gt: 100000}}}
+"""
+    with make_hashed(home, policy=policy, clock=hashed_clock) as hashed:
+        ran = []
+        refused = _transfer(hashed, ran)("acct-9", float("nan"))
+        assert ran == []
+        assert refused.decision.effect is Effect.DENY
+        assert "not a finite number" in refused.decision.reason

@@ -28,12 +28,14 @@ import importlib.util
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
 from hashed._core import current
 from hashed._execution import NO_INPUT, Execution, abegin, aexecute, begin, execute
+from hashed._random import token16
 from hashed._signature import ToolSignature
 from hashed.errors import FrameworkVersionError, PolicyDenied
 from hashed.types import Decision, Effect, Outcome, Refusal, ToolCall
@@ -56,8 +58,22 @@ __all__ = [
     "execute",
     "outcome",
     "started",
+    "unique_id",
     "when_imported",
 ]
+
+
+def unique_id() -> uuid.UUID:
+    """A UUID never handed out twice in this process, made without a system call (unlike `uuid.uuid4()`).
+
+    For a run id the adapter gives the framework, so that the record and the framework's trace name the same run.
+    Unique, not secret: it carries the core's per-process random prefix and a counter.
+
+    Example:
+        >>> unique_id() != unique_id()
+        True
+    """
+    return uuid.UUID(hex=token16())
 
 
 def started() -> int:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import uuid
 import warnings
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from langchain_core.tools.base import BaseTool  # the module, not the package: may load while it imports
 
-from hashed.adapters import PolicyDenied, aexecute, current, execute
+from hashed.adapters import PolicyDenied, aexecute, current, execute, unique_id
 from hashed_langchain._callbacks import HashedCallbackHandler
 from hashed_langchain._translate import FRAMEWORK, arguments, identity, parse, read_outcome, refusal
 
@@ -102,7 +101,7 @@ def install() -> None:
     def prepare(tool: BaseTool, tool_input: Any, kwargs: dict[str, Any], found: Scope, coroutine: bool) -> Any:
         call_id = kwargs.get("tool_call_id")
         if call_id is None and kwargs.get("run_id") is None:  # a direct call: LangChain's run id names it
-            kwargs["run_id"] = uuid.uuid4()
+            kwargs["run_id"] = unique_id()
 
         def bound() -> dict[str, Any]:
             parsed = parse(tool, tool_input, call_id)

@@ -23,11 +23,12 @@ rules:
     effect: allow
 
   # Money moves in small amounts; big ones need a person; at most 10 transfers an hour, 5,000 a day.
+  # min: 0 keeps a negative amount (a refund in disguise) out; a sum window counts one as nothing anyway.
   - id: small-transfers
     tools: [transfer_money]
     effect: allow
     limits:
-      amount: {max: 1000, window: {per: 1d, max_sum: 5000}}
+      amount: {min: 0, max: 1000, window: {per: 1d, max_sum: 5000}}
     rate: {per: 1h, max_calls: 10}
     approval: {when: {amount: {gt: 500}}, timeout: 15m, on_timeout: deny}
 
