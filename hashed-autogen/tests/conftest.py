@@ -52,14 +52,16 @@ rules:
 MODEL_INFO = ModelInfo(vision=False, function_calling=True, json_output=False, family="unknown", structured_output=False)
 
 
-def replay(*turns: list[tuple[str, dict[str, Any]]], final: str = "done") -> ReplayChatCompletionClient:
+def replay(
+    *turns: list[tuple[str, dict[str, Any]]], final: str = "done", ids: str = "c"
+) -> ReplayChatCompletionClient:
     """A model that asks for each turn's tool calls at once (ids c0, c1, ...), then answers `final`."""
     responses: list[CreateResult | str] = []
     n = 0
     for turn in turns:
         calls = []
         for name, args in turn:
-            calls.append(FunctionCall(id=f"c{n}", name=name, arguments=json.dumps(args)))
+            calls.append(FunctionCall(id=f"{ids}{n}", name=name, arguments=json.dumps(args)))
             n += 1
         usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
         responses.append(CreateResult(finish_reason="function_calls", content=calls, usage=usage, cached=False))
@@ -70,6 +72,11 @@ def replay(*turns: list[tuple[str, dict[str, Any]]], final: str = "done") -> Rep
 def run(awaitable: Awaitable[T]) -> T:
     """Run one agent or team to its end, or fail after TIMEOUT seconds."""
     return asyncio.run(asyncio.wait_for(awaitable, TIMEOUT))  # type: ignore[arg-type]
+
+
+async def timed(awaitable: Awaitable[T]) -> T:
+    """Await one agent or team run inside a test's own event loop, or fail after TIMEOUT seconds."""
+    return await asyncio.wait_for(awaitable, TIMEOUT)
 
 
 def results(task: TaskResult) -> dict[str, FunctionExecutionResult]:
@@ -132,6 +139,7 @@ class Kit:
 
     replay: Callable[..., ReplayChatCompletionClient] = replay
     run: Callable[[Awaitable[Any]], Any] = run
+    timed: Callable[[Awaitable[Any]], Awaitable[Any]] = timed
     results: Callable[[TaskResult], dict[str, FunctionExecutionResult]] = results
     records: Callable[[Hashed], list[LedgerRecord]] = records
     decisions: Callable[[Hashed], list[LedgerRecord]] = decisions

@@ -1,8 +1,9 @@
 """Zero-code guarding: `AssistantAgent._execute_tool_call`, where every tool call of every agent and team runs.
 
 AgentChat 0.7 has no tool hook, so this patches a private static method, the one place that sees each call with
-the agent's name: workbench tools (a `StaticWorkbench` of `tools=`, MCP workbenches) and handoffs. Each workbench
-is wrapped in a `HashedWorkbench` for the call, which decides it under the agent's name; a handoff is decided here.
+the agent's name. Each workbench (the `StaticWorkbench` of `tools=`, MCP workbenches) is wrapped in a
+`HashedWorkbench` for the call, which decides it under the agent's name. Handoffs are not decided: AutoGen hands
+over whenever the model asks, whatever the handoff tool returns, so a refusal could not stop one (documented).
 Nothing may raise out of this method (the agent's `run()` would wait forever for its tool calls), except in strict
 mode, where the refusal leaves the run only after the waiting loop has been told to stop waiting.
 
@@ -13,7 +14,6 @@ the exact shape below; otherwise `FrameworkVersionError` says so, and nothing is
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import re
 import warnings
@@ -26,10 +26,10 @@ from autogen_core import CancellationToken, FunctionCall
 from autogen_core.models import FunctionExecutionResult
 from autogen_core.tools import BaseTool, Workbench
 
-from hashed.adapters import FrameworkVersionError, PolicyDenied, aexecute
+from hashed.adapters import FrameworkVersionError, PolicyDenied
 from hashed_autogen._plugin import Installed
-from hashed_autogen._tools import Scope, hashed_for, scope
-from hashed_autogen._translate import FRAMEWORK, Executed, fields, read_execution, refused_execution
+from hashed_autogen._tools import Scope, scope
+from hashed_autogen._translate import Executed
 from hashed_autogen._workbench import HashedWorkbench
 
 __all__ = ["SHAPE", "check", "install"]
@@ -88,14 +88,8 @@ def install(cls: type[Any] = AssistantAgent) -> None:
         strict: list[PolicyDenied] = []
         token = scope.set(Scope(Installed.hashed, agent_name, strict))
         try:
-            handoff = next((t for t in handoff_tools if t.name == tool_call.name), None)
-            if handoff is not None:
-                result = await _decide_handoff(original, handoff, tool_call, agent_name, cancellation_token, stream)
-            else:
-                guarded = [wb if isinstance(wb, HashedWorkbench) else HashedWorkbench(wb) for wb in workbench]
-                result = await original(tool_call, guarded, handoff_tools, agent_name, cancellation_token, stream)
-        except PolicyDenied as exc:  # strict mode, a handoff
-            strict.append(exc)
+            guarded = [wb if isinstance(wb, HashedWorkbench) else HashedWorkbench(wb) for wb in workbench]
+            result = await original(tool_call, guarded, handoff_tools, agent_name, cancellation_token, stream)
         except Exception as exc:  # noqa: BLE001 - raising here would hang the agent's run() for ever
             result = tool_call, _error(tool_call, str(exc) or type(exc).__name__)
         finally:
@@ -107,36 +101,6 @@ def install(cls: type[Any] = AssistantAgent) -> None:
 
     _execute_tool_call.__hashed_original__ = original  # type: ignore[attr-defined]
     cls._execute_tool_call = staticmethod(_execute_tool_call)
-
-
-async def _decide_handoff(
-    original: Callable[..., Any],
-    handoff: BaseTool[Any, Any],
-    tool_call: FunctionCall,
-    agent_name: str,
-    cancellation_token: CancellationToken,
-    stream: Any,
-) -> Executed:
-    hashed, _ = hashed_for(None)
-
-    def arguments() -> dict[str, Any]:
-        return fields(handoff.args_type().model_validate(json.loads(tool_call.arguments)))
-
-    async def run() -> Executed:
-        return await original(tool_call, [], [handoff], agent_name, cancellation_token, stream)  # type: ignore[no-any-return]
-
-    executed: Executed = await aexecute(
-        hashed,
-        tool_call.name,
-        run,
-        arguments=arguments,
-        framework=FRAMEWORK,
-        agent=agent_name,
-        call_id=tool_call.id,
-        refuse=refused_execution(tool_call),
-        outcome=read_execution,
-    )
-    return executed
 
 
 def _error(tool_call: FunctionCall, text: str) -> FunctionExecutionResult:

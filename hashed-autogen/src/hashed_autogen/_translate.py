@@ -7,7 +7,7 @@ gets the JSON arguments as sent and fills in the defaults its schema declares, s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from autogen_core import FunctionCall
@@ -15,19 +15,12 @@ from autogen_core.models import FunctionExecutionResult
 from autogen_core.tools import TextResultContent, ToolResult, ToolSchema
 from pydantic import BaseModel
 
-from hashed.adapters import Decision, Outcome, ToolCall
+from hashed.adapters import Outcome
 
-__all__ = [
-    "FRAMEWORK",
-    "error_result",
-    "fields",
-    "read_execution",
-    "read_tool_result",
-    "refused_execution",
-    "with_defaults",
-]
+__all__ = ["FRAMEWORK", "Executed", "error_result", "fields", "read_tool_result", "with_defaults"]
 
 FRAMEWORK = "autogen"
+Executed = tuple[FunctionCall, FunctionExecutionResult]  # what AssistantAgent._execute_tool_call returns
 
 
 def fields(model: BaseModel) -> dict[str, Any]:
@@ -81,37 +74,3 @@ def read_tool_result(result: Any, duration_ns: int) -> Outcome:
             return Outcome(error=RuntimeError(result.to_text()), duration_ns=duration_ns)
         return Outcome(result=result.to_text(), duration_ns=duration_ns)
     return Outcome(result=result, duration_ns=duration_ns)
-
-
-Executed = tuple[FunctionCall, FunctionExecutionResult]
-
-
-def read_execution(executed: Executed, duration_ns: int) -> Outcome:
-    """The `Outcome` of an agent's tool call (a handoff): an error result is an error.
-
-    Example:
-        >>> done = FunctionExecutionResult(content="boom", name="t", call_id="c1", is_error=True)
-        >>> read_execution((FunctionCall(id="c1", name="t", arguments="{}"), done), 5).error
-        RuntimeError('boom')
-    """
-    _, result = executed
-    if result.is_error:
-        return Outcome(error=RuntimeError(result.content), duration_ns=duration_ns)
-    return Outcome(result=result.content, duration_ns=duration_ns)
-
-
-def refused_execution(tool_call: FunctionCall) -> Callable[[Decision, ToolCall], Executed]:
-    """How a refused agent tool call answers the model: an error result with the core's refusal text.
-
-    Example:
-        >>> from hashed.adapters import Effect
-        >>> d = Decision(Effect.DENY, "no", None, "ab", "c", tool="rm")
-        >>> refused_execution(FunctionCall(id="c1", name="rm", arguments="{}"))(d, ToolCall("rm"))[1].content
-        'rm denied by policy: no'
-    """
-
-    def answer(decision: Decision, call: ToolCall) -> Executed:
-        content = decision.refusal_message
-        return tool_call, FunctionExecutionResult(content=content, name=tool_call.name, call_id=tool_call.id, is_error=True)
-
-    return answer
