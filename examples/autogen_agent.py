@@ -66,10 +66,15 @@ def asks(*calls: tuple[str, str, dict[str, object]]) -> CreateResult:
 model = ReplayChatCompletionClient(
     [
         asks(("call-1", "transfer_money", {"to": "acct-9", "amount": 120})),
-        asks(("call-2", "delete_file", {"path": "/var/db"}), ("call-3", "transfer_money", {"to": "acct-9", "amount": 5000})),
+        asks(
+            ("call-2", "delete_file", {"path": "/var/db"}),
+            ("call-3", "transfer_money", {"to": "acct-9", "amount": 5000}),
+        ),
         "I paid 120 to acct-9; deleting /var/db and paying 5000 were refused by policy.",
     ],
-    model_info=ModelInfo(vision=False, function_calling=True, json_output=False, family="unknown", structured_output=False),
+    model_info=ModelInfo(
+        vision=False, function_calling=True, json_output=False, family="unknown", structured_output=False
+    ),
 )
 
 
@@ -80,7 +85,10 @@ async def main(folder: Path) -> int:
     with Hashed(folder, identity=identity, policy=POLICY) as hashed:
         tools = [FunctionTool(transfer_money, "Send money."), FunctionTool(delete_file, "Delete a file.")]
         agent = AssistantAgent(
-            "billing_bot", model_client=model, tools=guard_tools(tools, hashed, agent="billing_bot"), max_tool_iterations=3
+            "billing_bot",
+            model_client=model,
+            tools=guard_tools(tools, hashed, agent="billing_bot"),
+            max_tool_iterations=3,
         )
         result = await agent.run(task="Pay acct-9, clean up, pay the rest")
         for message in result.messages:

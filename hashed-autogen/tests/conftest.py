@@ -49,12 +49,12 @@ rules:
     effect: deny
     reason: Agents never delete files.
 """
-MODEL_INFO = ModelInfo(vision=False, function_calling=True, json_output=False, family="unknown", structured_output=False)
+MODEL_INFO = ModelInfo(
+    vision=False, function_calling=True, json_output=False, family="unknown", structured_output=False
+)
 
 
-def replay(
-    *turns: list[tuple[str, dict[str, Any]]], final: str = "done", ids: str = "c"
-) -> ReplayChatCompletionClient:
+def replay(*turns: list[tuple[str, dict[str, Any]]], final: str = "done", ids: str = "c") -> ReplayChatCompletionClient:
     """A model that asks for each turn's tool calls at once (ids c0, c1, ...), then answers `final`."""
     responses: list[CreateResult | str] = []
     n = 0

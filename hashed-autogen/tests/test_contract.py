@@ -31,7 +31,9 @@ INFO = ModelInfo(vision=False, function_calling=True, json_output=False, family=
 class AutoGenHarness:
     framework = "autogen"
 
-    def _tools(self, hashed: Hashed | None, run: HarnessRun, tool_raises: BaseException | None) -> list[BaseTool[Any, Any]]:
+    def _tools(
+        self, hashed: Hashed | None, run: HarnessRun, tool_raises: BaseException | None
+    ) -> list[BaseTool[Any, Any]]:
         def body(**kwargs: Any) -> str:
             run.executed.append(kwargs)
             if tool_raises is not None:
@@ -57,14 +59,18 @@ class AutoGenHarness:
             except PolicyDenied as exc:
                 return str(exc)
 
-        plain = [FunctionTool(f, description=f.__name__) for f in (transfer_money, delete_file, run_query, write_file, relay)]
+        plain = [
+            FunctionTool(f, description=f.__name__) for f in (transfer_money, delete_file, run_query, write_file, relay)
+        ]
         guarded = plain if hashed is None else guard_tools(plain, hashed, agent="contract")
         tools = {t.name: t for t in guarded}
         return guarded
 
     def _run(self, hashed: Hashed | None, calls: list[tuple[str, dict[str, Any]]], tool_raises=None) -> HarnessRun:
         run = HarnessRun()
-        function_calls = [FunctionCall(id=f"call-{i}", name=n, arguments=json.dumps(a)) for i, (n, a) in enumerate(calls)]
+        function_calls = [
+            FunctionCall(id=f"call-{i}", name=n, arguments=json.dumps(a)) for i, (n, a) in enumerate(calls)
+        ]
         usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
         script = [CreateResult(finish_reason="function_calls", content=function_calls, usage=usage, cached=False), "ok"]
         client = ReplayChatCompletionClient(script, model_info=INFO)

@@ -12,6 +12,7 @@ from hashed.adapters import FrameworkVersionError
 from hashed_autogen import guard_tools, instrument, uninstrument
 from hashed_autogen._hooks import SHAPE, check
 
+
 def test_an_unmodified_agent_is_guarded_under_its_own_name(guarded, toolbox, kit):
     instrument(guarded)
     calls = [("delete_file", {"path": "/etc/passwd"}), ("read_file", {"path": "/srv/a"})]
@@ -19,7 +20,10 @@ def test_an_unmodified_agent_is_guarded_under_its_own_name(guarded, toolbox, kit
     task = kit.run(bot.run(task="tidy up"))
     assert toolbox.executed == [("read_file", {"path": "/srv/a", "encoding": "utf-8"})]
     got = kit.results(task)
-    assert (got["c0"].is_error, got["c0"].content) == (True, "delete_file denied by policy (rule no-delete): Agents never delete files.")
+    assert (got["c0"].is_error, got["c0"].content) == (
+        True,
+        "delete_file denied by policy (rule no-delete): Agents never delete files.",
+    )
     assert (got["c1"].is_error, got["c1"].content) == (False, "read_file done")
     by_call = {d.body["call_id"]: d.body for d in kit.decisions(guarded)}
     assert {k: (d["agent"], d["effect"], d["framework"]) for k, d in by_call.items()} == {
@@ -56,7 +60,10 @@ def test_guard_tools_under_instrument_decide_each_call_once(guarded, toolbox, ki
     tools = guard_tools(toolbox.tools(), guarded, agent="mine")
     bot = AssistantAgent("janitor", model_client=kit.replay([("read_file", {"path": "/a"})]), tools=tools)
     kit.run(bot.run(task="read"))
-    assert [(r.kind, r.body["agent"]) for r in kit.records(guarded)] == [("decision", "janitor"), ("outcome", "janitor")]
+    assert [(r.kind, r.body["agent"]) for r in kit.records(guarded)] == [
+        ("decision", "janitor"),
+        ("outcome", "janitor"),
+    ]
     assert len(toolbox.executed) == 1
 
 
@@ -77,10 +84,15 @@ def test_a_moved_private_method_fails_loudly_instead_of_leaving_agents_unguarded
         raise AssertionError("never called")
 
     monkeypatch.setattr(AssistantAgent, "_execute_tool_call", staticmethod(moved))
-    with pytest.warns(RuntimeWarning, match="AutoGen agents are NOT guarded"), pytest.raises(FrameworkVersionError) as err:
+    with (
+        pytest.warns(RuntimeWarning, match="AutoGen agents are NOT guarded"),
+        pytest.raises(FrameworkVersionError) as err,
+    ):
         instrument(guarded)
     assert err.value.framework.startswith("autogen-agentchat")
-    assert "_execute_tool_call(tool_call, workbench, handoff_tools, agent_name, cancellation_token, stream)" in str(err.value)
+    assert "_execute_tool_call(tool_call, workbench, handoff_tools, agent_name, cancellation_token, stream)" in str(
+        err.value
+    )
     assert "guard_tools" in err.value.hint
 
 

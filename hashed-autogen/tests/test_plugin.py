@@ -32,7 +32,7 @@ rules:
     effect: deny
     reason: Agents never delete files.
 """
-AGENT_SCRIPT = '''
+AGENT_SCRIPT = """
 import asyncio, json, sys
 
 import pyautogen  # the name many users install: a shim that pulls autogen-agentchat
@@ -58,12 +58,13 @@ calls = [
 ]
 usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
 info = ModelInfo(vision=False, function_calling=True, json_output=False, family="unknown", structured_output=False)
-client = ReplayChatCompletionClient([CreateResult(finish_reason="function_calls", content=calls, usage=usage, cached=False)], model_info=info)
+turn = CreateResult(finish_reason="function_calls", content=calls, usage=usage, cached=False)
+client = ReplayChatCompletionClient([turn], model_info=info)
 agent = AssistantAgent("ops_bot", model_client=client, tools=[transfer_money, delete_file])
 result = asyncio.run(asyncio.wait_for(agent.run(task="tidy up and pay"), 60))
 for done in result.messages[-2].content:
     print("MODEL SAW", done.call_id, done.is_error, done.content)
-'''
+"""
 
 
 @pytest.fixture
@@ -96,14 +97,25 @@ def test_the_adapter_needs_only_what_pyautogen_installs():
     pulled = {Requirement(r).name for r in requires("pyautogen") or []}
     pulled |= {Requirement(r).name for r in requires("autogen-agentchat") or [] if "extra ==" not in r}
     assert ours - {"hashed-core"} <= pulled | {"autogen-agentchat"}
-    code = "import sys, hashed_autogen; hashed_autogen.guard_tools; hashed_autogen.HashedWorkbench; import hashed_autogen._hooks; print('autogen_ext' in sys.modules)"
+    code = (
+        "import sys, hashed_autogen; hashed_autogen.guard_tools; hashed_autogen.HashedWorkbench; "
+        "import hashed_autogen._hooks; print('autogen_ext' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert done.stdout.strip() == "False"
 
 
 @pytest.mark.slow
 def test_unmodified_agent_script_is_unguarded_without_hashed(project: Path):
-    done = subprocess.run([sys.executable, "agent.py"], cwd=project, env=_env(project), capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "agent.py"],
+        cwd=project,
+        env=_env(project),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "RAN delete_file /etc/passwd" in done.stdout
     assert not (project / ".hashed" / "ledger.db").exists()
@@ -131,7 +143,9 @@ def test_unmodified_agent_script_is_guarded_by_the_launcher(project: Path, launc
             ("transfer_money", "decision", "allow"),
             ("transfer_money", "outcome", None),
         ]
-        assert {(r.body["agent"], r.body["framework"]) for r in records if r.kind == "decision"} == {("ops_bot", "autogen")}
+        assert {(r.body["agent"], r.body["framework"]) for r in records if r.kind == "decision"} == {
+            ("ops_bot", "autogen")
+        }
         assert ledger.verify().ok
 
 
@@ -141,15 +155,28 @@ def test_example_runs_as_written(project: Path):
     env["HASHED_KEY_PASSPHRASE"] = "test passphrase"  # the project's key signs, so the ledger can be read back here
     example = REPO / "examples" / "autogen_agent.py"
     done = subprocess.run(
-        [sys.executable, str(example), str(project / ".hashed")], capture_output=True, text=True, env=env, timeout=120, check=True
+        [sys.executable, str(example), str(project / ".hashed")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
     )
     out = done.stdout
     assert "tool ran: transfer_money(to='acct-9', amount=120.0)" in out
     assert "tool ran: delete_file" not in out
     assert "model saw: delete_file denied by policy (rule never-delete): Agents never delete data." in out
-    assert "model saw: transfer_money denied by policy (rule small-transfers): amount=5000.0 is over the limit of 1000" in out
+    assert (
+        "model saw: transfer_money denied by policy (rule small-transfers): amount=5000.0 is over the limit of 1000"
+        in out
+    )
     assert "ledger verified: 4 records" in out
     with make_hashed(project / ".hashed") as ledger:
         effects = sorted((r.body["tool"], r.body.get("effect") or r.body["status"]) for r in ledger.ledger.records())
         assert ledger.verify().ok
-    assert effects == [("delete_file", "deny"), ("transfer_money", "allow"), ("transfer_money", "deny"), ("transfer_money", "ok")]
+    assert effects == [
+        ("delete_file", "deny"),
+        ("transfer_money", "allow"),
+        ("transfer_money", "deny"),
+        ("transfer_money", "ok"),
+    ]

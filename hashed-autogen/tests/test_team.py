@@ -29,18 +29,27 @@ rules:
 
 
 def test_two_agents_each_under_its_own_policy(tmp_path, toolbox, kit):
-    with make_hashed(tmp_path / "payer", policy=PAYER) as payer, make_hashed(tmp_path / "auditor", policy=AUDITOR) as auditor:
+    with (
+        make_hashed(tmp_path / "payer", policy=PAYER) as payer,
+        make_hashed(tmp_path / "auditor", policy=AUDITOR) as auditor,
+    ):
         pay = kit.replay([("transfer_money", {"to": "acct-9", "amount": 50})], ids="p")
-        audit = kit.replay([("transfer_money", {"to": "acct-6", "amount": 50}), ("read_file", {"path": "/ledger"})], ids="a")
+        audit = kit.replay(
+            [("transfer_money", {"to": "acct-6", "amount": 50}), ("read_file", {"path": "/ledger"})], ids="a"
+        )
         team = RoundRobinGroupChat(
             [
                 AssistantAgent("payer", model_client=pay, tools=guard_tools(toolbox.tools(), payer, agent="payer")),
-                AssistantAgent("auditor", model_client=audit, tools=guard_tools(toolbox.tools(), auditor, agent="auditor")),
+                AssistantAgent(
+                    "auditor", model_client=audit, tools=guard_tools(toolbox.tools(), auditor, agent="auditor")
+                ),
             ],
             termination_condition=MaxMessageTermination(3),
         )
         task = kit.run(team.run(task="pay acct-9, then audit"))
-        assert [(name, args["to"]) for name, args in toolbox.executed if name == "transfer_money"] == [("transfer_money", "acct-9")]
+        assert [(name, args["to"]) for name, args in toolbox.executed if name == "transfer_money"] == [
+            ("transfer_money", "acct-9")
+        ]
         assert ("read_file", {"path": "/ledger", "encoding": "utf-8"}) in toolbox.executed
         got = kit.results(task)
         assert {k: r.is_error for k, r in got.items()} == {"p0": False, "a0": True, "a1": False}
@@ -61,8 +70,16 @@ def test_zero_code_gives_each_agent_its_own_name(tmp_path, toolbox, kit):
         instrument(hashed)
         team = RoundRobinGroupChat(
             [
-                AssistantAgent("billing_bot", model_client=kit.replay([("transfer_money", {"to": "a", "amount": 5})]), tools=toolbox.tools()),
-                AssistantAgent("helper", model_client=kit.replay([("transfer_money", {"to": "b", "amount": 5})]), tools=toolbox.tools()),
+                AssistantAgent(
+                    "billing_bot",
+                    model_client=kit.replay([("transfer_money", {"to": "a", "amount": 5})]),
+                    tools=toolbox.tools(),
+                ),
+                AssistantAgent(
+                    "helper",
+                    model_client=kit.replay([("transfer_money", {"to": "b", "amount": 5})]),
+                    tools=toolbox.tools(),
+                ),
             ],
             termination_condition=MaxMessageTermination(3),
         )

@@ -53,7 +53,9 @@ def test_denied_call_never_runs_and_the_model_sees_the_refusal(guarded, toolbox,
 
 
 def test_over_the_limit_is_denied(guarded, toolbox, kit):
-    bot = agent("billing", kit.replay([("transfer_money", {"to": "acct-9", "amount": "5000"})]), toolbox.tools(), guarded)
+    bot = agent(
+        "billing", kit.replay([("transfer_money", {"to": "acct-9", "amount": "5000"})]), toolbox.tools(), guarded
+    )
     task = kit.run(bot.run(task="pay"))
     assert toolbox.executed == []
     [decision] = kit.decisions(guarded)
@@ -74,14 +76,18 @@ def test_a_sum_window_denies_what_would_overshoot_it(guarded, toolbox, kit):
 
 
 def test_pending_approval_blocks_until_a_person_approves(guarded, toolbox, kit):
-    first = agent("billing", kit.replay([("transfer_money", {"to": "acct-9", "amount": 900})]), toolbox.tools(), guarded)
+    first = agent(
+        "billing", kit.replay([("transfer_money", {"to": "acct-9", "amount": 900})]), toolbox.tools(), guarded
+    )
     task = kit.run(first.run(task="pay"))
     assert toolbox.executed == []
     [result] = kit.results(task).values()
     assert result.is_error and "waiting for human approval" in result.content
     [request] = guarded.approvals.list("pending")
     guarded.approve(request.id, by="alice", comment="known payee")
-    again = agent("billing", kit.replay([("transfer_money", {"to": "acct-9", "amount": 900})]), toolbox.tools(), guarded)
+    again = agent(
+        "billing", kit.replay([("transfer_money", {"to": "acct-9", "amount": 900})]), toolbox.tools(), guarded
+    )
     kit.run(again.run(task="pay"))
     assert toolbox.executed == [("transfer_money", {"to": "acct-9", "amount": 900.0})]
     kinds = [(r.kind, r.body.get("effect") or r.body.get("verdict")) for r in kit.records(guarded)]
@@ -96,7 +102,11 @@ def test_a_tool_error_reaches_the_model_and_is_recorded_with_its_type(guarded, t
     [result] = kit.results(task).values()
     assert (result.content, result.is_error) == ("bank is down", True)
     outcome = kit.records(guarded)[-1]
-    assert (outcome.kind, outcome.body["status"], outcome.body["error"]) == ("outcome", "error", "ValueError: bank is down")
+    assert (outcome.kind, outcome.body["status"], outcome.body["error"]) == (
+        "outcome",
+        "error",
+        "ValueError: bank is down",
+    )
 
 
 def test_parallel_tool_calls_are_each_decided_and_recorded(guarded, toolbox, kit):

@@ -29,7 +29,11 @@ def test_fields_include_values_made_by_a_default_factory():
         (None, {"a": 1}, {"a": 1}),
         ({"name": "t"}, None, {}),
         ({"name": "t", "parameters": {"type": "object", "properties": {"a": {"default": 2}}}}, {}, {"a": 2}),
-        ({"name": "t", "parameters": {"type": "object", "properties": {"a": {"default": 2}}}}, {"a": None}, {"a": None}),
+        (
+            {"name": "t", "parameters": {"type": "object", "properties": {"a": {"default": 2}}}},
+            {"a": None},
+            {"a": None},
+        ),
         ({"name": "t", "parameters": {"type": "object", "properties": {"a": {"type": "int"}}}}, {}, {}),
     ],
 )
@@ -38,7 +42,7 @@ def test_with_defaults_fills_in_only_what_was_left_out(schema, arguments, expect
 
 
 def test_with_defaults_refuses_arguments_that_are_not_an_object():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="dictionary update sequence"):
         with_defaults(None, "/etc/passwd")  # type: ignore[arg-type]
 
 
@@ -56,4 +60,6 @@ def test_an_image_result_is_recorded_by_its_text():
     from PIL import Image as PILImage
 
     picture = ToolResult(name="t", result=[ImageResultContent(content=Image(PILImage.new("RGB", (1, 1))))])
-    assert read_tool_result(picture, 1).result.startswith("[Image: iVBOR")  # as the model sees it; only its digest is kept
+    assert read_tool_result(picture, 1).result.startswith(
+        "[Image: iVBOR"
+    )  # as the model sees it; only its digest is kept

@@ -72,7 +72,9 @@ async def test_an_mcp_server_runs_only_what_policy_allowed(queries, kit, tmp_pat
         ("run_query", {"sql": "boom", "database": "dev"}),
     ]
     async with McpWorkbench(params) as mcp:
-        bot = AssistantAgent("dba", model_client=kit.replay(calls), workbench=HashedWorkbench(mcp, queries, agent="dba"))
+        bot = AssistantAgent(
+            "dba", model_client=kit.replay(calls), workbench=HashedWorkbench(mcp, queries, agent="dba")
+        )
         task = await kit.timed(bot.run(task="query"))
     got = kit.results(task)
     assert got["c0"].is_error and "never touch the production database" in got["c0"].content
@@ -165,7 +167,9 @@ async def test_guarded_tools_in_a_guarded_workbench_are_decided_once(queries, to
 async def test_strict_mode_in_a_workbench_is_an_error_result_never_a_hang(queries, toolbox, kit):
     queries.settings = queries.settings.model_copy(update={"strict": True})
     client = kit.replay([("delete_file", {"path": "/x"})])
-    bot = AssistantAgent("ops", model_client=client, workbench=HashedWorkbench(StaticWorkbench(toolbox.tools()), queries))
+    bot = AssistantAgent(
+        "ops", model_client=client, workbench=HashedWorkbench(StaticWorkbench(toolbox.tools()), queries)
+    )
     task = await kit.timed(bot.run(task="go"))
     assert toolbox.executed == []
     [result] = kit.results(task).values()

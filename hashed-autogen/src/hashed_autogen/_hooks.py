@@ -47,16 +47,15 @@ def check(cls: type[Any], version: str) -> Callable[..., Any]:
         FrameworkVersionError: another release, or the private method moved or changed its parameters.
     """
     found = cls.__dict__.get("_execute_tool_call")
-    original = getattr(found, "__func__", None)
-    if not isinstance(found, staticmethod) or not inspect.iscoroutinefunction(original):
+    if not isinstance(found, staticmethod) or not inspect.iscoroutinefunction(found.__func__):
         raise FrameworkVersionError("autogen-agentchat", needs="AssistantAgent._execute_tool_call", hint=_HINT)
-    original = getattr(original, "__hashed_original__", original)
+    original: Callable[..., Any] = getattr(found.__func__, "__hashed_original__", found.__func__)
     numbers = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
     if numbers != _SUPPORTED or tuple(inspect.signature(original).parameters) != SHAPE:
         raise FrameworkVersionError(
             f"autogen-agentchat {version}", needs=f"AssistantAgent._execute_tool_call({', '.join(SHAPE)})", hint=_HINT
         )
-    return original  # type: ignore[no-any-return]
+    return original
 
 
 def install(cls: type[Any] = AssistantAgent) -> None:
@@ -89,7 +88,7 @@ def install(cls: type[Any] = AssistantAgent) -> None:
         token = scope.set(Scope(Installed.hashed, agent_name, strict))
         try:
             guarded = [wb if isinstance(wb, HashedWorkbench) else HashedWorkbench(wb) for wb in workbench]
-            result = await original(tool_call, guarded, handoff_tools, agent_name, cancellation_token, stream)
+            result: Executed = await original(tool_call, guarded, handoff_tools, agent_name, cancellation_token, stream)
         except Exception as exc:  # noqa: BLE001 - raising here would hang the agent's run() for ever
             result = tool_call, _error(tool_call, str(exc) or type(exc).__name__)
         finally:

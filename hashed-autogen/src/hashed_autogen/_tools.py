@@ -178,7 +178,11 @@ class HashedTool(BaseTool[BaseModel, Any]):
         return await execution.arun(self.tool.run, (args, cancellation_token))
 
     async def _run(
-        self, args: Mapping[str, Any], model: BaseModel | None, cancellation_token: CancellationToken, call_id: str | None
+        self,
+        args: Mapping[str, Any],
+        model: BaseModel | None,
+        cancellation_token: CancellationToken,
+        call_id: str | None,
     ) -> Any:
         if not self._plain:
             return await self.tool.run_json(args, cancellation_token, call_id=call_id)

@@ -45,7 +45,8 @@ def with_defaults(schema: ToolSchema | None, arguments: Mapping[str, Any] | None
         {'sql': 'drop table t', 'database': 'prod'}
     """
     bound = dict(arguments or {})
-    properties = (schema or {}).get("parameters", {}).get("properties", {})
+    parameters = schema.get("parameters") if schema is not None else None
+    properties: Mapping[str, Any] = parameters.get("properties", {}) if parameters is not None else {}
     for name, spec in properties.items():
         if name not in bound and isinstance(spec, Mapping) and "default" in spec:
             bound[name] = spec["default"]
