@@ -267,8 +267,8 @@ def main() -> None:
     zadded = pct(outer[zero], 0.5) - call0
     wcharge = pct(outer[WB_NOTHING], 0.5) - call0
     print(
-        f"zero-code, added p50 over the whole tool call: {zadded:.1f} µs ({100 * zadded / call0:.0f} % of the bare tool "
-        f"call's p50; AutoGen's own charge for a do-nothing workbench wrapper {wcharge:.1f} µs)"
+        f"zero-code, added p50 over the whole tool call: {zadded:.1f} µs ({100 * zadded / call0:.0f} % of the bare "
+        f"tool call's p50; AutoGen's own charge for a do-nothing workbench wrapper {wcharge:.1f} µs)"
     )
 
 
