@@ -104,5 +104,7 @@ def test_a_removed_private_method_or_another_release_is_refused():
         check(Moved, "0.7.5")
     with pytest.raises(FrameworkVersionError, match="autogen-agentchat 0.8.0 has no"):
         check(AssistantAgent, "0.8.0")
+    with pytest.raises(FrameworkVersionError, match=r"autogen-agentchat \(unknown version\) has no"):
+        check(AssistantAgent, "(unknown version)")
     assert check(AssistantAgent, "0.7.0").__name__ == "_execute_tool_call"
     assert SHAPE[0] == "tool_call"

@@ -65,7 +65,7 @@ def install(cls: type[Any] = AssistantAgent) -> None:
         FrameworkVersionError: see `check` (also warned, so a launcher that skips the adapter still says why).
     """
     try:
-        original = check(cls, metadata.version("autogen-agentchat"))
+        original = check(cls, _version())
     except FrameworkVersionError as exc:
         message = f"hashed: AutoGen agents are NOT guarded: {exc}"
         _log.warning("%s", message)
@@ -100,6 +100,13 @@ def install(cls: type[Any] = AssistantAgent) -> None:
 
     _execute_tool_call.__hashed_original__ = original  # type: ignore[attr-defined]
     cls._execute_tool_call = staticmethod(_execute_tool_call)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("autogen-agentchat")
+    except metadata.PackageNotFoundError:  # imported from a source tree: no release to check against
+        return "(unknown version)"
 
 
 def _error(tool_call: FunctionCall, text: str) -> FunctionExecutionResult:
