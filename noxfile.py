@@ -13,8 +13,14 @@ nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["lint", "typecheck", "tests_core", "tests_adapter", "tests_backend", "e2e"]
 
 PYTHON = "3.11"
-PACKAGES = {"core": "hashed-core", "langchain": "hashed-langchain", "backend": "hashed-backend"}
-ADAPTERS = {"langchain": "hashed-langchain"}  # adapter -> package; its framework floors are the "oldest" pins
+PACKAGES = {
+    "core": "hashed-core",
+    "langchain": "hashed-langchain",
+    "autogen": "hashed-autogen",
+    "backend": "hashed-backend",
+}
+# adapter -> package; its framework floors are the "oldest" pins
+ADAPTERS = {"langchain": "hashed-langchain", "autogen": "hashed-autogen"}
 
 
 def _sync(session: nox.Session, *packages: str, groups: tuple[str, ...] = ("test",)) -> None:
@@ -61,9 +67,14 @@ def tests_core(session: nox.Session) -> None:
     )
 
 
+def _framework_test(package: str) -> list[str]:
+    """A package's own `framework-test` group: framework parts only its tests need (AutoGen's replay model)."""
+    return nox.project.load_toml(f"{package}/pyproject.toml").get("dependency-groups", {}).get("framework-test", [])
+
+
 def _floors(package: str) -> list[str]:
     """`dist==floor` for every `>=` bound of a package's dependencies, hashed-core aside: the "oldest" pins."""
-    deps = nox.project.load_toml(f"{package}/pyproject.toml")["project"]["dependencies"]
+    deps = nox.project.load_toml(f"{package}/pyproject.toml")["project"]["dependencies"] + _framework_test(package)
     pins = []
     for req in map(Requirement, deps):
         floor = next((spec.version for spec in req.specifier if spec.operator == ">="), None)
@@ -78,7 +89,7 @@ def _floors(package: str) -> list[str]:
 def tests_adapter(session: nox.Session, adapter: str, pin: str) -> None:
     """An adapter's tests on the locked (latest) framework, or on its declared floors (oldest)."""
     package = ADAPTERS[adapter]
-    _sync(session, package)
+    _sync(session, package, groups=("test", "framework-test") if _framework_test(package) else ("test",))
     if pin == "oldest":
         session.install(*_floors(package))
     session.run("pytest", f"{package}/tests", f"{package}/src", "--doctest-modules", *session.posargs)
@@ -101,10 +112,11 @@ def tests_backend(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False, tags=["bench"])
 def bench(session: nox.Session) -> None:
     """Every benchmark table of docs/performance.md (slow; run it on a quiet machine)."""
-    for package in ("hashed-core", "hashed-langchain", "hashed-backend"):
-        _sync(session, package, groups=("bench",))
+    for package in ("hashed-core", "hashed-langchain", "hashed-autogen", "hashed-backend"):
+        _sync(session, package, groups=("bench", "framework-test") if _framework_test(package) else ("bench",))
     session.run("python", "bench/core_guard.py")
     session.run("python", "bench/langchain_overhead.py")
+    session.run("python", "bench/autogen_overhead.py")
     session.run("python", "bench/backend_ingest.py", *session.posargs)
 
 
