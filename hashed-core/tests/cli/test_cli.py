@@ -110,7 +110,7 @@ def test_policy_validate_lists_every_problem_with_lines(project):
     result = runner.invoke(app, ["policy", "validate", "--json"])
     assert result.exit_code == 1
     issues = json.loads(result.output)["issues"]
-    assert [(i["field"], i["line"]) for i in issues] == [("rules[1].rate.max_calls", 21), ("rules[3].effect", 35)]
+    assert [(i["field"], i["line"]) for i in issues] == [("rules[1].rate.max_calls", 22), ("rules[3].effect", 36)]
 
 
 def test_approvals_can_be_listed_and_approved(project):
