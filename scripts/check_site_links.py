@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workspace import ROOT, packages  # noqa: E402 - this folder, added above
+from workspace import ROOT, packages
 
 BASE = "https://hashed.readthedocs.io/en/latest/"
 _LINK = re.compile(re.escape(BASE) + r"([A-Za-z0-9_./-]*(?:#[A-Za-z0-9_-]+)?)")

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workspace import ROOT, Package, packages  # noqa: E402 - this folder, added above
+from workspace import ROOT, Package, packages
 
 __all__ = ["OURS", "PACKAGES", "DocCommand", "doc_commands", "install_targets", "poison_version"]
 
@@ -85,8 +85,6 @@ def poison_version(package: Package) -> str:
     """A version inside our own ranges, newer than ours: an index offering it must not be asked."""
     major, minor = package.version.split(".")[:2]
     return f"{major}.{minor}.999"
-
-
 
 
 if __name__ == "__main__":

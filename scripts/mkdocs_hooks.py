@@ -16,7 +16,7 @@ from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workspace import Package, packages  # noqa: E402 - this folder, added above
+from workspace import Package, packages
 
 # What each package's reference page documents: the public modules (implementation modules are private).
 _REFERENCE = {

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workspace import ROOT, Package, packages  # noqa: E402 - the script's own folder, added above
+from workspace import ROOT, Package, packages
 
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)((a|b|rc)(0|[1-9]\d*))?$")
 
@@ -94,10 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         set_version(package, args.version, [p.dist for p in found])
         print(f"release: {package.dist} {args.version}")
     if not args.no_changelog:
-        subprocess.run(["towncrier", "build", "--yes", "--version", args.version], cwd=ROOT, check=True)
+        towncrier = ["towncrier", "build", "--yes", "--version", args.version]  # the release group's towncrier
+        subprocess.run(towncrier, cwd=ROOT, check=True)  # noqa: S603 - fixed arguments, no shell
     if not args.no_lock:
         uv = shutil.which("uv") or str(ROOT / ".tools" / "bin" / "uv")
-        subprocess.run([uv, "lock"], cwd=ROOT, check=True)
+        subprocess.run([uv, "lock"], cwd=ROOT, check=True)  # noqa: S603 - fixed arguments, no shell
     issues = problems(packages())
     for issue in issues:
         print(f"release: {issue}", file=sys.stderr)

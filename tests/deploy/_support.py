@@ -76,5 +76,7 @@ def backend_cli(*args: str, env: dict[str, str] | None = None, check: bool = Tru
         timeout=300,
     )
     if check and result.returncode != 0:
-        raise AssertionError(f"hashed backend {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"hashed backend {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
     return result

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for `_support`
-from _support import admin_url  # noqa: E402 - the folder added above
+from _support import admin_url
 
 
 @pytest.fixture

@@ -80,10 +80,14 @@ def test_compose_migrates_once_before_the_replicas_as_the_script_does():
 
 
 def test_both_layouts_read_the_same_settings_file_and_set_the_same_secrets():
-    assert 'grep -E \'^HASHED_[A-Z_]+=\' "$DEPLOY/backend.env"' in SCRIPT
+    assert "grep -E '^HASHED_[A-Z_]+=' \"$DEPLOY/backend.env\"" in SCRIPT
     script_sets = set(re.findall(r'echo "(HASHED_[A-Z_]+)=', SCRIPT))
     assert script_sets == {"HASHED_DATABASE_URL", "HASHED_BACKEND_SECRET_KEY"}
-    settings = {line.split("=", 1)[0] for line in (DEPLOY / "backend.env").read_text().splitlines() if "=" in line and not line.startswith("#")}
+    settings = {
+        line.split("=", 1)[0]
+        for line in (DEPLOY / "backend.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
     assert "HASHED_BACKEND_MIGRATE_ON_START" in settings and "HASHED_BACKEND_COOKIE_SECURE" in settings
     for name in ["migrate", *BACKENDS]:
         service = SERVICES[name]

@@ -135,15 +135,19 @@ def test_agents_ship_through_tls_while_a_replica_dies_and_while_all_are_upgraded
         worker.start()
     try:
         wait_for(
-            lambda: all(a.shipper.registered and a.shipper.unshipped() < a.ledger.head()[0] > 20 for a in agents.values()),
+            lambda: all(
+                a.shipper.registered and a.shipper.unshipped() < a.ledger.head()[0] > 20 for a in agents.values()
+            ),
             what=lambda: f"the first shipments through the proxy ({[a.shipper.last_error for a in agents.values()]})",
         )
         victim = _pid(env, "backend-1")
         os.kill(victim, signal.SIGKILL)  # a replica dies mid-traffic
         wait_for(lambda: not _alive(victim), what="the replica to die")
         heads_at_kill = {name: a.ledger.head()[0] for name, a in agents.items()}
-        wait_for(lambda: all(a.ledger.head()[0] > heads_at_kill[n] + 20 for n, a in agents.items()),
-                 what="more calls after the kill")
+        wait_for(
+            lambda: all(a.ledger.head()[0] > heads_at_kill[n] + 20 for n, a in agents.items()),
+            what="more calls after the kill",
+        )
         wait_for(lambda: all(a.shipper.unshipped() < 50 for a in agents.values()), what="shipping to the survivor")
         upgraded = run("upgrade")  # backup, migrate, restart each replica in turn (the dead one comes back)
         assert "replica 1 ready" in upgraded.stderr and "replica 2 ready" in upgraded.stderr
@@ -178,9 +182,7 @@ def test_agents_ship_through_tls_while_a_replica_dies_and_while_all_are_upgraded
         text=True,
     )
     assert verified.returncode == 0, verified.stderr
-    assert {c["name"]: c["head_seq"] for c in json.loads(verified.stdout)} == {
-        name: 2 * made[name] for name in agents
-    }
+    assert {c["name"]: c["head_seq"] for c in json.loads(verified.stdout)} == {name: 2 * made[name] for name in agents}
     [backup] = sorted((state / "backups").glob("*.dump"))  # the upgrade's own backup, with its manifest
     assert json.loads(Path(f"{backup}.manifest.json").read_text())["database"] == "postgresql"
 

@@ -95,9 +95,8 @@ def test_verify_catches_an_altered_and_a_truncated_store(shipped, database):
     env, url = shipped[0], database[1]
     with _db(env, url) as conn:
         agent = "agent_id IN (SELECT id FROM agents WHERE name = '{}')"
-        conn.exec_driver_sql(
-            f"UPDATE records SET raw = replace(raw, '\"amount\":7', '\"amount\":8') WHERE seq = 15 AND {agent.format('billing-bot')}"
-        )
+        altered = "replace(raw, '\"amount\":7', '\"amount\":8')"
+        conn.exec_driver_sql(f"UPDATE records SET raw = {altered} WHERE seq = 15 AND {agent.format('billing-bot')}")
         conn.exec_driver_sql(f"DELETE FROM records WHERE seq = 80 AND {agent.format('refund-bot')}")
         conn.commit()
     failed = backend_cli("verify", env=env, check=False)

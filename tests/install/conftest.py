@@ -11,8 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -25,6 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))  # the test modules import from there too
 from doc_commands import PACKAGES, doc_commands, poison_version  # noqa: E402 - the folder added above
+
 
 @dataclasses.dataclass
 class Venv:
@@ -111,7 +110,9 @@ def poisoned_index(tmp_path_factory) -> Path:
         with zipfile.ZipFile(folder / f"{stem}-py3-none-any.whl", "w") as wheel:
             wheel.writestr(f"{package.module}/__init__.py", "raise ImportError('poisoned: taken from an index')\n")
             wheel.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {package.dist}\nVersion: {version}\n")
-            wheel.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+            wheel.writestr(
+                f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+            )
             wheel.writestr(f"{info}/RECORD", "")
     return folder
 

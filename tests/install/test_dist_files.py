@@ -55,7 +55,9 @@ def test_sdist_carries_the_licence(built, package):
 
 def test_twine_check_passes_on_every_file(built):
     files = sorted(str(path) for path in built.iterdir() if path.suffix in (".whl", ".gz"))
-    result = subprocess.run([sys.executable, "-m", "twine", "check", "--strict", *files], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "twine", "check", "--strict", *files], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("PASSED") == len(files)
 

@@ -108,7 +108,9 @@ def verify_store(conn: Connection) -> StoreReport:
     for agent in agents:
         keys = list(
             conn.execute(
-                select(AgentKey.public_key).where(AgentKey.agent_id == agent.id).order_by(AgentKey.added_ns, AgentKey.id)
+                select(AgentKey.public_key)
+                .where(AgentKey.agent_id == agent.id)
+                .order_by(AgentKey.added_ns, AgentKey.id)
             ).scalars()
         ) or [agent.public_key]
         raws = conn.execute(

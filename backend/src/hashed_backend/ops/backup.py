@@ -55,7 +55,9 @@ def _sha256(path: Path) -> str:
 def _tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
-        raise BackupError(f"{name} is not on PATH: install PostgreSQL's client tools (Debian: apt-get install postgresql-client)")
+        raise BackupError(
+            f"{name} is not on PATH: install PostgreSQL's client tools (Debian: apt-get install postgresql-client)"
+        )
     return found
 
 
@@ -177,5 +179,7 @@ def restore(settings: BackendSettings, dump: Path, *, replace: bool = False) -> 
     if report.heads() != expected:
         missing = sorted(set(expected) ^ set(report.heads()))
         changed = sorted(k for k in set(expected) & set(report.heads()) if expected[k] != report.heads()[k])
-        raise BackupError(f"the restored store does not match the manifest: agents missing {missing}, changed {changed}")
+        raise BackupError(
+            f"the restored store does not match the manifest: agents missing {missing}, changed {changed}"
+        )
     return report

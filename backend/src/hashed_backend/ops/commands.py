@@ -65,7 +65,9 @@ def _print_report(report: Any, as_json: bool) -> None:
         state = "ok" if chain.ok else f"FAILED: {chain.error}"
         typer.echo(f"{chain.org_id} {chain.name} ({chain.agent_id}): {chain.records} records, {where}: {state}")
     failed = sum(not chain.ok for chain in report.chains)
-    typer.echo(f"{len(report.chains)} agents, {report.records} records: " + (f"{failed} FAILED" if failed else "verified"))
+    typer.echo(
+        f"{len(report.chains)} agents, {report.records} records: " + (f"{failed} FAILED" if failed else "verified")
+    )
 
 
 def verify(database_url: DatabaseUrl = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
@@ -81,12 +83,15 @@ def verify(database_url: DatabaseUrl = None, data_dir: DataDir = None, as_json: 
 
 
 def backup(
-    file: Annotated[Path, typer.Argument(help="The backup file to write (never overwritten); the manifest goes beside it.")],
+    file: Annotated[
+        Path, typer.Argument(help="The backup file to write (never overwritten); the manifest goes beside it.")
+    ],
     database_url: DatabaseUrl = None,
     data_dir: DataDir = None,
 ) -> None:
     """Back up the audit store (pg_dump or SQLite's online backup) with a manifest of every agent's head."""
-    from hashed_backend.ops.backup import backup as run, manifest_path
+    from hashed_backend.ops.backup import backup as run
+    from hashed_backend.ops.backup import manifest_path
 
     with _errors():
         manifest = run(_settings(database_url, data_dir), file)
@@ -131,7 +136,9 @@ def retention(
         for cut in cuts:
             typer.echo(f"{cut.org_id} {cut.name} ({cut.agent_id}): seq {cut.first}..{cut.last} ({cut.records} records)")
         if dry_run or not cuts:
-            typer.echo(f"{total} records of {len(cuts)} agents are older than {older_than_days:g} days (nothing changed)")
+            typer.echo(
+                f"{total} records of {len(cuts)} agents are older than {older_than_days:g} days (nothing changed)"
+            )
             return
         if not yes and not typer.confirm(f"archive to {archive} and delete {total} records?", err=True):
             _fail("nothing changed (pass --yes to skip the question)", 2)

@@ -22,10 +22,9 @@ import hashlib
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, and_, delete, func, select
+from sqlalchemy import Connection, and_, delete, func, select
 
 from hashed.errors import ChainBrokenError
 from hashed.ledger import GENESIS, ChainVerifier
@@ -60,17 +59,18 @@ def archive_name(first: int, last: int) -> str:
     return f"{first:012d}-{last:012d}.jsonl"
 
 
-def _cut(conn: Connection, agent: Row[Any], cutoff_ns: int) -> Cut | None:
+def _cut(conn: Connection, cut: Cut, head_seq: int, cutoff_ns: int) -> Cut | None:
     # The prefix of records received before the cut-off, the head record excepted. (With checkpoints: also at or
     # before the last checkpoint's tree size.)
-    first = conn.execute(select(func.min(Record.seq)).where(Record.agent_id == agent.id)).scalar_one()
+    first: int | None = conn.execute(select(func.min(Record.seq)).where(Record.agent_id == cut.agent_id)).scalar()
     if first is None:
         return None
-    newer = conn.execute(
-        select(func.min(Record.seq)).where(Record.agent_id == agent.id, Record.received_ns >= cutoff_ns)
-    ).scalar_one()
-    last = min(agent.head_seq - 1, (newer if newer is not None else agent.head_seq + 1) - 1)
-    return Cut(agent.id, agent.org_id, agent.name, first, last) if last >= first else None
+    newer: int | None = conn.execute(
+        select(func.min(Record.seq)).where(Record.agent_id == cut.agent_id, Record.received_ns >= cutoff_ns)
+    ).scalar()
+    cut.first = first
+    cut.last = min(head_seq - 1, (newer if newer is not None else head_seq + 1) - 1)
+    return cut if cut.last >= cut.first else None
 
 
 def plan(conn: Connection, days: float, now_ns: int | None = None) -> list[Cut]:
@@ -78,7 +78,8 @@ def plan(conn: Connection, days: float, now_ns: int | None = None) -> list[Cut]:
     cutoff = (now_ns if now_ns is not None else time.time_ns()) - int(days * _NS_PER_DAY)
     columns = (Agent.id, Agent.org_id, Agent.name, Agent.head_seq)
     agents = conn.execute(select(*columns).order_by(Agent.org_id, Agent.id)).all()
-    return [cut for agent in agents if (cut := _cut(conn, agent, cutoff)) is not None]
+    cuts = (_cut(conn, Cut(agent_id, org_id, name, 0, 0), head, cutoff) for agent_id, org_id, name, head in agents)
+    return [cut for cut in cuts if cut is not None]
 
 
 def _archive(conn: Connection, cut: Cut, folder: Path) -> None:
@@ -132,11 +133,11 @@ def apply(conn: Connection, cuts: list[Cut], folder: Path) -> list[Cut]:
                 delete(Record).where(and_(Record.agent_id == cut.agent_id, Record.seq.between(cut.first, cut.last)))
             ).rowcount
             if deleted != cut.records:
-                raise ChainBrokenError(cut.last, f"agent {cut.agent_id}: {deleted} records deleted, {cut.records} archived")
+                raise ChainBrokenError(
+                    cut.last, f"agent {cut.agent_id}: {deleted} records deleted, {cut.records} archived"
+                )
         done.append(cut)
-    manifest = [
-        {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(cut).items()} for cut in done
-    ]
+    manifest = [{k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(cut).items()} for cut in done]
     (folder / f"retention-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json").write_bytes(
         orjson.dumps({"format": "hashed-retention/1", "cuts": manifest}, option=orjson.OPT_INDENT_2)
     )
