@@ -140,7 +140,7 @@ def docs(session: nox.Session) -> None:
 def install(session: nox.Session) -> None:
     """Every install command of every doc, as written, in new virtualenvs with plain pip; the built files."""
     _sync(session, groups=("test", "release"))
-    session.run("pytest", *(session.posargs or ["tests/install"]))
+    session.run("pytest", "tests/install", *session.posargs)
 
 
 @nox.session(python=PYTHON, tags=["deploy", "backend"])
@@ -148,4 +148,4 @@ def deploy(session: nox.Session) -> None:
     """deploy/: PostgreSQL, replicas and nginx with TLS, end to end; backup, restore, retention, upgrade."""
     for package in ("hashed-core", "hashed-backend"):  # one `--package` per sync (see typecheck)
         _sync(session, package)
-    session.run("pytest", *(session.posargs or ["tests/deploy"]))
+    session.run("pytest", "tests/deploy", *session.posargs)
