@@ -182,3 +182,14 @@ def _empty_target(database, tmp_path, request):
     if database[1] is None:
         return {"HASHED_BACKEND_DATA_DIR": str(tmp_path / "restored")}
     return {"HASHED_DATABASE_URL": _create_database(admin_url(), "hashed_restore", request.addfinalizer)}
+
+
+def test_a_wrong_database_gets_one_clear_line_and_nothing_is_created(tmp_path):
+    missing = backend_cli("verify", "--data-dir", str(tmp_path / "none"), check=False)
+    assert missing.returncode == 3 and "error: no database at" in missing.stderr and "--data-dir" in missing.stderr
+    assert not (tmp_path / "none").exists()
+    unreachable = backend_cli(
+        "backup", str(tmp_path / "b.dump"), "--database-url", "postgresql://x@127.0.0.1:1/x", check=False
+    )
+    assert unreachable.returncode == 3 and unreachable.stderr.startswith("error: cannot reach the database")
+    assert "Traceback" not in unreachable.stderr and not (tmp_path / "b.dump").exists()

@@ -123,7 +123,7 @@ def _pg_backup(settings: BackendSettings, dump: Path) -> dict[str, Any]:
 
 
 def _holds_data(settings: BackendSettings) -> bool:
-    with connect(settings.sqlalchemy_url) as conn:
+    with connect(settings.sqlalchemy_url, store=False) as conn:
         return "agents" in inspect(conn).get_table_names() and bool(
             conn.execute(text("SELECT 1 FROM agents LIMIT 1")).first()
         )

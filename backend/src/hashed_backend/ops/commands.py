@@ -43,11 +43,14 @@ def _errors() -> Iterator[None]:
 
     from hashed.errors import ChainBrokenError
     from hashed_backend.ops.backup import BackupError
+    from hashed_backend.ops.store import NoStoreError
 
     try:
         yield
     except OperationalError as exc:
         _fail(f"cannot reach the database: {str(exc.orig).strip().splitlines()[0]} (check --database-url)", 3)
+    except NoStoreError as exc:
+        _fail(str(exc), 3)
     except (BackupError, ChainBrokenError) as exc:
         _fail(str(exc))
 

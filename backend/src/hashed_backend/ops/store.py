@@ -13,12 +13,16 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import Connection, create_engine
+from sqlalchemy import Connection, create_engine, inspect
 from sqlalchemy.engine import make_url
 
 from hashed_backend.settings import BackendSettings
 
-__all__ = ["connect", "libpq_url", "sqlite_path", "sync_url"]
+__all__ = ["NoStoreError", "connect", "libpq_url", "sqlite_path", "sync_url"]
+
+
+class NoStoreError(RuntimeError):
+    """The database holds no Hashed store (wrong URL or folder, or never migrated)."""
 
 
 def sync_url(url: str) -> str:
@@ -41,11 +45,20 @@ def sqlite_path(settings: BackendSettings) -> Path | None:
 
 
 @contextlib.contextmanager
-def connect(url: str) -> Iterator[Connection]:
-    """One connection to the database at `url` (async or sync form), closed with its engine at the end."""
+def connect(url: str, *, store: bool = True) -> Iterator[Connection]:
+    """One connection to the database at `url` (async or sync form), closed with its engine at the end.
+
+    Raises:
+        NoStoreError: `store` is True and the database has no Hashed tables (a SQLite file is never created).
+    """
+    parsed = make_url(url)
+    if store and parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists():
+        raise NoStoreError(f"no database at {parsed.database}: check --data-dir or HASHED_BACKEND_DATA_DIR")
     engine = create_engine(sync_url(url))
     try:
         with engine.connect() as conn:
+            if store and not inspect(conn).has_table("agents"):
+                raise NoStoreError("this database has no Hashed tables: check the URL, or run hashed backend migrate")
             yield conn
     finally:
         engine.dispose()
