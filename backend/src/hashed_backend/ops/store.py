@@ -59,6 +59,7 @@ def connect(url: str, *, store: bool = True) -> Iterator[Connection]:
         with engine.connect() as conn:
             if store and not inspect(conn).has_table("agents"):
                 raise NoStoreError("this database has no Hashed tables: check the URL, or run hashed backend migrate")
+            conn.rollback()  # the caller starts its own transaction (a backup sets its isolation level first)
             yield conn
     finally:
         engine.dispose()
