@@ -10,7 +10,20 @@ from packaging.requirements import Requirement
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "tests_core", "tests_adapter", "tests_backend", "e2e"]
+# The default set is what .ci/run runs (budget: 30 minutes on 2 cores). The sessions before docs took ≈ 7 minutes;
+# docs ≈ 10 s, install ≈ 4 min of CPU (4 to 12 min wall here, shared machine), deploy ≈ 3.5 min of CPU (10 min
+# wall under the same load). If the budget runs short, move install or deploy out with a tag, never an adapter.
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests_core",
+    "tests_adapter",
+    "tests_backend",
+    "e2e",
+    "docs",
+    "install",
+    "deploy",
+]
 
 PYTHON = "3.11"
 PACKAGES = {
@@ -126,3 +139,27 @@ def e2e(session: nox.Session) -> None:
     for package in ("hashed-core", "hashed-backend"):  # one `--package` per sync (see typecheck)
         _sync(session, package)
     session.run("pytest", "tests", "-m", "e2e", *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["docs"])
+def docs(session: nox.Session) -> None:
+    """The documentation site, strictly (a broken link, anchor or page fails), then the site links elsewhere."""
+    _sync(session, groups=("docs",))
+    quiet = {"NO_MKDOCS_2_WARNING": "1"}  # material's end-of-life banner, printed at every build
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site", *session.posargs, env=quiet)
+    session.run("python", "scripts/check_site_links.py", "site")
+
+
+@nox.session(python=PYTHON, tags=["install"])
+def install(session: nox.Session) -> None:
+    """Every install command of every doc, as written, in new virtualenvs with plain pip; the built files."""
+    _sync(session, groups=("test", "release"))
+    session.run("pytest", "tests/install", *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["deploy", "backend"])
+def deploy(session: nox.Session) -> None:
+    """deploy/: PostgreSQL, replicas and nginx with TLS, end to end; backup, restore, retention, upgrade."""
+    for package in ("hashed-core", "hashed-backend"):  # one `--package` per sync (see typecheck)
+        _sync(session, package)
+    session.run("pytest", "tests/deploy", *session.posargs)

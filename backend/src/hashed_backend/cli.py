@@ -1,4 +1,6 @@
-"""`hashed backend serve | migrate` (the core CLI mounts this typer app), also `python -m hashed_backend`.
+"""`hashed backend serve | migrate | verify | backup | restore | retention` (the core CLI mounts this typer app).
+
+Also `python -m hashed_backend`. The operations commands live in `hashed_backend.ops.commands`.
 
 Example:
     >>> from typer.testing import CliRunner
@@ -13,6 +15,8 @@ import os
 from typing import Annotated
 
 import typer
+
+from hashed_backend.ops.commands import register as register_operations
 
 __all__ = ["app", "main", "migrate", "serve"]
 
@@ -90,6 +94,9 @@ def migrate(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
 
     revision = asyncio.run(run())
     typer.echo(f"database at migration {revision}")
+
+
+register_operations(app)
 
 
 def main(args: list[str] | None = None) -> None:
