@@ -13,8 +13,13 @@ nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["lint", "typecheck", "tests_core", "tests_adapter", "tests_backend", "e2e"]
 
 PYTHON = "3.11"
-PACKAGES = {"core": "hashed-core", "langchain": "hashed-langchain", "backend": "hashed-backend"}
-ADAPTERS = {"langchain": "hashed-langchain"}  # adapter -> package; its framework floors are the "oldest" pins
+PACKAGES = {
+    "core": "hashed-core",
+    "langchain": "hashed-langchain",
+    "strands": "hashed-strands",
+    "backend": "hashed-backend",
+}
+ADAPTERS = {"langchain": "hashed-langchain", "strands": "hashed-strands"}  # adapter -> package; its framework floors are the "oldest" pins
 
 
 def _sync(session: nox.Session, *packages: str, groups: tuple[str, ...] = ("test",)) -> None:

@@ -1,0 +1,259 @@
+"""`HashedHookProvider`: every tool call of a Strands agent decided, signed and recorded, and refused the Strands way.
+
+It decides in a `BeforeToolCallEvent` callback that runs after every other one (hook order +infinity, Strands 1.44+;
+before that, in registration order), on the arguments the selected tool's body will receive. A refusal is
+`event.cancel_tool` with the core's text, which the model sees as the tool's error result while the run goes on;
+strict mode raises `PolicyDenied` out of the run instead. A pending call asks the person in the app through a Strands
+interrupt (with `approvals="interrupt"`), and their answer becomes the signed approval in the ledger.
+
+The selected tool is then replaced by `_Guarded`, which runs it only under a decision made on exactly the arguments it
+is handed: a hook after this one, or an `ExecuteToolStage` middleware, that rewrites them gets a decision of its own
+on what runs. `_Guarded` records the outcome, linked to the decision, whose call id is the tool use id.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Literal
+
+from strands.hooks import BeforeToolCallEvent, HookProvider, HookRegistry
+from strands.hooks import registry as _registry
+from strands.interrupt import InterruptException
+from strands.types._events import ToolInterruptEvent, ToolResultEvent  # the executor's own result and interrupt
+from strands.types.tools import AgentTool
+
+from hashed.adapters import Effect, Execution, abegin, current, outcome, started
+from hashed_strands._translate import (
+    APPROVAL,
+    FRAMEWORK,
+    approval_reason,
+    arguments,
+    identity,
+    read_answer,
+    read_outcome,
+    refusal_result,
+)
+
+if TYPE_CHECKING:
+    from strands.types.tools import ToolSpec, ToolUse
+
+    from hashed import Hashed
+
+__all__ = ["HashedHookProvider"]
+
+_LAST: dict[str, Any] = {"order": math.inf} if hasattr(_registry, "HookOrder") else {}
+_parent: ContextVar[str | None] = ContextVar("hashed_strands_parent", default=None)  # the tool use a body runs for
+_KEEP = 256  # decided-but-not-yet-run calls and open questions kept per provider (older ones are decided afresh)
+
+
+class HashedHookProvider(HookProvider):
+    """Guards every tool call of the agents it is given to; a refused call's error result tells the model why.
+
+    Args:
+        hashed: the `Hashed` to ask; default: `hashed.adapters.current()` at each call.
+        agent: the agent name for the policy's `agents` globs; default: `Agent(name=...)`, else the settings.
+        approvals: what a call waiting for approval does: `"refuse"` (the model is told it waits; the same call
+            runs once approved, e.g. with `hashed approvals approve`), or `"interrupt"` (the agent stops with a
+            Strands interrupt named `hashed-approval`; resume it with `respond(interrupt, approve=...)`).
+
+    Example:
+        agent = Agent(model=model, tools=tools, hooks=[HashedHookProvider()])
+    """
+
+    def __init__(
+        self,
+        hashed: Hashed | None = None,
+        *,
+        agent: str | None = None,
+        approvals: Literal["refuse", "interrupt"] = "refuse",
+    ) -> None:
+        if approvals not in ("refuse", "interrupt"):
+            raise ValueError(f"approvals must be 'refuse' or 'interrupt', not {approvals!r}")
+        self.hashed = hashed
+        self.agent = agent
+        self.approvals = approvals
+        self._unrun: OrderedDict[tuple[int, str], _Guarded] = OrderedDict()  # allowed, not run yet (see `_before`)
+        self._asked: OrderedDict[tuple[int, str], str] = OrderedDict()  # interrupted calls: their approval request
+
+    def register_hooks(self, registry: HookRegistry, **kwargs: Any) -> None:
+        """Decide each tool call after every other `BeforeToolCallEvent` callback."""
+        registry.add_callback(BeforeToolCallEvent, self._before, **_LAST)
+
+    def _instance(self) -> Hashed | None:
+        """The `Hashed` that decides now (None: guarding is off)."""
+        return self.hashed or current()
+
+    async def _decide(self, hashed: Hashed, tool: AgentTool, tool_use: ToolUse, agent: Any) -> Execution:
+        return await abegin(
+            hashed,
+            tool.tool_name,
+            arguments=lambda: arguments(tool, tool_use),
+            framework=FRAMEWORK,
+            call_id=tool_use.get("toolUseId"),
+            parent_id=_parent.get(),
+            **identity(agent, self.agent),
+        )
+
+    async def _before(self, event: BeforeToolCallEvent) -> None:
+        tool = event.selected_tool
+        if tool is None or isinstance(tool, _Guarded) or tool.tool_type == "structured_output":
+            return  # nothing runs; another Hashed provider decided it; Strands' own final-answer tool
+        hashed = self._instance()
+        if hashed is None:
+            return
+        tool_use = event.tool_use
+        key = (id(event.agent), str(tool_use.get("toolUseId")))
+        prior = self._unrun.pop(key, None)
+        if prior is not None and prior.tool is tool and prior.fits(tool_use):
+            # Allowed before but never ran (another hook's interrupt or cancel came after ours): same decision.
+            event.selected_tool = _keep(self._unrun, key, prior)
+            return
+        if event.cancel_tool:  # refused before us; should a later hook undo that, the tool decides for itself
+            event.selected_tool = _Guarded(tool, self, event.agent, None)
+            return
+        asking = self.approvals == "interrupt" and "event_loop_cycle_id" in event.invocation_state  # not direct
+        if asking and key in self._asked:  # resumed: the person's answer first (asks again if there is none)
+            self._answer(hashed, self._asked[key], event.interrupt(APPROVAL))
+            del self._asked[key]
+        execution = await self._decide(hashed, tool, tool_use, event.agent)
+        if asking and execution.decision.effect is Effect.PENDING and execution.decision.approval_id:
+            request = hashed.approvals.get(execution.decision.approval_id)
+            _keep(self._asked, key, request.id)
+            answer = event.interrupt(APPROVAL, reason=approval_reason(request))  # stops the agent until answered
+            self._answer(hashed, request.id, answer)  # answered already (resumed from a session elsewhere)
+            del self._asked[key]
+            execution = await self._decide(hashed, tool, tool_use, event.agent)
+        if not execution.allowed:
+            event.cancel_tool = execution.refuse()  # the core's words; PolicyDenied in strict mode
+            return
+        event.selected_tool = _keep(self._unrun, key, _Guarded(tool, self, event.agent, execution))
+
+    def _answer(self, hashed: Hashed, request_id: str, response: Any) -> None:
+        """Record a person's answer to an approval request (unless it was answered elsewhere first)."""
+        approve, by, comment = read_answer(response)
+        if hashed.approvals.get(request_id).status == "pending":
+            (hashed.approve if approve else hashed.deny)(request_id, by=by, comment=comment)
+
+
+def _keep(cache: OrderedDict[Any, Any], key: Any, value: Any) -> Any:
+    cache[key] = value
+    while len(cache) > _KEEP:
+        cache.popitem(last=False)
+    return value
+
+
+class _Guarded(AgentTool):
+    """The selected tool, run only under a decision on exactly the arguments it is handed; records what it did."""
+
+    def __init__(self, tool: AgentTool, provider: HashedHookProvider, agent: Any, execution: Execution | None) -> None:
+        super().__init__()
+        self.tool = tool
+        self._provider = provider
+        self._agent = agent
+        self._decided = [] if execution is None else [execution]  # taken once: `list.pop` is atomic
+
+    @property
+    def tool_name(self) -> str:  # noqa: D102 - the guarded tool's own
+        return self.tool.tool_name
+
+    @property
+    def tool_spec(self) -> ToolSpec:  # noqa: D102
+        return self.tool.tool_spec
+
+    @property
+    def tool_type(self) -> str:  # noqa: D102
+        return self.tool.tool_type
+
+    @property
+    def supports_hot_reload(self) -> bool:  # noqa: D102
+        return self.tool.supports_hot_reload
+
+    @property
+    def is_dynamic(self) -> bool:  # noqa: D102
+        return self.tool.is_dynamic
+
+    def get_display_properties(self) -> dict[str, str]:  # noqa: D102
+        return self.tool.get_display_properties()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.tool, name)  # anything else a hook or the framework reads
+
+    def fits(self, tool_use: ToolUse) -> bool:
+        """Whether the decision made for this tool covers `tool_use`'s arguments."""
+        return bool(self._decided) and _same(self.tool, self._decided[0], tool_use)
+
+    async def stream(self, tool_use: ToolUse, invocation_state: dict[str, Any], **kwargs: Any) -> AsyncGenerator[Any]:
+        """Run the tool if a decision allows exactly these arguments (deciding now if none does); record the outcome."""
+        try:
+            execution: Execution | None = self._decided.pop()
+        except IndexError:  # already run once: another run needs a decision of its own
+            execution = None
+        key = (id(self._agent), str(tool_use.get("toolUseId")))
+        if self._provider._unrun.get(key) is self:
+            self._provider._unrun.pop(key, None)
+        if execution is None or not _same(self.tool, execution, tool_use):
+            hashed = self._provider._instance() or current()
+            execution = await self._provider._decide(hashed, self.tool, tool_use, self._agent)
+        if not execution.allowed:
+            yield ToolResultEvent(refusal_result(tool_use, execution.decision.refusal_message))
+            return
+        async for event in _run(self.tool, execution, tool_use, invocation_state, kwargs):
+            yield event
+
+
+def _same(tool: AgentTool, execution: Execution, tool_use: ToolUse) -> bool:
+    try:
+        return bool(arguments(tool, tool_use) == execution.call.args)
+    except Exception:  # noqa: BLE001 - unreadable now: not what was decided
+        return False
+
+
+async def _run(
+    tool: AgentTool, execution: Execution, tool_use: ToolUse, state: dict[str, Any], kwargs: dict[str, Any]
+) -> AsyncGenerator[Any]:
+    """Stream the tool's events, recording its outcome once, before the result event (the executor may stop there)."""
+    start = started()
+    call_id = str(tool_use.get("toolUseId"))
+    last: Any = None
+    async with aclosing(tool.stream(tool_use, state, **kwargs)) as events:
+        while True:
+            token = _parent.set(call_id)  # a tool call made inside the body names this one as its parent
+            try:
+                event = await events.__anext__()
+            except StopAsyncIteration:
+                break
+            except BaseException as exc:
+                execution.finish(outcome=outcome(start, error=exc))
+                raise
+            finally:
+                _parent.reset(token)
+            if isinstance(event, ToolResultEvent):  # the SDK's own tools end with it
+                execution.finish(outcome=read_outcome(event.tool_result, event.exception, start))
+            elif isinstance(event, ToolInterruptEvent):  # the tool asks a person; it runs again once answered
+                execution.finish(outcome=outcome(start, error=InterruptException(event.interrupts[0])))
+            last = event
+            try:
+                yield event
+            except BaseException as exc:  # the reader stopped early
+                execution.finish(outcome=outcome(start, error=exc))
+                raise
+    execution.finish(outcome=read_outcome(last, None, start))  # other tools: the last value is the result (once only)
+
+
+class _Instrumented(HashedHookProvider):
+    """The provider `instrument()` gives every new agent: it guards while the process is instrumented."""
+
+    def _instance(self) -> Hashed | None:
+        from hashed_strands._plugin import Installed
+
+        return (Installed.hashed or current()) if Installed.active else None
+
+
+def attach(agent: Any, hooks: Any) -> None:
+    """Guard a new agent (zero-code), unless the app gave it a `HashedHookProvider` of its own."""
+    if not any(isinstance(hook, HashedHookProvider) for hook in hooks or ()):
+        agent.hooks.add_hook(_Instrumented())
