@@ -173,6 +173,7 @@ class Kit:
     """What the tests share (tests never import each other, so helpers come through this fixture)."""
 
     agent: Callable[..., Agent] = make_agent
+    model: Callable[..., ScriptedModel] = ScriptedModel
     records: Callable[[Hashed], list[LedgerRecord]] = records
     assert_verifies: Callable[[Hashed], None] = assert_verifies
     tool_results: Callable[[Agent], dict[str, dict[str, Any]]] = tool_results

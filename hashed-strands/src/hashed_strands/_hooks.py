@@ -128,7 +128,7 @@ class HashedHookProvider(HookProvider):
             del self._asked[key]
             execution = await self._decide(hashed, tool, tool_use, event.agent)
         if not execution.allowed:
-            event.cancel_tool = execution.refuse()  # the core's words; PolicyDenied in strict mode
+            event.cancel_tool = str(execution.refuse())  # the core's words, as plain text; PolicyDenied in strict mode
             return
         event.selected_tool = _keep(self._unrun, key, _Guarded(tool, self, event.agent, execution))
 
@@ -180,7 +180,10 @@ class _Guarded(AgentTool):
         return self.tool.get_display_properties()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.tool, name)  # anything else a hook or the framework reads
+        tool = self.__dict__.get("tool")
+        if tool is None or name.startswith("__"):  # half-built (copy, pickle) or a protocol lookup: not delegated
+            raise AttributeError(name)
+        return getattr(tool, name)  # anything else a hook or the framework reads
 
     def fits(self, tool_use: ToolUse) -> bool:
         """Whether the decision made for this tool covers `tool_use`'s arguments."""

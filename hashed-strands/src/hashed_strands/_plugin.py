@@ -27,7 +27,7 @@ _AGENTS = {  # module -> agent class whose __init__ is patched
     "strands.bidi.agent.agent": "BidiAgent",
     "strands.experimental.bidi.agent.agent": "BidiAgent",  # before strands-agents 1.5x
 }
-_SUPPORTED = ((1, 27), (2, 0))  # pyproject's `strands-agents>=1.27,<2`
+_SUPPORTED = ((1, 29), (2, 0))  # pyproject's `strands-agents>=1.29,<2`
 _WRAPPED = "__hashed_wrapped__"
 
 
@@ -58,7 +58,7 @@ def instrument(hashed: Hashed | None = None) -> None:
     if not _SUPPORTED[0] <= version < _SUPPORTED[1]:
         found = ".".join(map(str, version))
         raise FrameworkVersionError(
-            "strands-agents", needs=f"a version from 1.27 to 2 (found {found})", hint="pip install 'strands-agents>=1.27,<2'"
+            "strands-agents", needs=f"a version from 1.29 to 2 (found {found})", hint="pip install 'strands-agents>=1.29,<2'"
         )
     Installed.active, Installed.hashed = True, hashed
     for module in _AGENTS:
