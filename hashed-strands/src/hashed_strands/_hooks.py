@@ -92,6 +92,7 @@ class HashedHookProvider(HookProvider):
             hashed,
             tool.tool_name,
             arguments=lambda: arguments(tool, tool_use),
+            input=tool_use.get("input"),  # recorded as it came if `arguments` cannot read it
             framework=FRAMEWORK,
             call_id=tool_use.get("toolUseId"),
             parent_id=_parent.get(),
