@@ -19,7 +19,8 @@ PACKAGES = {
     "strands": "hashed-strands",
     "backend": "hashed-backend",
 }
-ADAPTERS = {"langchain": "hashed-langchain", "strands": "hashed-strands"}  # adapter -> package; its framework floors are the "oldest" pins
+# adapter -> package; its framework floors are the "oldest" pins
+ADAPTERS = {"langchain": "hashed-langchain", "strands": "hashed-strands"}
 
 
 def _sync(session: nox.Session, *packages: str, groups: tuple[str, ...] = ("test",)) -> None:

@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 import pytest
-from strands import Agent, tool
+from strands import Agent
 from strands.hooks import AfterToolCallEvent, BeforeToolCallEvent
 from strands.tools.tools import PythonAgentTool
 from strands.types.tools import AgentTool

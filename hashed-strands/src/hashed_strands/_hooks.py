@@ -158,26 +158,26 @@ class _Guarded(AgentTool):
         self._decided = [] if execution is None else [execution]  # taken once: `list.pop` is atomic
 
     @property
-    def tool_name(self) -> str:  # noqa: D102 - the guarded tool's own
+    def tool_name(self) -> str:
         return self.tool.tool_name
 
     @property
-    def tool_spec(self) -> ToolSpec:  # noqa: D102
+    def tool_spec(self) -> ToolSpec:
         return self.tool.tool_spec
 
     @property
-    def tool_type(self) -> str:  # noqa: D102
+    def tool_type(self) -> str:
         return self.tool.tool_type
 
     @property
-    def supports_hot_reload(self) -> bool:  # noqa: D102
+    def supports_hot_reload(self) -> bool:
         return self.tool.supports_hot_reload
 
     @property
-    def is_dynamic(self) -> bool:  # noqa: D102
+    def is_dynamic(self) -> bool:
         return self.tool.is_dynamic
 
-    def get_display_properties(self) -> dict[str, str]:  # noqa: D102
+    def get_display_properties(self) -> dict[str, str]:
         return self.tool.get_display_properties()
 
     def __getattr__(self, name: str) -> Any:

@@ -57,9 +57,8 @@ def instrument(hashed: Hashed | None = None) -> None:
     version = _version("strands-agents")
     if not _SUPPORTED[0] <= version < _SUPPORTED[1]:
         found = ".".join(map(str, version))
-        raise FrameworkVersionError(
-            "strands-agents", needs=f"a version from 1.29 to 2 (found {found})", hint="pip install 'strands-agents>=1.29,<2'"
-        )
+        needs = f"tool-call hooks hashed-strands supports (versions 1.29 to <2; found {found})"
+        raise FrameworkVersionError("strands-agents", needs=needs, hint="pip install 'strands-agents>=1.29,<2'")
     Installed.active, Installed.hashed = True, hashed
     for module in _AGENTS:
         when_imported(module, _patch)
