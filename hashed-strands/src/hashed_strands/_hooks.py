@@ -48,6 +48,7 @@ __all__ = ["HashedHookProvider"]
 _LAST: dict[str, Any] = {"order": math.inf} if hasattr(_registry, "HookOrder") else {}
 _parent: ContextVar[str | None] = ContextVar("hashed_strands_parent", default=None)  # the tool use a body runs for
 _KEEP = 256  # decided-but-not-yet-run calls and open questions kept per provider (older ones are decided afresh)
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 class HashedHookProvider(HookProvider):
@@ -116,6 +117,7 @@ class HashedHookProvider(HookProvider):
         if event.cancel_tool:  # refused before us; should a later hook undo that, the tool decides for itself
             event.selected_tool = _Guarded(tool, self, event.agent, None)
             return
+        seen = _Seen(tool_use)  # what this hook decides on: no other code runs before the decision below
         asking = self.approvals == "interrupt" and "event_loop_cycle_id" in event.invocation_state  # not direct
         if asking and key in self._asked:  # resumed: the person's answer first (asks again if there is none)
             self._answer(hashed, self._asked[key], event.interrupt(APPROVAL))
@@ -131,7 +133,7 @@ class HashedHookProvider(HookProvider):
         if not execution.allowed:
             event.cancel_tool = str(execution.refuse())  # the core's words, as plain text; PolicyDenied in strict mode
             return
-        event.selected_tool = _keep(self._unrun, key, _Guarded(tool, self, event.agent, execution))
+        event.selected_tool = _keep(self._unrun, key, _Guarded(tool, self, event.agent, execution, seen))
 
     def _answer(self, hashed: Hashed, request_id: str, response: Any) -> None:
         """Record a person's answer to an approval request (unless it was answered elsewhere first)."""
@@ -150,12 +152,20 @@ def _keep(cache: OrderedDict[Any, Any], key: Any, value: Any) -> Any:
 class _Guarded(AgentTool):
     """The selected tool, run only under a decision on exactly the arguments it is handed; records what it did."""
 
-    def __init__(self, tool: AgentTool, provider: HashedHookProvider, agent: Any, execution: Execution | None) -> None:
+    def __init__(
+        self,
+        tool: AgentTool,
+        provider: HashedHookProvider,
+        agent: Any,
+        execution: Execution | None,
+        seen: _Seen | None = None,
+    ) -> None:
         super().__init__()
         self.tool = tool
         self._provider = provider
         self._agent = agent
         self._decided = [] if execution is None else [execution]  # taken once: `list.pop` is atomic
+        self._seen = seen
 
     @property
     def tool_name(self) -> str:
@@ -188,7 +198,12 @@ class _Guarded(AgentTool):
 
     def fits(self, tool_use: ToolUse) -> bool:
         """Whether the decision made for this tool covers `tool_use`'s arguments."""
-        return bool(self._decided) and _same(self.tool, self._decided[0], tool_use)
+        return bool(self._decided) and self._covers(self._decided[0], tool_use)
+
+    def _covers(self, execution: Execution, tool_use: ToolUse) -> bool:
+        if self._seen is not None and self._seen.unchanged(tool_use):
+            return True  # the very input decided on, as it was: binding it again gives what was decided
+        return _same(self.tool, execution, tool_use)
 
     async def stream(self, tool_use: ToolUse, invocation_state: dict[str, Any], **kwargs: Any) -> AsyncGenerator[Any]:
         """Run the tool if a decision allows exactly these arguments (deciding now if none does); record the outcome."""
@@ -199,7 +214,7 @@ class _Guarded(AgentTool):
         key = (id(self._agent), str(tool_use.get("toolUseId")))
         if self._provider._unrun.get(key) is self:
             self._provider._unrun.pop(key, None)
-        if execution is None or not _same(self.tool, execution, tool_use):
+        if execution is None or not self._covers(execution, tool_use):
             hashed = self._provider._instance() or current()
             execution = await self._provider._decide(hashed, self.tool, tool_use, self._agent)
         if not execution.allowed:
@@ -207,6 +222,31 @@ class _Guarded(AgentTool):
             return
         async for event in _run(self.tool, execution, tool_use, invocation_state, kwargs):
             yield event
+
+
+class _Seen:
+    """The input object a decision was made on, and its plain values then (None: not only plain values).
+
+    Checking that the same object still holds the same values, of the same types, costs a fraction of binding it
+    again; anything nested could change unseen, so such input is always bound again.
+    """
+
+    __slots__ = ("items", "raw")
+
+    def __init__(self, tool_use: ToolUse) -> None:
+        self.raw = tool_use.get("input")
+        self.items = _items(self.raw)
+
+    def unchanged(self, tool_use: ToolUse) -> bool:
+        raw = tool_use.get("input")
+        return raw is self.raw and self.items is not None and _items(raw) == self.items
+
+
+def _items(raw: Any) -> tuple[tuple[str, type, Any], ...] | None:
+    if type(raw) is not dict:
+        return None
+    items = tuple((key, type(value), value) for key, value in raw.items())
+    return items if all(kind in _SCALARS for _, kind, _ in items) else None
 
 
 def _same(tool: AgentTool, execution: Execution, tool_use: ToolUse) -> bool:
