@@ -107,10 +107,11 @@ def tests_backend(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False, tags=["bench"])
 def bench(session: nox.Session) -> None:
     """Every benchmark table of docs/performance.md (slow; run it on a quiet machine)."""
-    for package in ("hashed-core", "hashed-langchain", "hashed-backend"):
+    for package in ("hashed-core", "hashed-langchain", "hashed-strands", "hashed-backend"):
         _sync(session, package, groups=("bench",))
     session.run("python", "bench/core_guard.py")
     session.run("python", "bench/langchain_overhead.py")
+    session.run("python", "bench/strands_overhead.py")
     session.run("python", "bench/backend_ingest.py", *session.posargs)
 
 

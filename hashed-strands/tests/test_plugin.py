@@ -239,3 +239,53 @@ def test_a_strands_outside_the_supported_range_is_refused_by_name(monkeypatch):
     with pytest.raises(FrameworkVersionError, match=found):
         hashed_strands.instrument()
     assert not _plugin.Installed.active
+
+
+def test_a_bidirectional_agent_is_guarded_too(guarded, toolbox, kit):
+    try:
+        from strands.bidi import BidiAgent
+        from strands.bidi.models.model import BidiModel
+    except ImportError:  # before strands-agents 1.55 it was experimental, with an event of its own
+        from strands.experimental.bidi.agent.agent import BidiAgent
+        from strands.experimental.bidi.models.model import BidiModel
+
+    class Silent(BidiModel):
+        """A bidirectional model that is never started: direct tool calls need none."""
+
+        def update_config(self, **kwargs):
+            pass
+
+        def get_config(self):
+            return {}
+
+        async def structured_output(self, *args, **kwargs):
+            raise NotImplementedError
+            yield
+
+        async def stream(self, *args, **kwargs):
+            raise NotImplementedError
+            yield
+
+        async def start(self, *args, **kwargs):
+            raise NotImplementedError
+
+        async def stop(self):
+            pass
+
+        def receive(self):
+            raise NotImplementedError
+
+        async def send(self, content):
+            raise NotImplementedError
+
+    hashed_strands.instrument(guarded)
+    agent = BidiAgent(model=Silent(), tools=toolbox.tools())
+    denied = agent.tool.delete_file(path="/x", record_direct_tool_call=False)
+    allowed = agent.tool.read_file(path="/y", record_direct_tool_call=False)
+    assert (denied["status"], allowed["status"]) == ("error", "success")
+    assert toolbox.executed == [("read_file", {"path": "/y"})]
+    assert [(r.kind, r.body["tool"]) for r in kit.records(guarded)] == [
+        ("decision", "delete_file"),
+        ("decision", "read_file"),
+        ("outcome", "read_file"),
+    ]

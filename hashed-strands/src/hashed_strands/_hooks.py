@@ -38,6 +38,11 @@ from hashed_strands._translate import (
     refusal_result,
 )
 
+try:  # BidiAgent's own event before strands-agents 1.55 (same fields, no interrupts); since, BeforeToolCallEvent
+    from strands.experimental.hooks.events import BidiBeforeToolCallEvent
+except ImportError:
+    BidiBeforeToolCallEvent = None
+
 if TYPE_CHECKING:
     from strands.types.tools import ToolSpec, ToolUse
 
@@ -83,6 +88,8 @@ class HashedHookProvider(HookProvider):
     def register_hooks(self, registry: HookRegistry, **kwargs: Any) -> None:
         """Decide each tool call after every other `BeforeToolCallEvent` callback."""
         registry.add_callback(BeforeToolCallEvent, self._before, **_LAST)
+        if BidiBeforeToolCallEvent is not None:
+            registry.add_callback(BidiBeforeToolCallEvent, self._before, **_LAST)
 
     def _instance(self) -> Hashed | None:
         """The `Hashed` that decides now (None: guarding is off)."""
@@ -110,7 +117,7 @@ class HashedHookProvider(HookProvider):
         tool_use = event.tool_use
         key = (id(event.agent), str(tool_use.get("toolUseId")))
         prior = self._unrun.pop(key, None)
-        if prior is not None and prior.tool is tool and prior.fits(tool_use):
+        if prior is not None and prior._guarded is tool and prior._owner is event.agent and prior.fits(tool_use):
             # Allowed before but never ran (another hook's interrupt or cancel came after ours): same decision.
             event.selected_tool = _keep(self._unrun, key, prior)
             return
@@ -118,9 +125,14 @@ class HashedHookProvider(HookProvider):
             event.selected_tool = _Guarded(tool, self, event.agent, None)
             return
         seen = _Seen(tool_use)  # what this hook decides on: no other code runs before the decision below
-        asking = self.approvals == "interrupt" and "event_loop_cycle_id" in event.invocation_state  # not direct
+        asking = (  # a model's call (not a direct one) of an agent that can pause
+            self.approvals == "interrupt"
+            and "event_loop_cycle_id" in event.invocation_state
+            and hasattr(event, "interrupt")
+        )
         if asking and key in self._asked:  # resumed: the person's answer first (asks again if there is none)
-            self._answer(hashed, self._asked[key], event.interrupt(APPROVAL))
+            request = hashed.approvals.get(self._asked[key])
+            self._answer(hashed, request.id, event.interrupt(APPROVAL, reason=approval_reason(request)))
             del self._asked[key]
         execution = await self._decide(hashed, tool, tool_use, event.agent)
         if asking and execution.decision.effect is Effect.PENDING and execution.decision.approval_id:
@@ -161,37 +173,37 @@ class _Guarded(AgentTool):
         seen: _Seen | None = None,
     ) -> None:
         super().__init__()
-        self.tool = tool
+        self._guarded = tool
+        self._owner = agent  # the agent whose call this is (not `agent`: a tool may have its own)
         self._provider = provider
-        self._agent = agent
         self._decided = [] if execution is None else [execution]  # taken once: `list.pop` is atomic
         self._seen = seen
 
     @property
     def tool_name(self) -> str:
-        return self.tool.tool_name
+        return self._guarded.tool_name
 
     @property
     def tool_spec(self) -> ToolSpec:
-        return self.tool.tool_spec
+        return self._guarded.tool_spec
 
     @property
     def tool_type(self) -> str:
-        return self.tool.tool_type
+        return self._guarded.tool_type
 
     @property
     def supports_hot_reload(self) -> bool:
-        return self.tool.supports_hot_reload
+        return self._guarded.supports_hot_reload
 
     @property
     def is_dynamic(self) -> bool:
-        return self.tool.is_dynamic
+        return self._guarded.is_dynamic
 
     def get_display_properties(self) -> dict[str, str]:
-        return self.tool.get_display_properties()
+        return self._guarded.get_display_properties()
 
     def __getattr__(self, name: str) -> Any:
-        tool = self.__dict__.get("tool")
+        tool = self.__dict__.get("_guarded")
         if tool is None or name.startswith("__"):  # half-built (copy, pickle) or a protocol lookup: not delegated
             raise AttributeError(name)
         return getattr(tool, name)  # anything else a hook or the framework reads
@@ -203,7 +215,7 @@ class _Guarded(AgentTool):
     def _covers(self, execution: Execution, tool_use: ToolUse) -> bool:
         if self._seen is not None and self._seen.unchanged(tool_use):
             return True  # the very input decided on, as it was: binding it again gives what was decided
-        return _same(self.tool, execution, tool_use)
+        return _same(self._guarded, execution, tool_use)
 
     async def stream(self, tool_use: ToolUse, invocation_state: dict[str, Any], **kwargs: Any) -> AsyncGenerator[Any]:
         """Run the tool if a decision allows exactly these arguments (deciding now if none does); record the outcome."""
@@ -211,16 +223,16 @@ class _Guarded(AgentTool):
             execution: Execution | None = self._decided.pop()
         except IndexError:  # already run once: another run needs a decision of its own
             execution = None
-        key = (id(self._agent), str(tool_use.get("toolUseId")))
+        key = (id(self._owner), str(tool_use.get("toolUseId")))
         if self._provider._unrun.get(key) is self:
             self._provider._unrun.pop(key, None)
         if execution is None or not self._covers(execution, tool_use):
             hashed = self._provider._instance() or current()
-            execution = await self._provider._decide(hashed, self.tool, tool_use, self._agent)
+            execution = await self._provider._decide(hashed, self._guarded, tool_use, self._owner)
         if not execution.allowed:
             yield ToolResultEvent(refusal_result(tool_use, execution.decision.refusal_message))
             return
-        async for event in _run(self.tool, execution, tool_use, invocation_state, kwargs):
+        async for event in _run(self._guarded, execution, tool_use, invocation_state, kwargs):
             yield event
 
 
@@ -263,6 +275,7 @@ async def _run(
     start = started()
     call_id = str(tool_use.get("toolUseId"))
     last: Any = None
+    done = False
     async with aclosing(tool.stream(tool_use, state, **kwargs)) as events:
         while True:
             token = _parent.set(call_id)  # a tool call made inside the body names this one as its parent
@@ -275,17 +288,23 @@ async def _run(
                 raise
             finally:
                 _parent.reset(token)
-            if isinstance(event, ToolResultEvent):  # the SDK's own tools end with it
+            if done:
+                pass
+            elif isinstance(event, ToolResultEvent):  # the SDK's own tools end with it
                 execution.finish(outcome=read_outcome(event.tool_result, event.exception, start))
+                done = True
             elif isinstance(event, ToolInterruptEvent):  # the tool asks a person; it runs again once answered
                 execution.finish(outcome=outcome(start, error=InterruptException(event.interrupts[0])))
+                done = True
             last = event
             try:
                 yield event
             except BaseException as exc:  # the reader stopped early
                 execution.finish(outcome=outcome(start, error=exc))
                 raise
-    execution.finish(outcome=read_outcome(last, None, start))  # other tools: the last value is the result (once only)
+    if not done:  # other tools: the last value they yield is the result
+        missing = outcome(start, error=Exception(f"{tool.tool_name} returned no result"))
+        execution.finish(outcome=missing if last is None else read_outcome(last, None, start))
 
 
 class _Instrumented(HashedHookProvider):

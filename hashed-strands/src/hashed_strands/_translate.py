@@ -95,13 +95,16 @@ def refusal_result(tool_use: ToolUse, text: str) -> ToolResult:
 def read_outcome(result: ToolResult, exception: BaseException | None, start: int) -> Outcome:
     """The `Outcome` of a tool result for a run that began at `start` (`hashed.adapters.started()`).
 
-    Status error is an error: the exception the tool raised, where Strands hands it over, else the error text.
+    Status error is an error: the exception the tool raised, where Strands hands it over, else the error text. The
+    result digested is the text the model is shown when that is all the content, else the content blocks.
 
     Example:
         >>> read_outcome({"toolUseId": "t1", "status": "error", "content": [{"text": "Error: boom"}]}, None, 0).error
         Exception('Error: boom')
         >>> read_outcome({"toolUseId": "t1", "status": "success", "content": [{"text": "sent"}]}, None, 0).result
-        [{'text': 'sent'}]
+        'sent'
+        >>> read_outcome({"toolUseId": "t1", "status": "success", "content": [{"json": {"n": 1}}]}, None, 0).result
+        [{'json': {'n': 1}}]
     """
     content = result.get("content") if isinstance(result, Mapping) else result
     if isinstance(result, Mapping) and result.get("status") == "error":
@@ -109,6 +112,13 @@ def read_outcome(result: ToolResult, exception: BaseException | None, start: int
             texts = [block.get("text", "") for block in content or () if isinstance(block, Mapping)]
             exception = Exception(" ".join(t for t in texts if t) or "the tool reported an error")
         return outcome(start, error=exception)
+    if (
+        isinstance(content, list)
+        and len(content) == 1
+        and isinstance(content[0], Mapping)
+        and content[0].keys() == {"text"}
+    ):
+        return outcome(start, result=content[0]["text"])
     return outcome(start, result=content)
 
 
