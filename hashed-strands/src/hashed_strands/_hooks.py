@@ -6,27 +6,21 @@ before that, in registration order), on the arguments the selected tool's body w
 strict mode raises `PolicyDenied` out of the run instead. A pending call asks the person in the app through a Strands
 interrupt (with `approvals="interrupt"`), and their answer becomes the signed approval in the ledger.
 
-The selected tool is then replaced by `_Guarded`, which runs it only under a decision made on exactly the arguments it
-is handed: a hook after this one, or an `ExecuteToolStage` middleware, that rewrites them gets a decision of its own
-on what runs. `_Guarded` records the outcome, linked to the decision, whose call id is the tool use id.
+The selected tool is then replaced by `Guarded` (`_guarded.py`), which runs it only under a decision made on exactly the
+arguments it is handed, and records the outcome, linked to the decision, whose call id is the tool use id.
 """
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Literal
 
 from strands.hooks import BeforeToolCallEvent, HookProvider, HookRegistry
 from strands.hooks import registry as _registry
-from strands.interrupt import InterruptException
-from strands.types._events import ToolInterruptEvent, ToolResultEvent  # the executor's own result and interrupt
-from strands.types.tools import AgentTool
 
-from hashed.adapters import Effect, Execution, abegin, current, outcome, started
+from hashed.adapters import Effect, Execution, abegin, current
+from hashed_strands._guarded import Guarded, Seen, parent
 from hashed_strands._translate import (
     APPROVAL,
     FRAMEWORK,
@@ -34,8 +28,6 @@ from hashed_strands._translate import (
     arguments,
     identity,
     read_answer,
-    read_outcome,
-    refusal_result,
 )
 
 try:  # BidiAgent's own event before strands-agents 1.55 (same fields, no interrupts); since, BeforeToolCallEvent
@@ -44,16 +36,14 @@ except ImportError:
     BidiBeforeToolCallEvent = None
 
 if TYPE_CHECKING:
-    from strands.types.tools import ToolSpec, ToolUse
+    from strands.types.tools import AgentTool, ToolUse
 
     from hashed import Hashed
 
 __all__ = ["HashedHookProvider"]
 
 _LAST: dict[str, Any] = {"order": math.inf} if hasattr(_registry, "HookOrder") else {}
-_parent: ContextVar[str | None] = ContextVar("hashed_strands_parent", default=None)  # the tool use a body runs for
 _KEEP = 256  # decided-but-not-yet-run calls and open questions kept per provider (older ones are decided afresh)
-_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 class HashedHookProvider(HookProvider):
@@ -82,7 +72,7 @@ class HashedHookProvider(HookProvider):
         self.hashed = hashed
         self.agent = agent
         self.approvals = approvals
-        self._unrun: OrderedDict[tuple[int, str], _Guarded] = OrderedDict()  # allowed, not run yet (see `_before`)
+        self._unrun: OrderedDict[tuple[int, str], Guarded] = OrderedDict()  # allowed, not run yet (see `_before`)
         self._asked: OrderedDict[tuple[int, str], str] = OrderedDict()  # interrupted calls: their approval request
 
     def register_hooks(self, registry: HookRegistry, **kwargs: Any) -> None:
@@ -103,13 +93,13 @@ class HashedHookProvider(HookProvider):
             input=tool_use.get("input"),  # recorded as it came if `arguments` cannot read it
             framework=FRAMEWORK,
             call_id=tool_use.get("toolUseId"),
-            parent_id=_parent.get(),
+            parent_id=parent.get(),
             **identity(agent, self.agent),
         )
 
     async def _before(self, event: BeforeToolCallEvent) -> None:
         tool = event.selected_tool
-        if tool is None or isinstance(tool, _Guarded) or tool.tool_type == "structured_output":
+        if tool is None or isinstance(tool, Guarded) or tool.tool_type == "structured_output":
             return  # nothing runs; another Hashed provider decided it; Strands' own final-answer tool
         hashed = self._instance()
         if hashed is None:
@@ -117,14 +107,14 @@ class HashedHookProvider(HookProvider):
         tool_use = event.tool_use
         key = (id(event.agent), str(tool_use.get("toolUseId")))
         prior = self._unrun.pop(key, None)
-        if prior is not None and prior._guarded is tool and prior._owner is event.agent and prior.fits(tool_use):
+        if prior is not None and prior.reusable(tool, event.agent, tool_use):
             # Allowed before but never ran (another hook's interrupt or cancel came after ours): same decision.
             event.selected_tool = _keep(self._unrun, key, prior)
             return
         if event.cancel_tool:  # refused before us; should a later hook undo that, the tool decides for itself
-            event.selected_tool = _Guarded(tool, self, event.agent, None)
+            event.selected_tool = Guarded(tool, self, event.agent, None)
             return
-        seen = _Seen(tool_use)  # what this hook decides on: no other code runs before the decision below
+        seen = Seen(tool_use)  # what this hook decides on: no other code runs before the decision below
         asking = (  # a model's call (not a direct one) of an agent that can pause
             self.approvals == "interrupt"
             and "event_loop_cycle_id" in event.invocation_state
@@ -145,7 +135,12 @@ class HashedHookProvider(HookProvider):
         if not execution.allowed:
             event.cancel_tool = str(execution.refuse())  # the core's words, as plain text; PolicyDenied in strict mode
             return
-        event.selected_tool = _keep(self._unrun, key, _Guarded(tool, self, event.agent, execution, seen))
+        event.selected_tool = _keep(self._unrun, key, Guarded(tool, self, event.agent, execution, seen))
+
+    def _forget(self, key: tuple[int, str], guarded: Guarded) -> None:
+        """`guarded` runs now: it is no longer a decided call waiting to run."""
+        if self._unrun.get(key) is guarded:
+            self._unrun.pop(key, None)
 
     def _answer(self, hashed: Hashed, request_id: str, response: Any) -> None:
         """Record a person's answer to an approval request (unless it was answered elsewhere first)."""
@@ -159,152 +154,6 @@ def _keep(cache: OrderedDict[Any, Any], key: Any, value: Any) -> Any:
     while len(cache) > _KEEP:
         cache.popitem(last=False)
     return value
-
-
-class _Guarded(AgentTool):
-    """The selected tool, run only under a decision on exactly the arguments it is handed; records what it did."""
-
-    def __init__(
-        self,
-        tool: AgentTool,
-        provider: HashedHookProvider,
-        agent: Any,
-        execution: Execution | None,
-        seen: _Seen | None = None,
-    ) -> None:
-        super().__init__()
-        self._guarded = tool
-        self._owner = agent  # the agent whose call this is (not `agent`: a tool may have its own)
-        self._provider = provider
-        self._decided = [] if execution is None else [execution]  # taken once: `list.pop` is atomic
-        self._seen = seen
-
-    @property
-    def tool_name(self) -> str:
-        return self._guarded.tool_name
-
-    @property
-    def tool_spec(self) -> ToolSpec:
-        return self._guarded.tool_spec
-
-    @property
-    def tool_type(self) -> str:
-        return self._guarded.tool_type
-
-    @property
-    def supports_hot_reload(self) -> bool:
-        return self._guarded.supports_hot_reload
-
-    @property
-    def is_dynamic(self) -> bool:
-        return self._guarded.is_dynamic
-
-    def get_display_properties(self) -> dict[str, str]:
-        return self._guarded.get_display_properties()
-
-    def __getattr__(self, name: str) -> Any:
-        tool = self.__dict__.get("_guarded")
-        if tool is None or name.startswith("__"):  # half-built (copy, pickle) or a protocol lookup: not delegated
-            raise AttributeError(name)
-        return getattr(tool, name)  # anything else a hook or the framework reads
-
-    def fits(self, tool_use: ToolUse) -> bool:
-        """Whether the decision made for this tool covers `tool_use`'s arguments."""
-        return bool(self._decided) and self._covers(self._decided[0], tool_use)
-
-    def _covers(self, execution: Execution, tool_use: ToolUse) -> bool:
-        if self._seen is not None and self._seen.unchanged(tool_use):
-            return True  # the very input decided on, as it was: binding it again gives what was decided
-        return _same(self._guarded, execution, tool_use)
-
-    async def stream(self, tool_use: ToolUse, invocation_state: dict[str, Any], **kwargs: Any) -> AsyncGenerator[Any]:
-        """Run the tool if a decision allows exactly these arguments (deciding now if none does); record the outcome."""
-        try:
-            execution: Execution | None = self._decided.pop()
-        except IndexError:  # already run once: another run needs a decision of its own
-            execution = None
-        key = (id(self._owner), str(tool_use.get("toolUseId")))
-        if self._provider._unrun.get(key) is self:
-            self._provider._unrun.pop(key, None)
-        if execution is None or not self._covers(execution, tool_use):
-            hashed = self._provider._instance() or current()
-            execution = await self._provider._decide(hashed, self._guarded, tool_use, self._owner)
-        if not execution.allowed:
-            yield ToolResultEvent(refusal_result(tool_use, execution.decision.refusal_message))
-            return
-        async for event in _run(self._guarded, execution, tool_use, invocation_state, kwargs):
-            yield event
-
-
-class _Seen:
-    """The input object a decision was made on, and its plain values then (None: not only plain values).
-
-    Checking that the same object still holds the same values, of the same types, costs a fraction of binding it
-    again; anything nested could change unseen, so such input is always bound again.
-    """
-
-    __slots__ = ("items", "raw")
-
-    def __init__(self, tool_use: ToolUse) -> None:
-        self.raw = tool_use.get("input")
-        self.items = _items(self.raw)
-
-    def unchanged(self, tool_use: ToolUse) -> bool:
-        raw = tool_use.get("input")
-        return raw is self.raw and self.items is not None and _items(raw) == self.items
-
-
-def _items(raw: Any) -> tuple[tuple[str, type, Any], ...] | None:
-    if type(raw) is not dict:
-        return None
-    items = tuple((key, type(value), value) for key, value in raw.items())
-    return items if all(kind in _SCALARS for _, kind, _ in items) else None
-
-
-def _same(tool: AgentTool, execution: Execution, tool_use: ToolUse) -> bool:
-    try:
-        return bool(arguments(tool, tool_use) == execution.call.args)
-    except Exception:  # noqa: BLE001 - unreadable now: not what was decided
-        return False
-
-
-async def _run(
-    tool: AgentTool, execution: Execution, tool_use: ToolUse, state: dict[str, Any], kwargs: dict[str, Any]
-) -> AsyncGenerator[Any]:
-    """Stream the tool's events, recording its outcome once, before the result event (the executor may stop there)."""
-    start = started()
-    call_id = str(tool_use.get("toolUseId"))
-    last: Any = None
-    done = False
-    async with aclosing(tool.stream(tool_use, state, **kwargs)) as events:
-        while True:
-            token = _parent.set(call_id)  # a tool call made inside the body names this one as its parent
-            try:
-                event = await events.__anext__()
-            except StopAsyncIteration:
-                break
-            except BaseException as exc:
-                execution.finish(outcome=outcome(start, error=exc))
-                raise
-            finally:
-                _parent.reset(token)
-            if done:
-                pass
-            elif isinstance(event, ToolResultEvent):  # the SDK's own tools end with it
-                execution.finish(outcome=read_outcome(event.tool_result, event.exception, start))
-                done = True
-            elif isinstance(event, ToolInterruptEvent):  # the tool asks a person; it runs again once answered
-                execution.finish(outcome=outcome(start, error=InterruptException(event.interrupts[0])))
-                done = True
-            last = event
-            try:
-                yield event
-            except BaseException as exc:  # the reader stopped early
-                execution.finish(outcome=outcome(start, error=exc))
-                raise
-    if not done:  # other tools: the last value they yield is the result
-        missing = outcome(start, error=Exception(f"{tool.tool_name} returned no result"))
-        execution.finish(outcome=missing if last is None else read_outcome(last, None, start))
 
 
 class _Instrumented(HashedHookProvider):

@@ -25,7 +25,7 @@ __all__ = ["hashed_adapter_install", "instrument", "uninstrument"]
 _AGENTS = {  # module -> agent class whose __init__ is patched
     "strands.agent.agent": "Agent",
     "strands.bidi.agent.agent": "BidiAgent",
-    "strands.experimental.bidi.agent.agent": "BidiAgent",  # before strands-agents 1.5x
+    "strands.experimental.bidi.agent.agent": "BidiAgent",  # before strands-agents 1.58
 }
 _SUPPORTED = ((1, 29), (2, 0))  # pyproject's `strands-agents>=1.29,<2`
 _WRAPPED = "__hashed_wrapped__"
