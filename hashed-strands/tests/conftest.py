@@ -178,7 +178,7 @@ class Kit:
     assert_verifies: Callable[[Hashed], None] = assert_verifies
     tool_results: Callable[[Agent], dict[str, dict[str, Any]]] = tool_results
     text: Callable[[dict[str, Any]], str] = result_text
-    has_hook_order: bool = STRANDS >= Version("1.44")
+    has_hook_order: bool = STRANDS >= Version("1.43")
     has_middleware: bool = STRANDS >= Version("1.62")
     inf: float = math.inf
 

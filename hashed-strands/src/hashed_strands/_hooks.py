@@ -1,6 +1,6 @@
 """`HashedHookProvider`: every tool call of a Strands agent decided, signed and recorded, and refused the Strands way.
 
-It decides in a `BeforeToolCallEvent` callback that runs after every other one (hook order +infinity, Strands 1.44+;
+It decides in a `BeforeToolCallEvent` callback that runs after every other one (hook order +infinity, Strands 1.43+;
 before that, in registration order), on the arguments the selected tool's body will receive. A refusal is
 `event.cancel_tool` with the core's text, which the model sees as the tool's error result while the run goes on;
 strict mode raises `PolicyDenied` out of the run instead. A pending call asks the person in the app through a Strands
