@@ -51,15 +51,12 @@ def test_a_harmless_rewrite_after_the_decision_runs_on_a_decision_of_its_own(gua
 
 
 def test_a_later_hook_undoing_an_earlier_cancel_still_meets_a_decision(guarded, toolbox, kit):
-    agent = kit.agent(guarded, toolbox, [("delete_file", {"path": "/etc/passwd"})])
-    agent.hooks.add_callback(BeforeToolCallEvent, lambda event: setattr(event, "cancel_tool", "not now"))
-    if not kit.has_hook_order:  # registration order: the canceller must come before Hashed's callback
-        agent = Agent(
-            model=kit.model([("delete_file", {"path": "/etc/passwd"})]),
-            tools=toolbox.tools(),
-            hooks=[_Cancel(), HashedHookProvider(guarded)],
-            callback_handler=None,
-        )
+    agent = Agent(
+        model=kit.model([("delete_file", {"path": "/etc/passwd"})]),
+        tools=toolbox.tools(),
+        hooks=[_Cancel(), HashedHookProvider(guarded)],  # the canceller runs before Hashed's callback
+        callback_handler=None,
+    )
     _after_hashed(agent, lambda event: setattr(event, "cancel_tool", False), kit)
     agent("delete")
     assert toolbox.executed == []
