@@ -30,10 +30,11 @@ PACKAGES = {
     "core": "hashed-core",
     "langchain": "hashed-langchain",
     "autogen": "hashed-autogen",
+    "strands": "hashed-strands",
     "backend": "hashed-backend",
 }
 # adapter -> package; its framework floors are the "oldest" pins
-ADAPTERS = {"langchain": "hashed-langchain", "autogen": "hashed-autogen"}
+ADAPTERS = {"langchain": "hashed-langchain", "autogen": "hashed-autogen", "strands": "hashed-strands"}
 
 
 def _sync(session: nox.Session, *packages: str, groups: tuple[str, ...] = ("test",)) -> None:
@@ -125,11 +126,12 @@ def tests_backend(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False, tags=["bench"])
 def bench(session: nox.Session) -> None:
     """Every benchmark table of docs/performance.md (slow; run it on a quiet machine)."""
-    for package in ("hashed-core", "hashed-langchain", "hashed-autogen", "hashed-backend"):
+    for package in ("hashed-core", "hashed-langchain", "hashed-autogen", "hashed-strands", "hashed-backend"):
         _sync(session, package, groups=("bench", "framework-test") if _framework_test(package) else ("bench",))
     session.run("python", "bench/core_guard.py")
     session.run("python", "bench/langchain_overhead.py")
     session.run("python", "bench/autogen_overhead.py")
+    session.run("python", "bench/strands_overhead.py")
     session.run("python", "bench/backend_ingest.py", *session.posargs)
 
 
