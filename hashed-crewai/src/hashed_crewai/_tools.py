@@ -1,0 +1,232 @@
+"""Where CrewAI runs a tool's body: every guarded run is decided there, and runs at most once per decision.
+
+CrewAI reaches a tool body through `CrewStructuredTool.invoke`/`ainvoke` (the ReAct text path), `BaseTool.run`/`arun`
+(native function calling, and a tool used directly or from another tool's body) or `Tool.run`/`arun` (the same for
+`@tool` functions). Each is wrapped once per process, and a wrapper does nothing unless its tool is guarded (every
+tool after `instrument()`, or a tool made by `guard_tool`).
+
+The before hook (`_hooks.py`) decides a call first, on the parse of its input, and leaves that decision here as
+`Pending`. The wrapper runs the body under it only if it is about this tool and these very arguments, once; else it
+decides the run itself: arguments another hook rewrote after Hashed's, the retries CrewAI makes after a tool error,
+runs no hook saw. The body gets the parse that was decided: the tool's parser is handed it instead of parsing again.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from crewai.tools.base_tool import BaseTool, Tool
+from crewai.tools.structured_tool import CrewStructuredTool
+from pydantic import PrivateAttr
+
+from hashed.adapters import Execution, abegin, begin, current
+from hashed_crewai._plugin import _Installed
+from hashed_crewai._translate import FRAMEWORK, parse_input, parse_kwargs
+
+if TYPE_CHECKING:
+    from hashed import Hashed
+
+__all__ = ["HashedTool", "Pending", "guard_tool", "guarding", "install_runs", "pending"]
+
+
+class Pending:
+    """A call the before hook decided, until CrewAI runs it (once) and the after hook reports it."""
+
+    __slots__ = ("execution", "fresh", "tool", "tool_input", "who")
+
+    def __init__(self, tool_input: dict[str, Any], tool: CrewStructuredTool, who: dict[str, Any], execution: Execution):
+        self.tool_input = tool_input  # the very dict CrewAI hands the before and the after hook: the correlation
+        self.tool = tool
+        self.who = who
+        self.execution = execution
+        self.fresh = True
+
+    def about(self, tool: object) -> bool:
+        """Whether `tool` is the tool this call was decided for (the structured tool or the tool it was made from)."""
+        return tool is self.tool or tool is getattr(self.tool, "_original_tool", None)
+
+
+# One tool call at a time per thread or task: CrewAI runs the before hook, the body and the after hook of a call in
+# one context, and concurrent calls (parallel native calls, async tasks) each in a context of their own.
+pending: ContextVar[Pending | None] = ContextVar("hashed_crewai_pending", default=None)
+_handoff: ContextVar[tuple[object, dict[str, Any]] | None] = ContextVar("hashed_crewai_handoff", default=None)
+
+
+class HashedTool(BaseTool):
+    """A tool guarded wherever it runs, made by `guard_tool`: same name, description and args schema."""
+
+    _wrapped: BaseTool = PrivateAttr()
+    _hashed: Hashed | None = PrivateAttr(default=None)
+
+    @property
+    def wrapped(self) -> BaseTool:
+        """The tool whose body runs when a call is allowed."""
+        return self._wrapped
+
+    def _run(self, *args: Any, **kwargs: Any) -> Any:
+        return self._wrapped._run(*args, **kwargs)
+
+    async def _arun(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._wrapped._arun(*args, **kwargs)
+
+
+def guard_tool(tool: BaseTool, hashed: Hashed | None = None) -> HashedTool:
+    """Guard one tool, wherever it runs, without `instrument()`: give the agent the returned tool instead.
+
+    Args:
+        tool: a CrewAI tool (`@tool` function or `BaseTool`); it is left as it is.
+        hashed: the `Hashed` to ask; default: the one `instrument()` was given, else `hashed.adapters.current()`.
+
+    Example:
+        agent = Agent(role="billing", goal="...", backstory="...", tools=[guard_tool(transfer_money), search])
+    """
+    from hashed_crewai._hooks import install  # the hooks that decide its calls with the agent's identity
+
+    install()
+    fields = {name: getattr(tool, name) for name in BaseTool.model_fields if name != "current_usage_count"}
+    guarded = HashedTool(**fields)
+    guarded._wrapped, guarded._hashed = tool, hashed
+    return guarded
+
+
+def guarding(tool: object) -> Hashed | None:
+    """The `Hashed` that guards `tool`'s runs, or None when it is not guarded."""
+    base = getattr(tool, "_original_tool", None) or tool
+    if isinstance(base, HashedTool):
+        return base._hashed or _Installed.hashed or current()
+    if _Installed.active:
+        return _Installed.hashed or current()
+    return None
+
+
+def _claim(tool: object, parse: Callable[[], dict[str, Any]]) -> tuple[Pending | None, Execution | None]:
+    """The pending call in this context, and its decision if it is this run's to use: same tool, same arguments."""
+    found = pending.get()
+    if found is None or not (found.fresh and found.execution.allowed and found.about(tool)):
+        return found, None
+    try:
+        same = parse() == found.execution.call.args
+    except Exception:  # noqa: BLE001 - unreadable now: decided afresh below, where the failure is recorded
+        same = False
+    if not same:
+        return found, None
+    found.fresh = False
+    return found, found.execution
+
+
+def _decided(tool: BaseTool | CrewStructuredTool, found: Pending | None, execution: Execution) -> Execution:
+    if found is not None and found.about(tool):
+        found.execution, found.fresh = execution, False  # the after hook reports this decision
+    return execution
+
+
+def _guarded(tool: Any, hashed: Hashed, parse: Callable[[], dict[str, Any]], body: Callable[[], Any], handoff: bool) -> Any:
+    found, execution = _claim(tool, parse)
+    if execution is None:
+        who = found.who if found is not None else {}
+        execution = _decided(tool, found, begin(hashed, tool.name, arguments=parse, framework=FRAMEWORK, **who))
+    token = _handoff.set((tool, dict(execution.call.args))) if handoff else None
+    try:
+        return execution.run(body)
+    finally:
+        if token is not None:
+            _handoff.reset(token)
+
+
+async def _aguarded(
+    tool: Any, hashed: Hashed, parse: Callable[[], dict[str, Any]], body: Callable[[], Awaitable[Any]], handoff: bool
+) -> Any:
+    found, execution = _claim(tool, parse)
+    if execution is None:
+        who = found.who if found is not None else {}
+        execution = _decided(tool, found, await abegin(hashed, tool.name, arguments=parse, framework=FRAMEWORK, **who))
+    token = _handoff.set((tool, dict(execution.call.args))) if handoff else None
+    try:
+        return await execution.arun(body)
+    finally:
+        if token is not None:
+            _handoff.reset(token)
+
+
+def _handed(original: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """A tool's parser that returns the decided parse to the run it was decided for (once), else parses."""
+
+    @functools.wraps(original)
+    def parse(self: Any, raw: Any) -> dict[str, Any]:
+        handed = _handoff.get()
+        if handed is not None and handed[0] is self:
+            _handoff.set(None)
+            return handed[1]
+        return original(self, raw)
+
+    return parse
+
+
+def _run(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def run(self: BaseTool, *args: Any, **kwargs: Any) -> Any:
+        hashed = guarding(self)
+        if hashed is None:
+            return original(self, *args, **kwargs)
+        parse = lambda: parse_kwargs(self, args, kwargs)  # noqa: E731
+        return _guarded(self, hashed, parse, lambda: original(self, *args, **kwargs), handoff=not args)
+
+    return run
+
+
+def _arun(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(original)
+    async def arun(self: BaseTool, *args: Any, **kwargs: Any) -> Any:
+        hashed = guarding(self)
+        if hashed is None:
+            return await original(self, *args, **kwargs)
+        parse = lambda: parse_kwargs(self, args, kwargs)  # noqa: E731
+        return await _aguarded(self, hashed, parse, lambda: original(self, *args, **kwargs), handoff=not args)
+
+    return arun
+
+
+def _invoke(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def invoke(self: CrewStructuredTool, input: Any, config: Any = None, **kwargs: Any) -> Any:  # noqa: A002
+        hashed = guarding(self)
+        if hashed is None:
+            return original(self, input, config, **kwargs)
+        parse = lambda: {**parse_input(self, input), **kwargs}  # noqa: E731 - extra keywords reach the body too
+        return _guarded(self, hashed, parse, lambda: original(self, input, config, **kwargs), handoff=not kwargs)
+
+    return invoke
+
+
+def _ainvoke(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(original)
+    async def ainvoke(self: CrewStructuredTool, input: Any, config: Any = None, **kwargs: Any) -> Any:  # noqa: A002
+        hashed = guarding(self)
+        if hashed is None:
+            return await original(self, input, config, **kwargs)
+        parse = lambda: {**parse_input(self, input), **kwargs}  # noqa: E731
+        body = lambda: original(self, input, config, **kwargs)  # noqa: E731
+        return await _aguarded(self, hashed, parse, body, handoff=not kwargs)
+
+    return ainvoke
+
+
+class _State:
+    installed = False
+
+
+def install_runs() -> None:
+    """Wrap every way CrewAI runs a tool body, and its two parsers (once per process; inert for unguarded tools)."""
+    if _State.installed:
+        return
+    _State.installed = True
+    for cls in (BaseTool, Tool):
+        cls.run = _run(cls.__dict__["run"])  # type: ignore[method-assign]
+        cls.arun = _arun(cls.__dict__["arun"])  # type: ignore[method-assign]
+    CrewStructuredTool.invoke = _invoke(CrewStructuredTool.invoke)  # type: ignore[method-assign]
+    CrewStructuredTool.ainvoke = _ainvoke(CrewStructuredTool.ainvoke)  # type: ignore[method-assign]
+    CrewStructuredTool._parse_args = _handed(CrewStructuredTool._parse_args)  # type: ignore[method-assign]
+    BaseTool._validate_kwargs = _handed(BaseTool._validate_kwargs)  # type: ignore[method-assign]
