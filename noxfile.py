@@ -13,8 +13,8 @@ nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["lint", "typecheck", "tests_core", "tests_adapter", "tests_backend", "e2e"]
 
 PYTHON = "3.11"
-PACKAGES = {"core": "hashed-core", "langchain": "hashed-langchain", "backend": "hashed-backend"}
-ADAPTERS = {"langchain": "hashed-langchain"}  # adapter -> package; its framework floors are the "oldest" pins
+PACKAGES = {"core": "hashed-core", "langchain": "hashed-langchain", "crewai": "hashed-crewai", "backend": "hashed-backend"}
+ADAPTERS = {"langchain": "hashed-langchain", "crewai": "hashed-crewai"}  # adapter -> package; its framework floors are the "oldest" pins
 
 
 def _sync(session: nox.Session, *packages: str, groups: tuple[str, ...] = ("test",)) -> None:
@@ -101,10 +101,11 @@ def tests_backend(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False, tags=["bench"])
 def bench(session: nox.Session) -> None:
     """Every benchmark table of docs/performance.md (slow; run it on a quiet machine)."""
-    for package in ("hashed-core", "hashed-langchain", "hashed-backend"):
+    for package in ("hashed-core", "hashed-langchain", "hashed-crewai", "hashed-backend"):
         _sync(session, package, groups=("bench",))
     session.run("python", "bench/core_guard.py")
     session.run("python", "bench/langchain_overhead.py")
+    session.run("python", "bench/crewai_overhead.py")
     session.run("python", "bench/backend_ingest.py", *session.posargs)
 
 
