@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from crewai import Agent, Crew, Task
 from crewai.hooks import register_before_tool_call_hook, unregister_before_tool_call_hook
+from crewai.tools import BaseTool, tool
+from crewai.tools.structured_tool import CrewStructuredTool
+from pydantic import BaseModel, Field
 
 from hashed import PolicyDenied
 
@@ -224,4 +229,66 @@ def test_a_tool_run_directly_is_decided_where_it_runs(guarded, toolbox, kit):
         ("decision", "delete_file", {"path": "/x"}),
         ("decision", "transfer_money", {"to": "acct-9", "amount": 7.0}),
         ("outcome", "transfer_money", None),
+    ]
+
+
+class ArchiveInput(BaseModel):
+    path: str
+
+
+class Archive(BaseTool):
+    """A tool whose schema leaves out a body parameter: the body's default is what it runs with."""
+
+    name: str = "archive"
+    description: str = "Archive a folder."
+    args_schema: type[BaseModel] = ArchiveInput
+    ran: list[dict[str, Any]] = Field(default_factory=list)
+
+    def _run(self, path: str, dry_run: bool = False) -> str:
+        self.ran.append({"path": path, "dry_run": dry_run})
+        return "archived"
+
+
+def test_a_body_default_the_schema_lacks_is_what_policy_sees(guarded, kit, path):
+    guarded.set_policy("version: 1\ndefault: deny\nrules: [{id: dry, tools: [archive], effect: allow, when: {dry_run: {eq: true}}}]")
+    archive = Archive()
+    llm = kit.script(path, [("archive", {"path": "/srv", "dry_run": True})])  # the schema drops what it lacks
+    kit.crew(llm, [archive]).kickoff()
+    assert archive.ran == []
+    [decision] = kit.records(guarded)
+    assert (decision.body["effect"], decision.body["args"]) == ("deny", {"path": "/srv", "dry_run": False})
+
+
+async def test_an_async_crew_is_guarded(guarded, toolbox, kit, path):
+    llm = kit.script(path, [("delete_file", {"path": "/x"})], [("transfer_money", {"to": "acct-9", "amount": 5})])
+    team = kit.crew(llm, list(toolbox.tools().values()))
+    await team.akickoff()
+    assert toolbox.executed == [("transfer_money", {"to": "acct-9", "amount": 5.0})]
+    assert llm.results()[0] == "delete_file denied by policy (rule no-delete): Agents never delete files."
+    assert kit.decisions(guarded) == [("delete_file", "deny"), ("transfer_money", "allow")]
+    kit.assert_verifies(guarded)
+
+
+async def test_async_tool_runs_are_decided_where_they_run(guarded, kit):
+    ran = []
+
+    async def transfer(to: str, amount: float) -> str:
+        """Send money."""
+        ran.append((to, amount))
+        return "sent"
+
+    transfer_money = tool("transfer_money")(transfer)
+    assert await transfer_money.arun(to="acct-9", amount=5000) == (
+        "transfer_money denied by policy (rule transfers): amount=5000.0 is over the limit of 1000"
+    )
+    structured = CrewStructuredTool.from_function(transfer, name="transfer_money")
+    assert await structured.ainvoke({"to": "acct-9", "amount": "5"}) == "sent"
+    assert await transfer_money.arun(to="acct-9", amount=6) == "sent"
+    assert ran == [("acct-9", 5.0), ("acct-9", 6.0)]
+    assert [(r.kind, r.body.get("effect")) for r in kit.records(guarded)] == [
+        ("decision", "deny"),
+        ("decision", "allow"),
+        ("outcome", None),
+        ("decision", "allow"),
+        ("outcome", None),
     ]

@@ -23,7 +23,7 @@ from crewai.hooks import (
 )
 
 from hashed.adapters import Decision, PolicyDenied, ToolCall, begin
-from hashed_crewai._tools import Pending, guarding, install_runs, pending
+from hashed_crewai._tools import Pending, Reading, guarding, install_runs, pending
 from hashed_crewai._translate import FRAMEWORK, identity, parse_input
 
 if TYPE_CHECKING:
@@ -46,7 +46,8 @@ def before_tool_call(ctx: ToolCallHookContext) -> bool | None:
             return None
         who = identity(ctx.agent, ctx.task, ctx.crew)
         raw = ctx.tool_input
-        execution = begin(hashed, tool.name, arguments=lambda: parse_input(tool, raw), framework=FRAMEWORK, **who)
+        reading = Reading(tool, lambda: parse_input(tool, raw))
+        execution = begin(hashed, tool.name, arguments=reading, framework=FRAMEWORK, **who)
         pending.set(Pending(raw, tool, who, execution))
     except Exception as exc:  # CrewAI would swallow it and run the tool: block it instead
         raise HookAborted(f"hashed could not decide {ctx.tool_name} ({type(exc).__name__}: {exc})", "hashed") from exc

@@ -24,12 +24,12 @@ from pydantic import PrivateAttr
 
 from hashed.adapters import Execution, abegin, begin, current
 from hashed_crewai._plugin import _Installed
-from hashed_crewai._translate import FRAMEWORK, parse_input, parse_kwargs
+from hashed_crewai._translate import FRAMEWORK, arguments, parse_input, parse_kwargs
 
 if TYPE_CHECKING:
     from hashed import Hashed
 
-__all__ = ["HashedTool", "Pending", "guard_tool", "guarding", "install_runs", "pending"]
+__all__ = ["HashedTool", "Pending", "Reading", "guard_tool", "guarding", "install_runs", "pending"]
 
 
 class Pending:
@@ -102,14 +102,32 @@ def guarding(tool: object) -> Hashed | None:
     return None
 
 
-def _claim(tool: object, parse: Callable[[], dict[str, Any]]) -> tuple[Pending | None, Execution | None]:
+class Reading:
+    """How one run's arguments are read: the tool's own parse (what the body is handed), bound to the body.
+
+    Called by the core inside the guard (`arguments=`), so a parse that fails denies the call, recorded.
+    """
+
+    __slots__ = ("parse", "parsed", "tool")
+
+    def __init__(self, tool: BaseTool | CrewStructuredTool, parse: Callable[[], dict[str, Any]]) -> None:
+        self.tool = tool
+        self.parse = parse
+        self.parsed: dict[str, Any] | None = None
+
+    def __call__(self) -> dict[str, Any]:
+        self.parsed = self.parse()
+        return arguments(self.tool, self.parsed)
+
+
+def _claim(tool: object, reading: Reading) -> tuple[Pending | None, Execution | None]:
     """The pending call in this context, and its decision if it is this run's to use: same tool, same arguments."""
     found = pending.get()
     if found is None or not (found.fresh and found.execution.allowed and found.about(tool)):
         return found, None
     try:
-        same = parse() == found.execution.call.args
-    except Exception:  # noqa: BLE001 - unreadable now: decided afresh below, where the failure is recorded
+        same = reading() == found.execution.call.args
+    except Exception:  # noqa: BLE001 - unreadable now: decided afresh, where the failure is recorded
         same = False
     if not same:
         return found, None
@@ -117,18 +135,18 @@ def _claim(tool: object, parse: Callable[[], dict[str, Any]]) -> tuple[Pending |
     return found, found.execution
 
 
-def _decided(tool: BaseTool | CrewStructuredTool, found: Pending | None, execution: Execution) -> Execution:
+def _decided(tool: object, found: Pending | None, execution: Execution) -> Execution:
     if found is not None and found.about(tool):
         found.execution, found.fresh = execution, False  # the after hook reports this decision
     return execution
 
 
-def _guarded(tool: Any, hashed: Hashed, parse: Callable[[], dict[str, Any]], body: Callable[[], Any], handoff: bool) -> Any:
-    found, execution = _claim(tool, parse)
+def _guarded(tool: Any, hashed: Hashed, reading: Reading, body: Callable[[], Any], handoff: bool) -> Any:
+    found, execution = _claim(tool, reading)
     if execution is None:
         who = found.who if found is not None else {}
-        execution = _decided(tool, found, begin(hashed, tool.name, arguments=parse, framework=FRAMEWORK, **who))
-    token = _handoff.set((tool, dict(execution.call.args))) if handoff else None
+        execution = _decided(tool, found, begin(hashed, tool.name, arguments=reading, framework=FRAMEWORK, **who))
+    token = _handoff.set((tool, reading.parsed)) if handoff and reading.parsed is not None else None
     try:
         return execution.run(body)
     finally:
@@ -137,13 +155,13 @@ def _guarded(tool: Any, hashed: Hashed, parse: Callable[[], dict[str, Any]], bod
 
 
 async def _aguarded(
-    tool: Any, hashed: Hashed, parse: Callable[[], dict[str, Any]], body: Callable[[], Awaitable[Any]], handoff: bool
+    tool: Any, hashed: Hashed, reading: Reading, body: Callable[[], Awaitable[Any]], handoff: bool
 ) -> Any:
-    found, execution = _claim(tool, parse)
+    found, execution = _claim(tool, reading)
     if execution is None:
         who = found.who if found is not None else {}
-        execution = _decided(tool, found, await abegin(hashed, tool.name, arguments=parse, framework=FRAMEWORK, **who))
-    token = _handoff.set((tool, dict(execution.call.args))) if handoff else None
+        execution = _decided(tool, found, await abegin(hashed, tool.name, arguments=reading, framework=FRAMEWORK, **who))
+    token = _handoff.set((tool, reading.parsed)) if handoff and reading.parsed is not None else None
     try:
         return await execution.arun(body)
     finally:
@@ -171,8 +189,8 @@ def _run(original: Callable[..., Any]) -> Callable[..., Any]:
         hashed = guarding(self)
         if hashed is None:
             return original(self, *args, **kwargs)
-        parse = lambda: parse_kwargs(self, args, kwargs)  # noqa: E731
-        return _guarded(self, hashed, parse, lambda: original(self, *args, **kwargs), handoff=not args)
+        reading = Reading(self, lambda: parse_kwargs(self, args, kwargs))
+        return _guarded(self, hashed, reading, lambda: original(self, *args, **kwargs), handoff=not args)
 
     return run
 
@@ -183,8 +201,8 @@ def _arun(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[An
         hashed = guarding(self)
         if hashed is None:
             return await original(self, *args, **kwargs)
-        parse = lambda: parse_kwargs(self, args, kwargs)  # noqa: E731
-        return await _aguarded(self, hashed, parse, lambda: original(self, *args, **kwargs), handoff=not args)
+        reading = Reading(self, lambda: parse_kwargs(self, args, kwargs))
+        return await _aguarded(self, hashed, reading, lambda: original(self, *args, **kwargs), handoff=not args)
 
     return arun
 
@@ -195,8 +213,8 @@ def _invoke(original: Callable[..., Any]) -> Callable[..., Any]:
         hashed = guarding(self)
         if hashed is None:
             return original(self, input, config, **kwargs)
-        parse = lambda: {**parse_input(self, input), **kwargs}  # noqa: E731 - extra keywords reach the body too
-        return _guarded(self, hashed, parse, lambda: original(self, input, config, **kwargs), handoff=not kwargs)
+        reading = Reading(self, lambda: {**parse_input(self, input), **kwargs})  # extra keywords reach the body too
+        return _guarded(self, hashed, reading, lambda: original(self, input, config, **kwargs), handoff=not kwargs)
 
     return invoke
 
@@ -207,9 +225,9 @@ def _ainvoke(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable
         hashed = guarding(self)
         if hashed is None:
             return await original(self, input, config, **kwargs)
-        parse = lambda: {**parse_input(self, input), **kwargs}  # noqa: E731
-        body = lambda: original(self, input, config, **kwargs)  # noqa: E731
-        return await _aguarded(self, hashed, parse, body, handoff=not kwargs)
+        reading = Reading(self, lambda: {**parse_input(self, input), **kwargs})
+        body = lambda: original(self, input, config, **kwargs)  # noqa: E731 - the continuation, awaited once
+        return await _aguarded(self, hashed, reading, body, handoff=not kwargs)
 
     return ainvoke
 

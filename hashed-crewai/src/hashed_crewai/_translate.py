@@ -4,8 +4,9 @@ The arguments policy sees are the arguments the tool body receives. CrewAI valid
 tool's args schema before it calls the body (`CrewStructuredTool._parse_args` on the ReAct text path,
 `BaseTool._validate_kwargs` on the native function-calling path and for `tool.run(**kwargs)`): that coerces types
 (`"5"` becomes `5.0` for a float), applies the schema's defaults and drops keys the schema does not know. A
-positional `tool.run(value)` skips the schema and binds to the body's own parameters. Both are done here with the
-tool's own code, captured before `_tools.py` hands a decided parse through it.
+positional `tool.run(value)` skips the schema and binds to the body's own parameters. The body's own defaults then
+apply to parameters the schema lacks. The parsing is done with the tool's own code, captured before `_tools.py`
+hands a decided parse through it.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from crewai.tools.structured_tool import CrewStructuredTool
 
 from hashed.adapters import ToolSignature
 
-__all__ = ["FRAMEWORK", "body_of", "identity", "parse_input", "parse_kwargs"]
+__all__ = ["FRAMEWORK", "arguments", "body_of", "identity", "parse_input", "parse_kwargs"]
 
 FRAMEWORK = "crewai"
-_PARSE_ARGS = CrewStructuredTool._parse_args  # CrewAI's own parsers, before `_tools.install` wraps them
+_PARSE_ARGS = CrewStructuredTool._parse_args  # CrewAI's own parsers, before `_tools.install_runs` wraps them
 _VALIDATE_KWARGS = BaseTool._validate_kwargs
+_signatures: dict[object, ToolSignature] = {}
+_MAX_SIGNATURES = 4096  # tools made per request must not grow this forever
 
 
 def identity(agent: object, task: object, crew: object) -> dict[str, Any]:
@@ -39,7 +42,7 @@ def identity(agent: object, task: object, crew: object) -> dict[str, Any]:
 
 
 def parse_input(tool: CrewStructuredTool, raw: str | Mapping[str, Any]) -> dict[str, Any]:
-    """What `CrewStructuredTool.invoke(raw)` hands its body: `raw` (a mapping or JSON text) through the args schema.
+    """What `CrewStructuredTool.invoke(raw)` makes of its input: `raw` (a mapping or JSON text) through the schema.
 
     Raises:
         ValueError: the input does not fit the schema (the body would not run either).
@@ -48,7 +51,7 @@ def parse_input(tool: CrewStructuredTool, raw: str | Mapping[str, Any]) -> dict[
         >>> from crewai.tools import tool
         >>> @tool("run_query")
         ... def run_query(sql: str, database: str = "prod") -> str:
-        ...     '''Run SQL.'''
+        ...     "Run SQL."
         >>> parse_input(run_query.to_structured_tool(), {"sql": "select 1", "extra": 1})
         {'sql': 'select 1', 'database': 'prod'}
     """
@@ -56,13 +59,13 @@ def parse_input(tool: CrewStructuredTool, raw: str | Mapping[str, Any]) -> dict[
 
 
 def parse_kwargs(tool: BaseTool, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """What `tool.run(*args, **kwargs)` hands its body: keywords through the args schema, positionals bound as is.
+    """What `tool.run(*args, **kwargs)` makes of its input: keywords through the schema, positionals bound as is.
 
     Example:
         >>> from crewai.tools import tool
         >>> @tool("transfer_money")
         ... def transfer_money(to: str, amount: float) -> str:
-        ...     '''Send money.'''
+        ...     "Send money."
         >>> parse_kwargs(transfer_money, (), {"to": "acct-9", "amount": "5"})
         {'to': 'acct-9', 'amount': 5.0}
         >>> parse_kwargs(transfer_money, ("acct-9", 5), {})
@@ -70,16 +73,45 @@ def parse_kwargs(tool: BaseTool, args: tuple[Any, ...], kwargs: Mapping[str, Any
     """
     if not args:
         return _VALIDATE_KWARGS(tool, dict(kwargs))
-    return ToolSignature.of(body_of(tool)).bind(args, kwargs)
+    return _signature(body_of(tool)).bind(args, kwargs)
 
 
-def body_of(tool: BaseTool) -> Callable[..., Any]:
+def arguments(tool: BaseTool | CrewStructuredTool, parsed: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments the body receives for `parsed`: the parse, and the defaults of body parameters it lacks.
+
+    Raises:
+        TypeError: the parse does not fit the body (the body would fail the same way).
+
+    Example:
+        >>> from crewai.tools import tool
+        >>> @tool("rename")
+        ... def rename(source: str, force: bool = False) -> str:
+        ...     "Rename a file."
+        >>> arguments(rename, {"source": "/a"})
+        {'source': '/a', 'force': False}
+    """
+    return _signature(body_of(tool)).bind((), parsed)
+
+
+def body_of(tool: BaseTool | CrewStructuredTool) -> Callable[..., Any]:
     """The function that receives a tool's arguments: a `Tool`'s function, else the tool's `_run`.
 
-    A tool from `guard_tool` names the tool it wraps (`wrapped`), whose body it runs.
+    A `CrewStructuredTool` (the ReAct path's) runs the body of the tool it was made from; a tool made by
+    `guard_tool` names the tool it wraps (`wrapped`).
     """
-    inner = getattr(tool, "wrapped", None)
+    inner = getattr(tool, "wrapped", None) or getattr(tool, "_original_tool", None)
     if isinstance(inner, BaseTool):
         return body_of(inner)
-    func = tool.func if isinstance(tool, Tool) else None
+    func = getattr(tool, "func", None) if isinstance(tool, (Tool, CrewStructuredTool)) else None
     return func if callable(func) else tool._run
+
+
+def _signature(body: Callable[..., Any]) -> ToolSignature:
+    """The body's parameters (a method's without its receiver), worked out once per function."""
+    key = getattr(body, "__func__", body)
+    signature = _signatures.get(key)
+    if signature is None:
+        if len(_signatures) >= _MAX_SIGNATURES:
+            _signatures.clear()
+        signature = _signatures[key] = ToolSignature.of(body)
+    return signature
