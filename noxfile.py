@@ -13,8 +13,14 @@ nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["lint", "typecheck", "tests_core", "tests_adapter", "tests_backend", "e2e"]
 
 PYTHON = "3.11"
-PACKAGES = {"core": "hashed-core", "langchain": "hashed-langchain", "crewai": "hashed-crewai", "backend": "hashed-backend"}
-ADAPTERS = {"langchain": "hashed-langchain", "crewai": "hashed-crewai"}  # adapter -> package; its framework floors are the "oldest" pins
+PACKAGES = {
+    "core": "hashed-core",
+    "langchain": "hashed-langchain",
+    "crewai": "hashed-crewai",
+    "backend": "hashed-backend",
+}
+# adapter -> package; its framework floors are the "oldest" pins
+ADAPTERS = {"langchain": "hashed-langchain", "crewai": "hashed-crewai"}
 
 
 def _sync(session: nox.Session, *packages: str, groups: tuple[str, ...] = ("test",)) -> None:

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 # CrewAI sends telemetry by default (and, offline, waits ≈ 10 s at exit for it): off for this example.
-for name in ("CREWAI_DISABLE_TELEMETRY", "OTEL_SDK_DISABLED"):
-    os.environ.setdefault(name, "true")
+os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
 
 from crewai import Agent, Crew, Task

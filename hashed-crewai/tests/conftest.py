@@ -6,7 +6,6 @@ model supports function calling and returns tool calls, which CrewAI runs (sever
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
 import json
 import os
@@ -21,15 +20,8 @@ import pytest
 
 # CrewAI writes under $HOME and its storage dir, and with telemetry on each process waits ≈ 10 s at exit
 # (docs/frameworks/crewai.md): set before CrewAI is imported, for this process and the subprocesses it starts.
-_HOME = tempfile.mkdtemp(prefix="hashed-crewai-home-")
-atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
-os.environ.update(
-    CREWAI_DISABLE_TELEMETRY="true",
-    OTEL_SDK_DISABLED="true",
-    CREWAI_TRACING_ENABLED="false",
-    HOME=_HOME,
-    CREWAI_STORAGE_DIR=_HOME,
-)
+os.environ.update(CREWAI_DISABLE_TELEMETRY="true", OTEL_SDK_DISABLED="true", CREWAI_TRACING_ENABLED="false")
+os.environ["HOME"] = os.environ["CREWAI_STORAGE_DIR"] = tempfile.mkdtemp(prefix="hashed-crewai-home-")
 pytest.importorskip("crewai")
 
 from crewai import Agent, Crew, Task
@@ -96,7 +88,11 @@ def script(path: str, *turns: list[tuple[str, dict[str, Any]]], final: str = "do
         if path == "native":
             answers.append(
                 [
-                    {"id": f"call_{n}_{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+                    {
+                        "id": f"call_{n}_{i}",
+                        "type": "function",
+                        "function": {"name": name, "arguments": json.dumps(args)},
+                    }
                     for i, (name, args) in enumerate(turn)
                 ]
             )
@@ -202,6 +198,10 @@ def guarded(tmp_path: Path, hashed_clock: FrozenClock) -> Iterator[Hashed]:
 def _never_left_instrumented() -> Iterator[None]:
     yield
     uninstrument()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(os.environ["CREWAI_STORAGE_DIR"], ignore_errors=True)  # the throw-away HOME made above
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -25,7 +25,9 @@ class CrewAIHarness:
         self.path = path
         self.kit = kit
 
-    def _tools(self, run: HarnessRun, hashed: Hashed | None, tool_raises: BaseException | None = None) -> dict[str, Any]:
+    def _tools(
+        self, run: HarnessRun, hashed: Hashed | None, tool_raises: BaseException | None = None
+    ) -> dict[str, Any]:
         def body(**kwargs: Any) -> str:
             run.executed.append(kwargs)
             if tool_raises is not None:
@@ -77,7 +79,9 @@ class CrewAIHarness:
         if concurrently and self.path == "react":  # ReAct asks for one call per turn: concurrent tasks instead
             llms = [self.kit.script(self.path, [call]) for call in calls]
         else:
-            llms = [self.kit.script(self.path, calls) if concurrently else self.kit.script(self.path, *[[c] for c in calls])]
+            llms = [
+                self.kit.script(self.path, calls) if concurrently else self.kit.script(self.path, *[[c] for c in calls])
+            ]
         agents = [Agent(role="agent", goal="Work.", backstory="A worker.", llm=llm, tools=tools) for llm in llms]
         last = len(agents) - 1
         tasks = [
@@ -139,7 +143,9 @@ class TestCrewAIContract(AdapterContract):
             return
         # CrewAI's ReAct path runs a failing tool again in place (6 runs in crewai 1.15). Each run is decided, so
         # the contract's rate window (3 an hour) refuses the fourth: the last record is that refusal, not an outcome.
-        run = harness.run(guarded, "transfer_money", {"to": "acct-9", "amount": 5}, tool_raises=ValueError("bank is down"))
+        run = harness.run(
+            guarded, "transfer_money", {"to": "acct-9", "amount": 5}, tool_raises=ValueError("bank is down")
+        )
         records = self.kit_records(guarded)
         outcomes = [r for r in records if r.kind == "outcome"]
         assert len(outcomes) == len(run.executed) == 3

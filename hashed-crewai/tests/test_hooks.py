@@ -36,7 +36,10 @@ def test_denied_call_never_runs_and_the_model_sees_why(guarded, toolbox, kit, pa
     llm = kit.script(path, [("delete_file", {"path": "/etc/passwd"})], [("read_file", {"path": "/a"})])
     assert kit.crew(llm, list(tools.values())).kickoff().raw == "done"  # the run went on
     assert toolbox.executed == [("read_file", {"path": "/a", "encoding": "utf-8"})]
-    assert llm.results() == ["delete_file denied by policy (rule no-delete): Agents never delete files.", "read_file done"]
+    assert llm.results() == [
+        "delete_file denied by policy (rule no-delete): Agents never delete files.",
+        "read_file done",
+    ]
     assert kit.decisions(guarded) == [("delete_file", "deny"), ("read_file", "allow")]
     [read] = [r for r in kit.records(guarded) if r.kind == "decision" and r.body["tool"] == "read_file"]
     assert read.body["args"] == {"path": "/a", "encoding": "utf-8"}  # the default the model left out
@@ -47,7 +50,9 @@ def test_over_the_limit_is_denied(guarded, toolbox, kit, path):
     llm = kit.script(path, [("transfer_money", {"to": "acct-9", "amount": 5000})])
     kit.crew(llm, list(toolbox.tools().values())).kickoff()
     assert toolbox.executed == []
-    assert llm.results() == ["transfer_money denied by policy (rule transfers): amount=5000.0 is over the limit of 1000"]
+    assert llm.results() == [
+        "transfer_money denied by policy (rule transfers): amount=5000.0 is over the limit of 1000"
+    ]
     assert kit.decisions(guarded) == [("transfer_money", "deny")]
 
 
@@ -81,7 +86,9 @@ def test_pending_approval_blocks_until_approved(guarded, toolbox, kit, path):
     again = kit.script(path, [("transfer_money", {"to": "acct-9", "amount": 700})])
     kit.crew(again, tools).kickoff()
     assert toolbox.executed == [("transfer_money", {"to": "acct-9", "amount": 700.0})]
-    kinds = [(r.kind, r.body.get("effect") or r.body.get("verdict") or r.body.get("status")) for r in kit.records(guarded)]
+    kinds = [
+        (r.kind, r.body.get("effect") or r.body.get("verdict") or r.body.get("status")) for r in kit.records(guarded)
+    ]
     assert kinds == [("decision", "pending"), ("approval", "approved"), ("decision", "allow"), ("outcome", "ok")]
     kit.assert_verifies(guarded)
 
@@ -152,7 +159,11 @@ def test_parallel_native_calls_are_each_decided_and_answered(guarded, toolbox, k
     assert seen["call_0_1"].startswith("delete_file denied by policy")
     assert seen["call_0_2"].endswith("amount=5000.0 is over the limit of 1000")
     records = kit.records(guarded)
-    decided = {(r.body["tool"], r.body["args"].get("to") or r.body["args"].get("path")): r for r in records if r.kind == "decision"}
+    decided = {
+        (r.body["tool"], r.body["args"].get("to") or r.body["args"].get("path")): r
+        for r in records
+        if r.kind == "decision"
+    }
     outcomes = {r.body["call"] for r in records if r.kind == "outcome"}
     allowed = {r.body["call"] for r in records if r.kind == "decision" and r.body["effect"] == "allow"}
     assert outcomes == allowed and len(allowed) == 3  # each outcome is linked to its own call's decision
@@ -167,7 +178,9 @@ def test_async_tasks_run_concurrently_each_with_its_own_identity(guarded, toolbo
         llm = kit.script(path, [("transfer_money", {"to": f"acct-{i}", "amount": 10 + i})])
         agent = Agent(role=f"payer-{i}", goal="Pay.", backstory="A clerk.", llm=llm, tools=tools)
         agents.append(agent)
-        tasks.append(Task(name=f"pay-{i}", description="Pay.", expected_output="Done.", agent=agent, async_execution=i < 2))
+        tasks.append(
+            Task(name=f"pay-{i}", description="Pay.", expected_output="Done.", agent=agent, async_execution=i < 2)
+        )
     team = Crew(agents=agents, tasks=tasks)
     team.kickoff()
     assert sorted(args["to"] for _, args in toolbox.executed) == ["acct-0", "acct-1", "acct-2"]
@@ -203,7 +216,9 @@ def test_arguments_a_later_hook_rewrites_are_decided_again(guarded, toolbox, kit
     else:
         assert toolbox.executed == []
         assert decided[1:] == [("deny", 5000)]
-        assert llm.results() == ["transfer_money denied by policy (rule transfers): amount=5000.0 is over the limit of 1000"]
+        assert llm.results() == [
+            "transfer_money denied by policy (rule transfers): amount=5000.0 is over the limit of 1000"
+        ]
     kit.assert_verifies(guarded)
 
 
@@ -220,7 +235,10 @@ def test_strict_mode_stops_the_crew_with_policy_denied(guarded, toolbox, kit, pa
 
 def test_a_tool_run_directly_is_decided_where_it_runs(guarded, toolbox, kit):
     tools = toolbox.tools()
-    assert tools["delete_file"].run(path="/x") == "delete_file denied by policy (rule no-delete): Agents never delete files."
+    assert (
+        tools["delete_file"].run(path="/x")
+        == "delete_file denied by policy (rule no-delete): Agents never delete files."
+    )
     assert tools["delete_file"].run("/x").startswith("delete_file denied by policy")  # a lone positional input
     assert tools["transfer_money"].run(to="acct-9", amount="7") == "transfer_money done"
     assert toolbox.executed == [("transfer_money", {"to": "acct-9", "amount": 7.0})]
@@ -250,7 +268,9 @@ class Archive(BaseTool):
 
 
 def test_a_body_default_the_schema_lacks_is_what_policy_sees(guarded, kit, path):
-    guarded.set_policy("version: 1\ndefault: deny\nrules: [{id: dry, tools: [archive], effect: allow, when: {dry_run: {eq: true}}}]")
+    guarded.set_policy(
+        "version: 1\ndefault: deny\nrules: [{id: dry, tools: [archive], effect: allow, when: {dry_run: {eq: true}}}]"
+    )
     archive = Archive()
     llm = kit.script(path, [("archive", {"path": "/srv", "dry_run": True})])  # the schema drops what it lacks
     kit.crew(llm, [archive]).kickoff()

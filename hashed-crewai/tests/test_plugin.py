@@ -77,7 +77,8 @@ class ScriptedLLM(BaseLLM):
 
 llm = ScriptedLLM(model="scripted")
 ops = Agent(role="ops-bot", goal="Tidy up and pay.", backstory="A clerk.", llm=llm, tools=[delete_file, transfer_money])
-print("RESULT", Crew(agents=[ops], tasks=[Task(description="Tidy up, pay.", expected_output="Done.", agent=ops)]).kickoff().raw)
+chores = Task(description="Tidy up, pay.", expected_output="Done.", agent=ops)
+print("RESULT", Crew(agents=[ops], tasks=[chores]).kickoff().raw)
 for message in llm.seen:
     if "Observation: " in str(message.get("content")):
         print("MODEL SAW", message["content"].split("Observation: ", 1)[1])

@@ -63,7 +63,11 @@ def test_the_body_of_a_guarded_tool_is_the_body_it_wraps():
     assert body_of(guard_tool(run_query)) is run_query.func
     rename = Rename()
     assert body_of(guard_tool(rename)) == rename._run
-    assert parse_kwargs(guard_tool(run_query), ("select 1",), {}) == {"sql": "select 1", "database": "prod", "limit": 10}
+    assert parse_kwargs(guard_tool(run_query), ("select 1",), {}) == {
+        "sql": "select 1",
+        "database": "prod",
+        "limit": 10,
+    }
 
 
 def test_guard_tool_keeps_name_description_and_arguments():

@@ -14,7 +14,7 @@ runs no hook saw. The body gets the parse that was decided: the tool's parser is
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,9 @@ class Pending:
 
     __slots__ = ("execution", "fresh", "tool", "tool_input", "who")
 
-    def __init__(self, tool_input: dict[str, Any], tool: CrewStructuredTool, who: dict[str, Any], execution: Execution):
+    def __init__(
+        self, tool_input: dict[str, Any], tool: CrewStructuredTool, who: dict[str, Any], execution: Execution
+    ) -> None:
         self.tool_input = tool_input  # the very dict CrewAI hands the before and the after hook: the correlation
         self.tool = tool
         self.who = who
@@ -160,7 +162,9 @@ async def _aguarded(
     found, execution = _claim(tool, reading)
     if execution is None:
         who = found.who if found is not None else {}
-        execution = _decided(tool, found, await abegin(hashed, tool.name, arguments=reading, framework=FRAMEWORK, **who))
+        execution = _decided(
+            tool, found, await abegin(hashed, tool.name, arguments=reading, framework=FRAMEWORK, **who)
+        )
     token = _handoff.set((tool, reading.parsed)) if handoff and reading.parsed is not None else None
     try:
         return await execution.arun(body)
@@ -195,7 +199,7 @@ def _run(original: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-def _arun(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+def _arun(original: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Coroutine[Any, Any, Any]]:
     @functools.wraps(original)
     async def arun(self: BaseTool, *args: Any, **kwargs: Any) -> Any:
         hashed = guarding(self)
@@ -209,7 +213,7 @@ def _arun(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[An
 
 def _invoke(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
-    def invoke(self: CrewStructuredTool, input: Any, config: Any = None, **kwargs: Any) -> Any:  # noqa: A002
+    def invoke(self: CrewStructuredTool, input: Any, config: Any = None, **kwargs: Any) -> Any:
         hashed = guarding(self)
         if hashed is None:
             return original(self, input, config, **kwargs)
@@ -219,9 +223,9 @@ def _invoke(original: Callable[..., Any]) -> Callable[..., Any]:
     return invoke
 
 
-def _ainvoke(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+def _ainvoke(original: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Coroutine[Any, Any, Any]]:
     @functools.wraps(original)
-    async def ainvoke(self: CrewStructuredTool, input: Any, config: Any = None, **kwargs: Any) -> Any:  # noqa: A002
+    async def ainvoke(self: CrewStructuredTool, input: Any, config: Any = None, **kwargs: Any) -> Any:
         hashed = guarding(self)
         if hashed is None:
             return await original(self, input, config, **kwargs)

@@ -38,7 +38,11 @@ def identity(agent: object, task: object, crew: object) -> dict[str, Any]:
         >>> identity(Obj(role="billing"), Obj(id="t-1"), None)
         {'agent': 'billing', 'run_id': None, 'parent_id': 't-1'}
     """
-    return {"agent": getattr(agent, "role", None), "run_id": getattr(crew, "id", None), "parent_id": getattr(task, "id", None)}
+    return {
+        "agent": getattr(agent, "role", None),
+        "run_id": getattr(crew, "id", None),
+        "parent_id": getattr(task, "id", None),
+    }
 
 
 def parse_input(tool: CrewStructuredTool, raw: str | Mapping[str, Any]) -> dict[str, Any]:
