@@ -24,7 +24,7 @@ from pydantic import PrivateAttr
 
 from hashed.adapters import Execution, abegin, begin, current
 from hashed_crewai._plugin import _Installed
-from hashed_crewai._translate import FRAMEWORK, arguments, parse_input, parse_kwargs
+from hashed_crewai._translate import FRAMEWORK, arguments, original_of, parse_input, parse_kwargs
 
 if TYPE_CHECKING:
     from hashed import Hashed
@@ -35,20 +35,21 @@ __all__ = ["HashedTool", "Pending", "Reading", "guard_tool", "guarding", "instal
 class Pending:
     """A call the before hook decided, until CrewAI runs it (once) and the after hook reports it."""
 
-    __slots__ = ("execution", "fresh", "tool", "tool_input", "who")
+    __slots__ = ("execution", "fresh", "original", "tool", "tool_input", "who")
 
     def __init__(
         self, tool_input: dict[str, Any], tool: CrewStructuredTool, who: dict[str, Any], execution: Execution
     ) -> None:
         self.tool_input = tool_input  # the very dict CrewAI hands the before and the after hook: the correlation
         self.tool = tool
+        self.original = original_of(tool)
         self.who = who
         self.execution = execution
         self.fresh = True
 
     def about(self, tool: object) -> bool:
         """Whether `tool` is the tool this call was decided for (the structured tool or the tool it was made from)."""
-        return tool is self.tool or tool is getattr(self.tool, "_original_tool", None)
+        return tool is self.tool or (tool is self.original and tool is not None)
 
 
 # One tool call at a time per thread or task: CrewAI runs the before hook, the body and the after hook of a call in
@@ -66,13 +67,22 @@ class HashedTool(BaseTool):
     @property
     def wrapped(self) -> BaseTool:
         """The tool whose body runs when a call is allowed."""
-        return self._wrapped
+        return self._private["_wrapped"]  # type: ignore[no-any-return]
+
+    @property
+    def hashed(self) -> Hashed | None:
+        """The `Hashed` given to `guard_tool`, if one was."""
+        return self._private["_hashed"]  # type: ignore[no-any-return]
+
+    @property
+    def _private(self) -> dict[str, Any]:
+        return self.__pydantic_private__ or {}  # not `self._x`: pydantic's `__getattr__` costs µs on every call
 
     def _run(self, *args: Any, **kwargs: Any) -> Any:
-        return self._wrapped._run(*args, **kwargs)
+        return self.wrapped._run(*args, **kwargs)
 
     async def _arun(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._wrapped._arun(*args, **kwargs)
+        return await self.wrapped._arun(*args, **kwargs)
 
 
 def guard_tool(tool: BaseTool, hashed: Hashed | None = None) -> HashedTool:
@@ -96,9 +106,9 @@ def guard_tool(tool: BaseTool, hashed: Hashed | None = None) -> HashedTool:
 
 def guarding(tool: object) -> Hashed | None:
     """The `Hashed` that guards `tool`'s runs, or None when it is not guarded."""
-    base = getattr(tool, "_original_tool", None) or tool
+    base = original_of(tool) if isinstance(tool, CrewStructuredTool) else tool
     if isinstance(base, HashedTool):
-        return base._hashed or _Installed.hashed or current()
+        return base.hashed or _Installed.hashed or current()
     if _Installed.active:
         return _Installed.hashed or current()
     return None
