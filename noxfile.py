@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import nox
 from packaging.requirements import Requirement
@@ -13,6 +14,9 @@ nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["lint", "typecheck", "tests_core", "tests_adapter", "tests_backend", "e2e"]
 
 PYTHON = "3.11"
+# The uv that runs nox, found before any session's virtualenv is on PATH: crewai installs an older `uv` into the
+# session's own bin/, which would otherwise run the next sync (and reject the workspace's root groups).
+UV = os.environ.get("UV") or shutil.which("uv") or "uv"  # `uv run` (./dev) names itself in UV
 PACKAGES = {
     "core": "hashed-core",
     "langchain": "hashed-langchain",
@@ -25,7 +29,7 @@ ADAPTERS = {"langchain": "hashed-langchain", "crewai": "hashed-crewai"}
 
 def _sync(session: nox.Session, *packages: str, groups: tuple[str, ...] = ("test",)) -> None:
     """Install workspace packages from uv.lock into the session's virtualenv (reproducible, offline after once)."""
-    args = ["uv", "sync", "--frozen", "--inexact"]
+    args = [UV, "sync", "--frozen", "--inexact"]
     for package in packages:
         args += ["--package", package]
     for group in groups:

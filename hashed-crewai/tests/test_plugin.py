@@ -125,8 +125,8 @@ def test_instrument_is_idempotent_and_hooks_crewai_once(guarded):
 
 def test_instrument_refuses_a_crewai_too_old_to_block_every_call(monkeypatch):
     real = metadata.version
-    monkeypatch.setattr(metadata, "version", lambda dist: "1.15.2" if dist == "crewai" else real(dist))
-    with pytest.raises(FrameworkVersionError, match=r"crewai>=1\.15\.3"):
+    monkeypatch.setattr(metadata, "version", lambda dist: "1.15.28" if dist == "crewai" else real(dist))
+    with pytest.raises(FrameworkVersionError, match=r"crewai>=1\.15\.29"):
         hashed_crewai.instrument()
 
 

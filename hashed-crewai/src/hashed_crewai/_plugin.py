@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["hashed_adapter_install", "instrument", "uninstrument"]
 
-_FLOOR = (1, 15, 3)  # the first crewai whose tool hooks can block and reword a call on every path (pyproject)
+_FLOOR = (1, 15, 29)  # the first crewai whose tool hooks block, reword and stop on every path (pyproject.toml)
 
 
 class _Installed:
@@ -42,14 +42,15 @@ def instrument(hashed: Hashed | None = None) -> None:
         hashed: the `Hashed` to ask; default: `hashed.adapters.current()` at each call.
 
     Raises:
-        FrameworkVersionError: the installed crewai is older than 1.15.3 (its hooks cannot block every call).
+        FrameworkVersionError: the installed crewai is older than 1.15.29 (its hooks cannot block, reword and
+            stop every call).
     """
     try:
         found = tuple(int(part) for part in re.findall(r"\d+", metadata.version("crewai"))[:3])
     except metadata.PackageNotFoundError:
         found = _FLOOR  # not installed: nothing to guard until it is
     if found < _FLOOR:
-        raise FrameworkVersionError("crewai", needs="tool hooks that block", hint="pip install -U 'crewai>=1.15.3'")
+        raise FrameworkVersionError("crewai", needs="tool hooks that block", hint="pip install -U 'crewai>=1.15.29'")
     _Installed.active, _Installed.hashed = True, hashed
     when_imported("crewai", _activate)
 
