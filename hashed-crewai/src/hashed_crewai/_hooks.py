@@ -47,8 +47,10 @@ def before_tool_call(ctx: ToolCallHookContext) -> bool | None:
         who = identity(ctx.agent, ctx.task, ctx.crew)
         raw = ctx.tool_input
         reading = Reading(tool, lambda: parse_input(tool, raw))
-        execution = begin(hashed, tool.name, arguments=reading, framework=FRAMEWORK, **who)
-        pending.set(Pending(raw, tool, who, execution))
+        found = Pending(raw, tool, who)
+        execution = found.execution = begin(hashed, tool.name, arguments=reading, framework=FRAMEWORK, **who)
+        found.parsed = reading.parsed  # None when the input could not be read (then the call is refused)
+        pending.set(found)
     except Exception as exc:  # CrewAI would swallow it and run the tool: block it instead
         raise HookAborted(f"hashed could not decide {ctx.tool_name} ({type(exc).__name__}: {exc})", "hashed") from exc
     return None if execution.allowed else False
@@ -57,7 +59,7 @@ def before_tool_call(ctx: ToolCallHookContext) -> bool | None:
 def after_tool_call(ctx: ToolCallHookContext) -> str | None:
     """Show the model the refusal of a call Hashed refused; leave every other result as it is."""
     found = pending.get()
-    if found is None or found.tool_input is not ctx.tool_input:
+    if found is None or found.tool_input is not ctx.tool_input or found.execution is None:
         return None
     pending.set(None)
     if found.execution.allowed:

@@ -14,7 +14,7 @@ runs no hook saw. The body gets the parse that was decided: the tool's parser is
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -35,16 +35,16 @@ __all__ = ["HashedTool", "Pending", "Reading", "guard_tool", "guarding", "instal
 class Pending:
     """A call the before hook decided, until CrewAI runs it (once) and the after hook reports it."""
 
-    __slots__ = ("execution", "fresh", "original", "tool", "tool_input", "who")
+    __slots__ = ("execution", "fresh", "original", "parsed", "seen", "tool", "tool_input", "who")
 
-    def __init__(
-        self, tool_input: dict[str, Any], tool: CrewStructuredTool, who: dict[str, Any], execution: Execution
-    ) -> None:
+    def __init__(self, tool_input: dict[str, Any], tool: CrewStructuredTool, who: dict[str, Any]) -> None:
         self.tool_input = tool_input  # the very dict CrewAI hands the before and the after hook: the correlation
+        self.seen = dict(tool_input)  # as decided: a hook after Hashed's may change it in place
         self.tool = tool
         self.original = original_of(tool)
         self.who = who
-        self.execution = execution
+        self.parsed: dict[str, Any] | None = None  # the tool's parse of the input, handed to the body
+        self.execution: Execution | None = None
         self.fresh = True
 
     def about(self, tool: object) -> bool:
@@ -132,19 +132,22 @@ class Reading:
         return arguments(self.tool, self.parsed)
 
 
-def _claim(tool: object, reading: Reading) -> tuple[Pending | None, Execution | None]:
-    """The pending call in this context, and its decision if it is this run's to use: same tool, same arguments."""
+def _claim(tool: object, raw: object) -> tuple[Pending | None, Execution | None, dict[str, Any] | None]:
+    """The pending call in this context, with its decision and parse if this run is that call, unchanged, once.
+
+    Unchanged: each key of the input the tool runs with has the value the before hook saw (the ReAct path drops
+    keys the schema lacks). The body then gets the decided parse, which pydantic built afresh, so no later change to
+    the input reaches it; a value changed after the decision is a rewrite, decided again where it runs.
+    """
     found = pending.get()
-    if found is None or not (found.fresh and found.execution.allowed and found.about(tool)):
-        return found, None
-    try:
-        same = reading() == found.execution.call.args
-    except Exception:  # noqa: BLE001 - unreadable now: decided afresh, where the failure is recorded
-        same = False
-    if not same:
-        return found, None
+    execution = None if found is None else found.execution
+    if found is None or execution is None or not (found.fresh and execution.allowed and found.about(tool)):
+        return found, None, None
+    seen = found.seen
+    if not isinstance(raw, Mapping) or any(k not in seen or not (seen[k] is v or seen[k] == v) for k, v in raw.items()):
+        return found, None, None
     found.fresh = False
-    return found, found.execution
+    return found, execution, found.parsed
 
 
 def _decided(tool: object, found: Pending | None, execution: Execution) -> Execution:
@@ -153,12 +156,13 @@ def _decided(tool: object, found: Pending | None, execution: Execution) -> Execu
     return execution
 
 
-def _guarded(tool: Any, hashed: Hashed, reading: Reading, body: Callable[[], Any], handoff: bool) -> Any:
-    found, execution = _claim(tool, reading)
+def _guarded(tool: Any, hashed: Hashed, raw: object, reading: Reading, body: Callable[[], Any], handoff: bool) -> Any:
+    found, execution, parsed = _claim(tool, raw)
     if execution is None:
         who = found.who if found is not None else {}
         execution = _decided(tool, found, begin(hashed, tool.name, arguments=reading, framework=FRAMEWORK, **who))
-    token = _handoff.set((tool, reading.parsed)) if handoff and reading.parsed is not None else None
+        parsed = reading.parsed
+    token = _handoff.set((tool, parsed)) if handoff and parsed is not None else None
     try:
         return execution.run(body)
     finally:
@@ -167,15 +171,16 @@ def _guarded(tool: Any, hashed: Hashed, reading: Reading, body: Callable[[], Any
 
 
 async def _aguarded(
-    tool: Any, hashed: Hashed, reading: Reading, body: Callable[[], Awaitable[Any]], handoff: bool
+    tool: Any, hashed: Hashed, raw: object, reading: Reading, body: Callable[[], Awaitable[Any]], handoff: bool
 ) -> Any:
-    found, execution = _claim(tool, reading)
+    found, execution, parsed = _claim(tool, raw)
     if execution is None:
         who = found.who if found is not None else {}
         execution = _decided(
             tool, found, await abegin(hashed, tool.name, arguments=reading, framework=FRAMEWORK, **who)
         )
-    token = _handoff.set((tool, reading.parsed)) if handoff and reading.parsed is not None else None
+        parsed = reading.parsed
+    token = _handoff.set((tool, parsed)) if handoff and parsed is not None else None
     try:
         return await execution.arun(body)
     finally:
@@ -204,7 +209,8 @@ def _run(original: Callable[..., Any]) -> Callable[..., Any]:
         if hashed is None:
             return original(self, *args, **kwargs)
         reading = Reading(self, lambda: parse_kwargs(self, args, kwargs))
-        return _guarded(self, hashed, reading, lambda: original(self, *args, **kwargs), handoff=not args)
+        raw = None if args else kwargs
+        return _guarded(self, hashed, raw, reading, lambda: original(self, *args, **kwargs), handoff=not args)
 
     return run
 
@@ -216,7 +222,8 @@ def _arun(original: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Co
         if hashed is None:
             return await original(self, *args, **kwargs)
         reading = Reading(self, lambda: parse_kwargs(self, args, kwargs))
-        return await _aguarded(self, hashed, reading, lambda: original(self, *args, **kwargs), handoff=not args)
+        body = lambda: original(self, *args, **kwargs)  # noqa: E731 - the continuation, awaited once
+        return await _aguarded(self, hashed, None if args else kwargs, reading, body, handoff=not args)
 
     return arun
 
@@ -228,7 +235,8 @@ def _invoke(original: Callable[..., Any]) -> Callable[..., Any]:
         if hashed is None:
             return original(self, input, config, **kwargs)
         reading = Reading(self, lambda: {**parse_input(self, input), **kwargs})  # extra keywords reach the body too
-        return _guarded(self, hashed, reading, lambda: original(self, input, config, **kwargs), handoff=not kwargs)
+        raw = None if kwargs else input
+        return _guarded(self, hashed, raw, reading, lambda: original(self, input, config, **kwargs), handoff=not kwargs)
 
     return invoke
 
@@ -241,7 +249,7 @@ def _ainvoke(original: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[...,
             return await original(self, input, config, **kwargs)
         reading = Reading(self, lambda: {**parse_input(self, input), **kwargs})
         body = lambda: original(self, input, config, **kwargs)  # noqa: E731 - the continuation, awaited once
-        return await _aguarded(self, hashed, reading, body, handoff=not kwargs)
+        return await _aguarded(self, hashed, None if kwargs else input, reading, body, handoff=not kwargs)
 
     return ainvoke
 
