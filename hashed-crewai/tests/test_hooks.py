@@ -336,3 +336,20 @@ def test_a_nested_value_changed_after_the_decision_never_reaches_the_body(guarde
     [decision, outcome] = kit.records(guarded)
     assert decision.body["args"] == {"to": ["ops@example.com"]}
     assert outcome.body["call"] == decision.body["call"]
+
+
+def test_a_standalone_agent_is_guarded(guarded, toolbox, kit, path):
+    llm = kit.script(path, [("delete_file", {"path": "/x"})], [("read_file", {"path": "/a"})])
+    agent = Agent(
+        role="lone-clerk", goal="Tidy up.", backstory="A clerk.", llm=llm, tools=list(toolbox.tools().values())
+    )
+    agent.kickoff("Tidy up.")
+    assert toolbox.executed == [("read_file", {"path": "/a", "encoding": "utf-8"})]
+    assert llm.results()[0] == "delete_file denied by policy (rule no-delete): Agents never delete files."
+    decisions = [r for r in kit.records(guarded) if r.kind == "decision"]
+    assert [(d.body["tool"], d.body["effect"], d.body["agent"]) for d in decisions] == [
+        ("delete_file", "deny", "lone-clerk"),
+        ("read_file", "allow", "lone-clerk"),
+    ]
+    assert {(d.body["run_id"], d.body["parent_id"]) for d in decisions} == {(None, None)}  # no crew, no task
+    kit.assert_verifies(guarded)
