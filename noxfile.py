@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import nox
 from packaging.requirements import Requirement
@@ -26,20 +27,29 @@ nox.options.sessions = [
 ]
 
 PYTHON = "3.11"
+# The uv that runs nox, found before any session's virtualenv is on PATH: crewai installs an older `uv` into the
+# session's own bin/, which would otherwise run the next sync (and reject the workspace's root groups).
+UV = os.environ.get("UV") or shutil.which("uv") or "uv"  # `uv run` (./dev) names itself in UV
 PACKAGES = {
     "core": "hashed-core",
     "langchain": "hashed-langchain",
+    "crewai": "hashed-crewai",
     "autogen": "hashed-autogen",
     "strands": "hashed-strands",
     "backend": "hashed-backend",
 }
 # adapter -> package; its framework floors are the "oldest" pins
-ADAPTERS = {"langchain": "hashed-langchain", "autogen": "hashed-autogen", "strands": "hashed-strands"}
+ADAPTERS = {
+    "langchain": "hashed-langchain",
+    "crewai": "hashed-crewai",
+    "autogen": "hashed-autogen",
+    "strands": "hashed-strands",
+}
 
 
 def _sync(session: nox.Session, *packages: str, groups: tuple[str, ...] = ("test",)) -> None:
     """Install workspace packages from uv.lock into the session's virtualenv (reproducible, offline after once)."""
-    args = ["uv", "sync", "--frozen", "--inexact"]
+    args = [UV, "sync", "--frozen", "--inexact"]
     for package in packages:
         args += ["--package", package]
     for group in groups:
@@ -126,10 +136,11 @@ def tests_backend(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False, tags=["bench"])
 def bench(session: nox.Session) -> None:
     """Every benchmark table of docs/performance.md (slow; run it on a quiet machine)."""
-    for package in ("hashed-core", "hashed-langchain", "hashed-autogen", "hashed-strands", "hashed-backend"):
+    for package in ("hashed-core", "hashed-langchain", "hashed-crewai", "hashed-autogen", "hashed-strands", "hashed-backend"):
         _sync(session, package, groups=("bench", "framework-test") if _framework_test(package) else ("bench",))
     session.run("python", "bench/core_guard.py")
     session.run("python", "bench/langchain_overhead.py")
+    session.run("python", "bench/crewai_overhead.py")
     session.run("python", "bench/autogen_overhead.py")
     session.run("python", "bench/strands_overhead.py")
     session.run("python", "bench/backend_ingest.py", *session.posargs)

@@ -1,0 +1,238 @@
+"""What hashed-crewai adds to each tool call of a real CrewAI crew, on the ReAct and the native path. Not a test.
+
+    uv run python bench/crewai_overhead.py [--calls 30] [--rounds 15]
+
+One process, a scripted `BaseLLM` (no network). Per path, the variants run in alternating rounds: bare (no tool
+hook, CrewAI's own tool-run methods), do-nothing hooks (a before and an after tool hook that only return: CrewAI's own
+charge for any tool hook, which includes the HookDispatchedEvent it emits for every dispatch), and guarded
+(`hashed_crewai.instrument(hashed)`) in each durability mode. A stopwatch around CrewAI's per-call function
+(`execute_tool_and_check_finality` on the ReAct path, `AgentExecutor._execute_single_native_tool_call` on the native
+one) times each tool call as the agent loop sees it: the hooks, the guard and the tool. The headline row (durable,
+allow rule) is guarded with an allow rule; "limit + windows" also bounds an argument and counts two rolling windows.
+Durable mode (the default) journals each record before the call goes on; immediate commits each to SQLite in the
+caller; background only queues (may lose the last milliseconds on a crash).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")  # else each process waits ≈ 10 s at exit
+os.environ.setdefault("OTEL_SDK_DISABLED", "true")
+os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
+
+import crewai.agents.agent_executor as executor_module
+from crewai import Agent, Crew, Task
+from crewai.agents.agent_executor import AgentExecutor
+from crewai.hooks import (
+    register_after_tool_call_hook,
+    register_before_tool_call_hook,
+    unregister_after_tool_call_hook,
+    unregister_before_tool_call_hook,
+)
+from crewai.llms.base_llm import BaseLLM
+from crewai.tools import tool
+from crewai.tools.base_tool import BaseTool, Tool
+from crewai.tools.structured_tool import CrewStructuredTool
+
+import hashed_crewai
+from hashed import Hashed, Identity, ToolCall
+from hashed_crewai import _hooks
+
+POLICIES = {
+    "allow rule": "version: 1\ndefault: deny\nrules: [{id: lookups, tools: [lookup], effect: allow}]\n",
+    "limit + windows": """
+version: 1
+default: deny
+rules:
+  - id: lookups
+    tools: [lookup]
+    effect: allow
+    limits: {n: {max: 100000000, window: {per: 1d, max_sum: 100000000000}}}
+    rate: {per: 1h, max_calls: 100000000}
+""",
+}
+GUARDED = {  # label: (policy, durability)
+    "durable, allow rule": ("allow rule", "durable"),
+    "durable, limit + windows": ("limit + windows", "durable"),
+    "immediate, allow rule": ("allow rule", "immediate"),
+    "background, allow rule (compare)": ("allow rule", "background"),
+}
+BARE, NOTHING = "bare loop (the tool call only)", "do-nothing hooks (CrewAI's own charge)"
+METHODS = [(BaseTool, "run"), (BaseTool, "arun"), (Tool, "run"), (Tool, "arun"), (CrewStructuredTool, "invoke")]
+METHODS += [(CrewStructuredTool, "ainvoke"), (CrewStructuredTool, "_parse_args"), (BaseTool, "_validate_kwargs")]
+
+
+@tool("lookup")
+def lookup(key: str, n: int) -> str:
+    """Look a key up."""
+    return key
+
+
+class ScriptedLLM(BaseLLM):
+    answers: list[Any] = []
+    native: bool = False
+
+    def call(self, messages: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.answers.pop(0)
+
+    def supports_function_calling(self) -> bool:
+        return self.native
+
+
+def llm(path: str, calls: int) -> ScriptedLLM:
+    args = [{"key": f"k{i}", "n": i} for i in range(calls)]  # never the same twice: ReAct refuses repeats
+    if path == "native":
+        answers: list[Any] = [
+            [{"id": f"c{i}", "type": "function", "function": {"name": "lookup", "arguments": json.dumps(a)}}]
+            for i, a in enumerate(args)
+        ]
+        answers.append("done")
+    else:
+        answers = [f"Thought: look.\nAction: lookup\nAction Input: {json.dumps(a)}" for a in args]
+        answers.append("Thought: I now know the final answer\nFinal Answer: done")
+    return ScriptedLLM(model="scripted", answers=answers, native=path == "native")
+
+
+class Stopwatch:
+    """Times CrewAI's per-tool-call function into the samples of the variant running now."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[int]] = {}
+        self.current = ""
+        react, native = executor_module.execute_tool_and_check_finality, AgentExecutor._execute_single_native_tool_call
+
+        def timed(fn: Callable[..., Any]) -> Callable[..., Any]:
+            def call(*args: Any, **kwargs: Any) -> Any:
+                start = time.perf_counter_ns()
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    self.samples.setdefault(self.current, []).append(time.perf_counter_ns() - start)
+
+            return call
+
+        executor_module.execute_tool_and_check_finality = timed(react)
+        AgentExecutor._execute_single_native_tool_call = timed(native)  # type: ignore[method-assign]
+
+
+def nothing_before(ctx: Any) -> None:
+    return None
+
+
+def nothing_after(ctx: Any) -> None:
+    return None
+
+
+class Switch:
+    """Puts CrewAI in the state of one variant: its own methods and no hooks, do-nothing hooks, or guarded."""
+
+    def __init__(self, hashed: Hashed) -> None:
+        self.bare = {(cls, name): cls.__dict__[name] for cls, name in METHODS}
+        hashed_crewai.instrument(hashed)  # wraps CrewAI's methods and registers the hooks
+        self.guarded = {(cls, name): cls.__dict__[name] for cls, name in METHODS}
+        self.set("bare", None)
+
+    def set(self, variant: str, hashed: Hashed | None) -> None:
+        for (cls, name), method in (self.bare if hashed is None else self.guarded).items():
+            setattr(cls, name, method)
+        hashed_crewai.uninstrument()
+        for before, after in ((_hooks.before_tool_call, _hooks.after_tool_call), (nothing_before, nothing_after)):
+            unregister_before_tool_call_hook(before)
+            unregister_after_tool_call_hook(after)
+        if variant == NOTHING:
+            register_before_tool_call_hook(nothing_before)
+            register_after_tool_call_hook(nothing_after)
+        if hashed is not None:
+            hashed_crewai.instrument(hashed)
+
+
+def pct(samples: list[int], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] / 1000
+
+
+def core_alone(hashed: Hashed, n: int) -> list[int]:
+    """check + record back to back, no CrewAI work in between (how hashed-core measures itself)."""
+    samples = []
+    for i in range(n):
+        call = ToolCall("lookup", {"key": f"k{i}", "n": i}, agent="clerk", framework="crewai")
+        start = time.perf_counter_ns()
+        decision = hashed.check(call)
+        hashed.record(decision, hashed_outcome(start))
+        samples.append(time.perf_counter_ns() - start)
+    return samples
+
+
+def hashed_outcome(start: int) -> Any:
+    from hashed.adapters import outcome
+
+    return outcome(start, result="k")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--calls", type=int, default=30, help="tool calls per crew run (at most 90)")
+    parser.add_argument("--rounds", type=int, default=15, help="crew runs per variant (after 3 warm-up runs)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        instances = {
+            label: Hashed(Path(tmp) / str(i), identity=Identity.generate(), policy=POLICIES[policy], durability=mode)
+            for i, (label, (policy, mode)) in enumerate(GUARDED.items())
+        }
+        watch, switch = Stopwatch(), Switch(instances["durable, allow rule"])
+        variants = [BARE, NOTHING, *GUARDED]
+        for round_ in range(args.rounds + 3):  # alternate variants so that drift hits all alike
+            for path in ("react", "native"):
+                for variant in variants:
+                    switch.set(variant, instances.get(variant))
+                    watch.current = f"{path}: {variant}" if round_ >= 3 else "warm-up"
+                    model = llm(path, args.calls)
+                    agent = Agent(role="clerk", goal="Look.", backstory="-", llm=model, tools=[lookup], max_iter=99)
+                    team = Crew(agents=[agent], tasks=[Task(description="Look.", expected_output="Done.", agent=agent)])
+                    gc.collect()
+                    team.kickoff()
+        switch.set(BARE, None)
+        tight = core_alone(instances["durable, allow rule"], args.rounds * args.calls)
+        verified = [hashed.verify() for hashed in instances.values()]
+        for hashed in instances.values():
+            hashed.close()
+
+    n = args.rounds * args.calls
+    print(f"Added latency per tool call of a CrewAI crew, {n} tool calls per variant and path (µs)")
+    print("added = variant - bare (same process, alternating runs)\n")
+    head = f"{'variant':52} {'p50':>7} {'p99':>7} {'added p50':>9} {'added p99':>9}"
+    print(head)
+    print("-" * len(head))
+    for path in ("react", "native"):
+        bare = watch.samples[f"{path}: {BARE}"]
+        for variant in variants:
+            got = watch.samples[f"{path}: {variant}"]
+            cells = f"{pct(got, 0.5):7.1f} {pct(got, 0.99):7.1f}"
+            if variant != BARE:
+                cells += f" {pct(got, 0.5) - pct(bare, 0.5):9.1f} {pct(got, 0.99) - pct(bare, 0.99):9.1f}"
+            label = variant if variant in (BARE, NOTHING) else f"instrument(), {variant}"
+            print(f"{path + ': ' + label:52} {cells}")
+    print(f"{'core check+record, tight loop, durable':52} {pct(tight, 0.5):7.1f} {pct(tight, 0.99):7.1f}")
+    print(f"\nledgers verified: {all(r.ok for r in verified)} ({sum(r.count for r in verified)} records)")
+    for path in ("react", "native"):
+        bare = pct(watch.samples[f"{path}: {BARE}"], 0.5)
+        added = pct(watch.samples[f"{path}: durable, allow rule"], 0.5) - bare
+        charge = pct(watch.samples[f"{path}: {NOTHING}"], 0.5) - bare
+        print(
+            f"target, added p50 <= 100 µs ({path}, durable, allow rule): {'met' if added <= 100 else 'MISSED'} "
+            f"({added:.1f} µs, {100 * added / bare:.0f} % of the bare tool call's p50; CrewAI's own charge for "
+            f"do-nothing hooks {charge:.1f} µs, Hashed's own share {added - charge:.1f} µs)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""CrewAI's own tool hooks: the before hook decides and blocks a refused call, the after hook shows why.
+
+CrewAI gives hooks no tool call id, so a call's before hook, its run and its after hook are correlated by where they
+run: CrewAI runs the three in one thread or task, one call at a time, and concurrent calls (parallel native calls,
+`async_execution` tasks, `kickoff_async`) each in a context of its own. The decision waits in a context variable
+(`_tools.pending`) for the run, and the after hook takes it back only for the very `tool_input` dict the before hook
+saw, which CrewAI hands to both. A refused call never runs: the before hook returns False, and the after hook
+replaces CrewAI's fixed "Tool execution blocked by hook" text with the core's refusal (in strict mode it raises
+`HookAborted` from `PolicyDenied` instead, which stops the crew). CrewAI swallows any other exception a hook raises
+and runs the tool: every failure here becomes `HookAborted`, which blocks it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from crewai.hooks import (
+    HookAborted,
+    get_after_tool_call_hooks,
+    get_before_tool_call_hooks,
+    register_after_tool_call_hook,
+    register_before_tool_call_hook,
+)
+
+from hashed.adapters import Decision, PolicyDenied, ToolCall, begin
+from hashed_crewai._tools import Pending, Reading, guarding, install_runs, pending
+from hashed_crewai._translate import FRAMEWORK, identity, parse_input
+
+if TYPE_CHECKING:
+    from crewai.hooks import ToolCallHookContext
+
+__all__ = ["install"]
+
+
+def _refusal(decision: Decision, call: ToolCall) -> str:
+    return decision.refusal_message
+
+
+def before_tool_call(ctx: ToolCallHookContext) -> bool | None:
+    """Decide the call (its input as the tool's schema parses it); False blocks it."""
+    pending.set(None)
+    try:
+        tool = ctx.tool  # None when CrewAI found no structured tool: then the run is decided where it runs
+        hashed = None if tool is None else guarding(tool)
+        if hashed is None:
+            return None
+        who = identity(ctx.agent, ctx.task, ctx.crew)
+        raw = ctx.tool_input
+        reading = Reading(tool, lambda: parse_input(tool, raw))
+        found = Pending(raw, tool, who)
+        execution = found.execution = begin(hashed, tool.name, arguments=reading, framework=FRAMEWORK, **who)
+        found.parsed = reading.parsed  # None when the input could not be read (then the call is refused)
+        pending.set(found)
+    except Exception as exc:  # CrewAI would swallow it and run the tool: block it instead
+        raise HookAborted(f"hashed could not decide {ctx.tool_name} ({type(exc).__name__}: {exc})", "hashed") from exc
+    return None if execution.allowed else False
+
+
+def after_tool_call(ctx: ToolCallHookContext) -> str | None:
+    """Show the model the refusal of a call Hashed refused; leave every other result as it is."""
+    found = pending.get()
+    if found is None or found.tool_input is not ctx.tool_input or found.execution is None:
+        return None
+    pending.set(None)
+    if found.execution.allowed:
+        return None
+    try:
+        refusal: str = found.execution.refuse(_refusal)
+    except PolicyDenied as exc:  # strict mode: an exception from an after hook is how CrewAI stops a crew
+        raise HookAborted(str(exc), "hashed") from exc
+    return refusal
+
+
+def install() -> None:
+    """Register the two hooks in CrewAI's process-wide registries (again if cleared) and wrap the tool runs."""
+    install_runs()
+    if before_tool_call not in get_before_tool_call_hooks():
+        register_before_tool_call_hook(before_tool_call)
+    if after_tool_call not in get_after_tool_call_hooks():
+        register_after_tool_call_hook(after_tool_call)
