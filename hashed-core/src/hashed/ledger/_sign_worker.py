@@ -1,21 +1,33 @@
 """The signing helper process: reads batches of record hashes on stdin, writes their signatures on stdout.
 
-Run as `python -m hashed.ledger._sign_worker` by `_sign_service.py`. Each request is a 4-byte big-endian
-length, then a 32-byte Ed25519 seed and n 32-byte record hashes; each answer is a 4-byte length, then n
-64-byte signatures of `signing_message(hash)`. End of input ends the process.
+`_sign_service.py` runs this file by its path with `python -I`, so nothing from the current directory, the
+user's site-packages or `PYTHON*` variables is imported (issue #14, item 10: a `hashed/` folder in the current
+directory once replaced the helper and received the key). It imports only the standard library until the
+first frame says where PyNaCl is installed.
+
+Every frame is a 1-byte type, a 4-byte big-endian length and a body:
+
+- `P` (once, first): JSON `{"path": [directories holding nacl and its cffi backend], "context": hex}`;
+- `K`: a 32-byte Ed25519 seed, handed once per key; keys are numbered 0, 1, … in the order they arrive;
+- `S`: a 2-byte key number, then n 32-byte record hashes. Answer: a 4-byte length, then n 64-byte
+  signatures of `context + hash`.
+
+End of input ends the process. Any malformed frame ends it too (the parent then signs in its own process).
 """
 
 from __future__ import annotations
 
+import json
 import struct
 import sys
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import nacl.signing
-
-from hashed.protocol._record import SIGNING_CONTEXT
+if TYPE_CHECKING:
+    import nacl.signing
 
 __all__ = ["serve"]
+
+_HEADER = struct.Struct(">cI")
 
 
 def _read(stream: BinaryIO, size: int) -> bytes | None:
@@ -23,22 +35,35 @@ def _read(stream: BinaryIO, size: int) -> bytes | None:
     return data if data is not None and len(data) == size else None
 
 
+def _frame(stream: BinaryIO) -> tuple[bytes, bytes] | None:
+    header = _read(stream, _HEADER.size)
+    if header is None:
+        return None
+    kind, size = _HEADER.unpack(header)
+    body = _read(stream, size)
+    return None if body is None else (kind, body)
+
+
 def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
     """Answer requests until stdin closes."""
-    keys: dict[bytes, nacl.signing.SigningKey] = {}
-    while True:
-        header = _read(stdin, 4)
-        if header is None:
+    first = _frame(stdin)
+    if first is None or first[0] != b"P":
+        return
+    setup = json.loads(first[1])
+    sys.path[:0] = [entry for entry in setup["path"] if entry not in sys.path]
+    import nacl.signing  # only now: from where the parent found it, never from the current directory
+
+    context = bytes.fromhex(setup["context"])
+    keys: list[nacl.signing.SigningKey] = []
+    while (frame := _frame(stdin)) is not None:
+        kind, body = frame
+        if kind == b"K" and len(body) == 32:
+            keys.append(nacl.signing.SigningKey(body))
+            continue
+        if kind != b"S" or len(body) < 2 or (len(body) - 2) % 32:
             return
-        payload = _read(stdin, struct.unpack(">I", header)[0])
-        if payload is None:
-            return
-        seed, hashes = payload[:32], payload[32:]
-        key = keys.get(seed)
-        if key is None:
-            key = keys[seed] = nacl.signing.SigningKey(seed)
-        sign = key.sign
-        out = b"".join(sign(SIGNING_CONTEXT + hashes[i : i + 32]).signature for i in range(0, len(hashes), 32))
+        sign = keys[struct.unpack(">H", body[:2])[0]].sign
+        out = b"".join(sign(context + body[i : i + 32]).signature for i in range(2, len(body), 32))
         stdout.write(struct.pack(">I", len(out)) + out)
         stdout.flush()
 
