@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from hashed.errors import LedgerError, LedgerWriteError
 __all__ = ["SCHEMA_VERSION", "Database", "get_meta", "set_meta"]
 
 SCHEMA_VERSION = 1
+_BUSY_MS = 10_000  # how long to wait for another process's lock (busy_timeout, and the WAL switch below)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -93,7 +95,7 @@ class Database:
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self.conn.execute("PRAGMA busy_timeout = 10000")
+            self.conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")  # before any statement that reads the file
             if not readonly:
                 self._setup(synchronous)
         except sqlite3.Error as exc:
@@ -102,8 +104,8 @@ class Database:
     def _setup(self, synchronous: str) -> None:
         if synchronous.upper() not in {"NORMAL", "FULL", "EXTRA"}:
             raise LedgerError(f"ledger synchronous={synchronous!r}: use NORMAL, FULL or EXTRA")
-        mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
+        mode = self._switch_to_wal()
+        if mode != "wal":
             raise LedgerError(
                 f"cannot put the ledger at {self.path} in WAL mode (got {mode}); is it on a network drive?"
             )
@@ -115,10 +117,36 @@ class Database:
                 f"({SCHEMA_VERSION}); upgrade hashed-core"
             )
         if version < SCHEMA_VERSION:
-            with self.write():
-                for statement in filter(str.strip, _SCHEMA.split(";")):
-                    self.conn.execute(statement)
-                self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            with self.write():  # BEGIN IMMEDIATE: one process creates the schema, the others wait, then see it
+                if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                    for statement in filter(str.strip, _SCHEMA.split(";")):
+                        self.conn.execute(statement)
+                    self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _switch_to_wal(self) -> str:
+        """Put the file in WAL mode, waiting for other processes that are creating it at the same moment.
+
+        SQLite answers `PRAGMA journal_mode = WAL` with "database is locked" at once, without calling the busy
+        handler, while another connection holds the new file's write lock (it is creating the schema, or
+        switching it to WAL itself): two agents starting together on a project with no ledger yet failed about
+        1 time in 6 (issue #14, item 8). So: read the header first (that waits in the busy handler); switch only
+        if the file is not in WAL mode yet, retrying with a short backoff for as long as `busy_timeout`.
+        """
+        conn = self.conn
+        conn.execute("PRAGMA user_version").fetchone()  # reads the header: a WAL file opens in WAL mode
+        deadline = time.monotonic() + _BUSY_MS / 1000
+        pause = 0.001
+        while True:
+            mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+            if mode == "wal":
+                return mode
+            try:
+                return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def checkpoint(self) -> None:
         """Copy committed WAL frames into the database file without blocking writers (PASSIVE).
@@ -193,6 +221,11 @@ class Database:
             if self._checkpointer is not None:
                 self._checkpointer.close()
             self.conn.close()
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    return code & 0xFF == 5 if isinstance(code, int) else "locked" in str(exc)  # 5: SQLITE_BUSY
 
 
 def get_meta(conn: sqlite3.Connection, name: str, default: int = 0) -> int:
