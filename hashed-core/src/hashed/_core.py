@@ -26,12 +26,14 @@ from hashed._decisions import (
     decision_fields,
     decision_of,
     decision_recipe,
+    log_unrecorded,
     outcome_fields,
     outcome_recipe,
     recorded_args,
 )
 from hashed._guard import GuardDecorator, make_guard
 from hashed._random import token16
+from hashed._unrecorded import Unrecorded
 from hashed.config import HashedSettings
 from hashed.errors import ConfigError, FrameworkVersionError, IdentityError, LedgerWriteError, PolicyDenied
 from hashed.identity import Identity, load_identity
@@ -100,6 +102,7 @@ class Hashed:
         )
         self._pm_version = -1  # the plugin manager's version the hook flags below were read at
         self._forked = False  # set in a forked child: the ledger's threads, journal and connection are the parent's
+        self._unrecorded = Unrecorded()
         self._open_ledger()
         self._closed = False
         _open.add(self)
@@ -134,6 +137,7 @@ class Hashed:
                 return
             _inherited.append((self.ledger, self.approvals, self.shipper, self._client))
             self._forked = False
+            self._unrecorded = Unrecorded()  # the parent writes its own
             self._client = backend_client(self.settings, lambda: self.identity)  # the parent's sockets stay its own
             self._open_ledger()
 
@@ -270,6 +274,8 @@ class Hashed:
         return self._decide(call, Verdict(Effect.DENY, reason, None))
 
     def _decide(self, call: ToolCall, forced: Verdict | None = None) -> Decision:
+        if self._unrecorded.waiting:
+            self._unrecorded.write(self.ledger)
         agent = text(call.agent) if call.agent else self.settings.agent
         engine = self._engine
         call_ref = token16()
@@ -301,16 +307,11 @@ class Hashed:
         except LedgerWriteError as exc:
             if self.settings.ledger_on_error == "closed":
                 raise
-            _log.error(
-                "hashed: the decision for %s could not be recorded (%s); running it anyway because "
-                "ledger_on_error=open: %s %s (rule %s)",
-                call.tool,
-                exc,
-                verdict.effect,
-                verdict.reason,
-                verdict.rule_id,
-            )
-            return decision_of(call, agent, engine, call_ref, verdict.effect, verdict.reason, verdict.rule_id)
+            effect, reason, rule = verdict.effect, verdict.reason, verdict.rule_id
+            fields = decision_fields(call, args, call_ref, engine, effect, reason, rule, None)
+            why = f"the decision for {call.tool} could not be recorded ({exc}); ledger_on_error=open lets it run"
+            log_unrecorded("decision", agent, fields, why)
+            return decision_of(call, agent, engine, call_ref, effect, reason, rule)
 
     def _tighten_verdict(
         self, call: ToolCall, agent: str, verdict: Verdict, engine: PolicyEngine, call_ref: str
@@ -346,18 +347,19 @@ class Hashed:
         except LedgerWriteError as exc:
             if self.settings.ledger_on_error == "closed":
                 raise
-            _log.error(
-                "hashed: the decision for %s could not be queued (%s); running it anyway because ledger_on_error=open",
-                call.tool,
-                exc,
-            )
+            if not isinstance(fields, dict):  # a recipe: build the record now, for the log
+                args = recorded_args(call.args, paths, call.tool)
+                fields = decision_fields(call, args, call_ref, engine, effect, reason, rule, None)
+            why = f"the decision for {call.tool} could not be queued ({exc}); ledger_on_error=open lets it run"
+            log_unrecorded("decision", agent, fields, why)
         return decision_of(call, agent, engine, call_ref, effect, reason, rule)
 
     def record(self, decision: Decision, outcome: Outcome) -> None:
         """Commit the outcome record of a call that ran, linked to its decision.
 
-        Raises:
-            LedgerWriteError: the record cannot be written and `ledger_on_error` is `closed`.
+        Never raises `LedgerWriteError`: the tool has run, and an exception here would invite the caller to run it
+        again. A record that cannot be written is logged in full and counted (`unrecorded_outcomes`); with
+        `ledger_on_error = "closed"` it is written before the next guarded call, which is refused until it can be.
         """
         if self._forked:
             self._reopen()
@@ -372,11 +374,13 @@ class Hashed:
                 fields = outcome_fields(decision, outcome)
                 self.ledger.transact(lambda txn: txn.append("outcome", decision.agent, fields))
         except LedgerWriteError as exc:
-            if self.settings.ledger_on_error == "closed":
-                raise
-            _log.error(
-                "hashed: outcome of %s not recorded (%s): %s", decision.tool, exc, outcome_fields(decision, outcome)
-            )
+            keep = self.settings.ledger_on_error == "closed"
+            self._unrecorded.add(decision, outcome_fields(decision, outcome), exc, keep=keep)
+
+    @property
+    def unrecorded_outcomes(self) -> int:
+        """Outcome records that could not be written when their call returned (each logged in full)."""
+        return self._unrecorded.count
 
     def refuse(self, decision: Decision, call: ToolCall | None = None, *, strict: bool | None = None) -> Refusal:
         """The value a refused call returns; raises `PolicyDenied` instead in strict mode."""
@@ -432,9 +436,12 @@ class Hashed:
         return self.ledger.verify()
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every record is committed and signed."""
+        """Wait until every record is committed and signed (False if some still cannot be)."""
         self._reopen()
-        return self.ledger.flush(timeout)
+        done = self.ledger.flush(timeout)
+        if self._unrecorded.waiting:  # outcomes a failed write left behind: the ledger may take them now
+            done = self._unrecorded.try_write(self.ledger) and self.ledger.flush(timeout)
+        return done
 
     def close(self, timeout: float | None = 10.0) -> None:
         """Commit and sign what is queued, ship what the backend will take within `flush_timeout`, close.
@@ -449,6 +456,8 @@ class Hashed:
         if self._forked:  # a forked child that never used it: the ledger, journal and threads are the parent's
             return
         self.ledger.flush(timeout)
+        if self._unrecorded.try_write(self.ledger):
+            self.ledger.flush(timeout)
         if self.shipper is not None:
             self.shipper.close(self.settings.flush_timeout)
         self.ledger.close(timeout)

@@ -19,6 +19,7 @@ from hashed.ledger import Txn
 from hashed.policy import ApprovalSpec, PolicyEngine, Verdict
 from hashed.policy._approval import ApprovalStore
 from hashed.policy._windows import consume_windows, exceeded_window
+from hashed.protocol._canonical import JsonNumber
 from hashed.types import Decision, Effect, Outcome, ToolCall
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "decision_of",
     "decision_fields",
     "decision_recipe",
+    "log_unrecorded",
     "outcome_fields",
     "outcome_recipe",
     "recorded_args",
@@ -251,6 +253,13 @@ def outcome_fields(decision: Decision, outcome: Outcome) -> dict[str, Any]:
         "result_digest": None if error is not None else _result_digest(outcome.result),
         "duration_ns": outcome.duration_ns,
     }
+
+
+def log_unrecorded(kind: str, agent: str, fields: Mapping[str, Any], why: str) -> None:
+    """Never drop a record silently: one that cannot be committed goes to the error log in full, as JSON."""
+    document = {"kind": kind, "agent": agent, **fields}
+    body = orjson.dumps(document, default=lambda o: o.fragment if isinstance(o, JsonNumber) else str(o)).decode()
+    _log.error("hashed: %s; the record is kept in this log: %s", why, body)
 
 
 def outcome_recipe(decision: Decision, outcome: Outcome) -> tuple[Any, ...]:
