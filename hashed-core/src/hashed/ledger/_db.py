@@ -22,7 +22,7 @@ from hashed.errors import LedgerError, LedgerWriteError
 
 __all__ = ["SCHEMA_VERSION", "Database", "get_meta", "set_meta"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: records.mac, which authenticates a row until it is signed (see _mac.py)
 _BUSY_MS = 10_000  # how long to wait for another process's lock (busy_timeout, and the WAL switch below)
 
 _SCHEMA = """
@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS records (
     key      TEXT    NOT NULL,
     kind     TEXT    NOT NULL,
     ts       INTEGER NOT NULL,
-    body     BLOB    NOT NULL
+    body     BLOB    NOT NULL,
+    mac      BLOB
 );
 CREATE TABLE IF NOT EXISTS signatures (
     seq      INTEGER PRIMARY KEY,
@@ -87,6 +88,7 @@ class Database:
     def __init__(self, path: Path, *, synchronous: str = "NORMAL", readonly: bool = False) -> None:
         self.path = path
         self.lock = threading.RLock()
+        self.refused: set[int] = set()  # unsigned rows this process refused to sign (logged once each)
         self._checkpointer: sqlite3.Connection | None = None
         try:
             if readonly:
@@ -118,7 +120,11 @@ class Database:
             )
         if version < SCHEMA_VERSION:
             with self.write():  # BEGIN IMMEDIATE: one process creates the schema, the others wait, then see it
-                if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                current = self.conn.execute("PRAGMA user_version").fetchone()[0]  # read again: another process
+                if current == 1:
+                    # Rows a version-1 process left unsigned carry no MAC: they are never signed (see _mac.py).
+                    self.conn.execute("ALTER TABLE records ADD COLUMN mac BLOB")
+                if current < SCHEMA_VERSION:
                     for statement in filter(str.strip, _SCHEMA.split(";")):
                         self.conn.execute(statement)
                     self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -16,7 +16,10 @@ Background (`background=True`). The caller only queues the record; the writer th
 groups. A crash may lose the last tens of milliseconds of records.
 
 Signatures of records committed in the caller follow in a batch within tens of milliseconds (`_signer.py`);
-records a crash left unsigned are sealed the next time the ledger opens.
+records a crash left unsigned are sealed the next time the ledger opens. Until then each unsigned row, and each
+journal frame, carries a MAC under a key only the agent can derive (`_mac.py`): the ledger never signs, nor
+commits from a journal, what this agent did not write itself, and it refuses to open on a chain head that is
+neither signed nor authenticated.
 """
 
 from __future__ import annotations
@@ -38,12 +41,14 @@ from hashed.errors import ChainBrokenError, LedgerError, LedgerWriteError
 from hashed.identity import Identity
 from hashed.ledger._db import Database, get_meta, set_meta
 from hashed.ledger._journal import Journal, dead_journals, journal_dir
+from hashed.ledger._mac import mac_key, row_mac, row_ok, seal_frame
 from hashed.ledger._sign_service import SigningPipeline
 from hashed.ledger._signer import UPDATE_SIG, Signer, seal_unsigned
 from hashed.ledger._usage import add_usage, usage_since
 from hashed.ledger._writer import (
     JOURNAL_POLL,
     BackgroundWriter,
+    ForgedFrameError,
     Queued,
     Recipe,
     Recipes,
@@ -52,6 +57,7 @@ from hashed.ledger._writer import (
     journal_marks,
     store_marks,
 )
+from hashed.protocol import verify_signature
 from hashed.protocol._canonical import encode_prepared, prepared_default
 from hashed.protocol._record import GENESIS, PROTOCOL_VERSION, leaf_hash, signing_message
 from hashed.protocol._verify import ChainVerifier, VerifyReport
@@ -62,9 +68,10 @@ __all__ = ["Ledger", "Txn"]
 T = TypeVar("T")
 _PIGGYBACK = 16  # signatures a caller's commit carries (appends to a small table: cheap in bulk)
 Clock = Callable[[], int]
-_INSERT = "INSERT INTO records (seq, hash, key, kind, ts, body) VALUES (?, ?, ?, ?, ?, ?)"
+_INSERT = "INSERT INTO records (seq, hash, key, kind, ts, body, mac) VALUES (?, ?, ?, ?, ?, ?, ?)"
 _JOINED = "FROM records r LEFT JOIN signatures s ON s.seq = r.seq"
 _HEAD = "SELECT seq, hash, key, kind FROM records ORDER BY seq DESC LIMIT 1"
+_HEAD_PROOF = f"SELECT r.seq, r.hash, r.key, r.mac, s.sig {_JOINED} ORDER BY r.seq DESC LIMIT 1"
 Appended = tuple[int, bytes, str, dict[str, Any], "bytes | None"]
 Placing = tuple[str, str, dict[str, Any], bool, int, str, tuple[tuple[str, float], ...]]
 
@@ -195,8 +202,9 @@ class Txn:
             data = encode_prepared(body, slow)
             digest = leaf_hash(data)
             sig = ledger.identity.sign(signing_message(digest)) if self._sign_now else None
+            mac = None if sig is not None else row_mac(ledger.mac, digest)  # signed later: authenticated until then
             try:
-                conn.execute(_INSERT, (seq, digest, ledger.identity.public_key, kind, ts, data))
+                conn.execute(_INSERT, (seq, digest, ledger.identity.public_key, kind, ts, data, mac))
                 break
             except sqlite3.IntegrityError:  # another process appended since we last looked: place after it
                 fresh = ledger._head_for_append(conn)
@@ -214,6 +222,8 @@ class Txn:
 
 class Ledger:
     """One agent's append-only, hash-chained, signed ledger in a SQLite file."""
+
+    mac: bytes  # the key of the MACs on journal frames and unsigned rows (derived from `identity`)
 
     def __init__(
         self,
@@ -245,6 +255,7 @@ class Ledger:
         # How the background writer builds the fields of records queued as a recipe, by kind (see `Queued`).
         self.recipes: Recipes = dict(recipes or {})
         with self._db.lock:
+            self._check_head(self._db.conn)  # refuses to chain onto a record someone else wrote
             self._head_for_append(self._db.conn)  # refuses a ledger that belongs to another key
         self.seal()
         name = f"hashed-ledger-{path.name}"
@@ -257,6 +268,7 @@ class Ledger:
                 body=self._body,
                 pipeline=lambda: SigningPipeline(self.identity),
                 key=lambda: self.identity.public_key,
+                mac=lambda: self.mac,
                 on_error=on_write_error,
                 observer=lambda: self._on_written,
                 recipes=self.recipes,
@@ -275,6 +287,16 @@ class Ledger:
         self._journal_lock = threading.Lock()
         self._forked = False  # set in a child process: the journal and the writer thread belong to the parent
         _ledgers.add(self)
+
+    @property
+    def identity(self) -> Identity:
+        """The agent's current key (a rotation replaces it)."""
+        return self._identity
+
+    @identity.setter
+    def identity(self, identity: Identity) -> None:
+        self._identity = identity
+        self.mac = mac_key(identity.seed)  # authenticates frames and unsigned rows (`_mac.py`)
 
     # -- appending -------------------------------------------------------------------------------------
 
@@ -396,8 +418,9 @@ class Ledger:
             )
         ts, nonce = self.clock(), token16()
         try:
-            payload = orjson.dumps(
-                (kind, agent, fields, slow, ts, nonce), default=prepared_default, option=orjson.OPT_APPEND_NEWLINE
+            payload = seal_frame(
+                self.mac,
+                orjson.dumps((kind, agent, fields, slow, ts, nonce), default=prepared_default),
             )
         except TypeError:  # a value JSON cannot carry exactly (bytes, a huge int): commit it the durable way
             self._commit_now(kind, agent, fields, slow)
@@ -463,7 +486,11 @@ class Ledger:
 
     def _replay(self, txn: Txn, key: str, group: list[tuple[int, bytes]]) -> None:
         for _, payload in group:
-            item = from_frame(payload)
+            try:
+                item = from_frame(payload, self.mac)
+            except ForgedFrameError as exc:
+                exc.log(key)
+                continue
             fields, slow = built_fields(item.kind, item.fields, item.slow, self.recipes)
             txn._place_now(item.kind, item.agent, fields, slow, item.ts, item.nonce)
         set_meta(txn.conn, key, group[-1][0])
@@ -512,14 +539,29 @@ class Ledger:
             )
         return int(seq), bytes(digest).hex()
 
+    def _check_head(self, conn: sqlite3.Connection) -> None:
+        """Refuse a chain head this agent did not write: neither signed by its key nor carrying its MAC.
+
+        Appending after it would put the agent's own signatures on a chain that continues someone else's record.
+        """
+        row = conn.execute(_HEAD_PROOF).fetchone()
+        if row is None:
+            return
+        seq, digest, key, mac, sig = row
+        if sig is not None:
+            proven = verify_signature(key, bytes(digest).hex(), bytes(sig).hex())
+        else:
+            proven = key == self.identity.public_key and row_ok(self.mac, bytes(digest), mac)
+        if not proven:
+            raise LedgerError(
+                f"the last record of the ledger at {self.path} (seq {seq}) is neither signed nor authenticated by "
+                "this agent's key: something other than the agent wrote it. Run `hashed verify` to see the chain; "
+                "keep the file as evidence and move it aside to start a new ledger"
+            )
+
     def seal(self) -> int:
         """Sign every record of this key still unsigned (after a crash, or another process's); returns how many."""
-        sealed = 0
-        while True:
-            count = seal_unsigned(self._db, self.identity)
-            sealed += count
-            if count == 0:
-                return sealed
+        return seal_unsigned(self._db, self.identity, self.mac)
 
     # -- reading ---------------------------------------------------------------------------------------
 
