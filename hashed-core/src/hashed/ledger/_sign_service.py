@@ -45,6 +45,16 @@ def _frame(kind: bytes, body: bytes) -> bytes:
     return _HEADER.pack(kind, len(body)) + body
 
 
+def _ready(fd: int, event: int, deadline: float) -> bool:
+    """Whether `fd` can be read or written (or has hung up) before `deadline` (poll: no FD_SETSIZE limit)."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return False
+    poller = select.poll()
+    poller.register(fd, event)
+    return bool(poller.poll(remaining * 1000))
+
+
 def _import_roots() -> list[str]:
     """The directories PyNaCl and its cffi backend come from: the isolated helper imports them from there only."""
     import nacl
@@ -126,8 +136,7 @@ class _Helper:
         fd = process.stdin.fileno()
         view = memoryview(data)
         while view:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([], [fd], [], remaining)[1]:
+            if not _ready(fd, select.POLLOUT, deadline):
                 return False
             try:
                 view = view[os.write(fd, view) :]
@@ -144,8 +153,7 @@ class _Helper:
         fd = process.stdout.fileno()
         parts: list[bytes] = []
         while size:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            if not _ready(fd, select.POLLIN, deadline):
                 return None
             try:
                 chunk = os.read(fd, size)
