@@ -101,6 +101,7 @@ def test_a_hung_helper_is_replaced_and_nothing_is_lost_or_signed_twice(monkeypat
         pipeline.add(DIGESTS[150:])
         assert pipeline.results() == EXPECTED  # each record signed once, in order, none lost
     assert hung.poll() is not None  # it was killed
+    monkeypatch.undo()  # the usual patience for the replacement, which imports PyNaCl first
     assert _helper_ready()
     assert service._helper.process is not hung
     assert service._helper.sign(IDENTITY, DIGESTS) == EXPECTED  # the replacement answers
