@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -399,3 +400,40 @@ rules:
         assert ran == []
         assert refused.decision.effect is Effect.DENY
         assert "not a finite number" in refused.decision.reason
+
+
+def _send(to: str) -> str:
+    import hashed  # the forked worker's copy of the parent's default `Hashed`
+
+    return hashed.current().guard("send_email")(lambda to: "sent")(to)
+
+
+@pytest.mark.parametrize("durability", ["durable", "immediate", "background"])
+@pytest.mark.parametrize("how", ["Pool (ended by terminate)", "Process (ends on its own)"])
+def test_every_record_of_a_forked_multiprocessing_worker_is_in_the_ledger_once_the_parent_closes(home, durability, how):
+    import multiprocessing
+
+    import hashed
+
+    fork = multiprocessing.get_context("fork")
+    parent = make_hashed(home, durability=durability)
+    hashed._core._default = parent  # what `hashed.current()` gives in the parent, and in its forked workers
+    try:
+        if how.startswith("Pool"):
+            with fork.Pool(2) as pool:  # leaving the block terminates the workers (SIGTERM)
+                assert pool.map(_send, [f"u{i}@example.com" for i in range(300)]) == ["sent"] * 300
+        else:
+            workers = [fork.Process(target=_send, args=(f"u{i}@example.com",)) for i in range(3)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join(timeout=60)
+                assert worker.exitcode == 0
+    finally:
+        hashed._core._default = None
+        parent.close()
+    with sqlite3.connect(home / "ledger.db") as db:  # committed by the parent's close: no later start needed
+        outcomes = db.execute("SELECT count(*) FROM records WHERE kind = 'outcome'").fetchone()[0]
+    assert outcomes == (300 if how.startswith("Pool") else 3)
+    with make_hashed(home, durability=durability) as reader:
+        assert reader.verify().ok and len([r for r in reader.ledger.records() if r.kind == "outcome"]) == outcomes

@@ -25,6 +25,7 @@ neither signed nor authenticated.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sqlite3
 import threading
@@ -64,6 +65,8 @@ from hashed.protocol._verify import ChainVerifier, VerifyReport
 from hashed.types import LedgerRecord
 
 __all__ = ["Ledger", "Txn"]
+
+_log = logging.getLogger("hashed.ledger")
 
 T = TypeVar("T")
 _PIGGYBACK = 16  # signatures a caller's commit carries (appends to a small table: cheap in bulk)
@@ -647,6 +650,10 @@ class Ledger:
             self._closed = True
             return
         self.flush(timeout)
+        try:  # what forked workers ended by a signal left (Pool.terminate): committed now, not at the next start
+            self.replay_journals()
+        except LedgerError:
+            _log.exception("hashed: journals left by other processes are committed at the next start instead")
         self._closed = True
         if self._signer is not None:
             self._signer.close(timeout)
