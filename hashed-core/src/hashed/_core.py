@@ -244,6 +244,8 @@ class Hashed:
         if self._forked:
             self._reopen()
         decision = self._decide(call)
+        if decision.effect is Effect.PENDING and self._asked_backend(decision):
+            return self._decide(call)
         wait = self.settings.approval_wait
         if decision.effect is Effect.PENDING and not decision.shadow and wait > 0:
             deadline = time.monotonic() + wait
@@ -258,6 +260,8 @@ class Hashed:
         if self._forked:
             self._reopen()
         decision = self._decide(call)
+        if decision.effect is Effect.PENDING and await _asyncio().to_thread(self._asked_backend, decision):
+            return self._decide(call)
         wait = self.settings.approval_wait
         if decision.effect is Effect.PENDING and not decision.shadow and wait > 0:
             deadline = time.monotonic() + wait
@@ -266,6 +270,13 @@ class Hashed:
                 if self._answered(decision):
                     return self._decide(call)
         return decision
+
+    def _asked_backend(self, decision: Decision) -> bool:
+        """Whether the backend holds an answer to a pending call (a person may have answered while no agent ran)."""
+        shipper = self.shipper
+        if shipper is None or decision.shadow or decision.approval_id is None:
+            return False
+        return shipper.ask_now(decision.approval_id)
 
     def _answered(self, decision: Decision) -> bool:
         return decision.approval_id is not None and self.approvals.get(decision.approval_id).status != "pending"
