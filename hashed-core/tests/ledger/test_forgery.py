@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from hashed import Identity, LedgerError
 from hashed.cli.app import app
 from hashed.ledger._journal import Journal
-from hashed.ledger._mac import mac_key, seal_frame
+from hashed.ledger._mac import Macs
 from hashed.protocol import canonical_bytes, record_hash
 from hashed.testing import FIXED_SEED, make_hashed
 
@@ -172,8 +172,8 @@ def test_a_frame_forged_into_a_dead_journal_is_not_committed_and_the_agents_own_
     journal = Journal.create(home / "ledger.db.journals", 4096)  # as a killed process leaves it, plus a forgery
     ours = orjson.dumps(["outcome", "default", {"call": "c-ours", "tool": "lookup"}, False, 10**18, "n1"])
     theirs = orjson.dumps(["outcome", "default", {"call": "c-theirs", "tool": "wire_money"}, False, 10**18 + 1, "n2"])
-    journal.append(seal_frame(mac_key(FIXED_SEED), ours))
-    journal.append(seal_frame(mac_key(ATTACKER.seed), theirs))  # a MAC, but not under the agent's key
+    journal.append(Macs(FIXED_SEED).seal_frame(ours))
+    journal.append(Macs(ATTACKER.seed).seal_frame(theirs))  # a MAC, but not under the agent's key
     journal.append(b"0" * 32 + theirs + b"\n")
     journal.close()
     caplog.set_level(logging.ERROR, "hashed.ledger")

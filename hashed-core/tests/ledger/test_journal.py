@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 from hashed import LedgerError, LedgerWriteError
 from hashed.cli.app import app
 from hashed.ledger._journal import Journal, dead_journals
-from hashed.ledger._mac import mac_key, seal_frame
+from hashed.ledger._mac import Macs
 from hashed.testing import FIXED_SEED, make_hashed
 
-AGENTS_MAC = mac_key(FIXED_SEED)  # the key make_hashed's agent authenticates its frames with
+AGENTS_MACS = Macs(FIXED_SEED)  # the key make_hashed's agent authenticates its frames with
 
 POLICY = """
 version: 1
@@ -136,7 +136,7 @@ def test_two_openers_after_a_crash_commit_each_frame_once(tmp_path):
     journal = Journal.create(home / "ledger.db.journals", 4096)  # a dead process's journal with two frames
     for i in range(2):
         frame = orjson.dumps(["outcome", "default", {"call": f"c{i}", "tool": "lookup"}, False, 10**18 + i, f"n{i}"])
-        journal.append(seal_frame(AGENTS_MAC, frame))
+        journal.append(AGENTS_MACS.seal_frame(frame))
     journal.close()
     with make_hashed(home):
         assert list(dead_journals(home / "ledger.db.journals")) == []  # replayed and deleted by the first opener
@@ -435,7 +435,7 @@ def test_a_journal_that_cannot_be_read_stops_the_start_with_what_to_do(tmp_path,
     else:
         journal = Journal.create(home / "ledger.db.journals", 4096)
         unreadable = orjson.dumps(["mystery", "default", ["not", "a", "recipe"], False, 1, "n"])
-        journal.append(seal_frame(AGENTS_MAC, unreadable))  # the agent's own frame, that this version cannot read
+        journal.append(AGENTS_MACS.seal_frame(unreadable))  # the agent's own frame, that this version cannot read
         journal.close()
     before = {path: path.read_bytes() for path in _journals(home)}
     with pytest.raises(LedgerError, match=r"cannot commit the records left in the journal .*move the file aside"):

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from hashed.errors import LedgerWriteError
 from hashed.identity import Identity
 from hashed.ledger._db import Database, get_meta, set_meta
-from hashed.ledger._mac import mac_key, row_ok
+from hashed.ledger._mac import Macs
 from hashed.ledger._sign_service import sign_many
 
 __all__ = ["Signer", "seal_unsigned"]
@@ -38,10 +38,10 @@ _SWEEP = 2.0  # seconds between looks for records a crashed process left unsigne
 _PAGE = 5000  # unsigned rows read at a time
 
 
-def seal_unsigned(db: Database, identity: Identity, mac: bytes, *, older_than_ns: int | None = None) -> int:
+def seal_unsigned(db: Database, identity: Identity, macs: Macs, *, older_than_ns: int | None = None) -> int:
     """Sign this key's unsigned records above the `signed_through` watermark, then advance it.
 
-    A row is signed only when its MAC holds under `mac` (the agent wrote it); any other unsigned row is refused:
+    A row is signed only when its MAC holds under `macs` (the agent wrote it); any other unsigned row is refused:
     logged once, and the watermark stays below it. `older_than_ns` skips records newer than that (a live process
     is about to sign them itself). Returns how many records were signed.
     """
@@ -57,7 +57,7 @@ def seal_unsigned(db: Database, identity: Identity, mac: bytes, *, older_than_ns
         for seq, digest, key, ts, row_mac in rows:
             if older_than_ns is not None and ts >= older_than_ns:
                 first_left = seq if first_left is None else first_left
-            elif key == identity.public_key and row_ok(mac, bytes(digest), row_mac):
+            elif key == identity.public_key and macs.row_ok(bytes(digest), row_mac):
                 mine.append((seq, bytes(digest)))
             else:
                 first_left = seq if first_left is None else first_left
@@ -187,7 +187,7 @@ class Signer:
         self._last_sweep = time.monotonic()
         try:
             identity = self._identity()
-            seal_unsigned(self._db, identity, mac_key(identity.seed), older_than_ns=time.time_ns() - int(_SWEEP * 1e9))
+            seal_unsigned(self._db, identity, Macs(identity.seed), older_than_ns=time.time_ns() - int(_SWEEP * 1e9))
         except LedgerWriteError:
             _log.warning("hashed: could not look for unsigned records; trying again later", exc_info=True)
 

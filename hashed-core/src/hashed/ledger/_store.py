@@ -25,6 +25,7 @@ neither signed nor authenticated.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sqlite3
 import threading
@@ -41,7 +42,7 @@ from hashed.errors import ChainBrokenError, LedgerError, LedgerWriteError
 from hashed.identity import Identity
 from hashed.ledger._db import Database, get_meta, set_meta
 from hashed.ledger._journal import Journal, dead_journals, journal_dir
-from hashed.ledger._mac import mac_key, row_mac, row_ok, seal_frame
+from hashed.ledger._mac import Macs
 from hashed.ledger._sign_service import SigningPipeline
 from hashed.ledger._signer import UPDATE_SIG, Signer, seal_unsigned
 from hashed.ledger._usage import add_usage, usage_since
@@ -64,6 +65,8 @@ from hashed.protocol._verify import ChainVerifier, VerifyReport
 from hashed.types import LedgerRecord
 
 __all__ = ["Ledger", "Txn"]
+
+_log = logging.getLogger("hashed.ledger")
 
 T = TypeVar("T")
 _PIGGYBACK = 16  # signatures a caller's commit carries (appends to a small table: cheap in bulk)
@@ -202,7 +205,7 @@ class Txn:
             data = encode_prepared(body, slow)
             digest = leaf_hash(data)
             sig = ledger.identity.sign(signing_message(digest)) if self._sign_now else None
-            mac = None if sig is not None else row_mac(ledger.mac, digest)  # signed later: authenticated until then
+            mac = None if sig is not None else ledger.mac.row(digest)  # signed later: authenticated until then
             try:
                 conn.execute(_INSERT, (seq, digest, ledger.identity.public_key, kind, ts, data, mac))
                 break
@@ -223,7 +226,7 @@ class Txn:
 class Ledger:
     """One agent's append-only, hash-chained, signed ledger in a SQLite file."""
 
-    mac: bytes  # the key of the MACs on journal frames and unsigned rows (derived from `identity`)
+    mac: Macs  # authenticates journal frames and unsigned rows (keyed by `identity`)
 
     def __init__(
         self,
@@ -296,7 +299,7 @@ class Ledger:
     @identity.setter
     def identity(self, identity: Identity) -> None:
         self._identity = identity
-        self.mac = mac_key(identity.seed)  # authenticates frames and unsigned rows (`_mac.py`)
+        self.mac = Macs(identity.seed)  # authenticates frames and unsigned rows (`_mac.py`)
 
     # -- appending -------------------------------------------------------------------------------------
 
@@ -307,9 +310,10 @@ class Ledger:
 
         `durable=True` commits synchronously even in background mode (approval requests need it);
         `sign_now=True` also signs inside the transaction (a key rotation must be signed by the old key);
-        `counting=True`, in durable (journal) mode, commits at once only the window usage `fn` counts, and puts
-        its records through the journal once that is committed, like every other record (a crash in between
-        leaves a call counted that never ran: a window errs on the safe side).
+        `counting=True`, in durable (journal) and background modes, commits at once only the window usage `fn`
+        counts, so every process sees it before it decides, and puts its records through the journal (or queue) once
+        that is committed, like every other record (a crash in between leaves a call counted that never ran: a
+        window errs on the safe side).
 
         Raises:
             LedgerWriteError: the ledger cannot be written (fail closed); in background mode, once the
@@ -321,15 +325,17 @@ class Ledger:
         if writer is not None:
             if writer.broken is not None and self.on_write_error == "closed":
                 raise writer.broken
-            if not durable and not sign_now and not self.journaled:
-                with self._lock:
-                    return fn(Txn(self, None))
-            if self.journaled and counting and not sign_now:
+            if counting and not sign_now and (self.journaled or not durable):
+                # A window's count is committed to SQLite at once, so that every process sees it before it
+                # decides (else two processes could both take the last call of a window); the record is queued.
                 deferred: list[tuple[str, str, dict[str, Any], bool]] = []
                 result = self._commit(fn, sign_now=False, deferred=deferred)
                 for kind, agent, fields, slow in deferred:
                     self.enqueue(kind, agent, fields, slow=slow)
                 return result
+            if not durable and not sign_now and not self.journaled:
+                with self._lock:
+                    return fn(Txn(self, None))
             if self.journaled:
                 # What the journal holds goes first, committed here rather than waited for: the chain keeps
                 # the order of the calls, and this step does not wait for the writer thread to wake.
@@ -418,13 +424,11 @@ class Ledger:
             )
         ts, nonce = self.clock(), token16()
         try:
-            payload = seal_frame(
-                self.mac,
-                orjson.dumps((kind, agent, fields, slow, ts, nonce), default=prepared_default),
-            )
+            payload = orjson.dumps((kind, agent, fields, slow, ts, nonce), default=prepared_default)
         except TypeError:  # a value JSON cannot carry exactly (bytes, a huge int): commit it the durable way
             self._commit_now(kind, agent, fields, slow)
             return
+        payload = self.mac.seal_frame(payload)  # only the agent's own frames are ever committed (`_mac.py`)
         if not self._journal.append(payload):  # full: the next journal, under the lock
             self._append_to_next(payload)
             writer.keep_up(_KEEP_UP)
@@ -551,7 +555,7 @@ class Ledger:
         if sig is not None:
             proven = verify_signature(key, bytes(digest).hex(), bytes(sig).hex())
         else:
-            proven = key == self.identity.public_key and row_ok(self.mac, bytes(digest), mac)
+            proven = key == self.identity.public_key and self.mac.row_ok(bytes(digest), mac)
         if not proven:
             raise LedgerError(
                 f"the last record of the ledger at {self.path} (seq {seq}) is neither signed nor authenticated by "
@@ -646,6 +650,10 @@ class Ledger:
             self._closed = True
             return
         self.flush(timeout)
+        try:  # what forked workers ended by a signal left (Pool.terminate): committed now, not at the next start
+            self.replay_journals()
+        except LedgerError:
+            _log.exception("hashed: journals left by other processes are committed at the next start instead")
         self._closed = True
         if self._signer is not None:
             self._signer.close(timeout)

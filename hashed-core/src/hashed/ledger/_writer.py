@@ -26,7 +26,7 @@ import orjson
 from hashed.errors import LedgerWriteError
 from hashed.ledger._db import Database, set_meta
 from hashed.ledger._journal import FIRST, Journal
-from hashed.ledger._mac import open_frame, row_mac
+from hashed.ledger._mac import Macs
 from hashed.ledger._sign_service import SigningPipeline
 from hashed.ledger._usage import add_usage
 from hashed.protocol._canonical import JsonNumber, encode_prepared, prepare
@@ -103,16 +103,16 @@ class ForgedFrameError(ValueError):
         _log.error("hashed: %s holds a frame this agent did not write; not committed: %s", journal, text)
 
 
-def from_frame(frame: bytes, key: bytes, mark: tuple[Journal, int] | None = None) -> Queued:
+def from_frame(frame: bytes, macs: Macs, mark: tuple[Journal, int] | None = None) -> Queued:
     """The record a journal frame holds, as the writer queues it (a live process's frame or a dead one's).
 
     A recipe comes back as a list (JSON has no tuples); fields are prepared again, so that numbers keep their
     exact JSON text.
 
     Raises:
-        ForgedFrameError: the frame's MAC does not hold under `key` (see `_mac.py`).
+        ForgedFrameError: the frame's MAC does not hold (see `_mac.py`).
     """
-    payload = open_frame(key, frame)
+    payload = macs.open_frame(frame)
     if payload is None:
         raise ForgedFrameError(frame)
     kind, agent, fields, slow, ts, nonce = orjson.loads(payload)
@@ -157,7 +157,7 @@ class BackgroundWriter:
         body: BodyMaker,
         pipeline: Callable[[], SigningPipeline],
         key: Callable[[], str],
-        mac: Callable[[], bytes],
+        mac: Callable[[], Macs],
         on_error: str,
         observer: Callable[[], Callable[[LedgerRecord], None] | None],
         recipes: Recipes,
@@ -368,7 +368,7 @@ class BackgroundWriter:
                         staged = self._stage(batch, head, pipeline)
                     key, mac = self._key(), self._mac()
                     rows = [
-                        (seq, digest, key, item.kind, item.ts, data, row_mac(mac, digest))
+                        (seq, digest, key, item.kind, item.ts, data, mac.row(digest))
                         for seq, digest, item, data, _ in staged
                     ]
                     conn.executemany(_INSERT_RECORD, rows)
