@@ -96,3 +96,26 @@ def test_an_outcome_that_cannot_be_written_returns_the_result_and_refuses_the_ne
     calls = [(r["kind"], r.get("call")) for r in records if r["kind"] in ("decision", "outcome")]
     assert calls.count(("outcome", outcome["call"])) == 1  # written once, before the next call's decision
     assert [kind for kind, _ in calls] == ["decision", "outcome", "decision", "outcome"]
+
+
+def test_in_open_mode_an_unwritable_outcome_is_logged_and_counted_and_calls_go_on(tmp_path, caplog):
+    hashed = make_hashed(
+        tmp_path / ".hashed", durability="immediate", ledger_on_error="open", raise_internal_errors=False
+    )
+    ran = []
+
+    @hashed.guard("transfer")
+    def transfer(to: str) -> str:
+        ran.append(to)
+        _unwritable(hashed)
+        return f"sent to {to}"
+
+    with caplog.at_level(logging.ERROR, logger="hashed"):
+        assert transfer("acct-1") == "sent to acct-1"
+        assert transfer("acct-2") == "sent to acct-2"  # open: the next call runs, its decision logged in full
+    assert ran == ["acct-1", "acct-2"] and hashed.unrecorded_outcomes == 2
+    logged = [(record["kind"], record["call"]) for record in _logged(caplog)]
+    assert [kind for kind, _ in logged] == ["outcome", "decision", "outcome"]
+    assert logged[1][1] == logged[2][1]  # the second call's decision and outcome share its call id
+    _unwritable(hashed, on=False)
+    hashed.close()
