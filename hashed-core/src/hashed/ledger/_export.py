@@ -26,7 +26,10 @@ def is_ledger_file(path: Path) -> bool:
 
 def _connect_readonly(path: Path) -> sqlite3.Connection:
     try:
-        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        # check_same_thread=False: a reader left unfinished (verify stops at the first bad record, and the report
+        # keeps the exception, whose traceback keeps the generator) is closed by the garbage collector, which may
+        # run in any thread; read-only and used by one consumer at a time, the connection is safe to close there.
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
     except sqlite3.Error as exc:
         raise LedgerError(f"cannot open the ledger at {path}: {exc}") from exc
 
