@@ -40,6 +40,7 @@ import orjson
 from hashed._random import token16
 from hashed.errors import ChainBrokenError, LedgerError, LedgerWriteError
 from hashed.identity import Identity
+from hashed.ledger._checkpoints import sign_ledger_checkpoint
 from hashed.ledger._db import Database, get_meta, set_meta
 from hashed.ledger._journal import Journal, dead_journals, journal_dir
 from hashed.ledger._mac import Macs
@@ -512,6 +513,10 @@ class Ledger:
             self._signer.close(timeout)
         if self._writer is not None:
             self._writer.close(timeout)
+        try:  # signatures are stored now: a signed checkpoint over them (what a hash chain cannot show)
+            sign_ledger_checkpoint(self._db, self.identity)
+        except (LedgerError, sqlite3.Error):
+            _log.exception("hashed: no checkpoint signed at close; the next close signs one")
         journal = self._journal
         if journal is not None:
             assert self._writer is not None  # noqa: S101 - journal mode has a writer
