@@ -62,7 +62,7 @@ def lint(session: nox.Session) -> None:
     _sync(session, groups=("lint",))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    for package in ADAPTERS.values():  # import-linter reads the installed adapters
+    for package in (*ADAPTERS.values(), "hashed-backend"):  # import-linter reads the installed packages
         _sync(session, package, groups=("lint",))
     session.run("lint-imports")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 
 import httpx
@@ -63,7 +62,7 @@ def test_backend_migrate_and_serve_run_the_installed_backend(cli, tmp_path):
 
 
 def test_backend_without_the_package_says_what_to_install(cli, monkeypatch):
-    monkeypatch.setitem(sys.modules, "hashed_backend.cli", None)
+    monkeypatch.setattr("hashed.cli._backend.entry_points", lambda **_: ())  # no package offers `backend`
     result = cli("backend", "serve", code=3)
     assert "not installed" in result.output and "pip install hashed-backend" in result.output
 

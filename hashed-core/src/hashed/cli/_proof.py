@@ -1,4 +1,4 @@
-"""`hashed proof key | inclusion | consistency`: Merkle proofs over a JSONL export and signed checkpoints.
+"""`hashed proof key | inclusion | consistency | checkpoint`: Merkle proofs over an export and signed checkpoints.
 
 Everything is computed from files, with no network and no database: the export's records are the leaves, the
 checkpoints are checked against the log's key (pinned with --key, else the key the export starts with).
@@ -7,13 +7,18 @@ checkpoints are checked against the log's key (pinned with --key, else the key t
 from __future__ import annotations
 
 import base64
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from hashed.cli._output import EXIT_CHECK_FAILED, err, fail
+from hashed.cli._output import EXIT_CHECK_FAILED, EXIT_USAGE, err, fail
+from hashed.cli._project import project
 from hashed.errors import HashedError
+from hashed.ledger import is_ledger_file
+from hashed.ledger._checkpoints import latest_checkpoint
+from hashed.ledger._db import Database
 from hashed.protocol import (
     MemoryNodeStore,
     NoteVerifier,
@@ -117,3 +122,30 @@ def consistency(
     for digest in proof:
         typer.echo(base64.b64encode(digest).decode())
     err.print(f"[green]✓[/] size {second.size} extends size {first.size}")
+
+
+@app.command("checkpoint")
+def checkpoint_(
+    ledger: Path | None = typer.Argument(None, help="A ledger database (default: the project's)."),
+    out: Path | None = typer.Option(None, "--out", help="Write it to this file (default: print it)."),
+) -> None:
+    """Print the latest checkpoint the agent signed over its ledger (at each close): keep it, verify against it."""
+    path = ledger if ledger is not None else project().ledger_path
+    if not is_ledger_file(path):
+        fail(f"{path} is not a ledger", code=EXIT_USAGE, hint="pass .hashed/ledger.db, or run where the agent runs")
+    db = Database(path, readonly=True)
+    try:
+        note = latest_checkpoint(db)
+    except sqlite3.Error as exc:  # a damaged file, or a ledger older than checkpoints (no table yet)
+        note = None
+        if "no such table" not in str(exc):
+            fail(f"cannot read {path}: {exc}", code=EXIT_CHECK_FAILED)
+    finally:
+        db.close()
+    if note is None:
+        fail(f"{path} holds no signed checkpoint yet", code=4, hint="the agent signs one each time it closes")
+    if out is None:
+        typer.echo(note, nl=False)
+        return
+    out.write_text(note, encoding="utf-8")
+    err.print(f"[green]✓[/] checkpoint of size {note.splitlines()[1]} written to {out}")

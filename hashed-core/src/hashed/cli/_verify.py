@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from hashed.cli._output import EXIT_CHECK_FAILED, EXIT_NOTHING_CHECKED, EXIT_USAGE, console, err, fail, print_json
 from hashed.cli._project import project
+from hashed.cli._verify_checkpoint import against_checkpoint
 from hashed.errors import ChainBrokenError, HashedError
 from hashed.ledger import ChainVerifier, VerifyReport, count_records, is_ledger_file, read_export, read_ledger
 from hashed.ledger._export import journal_backlog
@@ -47,24 +48,20 @@ def verify(
         "--in-flight",
         help=f"Accept up to {IN_FLIGHT:,} unsigned records at the tail of a running agent's ledger (not proven).",
     ),
+    checkpoint: Path | None = typer.Option(
+        None,
+        "--checkpoint",
+        help="A checkpoint the agent signed (hashed proof checkpoint): prove nothing was cut off or rewritten.",
+    ),
 ) -> None:
     """Check signatures, hashes and chain continuity; exit 1 at the first bad record, 4 when there is none."""
-    if path is None:
-        path = project().ledger_path
-        if not path.exists():
-            if as_json:
-                print_json(_as_dict(VerifyReport(), 0, []))
-            _nothing(f"no ledger yet at {path}: no call has been guarded here", as_json)
-    elif not path.exists():
-        fail(f"{path} does not exist", code=EXIT_USAGE, hint="pass a ledger (.hashed/ledger.db) or an export")
-    elif path.is_dir():
-        inside = path / "ledger.db"
-        hint = f"hashed verify {inside}" if inside.exists() else "pass a ledger file or an export, not a folder"
-        fail(f"{path} is a folder", code=EXIT_USAGE, hint=hint)
+    path = _resolve(path, as_json)
     try:
         live = is_ledger_file(path)
         report = _check(path, live, key, partial, show_progress=console.is_terminal and not as_json)
         _refuse_unsigned(report, in_flight)
+        if checkpoint is not None and report.ok:
+            report.error = against_checkpoint(path, live, report, _read_note(checkpoint))
         waiting, unreadable = journal_backlog(path) if live else (0, [])
     except (OSError, sqlite3.Error, ValueError, HashedError) as exc:  # not a ledger, a damaged one, unreadable
         _unreadable(path, exc, as_json)
@@ -105,6 +102,30 @@ def _check(path: Path, live: bool, key: str | None, partial: bool, *, show_progr
         except ChainBrokenError as exc:
             verifier.report.error = exc
     return verifier.report
+
+
+def _resolve(path: Path | None, as_json: bool) -> Path:
+    """The ledger or export to check (the project's by default); a usage error for what cannot be one."""
+    if path is None:
+        path = project().ledger_path
+        if not path.exists():
+            if as_json:
+                print_json(_as_dict(VerifyReport(), 0, []))
+            _nothing(f"no ledger yet at {path}: no call has been guarded here", as_json)
+    elif not path.exists():
+        fail(f"{path} does not exist", code=EXIT_USAGE, hint="pass a ledger (.hashed/ledger.db) or an export")
+    elif path.is_dir():
+        inside = path / "ledger.db"
+        hint = f"hashed verify {inside}" if inside.exists() else "pass a ledger file or an export, not a folder"
+        fail(f"{path} is a folder", code=EXIT_USAGE, hint=hint)
+    return path
+
+
+def _read_note(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read the checkpoint {path}: {exc}", code=EXIT_USAGE, hint="hashed proof checkpoint --out FILE")
 
 
 def _print_failure(error: ChainBrokenError, verified: int) -> None:

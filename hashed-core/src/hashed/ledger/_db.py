@@ -43,6 +43,11 @@ CREATE TABLE IF NOT EXISTS meta (
     name   TEXT PRIMARY KEY,
     value  TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS checkpoints (
+    size     INTEGER PRIMARY KEY,
+    note     TEXT    NOT NULL,
+    subtrees BLOB    NOT NULL
+);
 CREATE TABLE IF NOT EXISTS refusals (
     seq     INTEGER PRIMARY KEY,
     code    TEXT NOT NULL,
