@@ -31,8 +31,8 @@ from hashed.ledger._export import journal_backlog
 IN_FLIGHT = 10_000  # unsigned records `--in-flight` accepts, all within this many of the head
 TAIL_NOTE = (
     "a hash chain cannot show records cut off after its head (a truncated tail): compare the head with another "
-    "copy, the backend's (hashed agent show AGENT) or the agent's (hashed status); signed checkpoints will prove it "
-    "in a later release"
+    "copy, the backend's (hashed agent show AGENT) or the agent's (hashed status), or verify against a checkpoint "
+    "the agent signed: hashed proof checkpoint --out FILE, later hashed verify --checkpoint FILE"
 )
 
 
