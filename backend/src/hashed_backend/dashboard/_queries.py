@@ -63,23 +63,23 @@ async def overview(state: AppState, org_id: str) -> Overview:
                 .group_by(Record.agent_id)
             )
         }
-        quarantined = dict(
+        quarantined: dict[str | None, int] = dict(
             (
                 await conn.execute(
                     select(Quarantine.agent_id, func.count())
                     .where(Quarantine.org_id == org_id)
                     .group_by(Quarantine.agent_id)
                 )
-            ).tuples()
+            ).all()
         )
-        effects = dict(
+        effects: dict[str | None, int] = dict(
             (
                 await conn.execute(
                     select(Record.effect, func.count())
                     .where(Record.org_id == org_id, Record.kind == "decision")
                     .group_by(Record.effect)
                 )
-            ).tuples()
+            ).all()
         )
         pending = (
             await conn.execute(
