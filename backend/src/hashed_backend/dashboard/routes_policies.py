@@ -26,6 +26,11 @@ rules:
 """
 
 
+def _text(fields: dict[str, str]) -> str:
+    """The editor's text with the browser's CRLF line ends made LF (the stored document is what was typed)."""
+    return fields.get("yaml", "").replace("\r\n", "\n")
+
+
 def _issues(text: str) -> list[dict[str, Any]]:
     """The core validator's issues (line, field, message); empty when the document is valid."""
     result = policy_issues(text, path="policy.yaml")
@@ -69,7 +74,7 @@ async def policies(request: Request, caller: PageCaller, state: State) -> Respon
 async def validate(request: Request, caller: PageCaller, state: State) -> Response:
     """The issues list alone (htmx swaps it in while the person types)."""
     fields = await form(request)
-    context = {"issues": _issues(fields.get("yaml", ""))}
+    context = {"issues": _issues(_text(fields))}
     return render(request, state, "_issues.html", context)
 
 
@@ -77,7 +82,7 @@ async def validate(request: Request, caller: PageCaller, state: State) -> Respon
 async def save(request: Request, caller: PageCaller, state: State) -> Response:
     """Push the text as a new version through the API (which validates it with the core again)."""
     fields = await form(request)
-    text = fields.get("yaml", "")
+    text = _text(fields)
     try:
         body = PolicyIn(yaml=text, allow_removals=fields.get("allow_removals") == "on", comment=fields.get("comment"))
         stored = await policies_api.push_policy("org", body, caller, state, Response())
@@ -90,7 +95,7 @@ async def save(request: Request, caller: PageCaller, state: State) -> Response:
 async def test_call(request: Request, caller: PageCaller, state: State) -> Response:
     """What the document in the editor decides for one call (agent, tool, JSON arguments)."""
     fields = await form(request)
-    text = fields.get("yaml", "")
+    text = _text(fields)
     agent, tool = fields.get("agent", "").strip() or "agent", fields.get("tool", "").strip()
     result: dict[str, Any]
     policy = policy_issues(text, path="policy.yaml")
