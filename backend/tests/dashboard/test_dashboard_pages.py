@@ -19,11 +19,14 @@ rules:
     tools: [transfer_money]
     effect: maybe
 """
-FIXED = BROKEN.replace("effect: maybe", "effect: allow") + """  - id: never-delete
+FIXED = (
+    BROKEN.replace("effect: maybe", "effect: allow")
+    + """  - id: never-delete
     tools: ["delete_*"]
     effect: deny
     reason: Agents never delete data.
 """
+)
 
 
 def test_dashboard_logs_search_filters_and_record_detail(org: Any, make_agent: Any, dashboard: Any) -> None:
@@ -151,9 +154,11 @@ def test_dashboard_api_docs_load_without_any_other_host(server: Any, new_page: A
     elsewhere: list[str] = []
     page.route(
         "**/*",
-        lambda route: (elsewhere.append(route.request.url), route.abort())
-        if not route.request.url.startswith(server.url)
-        else route.continue_(),
+        lambda route: (
+            (elsewhere.append(route.request.url), route.abort())
+            if not route.request.url.startswith(server.url)
+            else route.continue_()
+        ),
     )
     page.goto("/docs")
     page.locator(".swagger-ui .info .title", has_text="Hashed backend").wait_for()
@@ -173,14 +178,25 @@ def test_dashboard_screenshots(org: Any, make_agent: Any, dashboard: Any, tmp_pa
         assert agent.ship(agent.ledger.records()).status_code == 200
     agent.client.post(
         "/v1/approvals",
-        json={"call": "c-7", "tool": "transfer_money", "args": {"to": "acct-7", "amount": 800}, "args_digest": "ef" * 32,
-              "reason": "amount above 500 needs approval", "rule": "small-transfers"},
+        json={
+            "call": "c-7",
+            "tool": "transfer_money",
+            "args": {"to": "acct-7", "amount": 800},
+            "args_digest": "ef" * 32,
+            "reason": "amount above 500 needs approval",
+            "rule": "small-transfers",
+        },
     ).raise_for_status()
     org.admin.put("/v1/policies/org", json={"yaml": FIXED}).raise_for_status()
     page = dashboard(org)
     page.set_viewport_size({"width": 1280, "height": 800})
-    for name, path in (("overview", "/"), ("logs", "/logs"), ("approvals", "/approvals"), ("policies", "/policies"),
-                       ("keys", "/keys")):
+    for name, path in (
+        ("overview", "/"),
+        ("logs", "/logs"),
+        ("approvals", "/approvals"),
+        ("policies", "/policies"),
+        ("keys", "/keys"),
+    ):
         page.goto(path)
         page.screenshot(path=str(folder / f"dashboard-{name}.png"), full_page=False)
         assert (folder / f"dashboard-{name}.png").stat().st_size > 10_000

@@ -1,5 +1,7 @@
-"""Reads only the dashboard needs (counts for the overview, one record by id); everything else goes through
-the JSON API's own functions, so the pages and the API cannot disagree."""
+"""Reads only the dashboard needs: counts for the overview, and one record by id.
+
+Everything else goes through the JSON API's own functions, so the pages and the API cannot disagree.
+"""
 
 from __future__ import annotations
 

@@ -80,9 +80,7 @@ async def form(request: Request) -> dict[str, str]:
     return fields
 
 
-def render(
-    request: Request, state: AppState, name: str, context: dict[str, Any], *, status: int = 200
-) -> HTMLResponse:
+def render(request: Request, state: AppState, name: str, context: dict[str, Any], *, status: int = 200) -> HTMLResponse:
     """A template as a page with the dashboard's CSP and the CSRF cookie."""
     token = csrf_token(request)
     response = templates.TemplateResponse(
@@ -97,7 +95,9 @@ def protect(response: Response, request: Request, state: AppState, token: str | 
     response.headers["content-security-policy"] = PAGE_CSP
     token = token or csrf_token(request)
     if request.cookies.get(CSRF_COOKIE) != token:
-        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure(request, state), path="/")
+        response.set_cookie(
+            CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure(request, state), path="/"
+        )
 
 
 def secure(request: Request, state: AppState) -> bool:

@@ -47,5 +47,6 @@ async def redoc(request: Request) -> HTMLResponse:
     return _page(
         "Hashed backend - API reference",
         "",
-        f'<redoc spec-url="{request.app.openapi_url}"></redoc><script src="{_VENDOR}/redoc/redoc.standalone.js"></script>',
+        f'<redoc spec-url="{request.app.openapi_url}"></redoc>'
+        f'<script src="{_VENDOR}/redoc/redoc.standalone.js"></script>',
     )

@@ -1,5 +1,7 @@
-"""The policy editor: the organisation's document, validated by the core as you type, saved as a new version,
-and a "test a call" box that asks the core's engine what it would decide."""
+"""The policy editor: the organisation's document, validated by the core as you type.
+
+It is saved as a new version through the API, and a "test a call" box asks the core's engine what it would decide.
+"""
 
 from __future__ import annotations
 
@@ -40,7 +42,13 @@ def _issues(text: str) -> list[dict[str, Any]]:
 
 
 async def _page(
-    request: Request, caller: PageCaller, state: State, *, text: str | None = None, saved: str | None = None, **extra: Any
+    request: Request,
+    caller: PageCaller,
+    state: State,
+    *,
+    text: str | None = None,
+    saved: str | None = None,
+    **extra: Any,
 ) -> Response:
     try:
         current = await policies_api.get_policy("org", caller, state)
