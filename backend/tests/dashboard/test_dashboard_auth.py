@@ -26,6 +26,7 @@ def test_dashboard_login_overview_and_logout(org: Any, make_agent: Any, dashboar
 
     page = dashboard(org)
     assert page.get_by_test_id("agents-count").inner_text() == "1"
+    assert page.get_by_test_id("records-count").inner_text() == str(len(records))
     assert page.get_by_test_id("calls-count").inner_text() == str(len(decisions))
     assert page.get_by_test_id("denials-count").inner_text() == str(len(denials)) != "0"
     row = page.locator("tr", has_text="billing-bot")
