@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -114,3 +116,18 @@ def test_dashboard_never_shows_another_organisations_data(
     assert answer.status == 404
     assert other_org.admin.get(f"/v1/approvals/{their_approval['id']}").json()["status"] == "pending"
     assert other_org.admin.get(f"/v1/keys/{their_key['id']}").json()["status"] == "active"
+
+
+def test_dashboard_session_cookie_is_secure_behind_https(org: Any) -> None:
+    # Through a TLS-terminating proxy (loopback is trusted for X-Forwarded-*): the cookies get `Secure`.
+    headers = {"X-Forwarded-For": org.ip, "X-Forwarded-Proto": "https"}
+    with httpx.Client(base_url=org.server.url, headers=headers, timeout=30) as client:
+        page = client.get("/login")
+        assert "Secure" in page.headers["set-cookie"]
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token is not None
+        client.cookies.set("hashed_csrf", page.cookies["hashed_csrf"])
+        answer = client.post("/login", data={"csrf": token[1], "email": org.email, "password": org.password})
+    assert answer.status_code == 303 and answer.headers["location"] == "/"
+    session = next(v for v in answer.headers.get_list("set-cookie") if v.startswith("hashed_session="))
+    assert "Secure" in session and "HttpOnly" in session and "SameSite=lax" in session

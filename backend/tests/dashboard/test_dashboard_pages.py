@@ -41,6 +41,13 @@ def test_dashboard_logs_search_filters_and_record_detail(org: Any, make_agent: A
     assert rows.count() == 3  # calls 9, 19 and 29 are the refused deletes
     for text in rows.all_inner_texts():
         assert "delete_records" in text and "deny" in text
+    page.fill("input[name=since]", "2100-01-01T00:00")
+    page.get_by_role("button", name="Search").click()
+    assert page.locator("#results tbody tr").count() == 0 and "No record matches" in page.content()
+    page.fill("input[name=since]", "2000-01-01T00:00")
+    page.fill("input[name=until]", "2100-01-01T00:00")
+    page.get_by_role("button", name="Search").click()
+    assert rows.count() == 3
     rows.first.get_by_role("link").click()
     assert page.get_by_test_id("verified").inner_text() == "verified"
     stored = org.admin.get("/v1/logs", params={"tool": "delete_records", "limit": 1}).json()["items"][0]
