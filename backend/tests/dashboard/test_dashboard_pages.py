@@ -53,6 +53,9 @@ def test_dashboard_logs_search_filters_and_record_detail(org: Any, make_agent: A
     stored = org.admin.get("/v1/logs", params={"tool": "delete_records", "limit": 1}).json()["items"][0]
     assert page.get_by_test_id("hash").inner_text() == stored["hash"]
     assert stored["record"]["prev"] in page.content() and stored["record"]["sig"] in page.content()
+    page.goto("/logs?agent=billing-bot")
+    export = page.request.get(page.get_by_role("link", name="Export billing-bot").get_attribute("href"))
+    assert export.ok and len(export.text().splitlines()) == len(agent.ledger.records())
 
 
 def test_dashboard_logs_paginate_with_a_cursor(org: Any, make_agent: Any, dashboard: Any) -> None:
@@ -125,9 +128,16 @@ def test_dashboard_create_key_shown_once_then_revoke(org: Any, dashboard: Any) -
     assert httpx.get(f"{url}/v1/keys", headers=headers).status_code == 200
     page.goto("/keys")
     assert secret not in page.content()  # never shown again
-    page.locator("tr", has_text="support-bot").get_by_role("button", name="Revoke").click()
+    page.locator("tr", has_text="support-bot").get_by_role("button", name="Rotate").click()
+    rotated = page.get_by_test_id("new-key").inner_text()
+    assert rotated.startswith("hashed_admin_") and rotated != secret
+    assert httpx.get(f"{url}/v1/keys", headers={**headers, "Authorization": f"Bearer {rotated}"}).status_code == 200
+    assert httpx.get(f"{url}/v1/keys", headers=headers).status_code == 200  # the old key overlaps for an hour
+    page.goto("/keys")
+    old_row = page.locator("tr", has_text="support-bot").filter(has_text=secret[:19])
+    old_row.get_by_role("button", name="Revoke").click()
     page.wait_for_url("**/keys")
-    assert page.locator("tr", has_text="support-bot").locator(".badge").inner_text() == "revoked"
+    assert old_row.locator(".badge").inner_text() == "revoked"
     refused = httpx.get(f"{url}/v1/keys", headers=headers)
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "key_revoked"
 

@@ -17,7 +17,7 @@ from hashed_backend.dashboard._web import PageCaller, form, render
 from hashed_backend.deps import State
 from hashed_backend.errors import ApiError
 from hashed_backend.schemas.approvals import DecisionIn
-from hashed_backend.schemas.keys import KeyIn
+from hashed_backend.schemas.keys import KeyIn, RotateIn
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str | None, Query(max_length=200)]
@@ -162,3 +162,18 @@ async def revoke_key(
     await form(request)
     await keys_api.revoke_key(key_id, caller, state)
     return RedirectResponse("/keys", status_code=303)
+
+
+@router.post("/keys/{key_id}/rotate")
+async def rotate_key(
+    request: Request, caller: PageCaller, state: State, key_id: Annotated[str, Path(max_length=40)]
+) -> Response:
+    """A new key of the same kind and name, shown once; the old one keeps working for an hour (the API default)."""
+    await form(request)
+    try:
+        rotated = await keys_api.rotate_key(key_id, RotateIn(), caller, state)
+    except ApiError as exc:
+        return await _keys_page(request, caller, state, error=exc.message)
+    response = await _keys_page(request, caller, state, created=rotated.new)
+    response.headers["cache-control"] = "no-store"
+    return response
