@@ -164,6 +164,18 @@ def test_dashboard_policy_editor_shows_errors_then_saves(org: Any, dashboard: An
     assert page.get_by_role("status").inner_text() == "saved as version 1"
     stored = org.admin.get("/v1/policies/org").json()
     assert stored["yaml"] == FIXED and stored["comment"] == "first version" and stored["created_by"] == org.email
+    # Drop a rule: the diff says so; saving needs the tick; then roll back to version 1 in one click.
+    page.fill("#policy-yaml", FIXED.split("  - id: never-delete")[0])
+    page.get_by_role("button", name="Compare with live").click()
+    page.get_by_test_id("diff").filter(has_text="rule never-delete").wait_for()
+    page.get_by_role("button", name="Save as a new version").click()
+    assert "never-delete" in page.get_by_role("alert").inner_text()
+    page.check("input[name=allow_removals]")
+    page.get_by_role("button", name="Save as a new version").click()
+    assert page.get_by_role("status").inner_text() == "saved as version 2"
+    page.locator("[data-version='1']").get_by_role("button", name="Restore").click()
+    assert page.get_by_role("status").inner_text() == "version 1 restored as version 3"
+    assert org.admin.get("/v1/policies/org").json()["yaml"] == FIXED
 
 
 def test_dashboard_api_docs_load_without_any_other_host(server: Any, new_page: Any) -> None:

@@ -5,10 +5,10 @@ It is saved as a new version through the API, and a "test a call" box asks the c
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
 from hashed.policy import Policy, PolicyEngine, policy_issues
@@ -16,7 +16,7 @@ from hashed_backend.api.routes import policies as policies_api
 from hashed_backend.dashboard._web import PageCaller, form, render
 from hashed_backend.deps import State
 from hashed_backend.errors import ApiError
-from hashed_backend.schemas.policies import PolicyIn
+from hashed_backend.schemas.policies import PolicyIn, PolicyTextIn
 
 router = APIRouter(include_in_schema=False)
 _STARTER = """version: 1
@@ -127,3 +127,32 @@ async def test_call(request: Request, caller: PageCaller, state: State) -> Respo
                 "approval": verdict.approval is not None,
             }
     return render(request, state, "_test_result.html", {"result": result})
+
+
+@router.post("/policies/diff")
+async def diff(request: Request, caller: PageCaller, state: State) -> Response:
+    """What saving the editor's text would change against the live version, rule by rule (htmx partial)."""
+    fields = await form(request)
+    try:
+        changes: Any = await policies_api.diff_policy("org", PolicyTextIn(yaml=_text(fields)), caller, state)
+        error = None
+    except ApiError as exc:
+        changes, error = None, exc.message
+    return render(request, state, "_diff.html", {"d": changes, "error": error})
+
+
+@router.post("/policies/restore/{version}")
+async def restore(
+    request: Request, caller: PageCaller, state: State, version: Annotated[int, Path(ge=1, le=2**31)]
+) -> Response:
+    """Roll back: save an earlier version's text as the newest version (history is kept)."""
+    await form(request)
+    old = await policies_api.version("org", version, caller, state)
+    if old.yaml is None:
+        return await _page(request, caller, state, error=f"version {version} removed the document: nothing to restore")
+    body = PolicyIn(yaml=old.yaml, allow_removals=True, comment=f"restored version {version}")
+    try:
+        stored = await policies_api.push_policy("org", body, caller, state, Response())
+    except ApiError as exc:
+        return await _page(request, caller, state, error=exc.message)
+    return await _page(request, caller, state, saved=f"version {version} restored as version {stored.version}")
