@@ -31,6 +31,11 @@ def test_dashboard_login_overview_and_logout(org: Any, make_agent: Any, dashboar
     assert page.get_by_test_id("records-count").inner_text() == str(len(records))
     assert page.get_by_test_id("calls-count").inner_text() == str(len(decisions))
     assert page.get_by_test_id("denials-count").inner_text() == str(len(denials)) != "0"
+    bars = page.get_by_test_id("chart").locator("title").all_text_contents()
+    assert len(bars) == 24
+    counted = [re.search(r"(\d+) allowed, (\d+) denied", bar) for bar in bars]
+    assert sum(int(m[1]) + int(m[2]) for m in counted if m) == len(decisions)
+    assert sum(int(m[2]) for m in counted if m) == len(denials)
     row = page.locator("tr", has_text="billing-bot")
     assert f"#{len(records)}" in row.inner_text()
     assert row.locator(".badge").inner_text() == "ok"

@@ -6,6 +6,7 @@ Everything else goes through the JSON API's own functions, so the pages and the 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ __all__ = ["AgentRow", "Overview", "overview", "record_detail"]
 # The overview's calls and denials are counted over at most this many of the newest records: an index walk of
 # bounded length, so the page costs the same at a thousand records or a hundred million.
 WINDOW = 10_000
+_HOUR_NS = 3600 * 1_000_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +54,22 @@ class Overview:
     denials: int
     pending: int
     window: int | None
+    hours: list[Hour]
+
+
+@dataclasses.dataclass(frozen=True)
+class Hour:
+    """Decisions in one hour of the last day (the chart's bar), oldest hour first."""
+
+    start: str
+    allowed: int
+    denied: int
+    pending: int
+
+    @property
+    def total(self) -> int:
+        """Every decision of the hour."""
+        return self.allowed + self.denied + self.pending
 
 
 async def overview(state: AppState, org_id: str) -> Overview:
@@ -59,7 +77,7 @@ async def overview(state: AppState, org_id: str) -> Overview:
     now = now_ns()
     last_ts = select(Record.ts).where(Record.agent_id == Agent.id).order_by(Record.id.desc()).limit(1).scalar_subquery()
     newest = (
-        select(Record.kind, Record.effect)
+        select(Record.kind, Record.effect, (Record.ts // _HOUR_NS).label("hour"))
         .where(Record.org_id == org_id)
         .order_by(Record.id.desc())
         .limit(WINDOW)
@@ -80,13 +98,13 @@ async def overview(state: AppState, org_id: str) -> Overview:
                 )
             ).all()
         )
-        effects: dict[str | None, int] = dict(
-            (
-                await conn.execute(
-                    select(newest.c.effect, func.count()).where(newest.c.kind == "decision").group_by(newest.c.effect)
-                )
-            ).all()
-        )
+        by_hour = (
+            await conn.execute(
+                select(newest.c.effect, newest.c.hour, func.count())
+                .where(newest.c.kind == "decision")
+                .group_by(newest.c.effect, newest.c.hour)
+            )
+        ).all()
         pending = (
             await conn.execute(
                 select(func.count()).where(
@@ -108,7 +126,27 @@ async def overview(state: AppState, org_id: str) -> Overview:
     ]
     records = sum(a.head_seq for a in rows)  # every stored record is in a verified chain
     window = WINDOW if records > WINDOW else None
-    return Overview(rows, records, sum(effects.values()), effects.get("deny", 0), pending, window)
+    calls = sum(n for _, _, n in by_hour)
+    denials = sum(n for effect, _, n in by_hour if effect == "deny")
+    return Overview(rows, records, calls, denials, pending, window, _hours(by_hour, now))
+
+
+def _hours(by_hour: Sequence[Any], now: int) -> list[Hour]:
+    """The last 24 hours, one bar each, from (effect, hour number, count) rows."""
+    counts: dict[tuple[str | None, int], int] = {}
+    for effect, hour, n in by_hour:
+        if hour is not None:
+            counts[effect, int(hour)] = n
+    current = now // _HOUR_NS
+    return [
+        Hour(
+            start=(iso(hour * _HOUR_NS) or "")[11:16],
+            allowed=counts.get(("allow", hour), 0),
+            denied=counts.get(("deny", hour), 0),
+            pending=counts.get(("pending", hour), 0),
+        )
+        for hour in range(current - 23, current + 1)
+    ]
 
 
 async def record_detail(state: AppState, org_id: str, record_id: int) -> dict[str, Any] | None:
