@@ -229,3 +229,16 @@ def test_dashboard_screenshots(org: Any, make_agent: Any, dashboard: Any, tmp_pa
         page.goto(path)
         page.screenshot(path=str(folder / f"dashboard-{name}.png"), full_page=False)
         assert (folder / f"dashboard-{name}.png").stat().st_size > 10_000
+
+
+def test_dashboard_disable_agent_after_confirmation(org: Any, make_agent: Any, dashboard: Any) -> None:
+    agent = make_agent(org, "rogue-bot", calls=2)
+    assert agent.ship(agent.ledger.records()).status_code == 200
+    page = dashboard(org)
+    page.locator("tr", has_text="rogue-bot").get_by_role("link", name="Disable…").click()
+    assert agent.client.get("/v1/policy").status_code != 403  # asking is not doing
+    page.get_by_role("button", name="Disable rogue-bot").click()
+    page.wait_for_url(f"{org.server.url}/")
+    assert "(disabled)" in page.locator("tr", has_text="rogue-bot").inner_text()
+    refused = agent.client.get("/v1/policy")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "agent_disabled"

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
+from hashed_backend.api.routes import agents as agents_api
 from hashed_backend.api.routes import approvals as approvals_api
 from hashed_backend.api.routes import keys as keys_api
 from hashed_backend.api.routes import logs as logs_api
@@ -177,3 +178,22 @@ async def rotate_key(
     response = await _keys_page(request, caller, state, created=rotated.new)
     response.headers["cache-control"] = "no-store"
     return response
+
+
+@router.get("/agents/{agent_id}/disable")
+async def confirm_disable(
+    request: Request, caller: PageCaller, state: State, agent_id: Annotated[str, Path(max_length=40)]
+) -> Response:
+    """Ask before disabling: the agent's requests are refused from then on (its records stay)."""
+    agent = await agents_api.get_agent(agent_id, caller, state)
+    return render(request, state, "disable.html", {"me": caller, "page": "overview", "agent": agent})
+
+
+@router.post("/agents/{agent_id}/disable")
+async def disable(
+    request: Request, caller: PageCaller, state: State, agent_id: Annotated[str, Path(max_length=40)]
+) -> Response:
+    """Disable the agent through the API."""
+    await form(request)
+    await agents_api.disable_agent(agent_id, caller, state)
+    return RedirectResponse("/", status_code=303)
