@@ -14,9 +14,13 @@ CHROMIUM = os.environ.get("HASHED_TEST_CHROMIUM") or shutil.which("chromium") or
 _SKIP = "Debian's chromium is not installed: apt-get install chromium (./dev test installs it)"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Any]:
-    """One headless chromium for the session."""
+    """A headless chromium for one test.
+
+    Not shared across tests: Playwright's sync API keeps an event loop running in this thread while it is
+    started, and other backend tests call `asyncio.run()`, which refuses to run inside one.
+    """
     if not os.path.exists(CHROMIUM):
         pytest.skip(_SKIP)
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing: ./dev test")
