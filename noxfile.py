@@ -133,6 +133,13 @@ def tests_backend(session: nox.Session) -> None:
     )
 
 
+@nox.session(python=PYTHON, default=False, tags=["backend"])
+def dashboard(session: nox.Session) -> None:
+    """The dashboard's browser tests alone (tests_backend runs them too); they skip without Debian's chromium."""
+    _sync(session, "hashed-backend")
+    session.run("pytest", "backend/tests/dashboard", *session.posargs)
+
+
 @nox.session(python=PYTHON, default=False, tags=["bench"])
 def bench(session: nox.Session) -> None:
     """Every benchmark table of docs/performance.md (slow; run it on a quiet machine)."""

@@ -22,6 +22,7 @@ from hashed.protocol import HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_T
 from hashed_backend._version import __version__
 from hashed_backend.api.main import api_router
 from hashed_backend.credentials import now_ns
+from hashed_backend.dashboard import install as install_dashboard
 from hashed_backend.db.migrate import upgrade
 from hashed_backend.db.models import Challenge, RequestNonce, Session
 from hashed_backend.db.session import Database
@@ -92,6 +93,7 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(api_router)
+    install_dashboard(app)  # pages at /, offline /docs and /redoc (docs/dashboard.md)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

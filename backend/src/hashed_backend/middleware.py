@@ -108,7 +108,8 @@ class ResponseHeaders:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.extend(_SECURITY_HEADERS)
-                headers.append((b"content-security-policy", csp))
+                if not any(name == b"content-security-policy" for name, _ in headers):  # pages set their own
+                    headers.append((b"content-security-policy", csp))
                 headers.append((b"x-request-id", request_id.encode()))
                 if not any(name == b"cache-control" for name, _ in headers):
                     headers.append((b"cache-control", b"no-store"))

@@ -1,0 +1,199 @@
+"""Overview, logs, approvals and API keys: each page reads and writes through the JSON API's handlers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import ValidationError
+from starlette.responses import RedirectResponse, Response
+
+from hashed_backend.api.routes import agents as agents_api
+from hashed_backend.api.routes import approvals as approvals_api
+from hashed_backend.api.routes import keys as keys_api
+from hashed_backend.api.routes import logs as logs_api
+from hashed_backend.dashboard import _queries
+from hashed_backend.dashboard._web import PageCaller, form, render
+from hashed_backend.deps import State
+from hashed_backend.errors import ApiError
+from hashed_backend.schemas.approvals import DecisionIn
+from hashed_backend.schemas.keys import KeyIn, RotateIn
+
+router = APIRouter(include_in_schema=False)
+Text = Annotated[str | None, Query(max_length=200)]
+Effect = Literal["allow", "deny", "pending", ""]
+
+
+def _blank(value: str | None) -> str | None:
+    """Empty form fields mean "no filter"."""
+    return value.strip() or None if value else None
+
+
+@router.get("/")
+async def overview(request: Request, caller: PageCaller, state: State) -> Response:
+    """Agents, calls and denials, pending approvals, and each agent's chain status."""
+    figures = await _queries.overview(state, caller.org_id)
+    return render(request, state, "overview.html", {"me": caller, "page": "overview", "o": figures})
+
+
+@router.get("/logs")
+async def logs(
+    request: Request,
+    caller: PageCaller,
+    state: State,
+    agent: Text = None,
+    tool: Text = None,
+    effect: Effect = "",
+    since: Annotated[str | None, Query(max_length=40)] = None,
+    until: Annotated[str | None, Query(max_length=40)] = None,
+    q: Text = None,
+    cursor: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """Search with filters and keyset pagination, and the live feed of new records (SSE from /v1/logs/stream)."""
+    filters = {"agent": agent or "", "tool": tool or "", "effect": effect, "since": since or "", "until": until or ""}
+    filters["q"] = q or ""
+    live = {key: value for key, value in filters.items() if key in ("agent", "tool", "effect") and value}
+    stream = "/v1/logs/stream" + (f"?{urlencode(live)}" if live else "")
+    context = {"me": caller, "page": "logs", "f": filters, "items": [], "next_cursor": None, "error": None}
+    context["stream"] = stream
+    try:
+        result = await logs_api.search(
+            caller,
+            state,
+            agent=_blank(agent),
+            tool=_blank(tool),
+            effect=effect or None,
+            since=_blank(since),
+            until=_blank(until),
+            q=_blank(q),
+            cursor=_blank(cursor),
+            limit=50,
+        )
+        context.update(items=result.items, next_cursor=result.next_cursor)
+    except ApiError as exc:
+        context["error"] = exc.message
+    return render(request, state, "logs.html", context)
+
+
+@router.get("/logs/{record_id}")
+async def record(
+    request: Request, caller: PageCaller, state: State, record_id: Annotated[int, Path(ge=1, le=2**62)]
+) -> Response:
+    """One record: hash, previous hash, signature, and whether they verify now."""
+    detail = await _queries.record_detail(state, caller.org_id, record_id)
+    if detail is None:
+        context = {"me": caller, "page": "logs", "message": f"no record {record_id} in this organisation"}
+        return render(request, state, "missing.html", context, status=404)
+    return render(request, state, "record.html", {"me": caller, "page": "logs", "r": detail})
+
+
+@router.get("/approvals")
+async def approvals(
+    request: Request,
+    caller: PageCaller,
+    state: State,
+    status: Literal["pending", "approved", "denied", "expired", ""] = "pending",
+) -> Response:
+    """The queue (pending by default), with each call's arguments and an approve/deny form."""
+    page = await approvals_api.list_approvals(caller, state, status=status or None, cursor=None, limit=100)
+    context = {"me": caller, "page": "approvals", "items": page.items, "status": status, "error": None}
+    return render(request, state, "approvals.html", context)
+
+
+@router.post("/approvals/{approval_id}/{verb}")
+async def decide(
+    request: Request,
+    caller: PageCaller,
+    state: State,
+    approval_id: Annotated[str, Path(max_length=40)],
+    verb: Literal["approve", "deny"],
+) -> Response:
+    """Answer a request with an optional comment (signed by the backend, as through the API)."""
+    fields = await form(request)
+    try:
+        body = DecisionIn(comment=_blank(fields.get("comment")))
+        handler = approvals_api.approve if verb == "approve" else approvals_api.deny
+        await handler(approval_id, body, caller, state)
+    except (ApiError, ValidationError) as exc:
+        page = await approvals_api.list_approvals(caller, state, status="pending", cursor=None, limit=100)
+        message = exc.message if isinstance(exc, ApiError) else str(exc.errors()[0]["msg"])
+        context = {"me": caller, "page": "approvals", "items": page.items, "status": "pending", "error": message}
+        return render(request, state, "approvals.html", context, status=409)
+    return RedirectResponse("/approvals", status_code=303)
+
+
+async def _keys_page(
+    request: Request, caller: PageCaller, state: State, *, created: object = None, error: str | None = None
+) -> Response:
+    items = await keys_api.list_keys(caller, state)
+    context = {"me": caller, "page": "keys", "items": items, "created": created, "error": error}
+    return render(request, state, "keys.html", context, status=422 if error else 200)
+
+
+@router.get("/keys")
+async def keys(request: Request, caller: PageCaller, state: State) -> Response:
+    """Every key of the organisation, without secrets."""
+    return await _keys_page(request, caller, state)
+
+
+@router.post("/keys")
+async def create_key(request: Request, caller: PageCaller, state: State) -> Response:
+    """Create a key; its secret is on this answer's page only (never stored, never shown again)."""
+    fields = await form(request)
+    try:
+        days = _blank(fields.get("expires_in_days"))
+        body = KeyIn.model_validate(
+            {"kind": fields.get("kind", "agent"), "name": fields.get("name", ""), "expires_in_days": days}
+        )
+        created = await keys_api.create_key(body, caller, state)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return await _keys_page(request, caller, state, error=f"{'.'.join(map(str, first['loc']))}: {first['msg']}")
+    response = await _keys_page(request, caller, state, created=created)
+    response.headers["cache-control"] = "no-store"  # the secret must not stay in a cache
+    return response
+
+
+@router.post("/keys/{key_id}/revoke")
+async def revoke_key(
+    request: Request, caller: PageCaller, state: State, key_id: Annotated[str, Path(max_length=40)]
+) -> Response:
+    """Revoke a key at once."""
+    await form(request)
+    await keys_api.revoke_key(key_id, caller, state)
+    return RedirectResponse("/keys", status_code=303)
+
+
+@router.post("/keys/{key_id}/rotate")
+async def rotate_key(
+    request: Request, caller: PageCaller, state: State, key_id: Annotated[str, Path(max_length=40)]
+) -> Response:
+    """A new key of the same kind and name, shown once; the old one keeps working for an hour (the API default)."""
+    await form(request)
+    try:
+        rotated = await keys_api.rotate_key(key_id, RotateIn(), caller, state)
+    except ApiError as exc:
+        return await _keys_page(request, caller, state, error=exc.message)
+    response = await _keys_page(request, caller, state, created=rotated.new)
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+@router.get("/agents/{agent_id}/disable")
+async def confirm_disable(
+    request: Request, caller: PageCaller, state: State, agent_id: Annotated[str, Path(max_length=40)]
+) -> Response:
+    """Ask before disabling: the agent's requests are refused from then on (its records stay)."""
+    agent = await agents_api.get_agent(agent_id, caller, state)
+    return render(request, state, "disable.html", {"me": caller, "page": "overview", "agent": agent})
+
+
+@router.post("/agents/{agent_id}/disable")
+async def disable(
+    request: Request, caller: PageCaller, state: State, agent_id: Annotated[str, Path(max_length=40)]
+) -> Response:
+    """Disable the agent through the API."""
+    await form(request)
+    await agents_api.disable_agent(agent_id, caller, state)
+    return RedirectResponse("/", status_code=303)
