@@ -173,7 +173,9 @@ async def _verify_signature(request: Request, state: AppState, now: int) -> str:
             f"agent requests must be signed: send {HEADER_KEY}, {HEADER_TIMESTAMP}, {HEADER_NONCE} and "
             f"{HEADER_SIGNATURE} (docs/api.md, signed requests)",
         )
-    if not (_HEX64.match(key) and _HEX128.match(signature) and stamp.isascii() and stamp.isdigit()):
+    if not (
+        _HEX64.match(key) and _HEX128.match(signature) and stamp.isascii() and stamp.isdigit() and len(stamp) <= 20
+    ):
         raise ApiError(401, "signature_invalid", "malformed signature headers (hex key and signature, decimal time)")
     if not NONCE_PATTERN.match(nonce):
         raise ApiError(401, "signature_invalid", f"{HEADER_NONCE} must be 16-64 characters of [A-Za-z0-9_-]")

@@ -47,6 +47,7 @@ def serve(
     """Start the backend (migrations are applied first)."""
     import uvicorn
 
+    from hashed_backend.http_limits import HEADER_BYTES_ENV, BoundedHttpTools
     from hashed_backend.jsonlog import log_config
     from hashed_backend.settings import BackendSettings
 
@@ -58,11 +59,13 @@ def serve(
     settings = BackendSettings()
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ[HEADER_BYTES_ENV] = str(settings.max_header_bytes)  # each worker's protocol reads it
     if workers > 1 and settings.migrate_on_start:  # once, before the workers start (they then find it current)
         migrate(database_url=None, data_dir=None)
     uvicorn.run(
         "hashed_backend.main:create_app",
         factory=True,
+        http=BoundedHttpTools,
         host=settings.host,
         port=settings.port,
         workers=workers,

@@ -27,6 +27,7 @@ from hashed_backend.db.models import Challenge, RequestNonce, Session
 from hashed_backend.db.session import Database
 from hashed_backend.deps import AppState
 from hashed_backend.errors import install_error_handlers
+from hashed_backend.http_limits import InputGuard
 from hashed_backend.middleware import BodyLimit, ResponseHeaders
 from hashed_backend.ratelimit import RateLimiter
 from hashed_backend.services.backend_key import load_or_create
@@ -111,5 +112,6 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
         max_age=600,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(InputGuard, max_headers=settings.max_headers)
     app.add_middleware(ResponseHeaders)
     return app

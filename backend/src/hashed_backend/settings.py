@@ -52,6 +52,10 @@ class BackendSettings(BaseSettings):
     signature_skew_s: int = Field(default=300, gt=0, description="Largest clock skew of a signed request.")
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0, description="Largest request body (413 beyond).")
     max_batch_records: int = Field(default=1000, gt=0, description="Largest number of records in one batch.")
+    max_header_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest request line plus headers, in bytes (431 beyond)."
+    )
+    max_headers: int = Field(default=100, ge=10, description="Most request headers (431 beyond).")
     rate_per_key: float = Field(default=50, gt=0, description="Requests per second per API key (sustained).")
     burst_per_key: int = Field(default=200, gt=0, description="Requests per API key allowed in a burst.")
     auth_rate_per_ip: float = Field(default=1.0, gt=0, description="Sign-up/log-in/registration per second per IP.")

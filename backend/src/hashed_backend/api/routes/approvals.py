@@ -121,7 +121,7 @@ async def list_approvals(
         query = query.where(Approval.status == status)
     if cursor is not None:
         created, _, last_id = cursor.partition(":")
-        if not created.isdigit() or not last_id:
+        if not (created.isascii() and created.isdigit() and len(created) <= 19 and int(created) < 2**63) or not last_id:
             raise ApiError(422, "invalid_request", "cursor: pass the next_cursor of a previous page")
         query = query.where(
             (Approval.created_ns < int(created)) | ((Approval.created_ns == int(created)) & (Approval.id > last_id))

@@ -17,6 +17,7 @@ from hashed_backend.credentials import iso
 from hashed_backend.db.models import Agent, Quarantine, Record
 from hashed_backend.deps import Admin, Shipper, State
 from hashed_backend.errors import ApiError
+from hashed_backend.jsontext import parse_escaped
 from hashed_backend.schemas.logs import BatchIn, BatchOut, LogPage, QuarantinePage
 from hashed_backend.services.ingest import ingest
 
@@ -81,7 +82,7 @@ def _time(value: str | None, name: str) -> int | None:
 def _cursor(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise ApiError(422, "invalid_request", "cursor: pass the next_cursor of a previous page")
     return int(value)
 
@@ -263,10 +264,7 @@ async def quarantine(
 
 
 def _parse(raw: str) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return raw
+    return parse_escaped(raw)  # a refused record may hold lone surrogates: shown escaped
 
 
 @router.get(

@@ -1,0 +1,137 @@
+"""Limits on what reaches the application at all: header size and count, and text no database can store.
+
+- `BoundedHttpTools`: uvicorn's httptools protocol with a bound on the bytes of a request line and headers.
+  httptools itself accumulates a header of any length (a 256 MiB header once grew the server by 444 MiB);
+  this protocol answers 431 and closes the connection as soon as the bound is passed.
+- `InputGuard`: 431 for more headers than allowed, 422 for a NUL character (or bytes that are not UTF-8)
+  in the path or the query, naming where. PostgreSQL cannot store a NUL, SQLite can: refusing it here gives
+  the same answer on both.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import parse_qsl, unquote_to_bytes
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from hashed_backend.errors import error_response
+
+__all__ = ["HEADER_BYTES_ENV", "BoundedHttpTools", "InputGuard", "unstorable_query"]
+
+HEADER_BYTES_ENV = "HASHED_BACKEND_MAX_HEADER_BYTES"  # read by each worker's protocol (settings: max_header_bytes)
+_DEFAULT_HEADER_BYTES = 64 * 1024
+
+
+class BoundedHttpTools(HttpToolsProtocol):
+    """HttpToolsProtocol that refuses a request line plus headers longer than `HASHED_BACKEND_MAX_HEADER_BYTES`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limit = int(os.environ.get(HEADER_BYTES_ENV) or _DEFAULT_HEADER_BYTES)
+        self._in_head = True
+        self._head_bytes = 0
+
+    def on_message_begin(self) -> None:
+        """A new request: its head starts."""
+        super().on_message_begin()
+        self._in_head, self._head_bytes = True, 0
+
+    def on_headers_complete(self) -> None:
+        """The head is complete: what follows is body."""
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        """The request is complete: the next bytes are the next request's head."""
+        super().on_message_complete()
+        self._in_head, self._head_bytes = True, 0
+
+    def data_received(self, data: bytes) -> None:
+        """Feed the parser; while the head is still incomplete, count it and stop at the bound."""
+        counting = self._in_head
+        super().data_received(data)
+        if counting and self._in_head and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            if self._head_bytes > self._limit:
+                self._refuse()
+
+    def _refuse(self) -> None:
+        body = b'{"error":{"code":"headers_too_large","message":"request line and headers are limited to %d bytes"}}'
+        body %= self._limit
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        self.transport.close()
+
+
+def unstorable_query(query_string: bytes) -> str | None:
+    """The name of the first query parameter whose name or value holds a NUL or bytes that are not UTF-8.
+
+    Example:
+        >>> unstorable_query(b"a=1&cursor=%00")
+        'cursor'
+        >>> unstorable_query(b"a=1") is None
+        True
+    """
+    for raw in query_string.split(b"&"):
+        name, _, value = raw.partition(b"=")
+        decoded = [unquote_to_bytes(part.replace(b"+", b" ")) for part in (name, value)]
+        if any(b"\x00" in part for part in decoded) or not all(_utf8(part) for part in decoded):
+            pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+            return pairs[0][0].replace("\x00", "\\x00") if pairs else "query"
+    return None
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class InputGuard:
+    """Refuse, before any route runs: too many headers (431), and NUL in the path or the query (422)."""
+
+    def __init__(self, app: ASGIApp, max_headers: int) -> None:
+        self.app = app
+        self.max_headers = max_headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, or answer the refusal."""
+        if scope["type"] == "http":
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> Any:
+        if len(scope["headers"]) > self.max_headers:
+            message = f"at most {self.max_headers} request headers are accepted"
+            return error_response(431, "headers_too_large", message, headers={"connection": "close"})
+        path: str = scope["path"]
+        if "\x00" in path or not _encodable(path):
+            return _unstorable("path")
+        where = unstorable_query(scope.get("query_string", b""))
+        if where is not None:
+            return _unstorable(f"query.{where}")
+        return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unstorable(field: str) -> Any:
+    message = f"{field}: must not contain the NUL character (%00) or bytes that are not UTF-8"
+    details = [{"field": field, "message": "NUL character or invalid UTF-8", "type": "unstorable_text"}]
+    return error_response(422, "invalid_request", message, details)
