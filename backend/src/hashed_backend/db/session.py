@@ -71,13 +71,16 @@ class Database:
             database = parsed.database or ""
             if database and database != ":memory:":
                 Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
-            self.write_engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+            self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, hide_parameters=True)
+            self.write_engine = create_async_engine(
+                url, pool_size=1, max_overflow=0, pool_timeout=60, hide_parameters=True
+            )
             writers = 1
             self.writer_engine = create_engine(
                 parsed.set(drivername=_SYNC_DRIVERS["sqlite"]),
                 pool_size=writers,
                 max_overflow=0,
+                hide_parameters=True,
                 connect_args={"check_same_thread": False},  # made on the writer thread, closed by `dispose`
             )
             engines = (self.engine.sync_engine, self.write_engine.sync_engine, self.writer_engine)
@@ -85,7 +88,9 @@ class Database:
                 event.listen(engine, "connect", _sqlite_pragmas)
                 event.listen(engine, "begin", _begin_with(begin))
         else:
-            self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=5, pool_pre_ping=True)
+            self.engine = create_async_engine(
+                url, pool_size=pool_size, max_overflow=5, pool_pre_ping=True, hide_parameters=True
+            )
             self.write_engine = self.engine
             writers = _PG_WRITERS
             self.writer_engine = create_engine(
@@ -93,6 +98,7 @@ class Database:
                 pool_size=writers,
                 max_overflow=0,
                 pool_pre_ping=True,
+                hide_parameters=True,  # parameters are password and key hashes: never in an error or a log
             )
         self._writers = ThreadPoolExecutor(writers, thread_name_prefix="hashed-db-write")
 
