@@ -44,7 +44,7 @@ def logged_error(database_url):
 
     try:
         asyncio.run(provoke())
-    except Exception:  # noqa: BLE001 - the error under test
+    except Exception:
         exc_info = sys.exc_info()
     else:  # pragma: no cover
         pytest.fail("the statement did not fail")

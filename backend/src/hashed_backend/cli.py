@@ -84,7 +84,6 @@ def migrate(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
     """Apply the shipped migrations to the database, then exit."""
     from hashed_backend.db.migrate import current_revision, upgrade
     from hashed_backend.db.session import Database
-    from hashed_backend.settings import BackendSettings
 
     _environment(database_url, data_dir)
     settings = _check_or_exit()
