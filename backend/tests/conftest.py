@@ -98,6 +98,20 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         started.stop()
 
 
+@pytest.fixture
+def custom_server(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Server]]:
+    """Start another backend on `server`'s database with extra settings (stopped after the test)."""
+    started: list[Server] = []
+
+    def start(**env: str) -> Server:
+        started.append(start_server(tmp_path_factory.mktemp("custom"), server.database_url, **env))
+        return started[-1]
+
+    yield start
+    for each in started:
+        each.stop()
+
+
 # -- people, keys, agents --------------------------------------------------------------------------------
 
 _ips = itertools.count(1)

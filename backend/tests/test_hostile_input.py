@@ -263,3 +263,60 @@ def _recv(sock):
         return sock.recv(65536)
     except ConnectionResetError:
         return b""
+
+
+# -- 4. header size and count -------------------------------------------------------------------------------------
+
+
+def _rss(pid):
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+
+
+def test_oversized_header_is_431_the_connection_closed_and_memory_bounded(server):
+    before = _rss(server.process.pid)
+    port = int(server.url.rsplit(":", 1)[1])
+    sent, answer = 0, b""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        piece = b"a" * (1024 * 1024)
+        try:
+            for _ in range(64):  # up to 64 MiB of one header
+                sock.sendall(piece)
+                sent += len(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        while data := _recv(sock):
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 431") and b"connection: close" in answer.lower()
+    assert b"headers_too_large" in answer
+    assert sent < 64 * 1024 * 1024  # the server stopped reading long before
+    assert _rss(server.process.pid) - before < 16 * 1024 * 1024
+
+
+def test_a_long_url_counts_as_head_bytes(server):
+    response = httpx.get(f"{server.url}/health", params={"x": "a" * 40_000}, headers={"X-Pad": "b" * 30_000})
+    assert response.status_code == 431
+
+
+def test_too_many_headers_is_431(server):
+    headers = [(f"X-Many-{i}", "1") for i in range(150)]
+    response = httpx.get(f"{server.url}/health", headers=headers)
+    assert response.status_code == 431 and response.json()["error"]["code"] == "headers_too_large"
+    assert httpx.get(f"{server.url}/health", headers=headers[:50]).status_code == 200
+
+
+# -- 8. a configured batch limit above 10,000 records holds -------------------------------------------------------
+
+
+def test_configured_batch_limit_above_ten_thousand_is_honoured(custom_server, new_org_on, make_ledger):
+    big = custom_server(HASHED_BACKEND_MAX_BATCH_RECORDS="12000")
+    org = new_org_on(big)
+    ledger = make_ledger()
+    org.register(ledger.identity, "bulk")
+    with org.agent_client(ledger.identity) as client:
+        accepted = client.post("/v1/logs/batch", json={"records": [{"seq": 1}] * 12_000})
+        refused = client.post("/v1/logs/batch", json={"records": [{"seq": 1}] * 12_001})
+    assert accepted.status_code == 200 and len(accepted.json()["results"]) == 12_000
+    assert refused.status_code == 413 and refused.json()["error"]["code"] == "batch_too_large"
+    assert "12000" in refused.json()["error"]["message"]

@@ -25,6 +25,10 @@ HEADER_BYTES_ENV = "HASHED_BACKEND_MAX_HEADER_BYTES"  # read by each worker's pr
 _DEFAULT_HEADER_BYTES = 64 * 1024
 
 
+class _HeadTooLarge(Exception):
+    """Raised in a parser callback to stop parsing a head that is over the bound."""
+
+
 class BoundedHttpTools(HttpToolsProtocol):
     """HttpToolsProtocol that refuses a request line plus headers longer than `HASHED_BACKEND_MAX_HEADER_BYTES`."""
 
@@ -33,6 +37,8 @@ class BoundedHttpTools(HttpToolsProtocol):
         self._limit = int(os.environ.get(HEADER_BYTES_ENV) or _DEFAULT_HEADER_BYTES)
         self._in_head = True
         self._head_bytes = 0
+        self._heads_done = 0
+        self._refused = False
 
     def on_message_begin(self) -> None:
         """A new request: its head starts."""
@@ -40,9 +46,18 @@ class BoundedHttpTools(HttpToolsProtocol):
         self._in_head, self._head_bytes = True, 0
 
     def on_headers_complete(self) -> None:
-        """The head is complete: what follows is body."""
+        """The head is complete: refuse it if it is over the bound (it may have come in one read), else go on."""
         self._in_head = False
+        self._heads_done += 1
+        if len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers) > self._limit:
+            self._refuse()
+            raise _HeadTooLarge  # stops the parser; uvicorn's own 400 answer is skipped (`send_400_response`)
         super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        """Uvicorn's answer to a parser error, unless this protocol has answered 431 already."""
+        if not self._refused:
+            super().send_400_response(msg)
 
     def on_message_complete(self) -> None:
         """The request is complete: the next bytes are the next request's head."""
@@ -51,14 +66,17 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         """Feed the parser; while the head is still incomplete, count it and stop at the bound."""
-        counting = self._in_head
+        counting, self._heads_done = self._in_head, 0
         super().data_received(data)
-        if counting and self._in_head and not self.transport.is_closing():
+        # A head completed within `data`: the bytes were not all head (a pipelined request's head is counted
+        # from its next piece on, so the bound holds within one read).
+        if counting and self._in_head and not self._heads_done and not self.transport.is_closing():
             self._head_bytes += len(data)
             if self._head_bytes > self._limit:
                 self._refuse()
 
     def _refuse(self) -> None:
+        self._refused = True
         body = b'{"error":{"code":"headers_too_large","message":"request line and headers are limited to %d bytes"}}'
         body %= self._limit
         self.transport.write(
