@@ -51,6 +51,9 @@ rules:
 SERVER_ENV = {
     "HASHED_BACKEND_CORS_ORIGINS": '["https://dashboard.example"]',
     "HASHED_BACKEND_MAX_BODY_BYTES": str(2 * 1024 * 1024),
+    # Several servers share the session's PostgreSQL database (replicas, custom settings): like replicas in
+    # production they need one secret for the backend key (each would otherwise make its own key file).
+    "HASHED_BACKEND_SECRET_KEY": "test secret shared by the servers of one database",
 }
 
 

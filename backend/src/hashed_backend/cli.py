@@ -110,7 +110,7 @@ def _check_or_exit() -> BackendSettings:
     try:
         settings = BackendSettings()
         if settings.database_url is None:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         check_database(settings)
     except ValidationError as exc:
         issue = exc.errors()[0]

@@ -69,7 +69,8 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
             if settings.migrate_on_start:
                 await upgrade(db)
             secret = settings.secret_key.get_secret_value() if settings.secret_key else None
-            key = await load_or_create(db, secret)
+            old = settings.old_secret_key.get_secret_value() if settings.old_secret_key else None
+            key = await load_or_create(db, secret, data_dir=settings.data_dir, old_secret=old)
             state = AppState(settings, db, RateLimiter(), key, pool)
             app.state.hashed = state
             task = asyncio.create_task(_housekeeping(state))

@@ -39,7 +39,11 @@ class BackendSettings(BaseSettings):
     )
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call with credentials.")
     secret_key: SecretStr | None = Field(
-        default=None, description="When set, the backend's Ed25519 private key is stored encrypted under it."
+        default=None,
+        description="Encrypts the backend's Ed25519 private key at rest (default: a 0600 key file in data_dir).",
+    )
+    old_secret_key: SecretStr | None = Field(
+        default=None, description="The previous secret_key while rotating it: the key is re-encrypted at start."
     )
     allow_signup: bool = Field(default=True, description="Whether anyone may create an organisation.")
     session_days: float = Field(default=14, gt=0, description="Lifetime of a person's session.")
