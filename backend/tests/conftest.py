@@ -54,6 +54,8 @@ SERVER_ENV = {
     # Several servers share the session's PostgreSQL database (replicas, custom settings): like replicas in
     # production they need one secret for the backend key (each would otherwise make its own key file).
     "HASHED_BACKEND_SECRET_KEY": "test secret shared by the servers of one database",
+    # The tests act as a proxy on loopback: each client says its own address (see `client_ip`).
+    "HASHED_BACKEND_FORWARDED_ALLOW_IPS": "127.0.0.1",
 }
 
 

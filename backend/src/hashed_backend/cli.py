@@ -73,8 +73,10 @@ def serve(
         workers=workers,
         log_config=log_config(settings.log_level),
         access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
+        # X-Forwarded-For is believed only from the configured proxies (issue #15: any client could dodge the
+        # per-IP limits); with none configured the connection's own address is the client.
+        proxy_headers=bool(settings.forwarded_allow_ips.strip()),
+        forwarded_allow_ips=settings.forwarded_allow_ips.strip() or None,
         timeout_graceful_shutdown=5,
     )
 

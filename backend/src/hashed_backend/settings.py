@@ -64,7 +64,10 @@ class BackendSettings(BaseSettings):
     burst_per_key: int = Field(default=200, gt=0, description="Requests per API key allowed in a burst.")
     auth_rate_per_ip: float = Field(default=1.0, gt=0, description="Sign-up/log-in/registration per second per IP.")
     auth_burst_per_ip: int = Field(default=20, gt=0, description="Auth requests per IP allowed in a burst.")
-    forwarded_allow_ips: str = Field(default="127.0.0.1", description="Proxies trusted for X-Forwarded-For.")
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="Proxies trusted for X-Forwarded-For (comma-separated addresses or networks; default: none).",
+    )
     verify_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1, description="Ingest verifiers.")
     log_level: str = Field(default="info", description="Log level of the JSON logs.")
     migrate_on_start: bool = Field(default=True, description="Apply migrations when the server starts.")
