@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from hashed_backend.credentials import new_id, now_ns
 from hashed_backend.db.models import Agent, Approval
-from hashed_backend.deps import Admin, AdminOrAgent, Caller, State
+from hashed_backend.deps import AdminOrAgent, Caller, State, Writer
 from hashed_backend.deps import Agent as AgentCaller
 from hashed_backend.errors import ApiError
 from hashed_backend.jsontext import json_text
@@ -188,12 +188,12 @@ async def _decide(state: State, caller: Caller, approval_id: str, status: str, c
 
 
 @router.post("/{approval_id}/approve", response_model=ApprovalOut)
-async def approve(approval_id: ApprovalId, body: DecisionIn, caller: Admin, state: State) -> ApprovalOut:
+async def approve(approval_id: ApprovalId, body: DecisionIn, caller: Writer, state: State) -> ApprovalOut:
     """Approve a pending request (as the calling person or admin key); the answer is signed."""
     return await _decide(state, caller, approval_id, "approved", body.comment)
 
 
 @router.post("/{approval_id}/deny", response_model=ApprovalOut)
-async def deny(approval_id: ApprovalId, body: DecisionIn, caller: Admin, state: State) -> ApprovalOut:
+async def deny(approval_id: ApprovalId, body: DecisionIn, caller: Writer, state: State) -> ApprovalOut:
     """Deny a pending request; the answer is signed."""
     return await _decide(state, caller, approval_id, "denied", body.comment)
