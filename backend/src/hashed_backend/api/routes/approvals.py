@@ -101,7 +101,10 @@ async def list_approvals(
     caller: AdminOrAgent,
     state: State,
     status: Literal["pending", "approved", "denied", "expired"] | None = None,
-    cursor: Annotated[str | None, Query(max_length=80)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=80, pattern=r"^[0-9]{1,19}:[A-Za-z0-9_]{1,60}$", description="`next_cursor` of a page."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ApprovalPage:
     """Requests, newest first (an agent sees its own). Expired ones are marked so when listed."""

@@ -26,7 +26,8 @@ _HEARTBEAT_S = 15.0
 _INT64 = 2**63 - 1
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
-Cursor = Annotated[str | None, Query(max_length=40, description="`next_cursor` of the previous page.")]
+_CURSOR = r"^[0-9]{1,18}$"
+Cursor = Annotated[str | None, Query(max_length=18, pattern=_CURSOR, description="`next_cursor` of the previous page.")]
 
 
 @router.post("/batch", response_model=BatchOut)
@@ -281,7 +282,7 @@ async def stream(
     effect: Literal["allow", "deny", "pending"] | None = None,
     kind: Literal["decision", "outcome", "approval", "key_rotation"] | None = None,
     after: Cursor = None,
-    last_event_id: Annotated[str | None, Header(max_length=40)] = None,
+    last_event_id: Annotated[str | None, Header(max_length=18, pattern=_CURSOR)] = None,
     limit: Annotated[int | None, Query(ge=1, le=100_000, description="Stop after this many events.")] = None,
 ) -> StreamingResponse:
     """Live feed of new records: server-sent events whose `id:` is the record id.
