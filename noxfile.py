@@ -62,7 +62,7 @@ def lint(session: nox.Session) -> None:
     _sync(session, groups=("lint",))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    for package in ADAPTERS.values():  # import-linter reads the installed adapters
+    for package in (*ADAPTERS.values(), "hashed-backend"):  # import-linter reads the installed packages
         _sync(session, package, groups=("lint",))
     session.run("lint-imports")
 
@@ -136,7 +136,14 @@ def tests_backend(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False, tags=["bench"])
 def bench(session: nox.Session) -> None:
     """Every benchmark table of docs/performance.md (slow; run it on a quiet machine)."""
-    for package in ("hashed-core", "hashed-langchain", "hashed-crewai", "hashed-autogen", "hashed-strands", "hashed-backend"):
+    for package in (
+        "hashed-core",
+        "hashed-langchain",
+        "hashed-crewai",
+        "hashed-autogen",
+        "hashed-strands",
+        "hashed-backend",
+    ):
         _sync(session, package, groups=("bench", "framework-test") if _framework_test(package) else ("bench",))
     session.run("python", "bench/core_guard.py")
     session.run("python", "bench/langchain_overhead.py")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -162,21 +163,42 @@ _SPENDER = textwrap.dedent(
     import sys
     from pathlib import Path
     from hashed.testing import make_hashed
-    policy = "rules: [{id: r, tools: [spend], effect: allow, limits: {amount: {window: {per: 1d, max_sum: 100}}}}]"
-    with make_hashed(Path(sys.argv[1]), policy=policy) as hashed:
+    policy = (
+        "rules: [{id: r, tools: [spend], effect: allow, limits: {amount: {window: {per: 1d, max_sum: 100}}}},"
+        " {id: c, tools: [call], effect: allow, rate: {per: 1h, max_calls: 10}}]"
+    )
+    with make_hashed(Path(sys.argv[1]), policy=policy, durability=sys.argv[2]) as hashed:
         spend = hashed.guard("spend")(lambda amount: "ok")
-        print(sum(spend(1) == "ok" for _ in range(60)))
+        call = hashed.guard("call")(lambda: "ok")
+        print("ready", flush=True)
+        sys.stdin.readline()  # every process starts calling at once: a race, not a queue
+        print(sum(spend(1) == "ok" for _ in range(60)), sum(call() == "ok" for _ in range(8)))
     """
 )
 
 
-def test_sum_window_is_shared_by_every_process_of_the_agent(home):
+@pytest.mark.parametrize("durability", ["durable", "immediate", "background"])
+def test_windows_are_shared_by_every_process_of_the_agent_in_every_mode(home, durability):
     procs = [
-        subprocess.Popen([sys.executable, "-c", _SPENDER, str(home)], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", _SPENDER, str(home), durability],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(3)
     ]
-    allowed = [int(proc.communicate(timeout=120)[0]) for proc in procs]
-    assert sum(allowed) == 100
+    assert [proc.stdout.readline() for proc in procs] == ["ready\n"] * 3
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.close()
+    allowed = []
+    for proc in procs:
+        with proc.stdout:
+            allowed.append([int(n) for n in proc.stdout.read().split()])
+    assert [proc.wait(timeout=120) for proc in procs] == [0, 0, 0]
+    assert sum(spent for spent, _ in allowed) == 100, allowed  # the sum window: 180 tried
+    assert sum(calls for _, calls in allowed) == 10  # the call count: 24 tried
 
 
 def test_pending_call_returns_a_refusal_and_runs_once_approved(transfers):
@@ -378,3 +400,40 @@ rules:
         assert ran == []
         assert refused.decision.effect is Effect.DENY
         assert "not a finite number" in refused.decision.reason
+
+
+def _send(to: str) -> str:
+    import hashed  # the forked worker's copy of the parent's default `Hashed`
+
+    return hashed.current().guard("send_email")(lambda to: "sent")(to)
+
+
+@pytest.mark.parametrize("durability", ["durable", "immediate", "background"])
+@pytest.mark.parametrize("how", ["Pool (ended by terminate)", "Process (ends on its own)"])
+def test_every_record_of_a_forked_multiprocessing_worker_is_in_the_ledger_once_the_parent_closes(home, durability, how):
+    import multiprocessing
+
+    import hashed
+
+    fork = multiprocessing.get_context("fork")
+    parent = make_hashed(home, durability=durability)
+    hashed._core._default = parent  # what `hashed.current()` gives in the parent, and in its forked workers
+    try:
+        if how.startswith("Pool"):
+            with fork.Pool(2) as pool:  # leaving the block terminates the workers (SIGTERM)
+                assert pool.map(_send, [f"u{i}@example.com" for i in range(300)]) == ["sent"] * 300
+        else:
+            workers = [fork.Process(target=_send, args=(f"u{i}@example.com",)) for i in range(3)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join(timeout=60)
+                assert worker.exitcode == 0
+    finally:
+        hashed._core._default = None
+        parent.close()
+    with sqlite3.connect(home / "ledger.db") as db:  # committed by the parent's close: no later start needed
+        outcomes = db.execute("SELECT count(*) FROM records WHERE kind = 'outcome'").fetchone()[0]
+    assert outcomes == (300 if how.startswith("Pool") else 3)
+    with make_hashed(home, durability=durability) as reader:
+        assert reader.verify().ok and len([r for r in reader.ledger.records() if r.kind == "outcome"]) == outcomes

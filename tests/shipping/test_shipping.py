@@ -299,3 +299,24 @@ def test_forked_workers_records_all_reach_the_backend_on_one_chain(org, tmp_path
     chain = backend_chain(org, name)  # shipped before the processes exited: nothing waits for a next start
     assert (chain["records"], chain["verified_seq"]) == (len(records), len(records))
     assert chain["head"]["hash"] == records[-1]["hash"] and chain["gaps"] == [] and chain["quarantined"] == 0
+
+
+def test_a_short_lived_agents_pending_call_reaches_the_backend_under_one_id_and_the_next_run_proceeds(
+    agent_factory, org, tmp_path
+):
+    home = tmp_path / "short-lived"
+    key = org.create_key("agent", "short-lived")
+    first = agent_factory("short-lived", home=home, api_key=key, approval_wait=0)
+    refused = first.guard("big_transfer")(lambda to, amount: "moved")("acct-1", 9000)
+    assert isinstance(refused, Refusal) and refused.decision.effect is Effect.PENDING
+    first.close(timeout=10)  # exits right away: the request is handed on before close() returns
+    local_id = refused.decision.approval_id
+    request = org.call("GET", f"/v1/approvals/{local_id}")  # the same id at the backend
+    assert (request["status"], request["tool"], request["args"]) == (
+        "pending",
+        "big_transfer",
+        {"to": "acct-1", "amount": 9000},
+    )
+    org.call("POST", f"/v1/approvals/{local_id}/approve", {"comment": "ok by finance"})
+    second = agent_factory("short-lived", home=home, api_key=key, approval_wait=0)
+    assert second.guard("big_transfer")(lambda to, amount: "moved")("acct-1", 9000) == "moved"  # at once

@@ -18,7 +18,7 @@ from sqlalchemy import Table, and_, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 
-from hashed.shipping import (
+from hashed.protocol import (
     HEADER_KEY,
     HEADER_NONCE,
     HEADER_SIGNATURE,

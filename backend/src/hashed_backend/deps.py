@@ -23,7 +23,7 @@ import nacl.signing
 from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
-from hashed.shipping import HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP
+from hashed.protocol import HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP
 from hashed_backend.auth import SESSION_COOKIE, Caller, authenticate
 from hashed_backend.db.session import Database
 from hashed_backend.errors import ApiError

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy import delete
 from starlette.middleware.cors import CORSMiddleware
 
-from hashed.shipping import HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP
+from hashed.protocol import HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP
 from hashed_backend._version import __version__
 from hashed_backend.api.main import api_router
 from hashed_backend.credentials import now_ns

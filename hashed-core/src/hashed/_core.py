@@ -11,6 +11,7 @@ import dataclasses
 import getpass
 import logging
 import os
+import sys
 import threading
 import time
 import weakref
@@ -104,16 +105,19 @@ class Hashed:
         self._closed = False
         _open.add(self)
 
-    def _open_ledger(self) -> None:
+    def _open_ledger(self, *, forked: bool = False) -> None:
         s = self.settings
+        # A forked worker (multiprocessing) is often ended by a signal (Pool.terminate): in background mode its
+        # records go to a journal of its own too, which survives that and which the parent commits when it closes.
+        background = s.durability == "background"
         self.ledger = Ledger(
             s.ledger_path,
             self.identity,
             clock=self._clock,
-            background=s.durability == "background",
+            background=background,
             # Durable mode keeps each record in this process's journal (a memory copy, as safe against a killed
             # process as a SQLite commit); a power cut (ledger_sync=full) needs an fsync per record, so SQLite.
-            journal=s.durability == "durable" and s.ledger_sync == "normal",
+            journal=(s.durability == "durable" and s.ledger_sync == "normal") or (forked and background),
             synchronous=s.ledger_sync.upper(),
             on_write_error=s.ledger_on_error,
             recipes=RECIPES,
@@ -135,7 +139,10 @@ class Hashed:
             _inherited.append((self.ledger, self.approvals, self.shipper, self._client))
             self._forked = False
             self._client = backend_client(self.settings, lambda: self.identity)  # the parent's sockets stay its own
-            self._open_ledger()
+            self._open_ledger(forked=True)
+            mp_util = sys.modules.get("multiprocessing.util")
+            if mp_util is not None:  # a multiprocessing worker ends with os._exit: atexit never runs, these do
+                mp_util.Finalize(None, self.close, exitpriority=100)
 
     # -- policy ------------------------------------------------------------------------------------------
 
@@ -237,6 +244,8 @@ class Hashed:
         if self._forked:
             self._reopen()
         decision = self._decide(call)
+        if decision.effect is Effect.PENDING and self._asked_backend(decision):
+            return self._decide(call)
         wait = self.settings.approval_wait
         if decision.effect is Effect.PENDING and not decision.shadow and wait > 0:
             deadline = time.monotonic() + wait
@@ -251,6 +260,8 @@ class Hashed:
         if self._forked:
             self._reopen()
         decision = self._decide(call)
+        if decision.effect is Effect.PENDING and await _asyncio().to_thread(self._asked_backend, decision):
+            return self._decide(call)
         wait = self.settings.approval_wait
         if decision.effect is Effect.PENDING and not decision.shadow and wait > 0:
             deadline = time.monotonic() + wait
@@ -259,6 +270,13 @@ class Hashed:
                 if self._answered(decision):
                     return self._decide(call)
         return decision
+
+    def _asked_backend(self, decision: Decision) -> bool:
+        """Whether the backend holds an answer to a pending call (a person may have answered while no agent ran)."""
+        shipper = self.shipper
+        if shipper is None or decision.shadow or decision.approval_id is None:
+            return False
+        return shipper.ask_now(decision.approval_id)
 
     def _answered(self, decision: Decision) -> bool:
         return decision.approval_id is not None and self.approvals.get(decision.approval_id).status != "pending"

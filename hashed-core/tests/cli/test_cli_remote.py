@@ -4,7 +4,6 @@ tests/e2e at the repository root.)"""
 from __future__ import annotations
 
 import stat
-import sys
 
 import httpx
 import pytest
@@ -97,7 +96,7 @@ def test_approvals_without_ledger_or_login_and_logs_refused_without_ledger():
 
 
 def test_backend_command_without_the_backend_package(monkeypatch):
-    monkeypatch.setitem(sys.modules, "hashed_backend.cli", None)
+    monkeypatch.setattr("hashed.cli._backend.entry_points", lambda **_: ())  # no package offers `backend`
     result = runner.invoke(app, ["backend", "serve"])
     assert result.exit_code == 3
     assert "not installed" in result.output and "pip install hashed-backend" in result.output

@@ -6,12 +6,10 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import struct
 import subprocess
 import sys
 import textwrap
 import threading
-import zlib
 
 import orjson
 import pytest
@@ -20,7 +18,10 @@ from typer.testing import CliRunner
 from hashed import LedgerError, LedgerWriteError
 from hashed.cli.app import app
 from hashed.ledger._journal import Journal, dead_journals
-from hashed.testing import make_hashed
+from hashed.ledger._mac import Macs
+from hashed.testing import FIXED_SEED, make_hashed
+
+AGENTS_MACS = Macs(FIXED_SEED)  # the key make_hashed's agent authenticates its frames with
 
 POLICY = """
 version: 1
@@ -135,7 +136,7 @@ def test_two_openers_after_a_crash_commit_each_frame_once(tmp_path):
     journal = Journal.create(home / "ledger.db.journals", 4096)  # a dead process's journal with two frames
     for i in range(2):
         frame = orjson.dumps(["outcome", "default", {"call": f"c{i}", "tool": "lookup"}, False, 10**18 + i, f"n{i}"])
-        journal.append(frame + b"\n")
+        journal.append(AGENTS_MACS.seal_frame(frame))
     journal.close()
     with make_hashed(home):
         assert list(dead_journals(home / "ledger.db.journals")) == []  # replayed and deleted by the first opener
@@ -274,16 +275,18 @@ def test_a_frame_cut_short_by_a_crash_ends_the_journal_there(tmp_path, lost):
     dead.close()
 
 
-def test_a_journal_in_the_earlier_format_left_by_a_crashed_process_is_committed(tmp_path):
+def test_a_journal_of_an_earlier_version_whose_frames_carry_no_mac_is_kept_and_never_committed(tmp_path):
     home = tmp_path / ".hashed"
     make_hashed(home).close()
     frame = orjson.dumps(["outcome", "default", {"call": "c-old", "tool": "lookup"}, False, 10**18, "n-old"])
-    image = b"HASHEDJ1" + struct.pack("<II", len(frame), zlib.crc32(frame)) + frame
-    (home / "ledger.db.journals" / "99-old.journal").write_bytes(image + bytes(4096))
+    old = home / "ledger.db.journals" / "99-old.journal"
+    old.write_bytes(b"HASHEDJ2" + frame + b"\n" + bytes(4096))  # anyone could have written these bytes
+    with pytest.raises(LedgerError, match=r"earlier version of hashed-core.*move the file aside"):
+        make_hashed(home)
+    assert old.read_bytes().startswith(b"HASHEDJ2" + frame)  # kept for a person to look at
+    old.unlink()
     with make_hashed(home) as hashed:
-        [outcome] = [r for r in hashed.ledger.records() if r.kind == "outcome"]
-        assert outcome.body["call"] == "c-old" and hashed.verify().ok
-    assert _journals(home) == []
+        assert [r for r in hashed.ledger.records() if r.kind == "outcome"] == []
 
 
 def test_a_frame_appended_while_the_journal_is_being_sealed_is_counted_in_its_end(tmp_path):
@@ -431,7 +434,8 @@ def test_a_journal_that_cannot_be_read_stops_the_start_with_what_to_do(tmp_path,
         stranger.write_bytes(b"someone else's bytes, not frames")
     else:
         journal = Journal.create(home / "ledger.db.journals", 4096)
-        journal.append(orjson.dumps(["mystery", "default", ["not", "a", "recipe"], False, 1, "n"]) + b"\n")
+        unreadable = orjson.dumps(["mystery", "default", ["not", "a", "recipe"], False, 1, "n"])
+        journal.append(AGENTS_MACS.seal_frame(unreadable))  # the agent's own frame, that this version cannot read
         journal.close()
     before = {path: path.read_bytes() for path in _journals(home)}
     with pytest.raises(LedgerError, match=r"cannot commit the records left in the journal .*move the file aside"):

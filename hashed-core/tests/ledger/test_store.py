@@ -17,6 +17,7 @@ import pytest
 from hashed import Hashed, Identity, LedgerError, LedgerWriteError, ToolCall
 from hashed.ledger import GENESIS, Ledger, read_export, verify_records, write_export
 from hashed.ledger._journal import frames
+from hashed.ledger._mac import FRAME_MAC
 from hashed.ledger._writer import BackgroundWriter
 from hashed.testing import FIXED_SEED, make_hashed
 
@@ -70,7 +71,7 @@ def test_decision_record_is_in_the_journal_before_the_body_runs_in_durable_mode(
     def probe() -> None:  # what a process killed right now would leave: the file's bytes
         [journal] = hashed_offline.ledger.journals.glob("*.journal")
         image = journal.read_bytes()
-        seen.extend(orjson.loads(payload)[:2] for _, payload in frames(image, 0, len(image)))
+        seen.extend(orjson.loads(payload[FRAME_MAC:])[:2] for _, payload in frames(image, 0, len(image)))
 
     probe()
     assert seen == [["decision", "agent"]]  # (kind, agent): the decision is on disk

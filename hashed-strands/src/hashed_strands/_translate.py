@@ -143,8 +143,10 @@ def respond(interrupt: Any, *, approve: bool, by: str | None = None, comment: st
 
     Example:
         >>> class Asked: id = "v1:before_tool_call:t1:x"
-        >>> respond(Asked(), approve=True, by="alice")["interruptResponse"]["response"]
-        {'approve': True, 'by': 'alice', 'comment': None}
+        >>> answer = respond(Asked(), approve=True, by="alice")
+        >>> answer == {"interruptResponse": {"interruptId": Asked.id, "response": {"approve": True, "by": "alice",
+        ...     "comment": None}}}
+        True
     """
     answer = {"approve": approve, "by": by, "comment": comment}
     return {"interruptResponse": {"interruptId": interrupt.id, "response": answer}}

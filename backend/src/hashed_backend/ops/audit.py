@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import Connection, select
 
 from hashed.errors import ChainBrokenError
-from hashed.ledger import GENESIS, ChainVerifier
+from hashed.protocol import GENESIS, ChainVerifier
 from hashed_backend.db.models import Agent, AgentKey, Record
 
 __all__ = ["ChainReport", "StoreReport", "verify_chain", "verify_store"]

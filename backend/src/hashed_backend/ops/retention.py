@@ -27,7 +27,7 @@ import orjson
 from sqlalchemy import Connection, and_, delete, func, select
 
 from hashed.errors import ChainBrokenError
-from hashed.ledger import GENESIS, ChainVerifier
+from hashed.protocol import GENESIS, ChainVerifier
 from hashed_backend.db.models import Agent, Record
 
 __all__ = ["Cut", "apply", "archive_name", "plan"]

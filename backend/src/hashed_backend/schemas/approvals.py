@@ -14,6 +14,14 @@ __all__ = ["Answer", "ApprovalIn", "ApprovalOut", "ApprovalPage", "BackendKeyOut
 class ApprovalIn(Strict):
     """A pending call that needs a person."""
 
+    id: Annotated[
+        str | None,
+        Field(
+            pattern=r"^apr_[0-9a-f]{24}$",
+            description="The agent's own id for the request (kept, so a person sees one id everywhere); "
+            "else the backend makes one.",
+        ),
+    ] = None
     call: Annotated[str, Field(min_length=1, max_length=200, description="The decision record's `call` ref.")]
     tool: Annotated[str, Field(min_length=1, max_length=200)]
     args: dict[str, Any] = Field(default_factory=dict, description="The arguments as recorded (after redaction).")

@@ -13,7 +13,7 @@ import nacl.signing
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hashed.shipping import approval_message
+from hashed.protocol import approval_message
 from hashed_backend.credentials import iso
 from hashed_backend.db.models import Approval
 

@@ -46,7 +46,7 @@ from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hashed.errors import ChainBrokenError
-from hashed.ledger import GENESIS, ChainVerifier, Signature, verify_signatures
+from hashed.protocol import GENESIS, ChainVerifier, Signature, verify_signatures
 from hashed_backend.credentials import now_ns
 from hashed_backend.db.models import Agent, AgentKey, Quarantine, Record
 from hashed_backend.db.session import Database, bulk_insert

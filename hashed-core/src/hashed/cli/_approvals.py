@@ -173,7 +173,12 @@ def _decide(request_id: str, approve: bool, comment: str | None, by: str | None,
     try:
         request = _store().decide(request_id, approve=approve, by=by or getpass.getuser(), comment=comment)
     except HashedError as exc:
-        fail(str(exc), code=1, hint="list the requests: hashed approvals list --status all")
+        command = f"hashed approvals {'approve' if approve else 'deny'} {request_id} --remote"
+        fail(
+            str(exc),
+            code=1,
+            hint=f"list the requests: hashed approvals list --status all; one the backend holds: {command}",
+        )
     if as_json:
         print_json(_as_dict(request))
         return

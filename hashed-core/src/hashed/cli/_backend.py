@@ -1,12 +1,13 @@
 """`hashed backend serve | migrate`: the backend's own command line, when `hashed-backend` is installed.
 
-hashed-core does not depend on hashed-backend: the backend's CLI is imported only when this command runs,
-and every argument is handed to it unchanged (`hashed backend serve --port 9000`, `hashed backend --help`).
+hashed-core does not depend on hashed-backend, nor import it by name: the backend offers its command line
+through the `hashed.commands` entry point `backend`, loaded only when this command runs, and every argument is
+handed to it unchanged (`hashed backend serve --port 9000`, `hashed backend --help`).
 """
 
 from __future__ import annotations
 
-import importlib
+from importlib.metadata import entry_points
 
 import typer
 
@@ -19,13 +20,14 @@ CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True, "help_optio
 
 def backend(ctx: typer.Context) -> None:
     """Run the backend: serve (default 127.0.0.1:8400) or migrate. Needs: pip install hashed-backend."""
-    try:
-        cli = importlib.import_module("hashed_backend.cli")
-    except ImportError as exc:
-        if (exc.name or "hashed_backend").split(".")[0] != "hashed_backend":
-            fail(f"hashed-backend is installed but cannot start: {exc}", hint="pip install -U hashed-backend")
+    found = entry_points(group="hashed.commands", name="backend")
+    if not found:
         fail(
             "the Hashed backend is not installed in this environment",
             hint="pip install hashed-backend (or: uv add hashed-backend), then: hashed backend serve",
         )
-    cli.app(args=list(ctx.args), prog_name="hashed backend")
+    try:
+        app = next(iter(found)).load()
+    except ImportError as exc:
+        fail(f"hashed-backend is installed but cannot start: {exc}", hint="pip install -U hashed-backend")
+    app(args=list(ctx.args), prog_name="hashed backend")

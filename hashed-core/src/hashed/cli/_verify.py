@@ -4,6 +4,10 @@ A hash chain shows that nothing before its head was altered, removed or reordere
 after the head were cut off (a truncated tail), nor that a file holding no records ever held any. So an empty
 input is a warning with its own exit code, and every result says how to detect a truncated tail: compare the head
 with another copy of the chain (the backend's, or the agent's own).
+
+A record without a signature is not proven to be the agent's: verify fails on it, naming it. A running agent
+signs its records within milliseconds, so `--in-flight` accepts up to `IN_FLIGHT` unsigned records at the tail
+of a live ledger (reported, not proven); never an unsigned record further back.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from hashed.errors import ChainBrokenError, HashedError
 from hashed.ledger import ChainVerifier, VerifyReport, count_records, is_ledger_file, read_export, read_ledger
 from hashed.ledger._export import journal_backlog
 
+IN_FLIGHT = 10_000  # unsigned records `--in-flight` accepts, all within this many of the head
 TAIL_NOTE = (
     "a hash chain cannot show records cut off after its head (a truncated tail): compare the head with another "
     "copy, the backend's (hashed agent show AGENT) or the agent's (hashed status); signed checkpoints will prove it "
@@ -37,6 +42,11 @@ def verify(
     key: str = typer.Option(None, "--key", help="The public key (hex) the chain must start with."),
     partial: bool = typer.Option(False, "--partial", help="The export starts mid-chain (e.g. a time range)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    in_flight: bool = typer.Option(
+        False,
+        "--in-flight",
+        help=f"Accept up to {IN_FLIGHT:,} unsigned records at the tail of a running agent's ledger (not proven).",
+    ),
 ) -> None:
     """Check signatures, hashes and chain continuity; exit 1 at the first bad record, 4 when there is none."""
     if path is None:
@@ -54,6 +64,7 @@ def verify(
     try:
         live = is_ledger_file(path)
         report = _check(path, live, key, partial, show_progress=console.is_terminal and not as_json)
+        _refuse_unsigned(report, in_flight)
         waiting, unreadable = journal_backlog(path) if live else (0, [])
     except (OSError, sqlite3.Error, ValueError, HashedError) as exc:  # not a ledger, a damaged one, unreadable
         _unreadable(path, exc, as_json)
@@ -66,8 +77,7 @@ def verify(
         if report.count:
             err.print(f"[dim]note: {TAIL_NOTE}[/]")
     elif report.error is not None:
-        console.print(f"[bold red]✗ record {report.error.sequence}:[/] {escape(report.error.reason)}")
-        console.print(f"  {report.count} records before it verified")
+        _print_failure(report.error, report.count)
     if not report.ok:
         raise typer.Exit(EXIT_CHECK_FAILED)
     if not report.count:
@@ -95,6 +105,29 @@ def _check(path: Path, live: bool, key: str | None, partial: bool, *, show_progr
         except ChainBrokenError as exc:
             verifier.report.error = exc
     return verifier.report
+
+
+def _print_failure(error: ChainBrokenError, verified: int) -> None:
+    console.print(f"[bold red]✗ record {error.sequence}:[/] {escape(error.reason)}")
+    console.print(f"  {verified} records before it verified")
+    if error.code == "unsigned":
+        err.print(
+            "[dim]→ an agent signs its own records within milliseconds, and the next start signs what a stopped "
+            "one left; a record it did not write stays unsigned. Run again, or pass --in-flight to accept "
+            f"up to {IN_FLIGHT:,} unsigned records at the tail of a running agent's ledger[/]"
+        )
+
+
+def _refuse_unsigned(report: VerifyReport, in_flight: bool) -> None:
+    """Fail at the first unsigned record, unless `--in-flight` and it lies in a bounded tail."""
+    first = report.first_unsigned
+    if report.error is not None or first is None or report.last_seq is None:
+        return
+    if in_flight and report.unsigned <= IN_FLIGHT and report.last_seq - first < IN_FLIGHT:
+        return
+    why = "not signed" if not in_flight else f"not signed, and more than {IN_FLIGHT:,} records from the head"
+    report.error = ChainBrokenError(first, why, code="unsigned")
+    report.count = first - (report.first_seq or first)
 
 
 def _as_dict(report: VerifyReport, waiting: int, unreadable: list[Path]) -> dict[str, Any]:
@@ -125,8 +158,8 @@ def _print_ok(report: VerifyReport) -> None:
 def _print_not_yet_in_the_chain(report: VerifyReport, waiting: int, unreadable: list[Path]) -> None:
     if report.unsigned:
         console.print(
-            f"[yellow]![/] {report.unsigned} records are not signed yet (a running agent signs them "
-            "within tens of milliseconds; the next start signs what a crash left)"
+            f"[yellow]![/] {report.unsigned} records at the tail are not signed yet, so not proven (--in-flight: "
+            "a running agent signs its own within milliseconds)"
         )
     if waiting:
         console.print(

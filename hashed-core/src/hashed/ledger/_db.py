@@ -21,7 +21,7 @@ from hashed.errors import LedgerError, LedgerWriteError
 
 __all__ = ["SCHEMA_VERSION", "Database", "get_meta", "set_meta"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: records.mac, which authenticates a row until it is signed (see _mac.py)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS records (
     key      TEXT    NOT NULL,
     kind     TEXT    NOT NULL,
     ts       INTEGER NOT NULL,
-    body     BLOB    NOT NULL
+    body     BLOB    NOT NULL,
+    mac      BLOB
 );
 CREATE TABLE IF NOT EXISTS signatures (
     seq      INTEGER PRIMARY KEY,
@@ -85,6 +86,7 @@ class Database:
     def __init__(self, path: Path, *, synchronous: str = "NORMAL", readonly: bool = False) -> None:
         self.path = path
         self.lock = threading.RLock()
+        self.refused: set[int] = set()  # unsigned rows this process refused to sign (logged once each)
         self._checkpointer: sqlite3.Connection | None = None
         try:
             if readonly:
@@ -116,6 +118,9 @@ class Database:
             )
         if version < SCHEMA_VERSION:
             with self.write():
+                if self.conn.execute("PRAGMA user_version").fetchone()[0] == 1:  # read again: another process
+                    # Rows a version-1 process left unsigned carry no MAC: they are never signed (see _mac.py).
+                    self.conn.execute("ALTER TABLE records ADD COLUMN mac BLOB")
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -8,13 +8,13 @@ then chains, signs and commits the records into the ledger, and stores in the sa
 (`meta` row `journal:<name>`). Whatever a killed process left behind is committed by the next process that
 opens the ledger: a journal is dead when no process holds its `flock`.
 
-A journal starts with the 8 bytes `MAGIC`, then frames, each one line of JSON ending in a newline (orjson never
-writes a raw newline or NUL byte inside one). The file is preallocated with zeros, and the process writes each
-frame with a single copy, so a frame cut short by a crash (the process killed in the middle of the copy) has no
-newline, or zeros where bytes never made it: the journal ends there, and that call had not gone on yet.
-(Journals written before this format, `MAGIC_V1`, framed each payload with its length and CRC-32; they are
-still read, so that what a crashed process of that version left is committed.) A file in the folder that starts
-with neither is never deleted: the next start refuses to go on until a person moves it aside.
+A journal starts with the 8 bytes `MAGIC`, then frames, each one line: a MAC in hex (`_mac.py`: only the agent
+writes frames that are committed) and JSON, ending in a newline (orjson never writes a raw newline or NUL byte
+inside one). The file is preallocated with zeros, and the process writes each frame with a single copy, so a frame
+cut short by a crash (the process killed in the middle of the copy) has no newline, or zeros where bytes never
+made it: the journal ends there, and that call had not gone on yet. A file in the folder that starts otherwise
+(journals of earlier versions, whose frames carry no MAC, included) is never deleted: the next start refuses to go
+on until a person moves it aside.
 Files are preallocated, so a full disk shows when a journal is created (a clear `LedgerWriteError`), never as a
 fault when the mapping is written.
 
@@ -30,9 +30,7 @@ import contextlib
 import fcntl
 import mmap
 import os
-import struct
 import sys
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,10 +39,9 @@ from hashed.errors import LedgerWriteError
 
 __all__ = ["FIRST", "Journal", "dead_journals", "frames", "journal_dir", "journal_files"]
 
-_HEADER_V1 = struct.Struct("<II")
 SUFFIX = ".journal"
-MAGIC = b"HASHEDJ2"  # what a journal file starts with: anything else in the folder is not ours to delete
-MAGIC_V1 = b"HASHEDJ1"  # length + CRC-32 framing
+MAGIC = b"HASHEDJ3"  # what a journal file starts with: anything else in the folder is not ours to delete
+_UNAUTHENTICATED = (b"HASHEDJ1", b"HASHEDJ2")  # earlier versions' journals: frames without a MAC
 FIRST = len(MAGIC)  # where the first frame goes
 # The first store into each page of a file mapping is a page fault (≈ 4 µs here, several times that on a cold
 # CPU): the kernel finds, zeroes and maps the page. MADV_POPULATE_WRITE (Linux 5.14) takes those faults ahead of
@@ -220,9 +217,11 @@ def frames(memory: mmap.mmap | bytes, start: int, size: int) -> Iterator[tuple[i
         ValueError: the file does not start like a journal (and is not an empty one): not ours to read or delete.
     """
     head = bytes(memory[:FIRST])
-    if head == MAGIC_V1:
-        yield from _frames_v1(memory, start, size)
-        return
+    if head in _UNAUTHENTICATED:
+        raise ValueError(
+            "an earlier version of hashed-core wrote it, without the MACs that show the agent wrote each record; "
+            "commit it with that version, or keep it as evidence"
+        )
     if head != MAGIC and any(head):
         raise ValueError("the file does not start like a Hashed journal")
     at = max(start, FIRST)
@@ -235,20 +234,6 @@ def frames(memory: mmap.mmap | bytes, start: int, size: int) -> Iterator[tuple[i
             return
         at = stop + 1
         yield at, payload
-
-
-def _frames_v1(memory: mmap.mmap | bytes, start: int, size: int) -> Iterator[tuple[int, bytes]]:
-    at = max(start, FIRST)
-    while at + _HEADER_V1.size <= size:
-        length, crc = _HEADER_V1.unpack_from(memory, at)
-        stop = at + _HEADER_V1.size + length
-        if length == 0 or stop > size:
-            return
-        payload = bytes(memory[at + _HEADER_V1.size : stop])
-        if zlib.crc32(payload) != crc:
-            return
-        yield stop, payload
-        at = stop
 
 
 def dead_journals(directory: Path) -> Iterator[Journal]:

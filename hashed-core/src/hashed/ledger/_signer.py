@@ -7,7 +7,8 @@ callers go quiet, the signer writes what is left itself after a few milliseconds
 
 Records a crashed process left unsigned are found from the `signed_through` watermark (everything at or
 below it is signed): at open, and every few seconds by any live signer of the same key. Ed25519 signatures
-are deterministic, so two processes sealing the same record write the same bytes.
+are deterministic, so two processes sealing the same record write the same bytes. Only a row whose MAC holds
+(`_mac.py`) is sealed: one that someone else added stays unsigned, is logged once, and `hashed verify` fails on it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable, Sequence
 from hashed.errors import LedgerWriteError
 from hashed.identity import Identity
 from hashed.ledger._db import Database, get_meta, set_meta
+from hashed.ledger._mac import Macs
 from hashed.ledger._sign_service import sign_many
 
 __all__ = ["Signer", "seal_unsigned"]
@@ -33,37 +35,57 @@ _QUIET = 0.02  # write signatures itself when no caller committed for this long
 _WARM = 1.0  # seconds after a commit during which this thread polls instead of being woken by each commit
 _CHECKPOINT_EVERY = 200  # records between background WAL checkpoints (≈ 0.5 MB of WAL)
 _SWEEP = 2.0  # seconds between looks for records a crashed process left unsigned
+_PAGE = 5000  # unsigned rows read at a time
 
 
-def seal_unsigned(db: Database, identity: Identity, *, older_than_ns: int | None = None) -> int:
+def seal_unsigned(db: Database, identity: Identity, macs: Macs, *, older_than_ns: int | None = None) -> int:
     """Sign this key's unsigned records above the `signed_through` watermark, then advance it.
 
-    `older_than_ns` skips records newer than that (a live process is about to sign them itself).
-    Returns how many records were signed.
+    A row is signed only when its MAC holds under `macs` (the agent wrote it); any other unsigned row is refused:
+    logged once, and the watermark stays below it. `older_than_ns` skips records newer than that (a live process
+    is about to sign them itself). Returns how many records were signed.
     """
     with db.lock:
-        conn = db.conn
-        mark = get_meta(conn, "signed_through")
-        rows = conn.execute(
-            f"SELECT r.seq, r.hash, r.key, r.ts {_UNSIGNED} ORDER BY r.seq LIMIT 5000",
-            (mark,),
-        ).fetchall()
-    mine = [
-        (seq, bytes(digest))
-        for seq, digest, key, ts in rows
-        if key == identity.public_key and (older_than_ns is None or ts < older_than_ns)
-    ]
-    signatures = sign_many(identity, [digest for _, digest in mine])
-    updates = list(zip(signatures, (seq for seq, _ in mine), strict=True))
+        mark = get_meta(db.conn, "signed_through")
+    cursor, signed, first_left = mark, 0, None
+    while True:
+        with db.lock:
+            rows = db.conn.execute(
+                f"SELECT r.seq, r.hash, r.key, r.ts, r.mac {_UNSIGNED} ORDER BY r.seq LIMIT {_PAGE}", (cursor,)
+            ).fetchall()
+        mine: list[tuple[int, bytes]] = []
+        for seq, digest, key, ts, row_mac in rows:
+            if older_than_ns is not None and ts >= older_than_ns:
+                first_left = seq if first_left is None else first_left
+            elif key == identity.public_key and macs.row_ok(bytes(digest), row_mac):
+                mine.append((seq, bytes(digest)))
+            else:
+                first_left = seq if first_left is None else first_left
+                if key == identity.public_key and seq not in db.refused:
+                    db.refused.add(seq)
+                    _log.error(
+                        "hashed: ledger record %d is unsigned and this agent did not write it (its MAC does not "
+                        "hold): not signing it; `hashed verify` names it",
+                        seq,
+                    )
+        if mine:
+            signatures = sign_many(identity, [digest for _, digest in mine])
+            with db.write() as conn:
+                conn.executemany(UPDATE_SIG, list(zip(signatures, (seq for seq, _ in mine), strict=True)))
+            signed += len(mine)
+        if len(rows) < _PAGE:
+            break
+        cursor = rows[-1][0]
     with db.write() as conn:
-        if updates:
-            conn.executemany(UPDATE_SIG, updates)
-        low = conn.execute(f"SELECT min(r.seq) {_UNSIGNED}", (mark,)).fetchone()[0]
+        if first_left is None:
+            low = conn.execute(f"SELECT min(r.seq) {_UNSIGNED}", (cursor,)).fetchone()[0]
+        else:
+            low = first_left
         high = conn.execute("SELECT max(seq) FROM records").fetchone()[0] or 0
         new_mark = high if low is None else low - 1
-        if new_mark > mark:
+        if new_mark > get_meta(conn, "signed_through"):
             set_meta(conn, "signed_through", new_mark)
-    return len(updates)
+    return signed
 
 
 class Signer:
@@ -164,7 +186,8 @@ class Signer:
     def _sweep(self) -> None:
         self._last_sweep = time.monotonic()
         try:
-            seal_unsigned(self._db, self._identity(), older_than_ns=time.time_ns() - int(_SWEEP * 1e9))
+            identity = self._identity()
+            seal_unsigned(self._db, identity, Macs(identity.seed), older_than_ns=time.time_ns() - int(_SWEEP * 1e9))
         except LedgerWriteError:
             _log.warning("hashed: could not look for unsigned records; trying again later", exc_info=True)
 

@@ -16,12 +16,16 @@ Background (`background=True`). The caller only queues the record; the writer th
 groups. A crash may lose the last tens of milliseconds of records.
 
 Signatures of records committed in the caller follow in a batch within tens of milliseconds (`_signer.py`);
-records a crash left unsigned are sealed the next time the ledger opens.
+records a crash left unsigned are sealed the next time the ledger opens. Until then each unsigned row, and each
+journal frame, carries a MAC under a key only the agent can derive (`_mac.py`): the ledger never signs, nor
+commits from a journal, what this agent did not write itself, and it refuses to open on a chain head that is
+neither signed nor authenticated.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sqlite3
 import threading
@@ -38,12 +42,14 @@ from hashed.errors import ChainBrokenError, LedgerError, LedgerWriteError
 from hashed.identity import Identity
 from hashed.ledger._db import Database, get_meta, set_meta
 from hashed.ledger._journal import Journal, dead_journals, journal_dir
+from hashed.ledger._mac import Macs
 from hashed.ledger._sign_service import SigningPipeline
-from hashed.ledger._signer import UPDATE_SIG, Signer, seal_unsigned
-from hashed.ledger._usage import add_usage, usage_since
+from hashed.ledger._signer import Signer, seal_unsigned
+from hashed.ledger._txn import Appended, Txn
 from hashed.ledger._writer import (
     JOURNAL_POLL,
     BackgroundWriter,
+    ForgedFrameError,
     Queued,
     Recipe,
     Recipes,
@@ -52,168 +58,28 @@ from hashed.ledger._writer import (
     journal_marks,
     store_marks,
 )
-from hashed.protocol._canonical import encode_prepared, prepared_default
-from hashed.protocol._record import GENESIS, PROTOCOL_VERSION, leaf_hash, signing_message
+from hashed.protocol import verify_signature
+from hashed.protocol._canonical import prepared_default
+from hashed.protocol._record import GENESIS, PROTOCOL_VERSION
 from hashed.protocol._verify import ChainVerifier, VerifyReport
 from hashed.types import LedgerRecord
 
 __all__ = ["Ledger", "Txn"]
 
+_log = logging.getLogger("hashed.ledger")
+
 T = TypeVar("T")
 _PIGGYBACK = 16  # signatures a caller's commit carries (appends to a small table: cheap in bulk)
 Clock = Callable[[], int]
-_INSERT = "INSERT INTO records (seq, hash, key, kind, ts, body) VALUES (?, ?, ?, ?, ?, ?)"
 _JOINED = "FROM records r LEFT JOIN signatures s ON s.seq = r.seq"
 _HEAD = "SELECT seq, hash, key, kind FROM records ORDER BY seq DESC LIMIT 1"
-Appended = tuple[int, bytes, str, dict[str, Any], "bytes | None"]
-Placing = tuple[str, str, dict[str, Any], bool, int, str, tuple[tuple[str, float], ...]]
-
-
-class Txn:
-    """What a caller may do atomically with the ledger: read window usage, add usage, append records.
-
-    In durable mode everything happens in one SQLite transaction, opened only when needed: a step that just
-    appends one record (most guarded calls) is a single INSERT, its own transaction, which saves the BEGIN
-    and COMMIT round trips. In background mode reads see committed usage plus what this process has queued,
-    and writes are queued.
-    """
-
-    def __init__(
-        self,
-        ledger: Ledger,
-        db: Database | None,
-        *,
-        sign_now: bool = False,
-        signatures: list[tuple[bytes, int]] | None = None,
-        deferred: list[tuple[str, str, dict[str, Any], bool]] | None = None,
-    ) -> None:
-        self._ledger = ledger
-        self._db = db
-        self._deferred = deferred  # durable (journal) mode: records wait here and go to the journal after commit
-        self._conn: sqlite3.Connection | None = None
-        self._sign_now = sign_now
-        self._signatures = signatures
-        self._alone: Placing | None = None  # one append, placed on its own at the end unless more follows
-        self._head: tuple[int, str] | None = None
-        self._usage: list[tuple[str, float]] = []
-        self._known: dict[str, tuple[int, float, int] | None] = {}
-        self.appended: list[Appended] = []
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        """The connection of this transaction (durable, opened now), or the read connection (background)."""
-        return self._open() if self._db is not None else self._ledger._reader()
-
-    def _open(self) -> sqlite3.Connection:
-        conn = self._conn
-        if conn is None:
-            assert self._db is not None  # noqa: S101 - only durable transactions open one
-            conn = self._conn = self._db.begin()
-            if self._signatures:
-                conn.executemany(UPDATE_SIG, self._signatures)
-            if self._alone is not None:
-                alone, self._alone = self._alone, None
-                self._place(conn, *alone)
-        return conn
-
-    def _finish(self) -> None:
-        """Commit: the open transaction, or the single record placed alone (autocommit)."""
-        db = self._db
-        if db is None:
-            return
-        if self._alone is not None:
-            alone, self._alone = self._alone, None
-            self._place(db.conn, *alone)
-        elif self._conn is not None:
-            db.commit()
-
-    def _abort(self) -> None:
-        self._alone = None
-        if self._db is not None and self._conn is not None:
-            self._db.rollback()
-
-    def usage(self, scope: str, since_ns: int) -> tuple[int, float]:
-        """Calls and summed amount recorded for `scope` since `since_ns`."""
-        count, total, last = usage_since(self.conn, scope, since_ns)
-        self._known[scope] = last
-        writer = self._ledger._writer
-        if self._db is None and writer is not None:
-            queued_count, queued_total = writer.queued_usage(scope, since_ns)
-            count, total = count + queued_count, total + queued_total
-        for name, amount in self._usage:
-            if name == scope:
-                count, total = count + 1, total + amount
-        return count, total
-
-    def add_usage(self, scope: str, amount: float) -> None:
-        """Count one call (with `amount`) against `scope`, committed with the next appended record."""
-        self._usage.append((scope, amount))
-
-    def append(self, kind: str, agent: str, fields: dict[str, Any], *, slow: bool = False) -> None:
-        """Append one record of `kind`; `fields` must already be prepared JSON (see `record_args`)."""
-        ledger = self._ledger
-        ts = ledger.clock()
-        usage, self._usage = tuple(self._usage), []
-        if self._deferred is not None:  # its time and nonce are drawn when it is journaled
-            if usage:  # counted now, in this transaction, so that every process sees it at once
-                add_usage(self._open(), [(scope, ts, amount) for scope, amount in usage], self._known)
-                self._known = {}
-            self._deferred.append((kind, agent, fields, slow))
-            return
-        nonce = token16()
-        if self._db is None:
-            assert ledger._writer is not None  # noqa: S101 - no database only in background mode
-            ledger._writer.put(Queued(kind, agent, fields, slow, ts, nonce, usage))
-            return
-        placing: Placing = (kind, agent, fields, slow, ts, nonce, usage)
-        if self._conn is None and self._alone is None and not (usage or self._signatures or self._sign_now):
-            self._alone = placing
-        else:
-            self._place(self._open(), *placing)
-
-    def _place_now(self, kind: str, agent: str, fields: dict[str, Any], slow: bool, ts: int, nonce: str) -> None:
-        """Place a record whose time and nonce were fixed earlier (a journal's frame), in this transaction."""
-        self._place(self._open(), kind, agent, fields, slow, ts, nonce, ())
-
-    def _place(
-        self,
-        conn: sqlite3.Connection,
-        kind: str,
-        agent: str,
-        fields: dict[str, Any],
-        slow: bool,
-        ts: int,
-        nonce: str,
-        usage: tuple[tuple[str, float], ...],
-    ) -> None:
-        ledger = self._ledger
-        if self._head is None:
-            self._head = ledger._head_cache or ledger._head_for_append(conn)
-        while True:
-            seq, prev = self._head[0] + 1, self._head[1]
-            body = ledger._body(seq, prev, ts, nonce, kind, agent, fields)
-            data = encode_prepared(body, slow)
-            digest = leaf_hash(data)
-            sig = ledger.identity.sign(signing_message(digest)) if self._sign_now else None
-            try:
-                conn.execute(_INSERT, (seq, digest, ledger.identity.public_key, kind, ts, data))
-                break
-            except sqlite3.IntegrityError:  # another process appended since we last looked: place after it
-                fresh = ledger._head_for_append(conn)
-                if fresh == self._head:
-                    raise
-                self._head = fresh
-        if sig is not None:
-            conn.execute(UPDATE_SIG, (sig, seq))
-        if usage:
-            add_usage(conn, [(scope, ts, amount) for scope, amount in usage], self._known)
-            self._known = {}
-        self._head = (seq, digest.hex())
-        self.appended.append((seq, digest, kind, body, sig))
+_HEAD_PROOF = f"SELECT r.seq, r.hash, r.key, r.mac, s.sig {_JOINED} ORDER BY r.seq DESC LIMIT 1"
 
 
 class Ledger:
     """One agent's append-only, hash-chained, signed ledger in a SQLite file."""
+
+    mac: Macs  # authenticates journal frames and unsigned rows (keyed by `identity`)
 
     def __init__(
         self,
@@ -245,6 +111,7 @@ class Ledger:
         # How the background writer builds the fields of records queued as a recipe, by kind (see `Queued`).
         self.recipes: Recipes = dict(recipes or {})
         with self._db.lock:
+            self._check_head(self._db.conn)  # refuses to chain onto a record someone else wrote
             self._head_for_append(self._db.conn)  # refuses a ledger that belongs to another key
         self.seal()
         name = f"hashed-ledger-{path.name}"
@@ -257,6 +124,7 @@ class Ledger:
                 body=self._body,
                 pipeline=lambda: SigningPipeline(self.identity),
                 key=lambda: self.identity.public_key,
+                mac=lambda: self.mac,
                 on_error=on_write_error,
                 observer=lambda: self._on_written,
                 recipes=self.recipes,
@@ -276,6 +144,16 @@ class Ledger:
         self._forked = False  # set in a child process: the journal and the writer thread belong to the parent
         _ledgers.add(self)
 
+    @property
+    def identity(self) -> Identity:
+        """The agent's current key (a rotation replaces it)."""
+        return self._identity
+
+    @identity.setter
+    def identity(self, identity: Identity) -> None:
+        self._identity = identity
+        self.mac = Macs(identity.seed)  # authenticates frames and unsigned rows (`_mac.py`)
+
     # -- appending -------------------------------------------------------------------------------------
 
     def transact(
@@ -285,9 +163,10 @@ class Ledger:
 
         `durable=True` commits synchronously even in background mode (approval requests need it);
         `sign_now=True` also signs inside the transaction (a key rotation must be signed by the old key);
-        `counting=True`, in durable (journal) mode, commits at once only the window usage `fn` counts, and puts
-        its records through the journal once that is committed, like every other record (a crash in between
-        leaves a call counted that never ran: a window errs on the safe side).
+        `counting=True`, in durable (journal) and background modes, commits at once only the window usage `fn`
+        counts, so every process sees it before it decides, and puts its records through the journal (or queue) once
+        that is committed, like every other record (a crash in between leaves a call counted that never ran: a
+        window errs on the safe side).
 
         Raises:
             LedgerWriteError: the ledger cannot be written (fail closed); in background mode, once the
@@ -299,15 +178,17 @@ class Ledger:
         if writer is not None:
             if writer.broken is not None and self.on_write_error == "closed":
                 raise writer.broken
-            if not durable and not sign_now and not self.journaled:
-                with self._lock:
-                    return fn(Txn(self, None))
-            if self.journaled and counting and not sign_now:
+            if counting and not sign_now and (self.journaled or not durable):
+                # A window's count is committed to SQLite at once, so that every process sees it before it
+                # decides (else two processes could both take the last call of a window); the record is queued.
                 deferred: list[tuple[str, str, dict[str, Any], bool]] = []
                 result = self._commit(fn, sign_now=False, deferred=deferred)
                 for kind, agent, fields, slow in deferred:
                     self.enqueue(kind, agent, fields, slow=slow)
                 return result
+            if not durable and not sign_now and not self.journaled:
+                with self._lock:
+                    return fn(Txn(self, None))
             if self.journaled:
                 # What the journal holds goes first, committed here rather than waited for: the chain keeps
                 # the order of the calls, and this step does not wait for the writer thread to wake.
@@ -396,12 +277,11 @@ class Ledger:
             )
         ts, nonce = self.clock(), token16()
         try:
-            payload = orjson.dumps(
-                (kind, agent, fields, slow, ts, nonce), default=prepared_default, option=orjson.OPT_APPEND_NEWLINE
-            )
+            payload = orjson.dumps((kind, agent, fields, slow, ts, nonce), default=prepared_default)
         except TypeError:  # a value JSON cannot carry exactly (bytes, a huge int): commit it the durable way
             self._commit_now(kind, agent, fields, slow)
             return
+        payload = self.mac.seal_frame(payload)  # only the agent's own frames are ever committed (`_mac.py`)
         if not self._journal.append(payload):  # full: the next journal, under the lock
             self._append_to_next(payload)
             writer.keep_up(_KEEP_UP)
@@ -463,7 +343,11 @@ class Ledger:
 
     def _replay(self, txn: Txn, key: str, group: list[tuple[int, bytes]]) -> None:
         for _, payload in group:
-            item = from_frame(payload)
+            try:
+                item = from_frame(payload, self.mac)
+            except ForgedFrameError as exc:
+                exc.log(key)
+                continue
             fields, slow = built_fields(item.kind, item.fields, item.slow, self.recipes)
             txn._place_now(item.kind, item.agent, fields, slow, item.ts, item.nonce)
         set_meta(txn.conn, key, group[-1][0])
@@ -512,14 +396,29 @@ class Ledger:
             )
         return int(seq), bytes(digest).hex()
 
+    def _check_head(self, conn: sqlite3.Connection) -> None:
+        """Refuse a chain head this agent did not write: neither signed by its key nor carrying its MAC.
+
+        Appending after it would put the agent's own signatures on a chain that continues someone else's record.
+        """
+        row = conn.execute(_HEAD_PROOF).fetchone()
+        if row is None:
+            return
+        seq, digest, key, mac, sig = row
+        if sig is not None:
+            proven = verify_signature(key, bytes(digest).hex(), bytes(sig).hex())
+        else:
+            proven = key == self.identity.public_key and self.mac.row_ok(bytes(digest), mac)
+        if not proven:
+            raise LedgerError(
+                f"the last record of the ledger at {self.path} (seq {seq}) is neither signed nor authenticated by "
+                "this agent's key: something other than the agent wrote it. Run `hashed verify` to see the chain; "
+                "keep the file as evidence and move it aside to start a new ledger"
+            )
+
     def seal(self) -> int:
         """Sign every record of this key still unsigned (after a crash, or another process's); returns how many."""
-        sealed = 0
-        while True:
-            count = seal_unsigned(self._db, self.identity)
-            sealed += count
-            if count == 0:
-                return sealed
+        return seal_unsigned(self._db, self.identity, self.mac)
 
     # -- reading ---------------------------------------------------------------------------------------
 
@@ -604,6 +503,10 @@ class Ledger:
             self._closed = True
             return
         self.flush(timeout)
+        try:  # what forked workers ended by a signal left (Pool.terminate): committed now, not at the next start
+            self.replay_journals()
+        except LedgerError:
+            _log.exception("hashed: journals left by other processes are committed at the next start instead")
         self._closed = True
         if self._signer is not None:
             self._signer.close(timeout)

@@ -2,7 +2,7 @@
 
 A group's signatures (made by the helper process while the group is prepared) are stored with the next group,
 so callers never wait for the last signature of a group; a crash between the two leaves records unsigned,
-which the ledger signs when it next opens.
+which the ledger signs when it next opens (each carries a MAC until then, `_mac.py`, so only the agent's own).
 
 A crash loses what is still queued (at most the last tens of milliseconds). A record that cannot be written is never
 dropped silently: with `on_write_error="open"` it goes to the error log; with "closed" it stays queued, and
@@ -26,13 +26,14 @@ import orjson
 from hashed.errors import LedgerWriteError
 from hashed.ledger._db import Database, set_meta
 from hashed.ledger._journal import FIRST, Journal
+from hashed.ledger._mac import Macs
 from hashed.ledger._sign_service import SigningPipeline
 from hashed.ledger._usage import add_usage
 from hashed.protocol._canonical import JsonNumber, encode_prepared, prepare
 from hashed.protocol._record import leaf_hash
 from hashed.types import LedgerRecord
 
-__all__ = ["JOURNAL_POLL", "BackgroundWriter", "Queued", "from_frame", "log_lost"]
+__all__ = ["JOURNAL_POLL", "BackgroundWriter", "ForgedFrameError", "Queued", "from_frame", "log_lost"]
 
 _log = logging.getLogger("hashed.ledger")
 _BATCH = 4096
@@ -52,7 +53,7 @@ _WARM = 1.0
 _MAX_QUEUE = 4096  # queued records before callers wait: bounds memory, and the garbage collector's work
 _CHUNK = 256  # records per signing request: small enough to overlap, large enough to amortise the round trip
 Staged = tuple[int, bytes, "Queued", bytes, "dict[str, Any] | None"]  # seq, hash, item, encoded body, body kept
-_INSERT_RECORD = "INSERT INTO records (seq, hash, key, kind, ts, body) VALUES (?, ?, ?, ?, ?, ?)"
+_INSERT_RECORD = "INSERT INTO records (seq, hash, key, kind, ts, body, mac) VALUES (?, ?, ?, ?, ?, ?, ?)"
 _INSERT_SIG = "INSERT OR IGNORE INTO signatures (seq, sig) VALUES (?, ?)"
 
 
@@ -89,12 +90,31 @@ def built_fields(
     return fields, slow
 
 
-def from_frame(payload: bytes, mark: tuple[Journal, int] | None = None) -> Queued:
+class ForgedFrameError(ValueError):
+    """A journal frame whose MAC does not hold: this agent did not write it, so it is never committed."""
+
+    def __init__(self, frame: bytes) -> None:
+        super().__init__("a journal frame fails its MAC")
+        self.frame = frame
+
+    def log(self, journal: str) -> None:
+        """Say so, with the frame's bytes (evidence), and go on with the next frame."""
+        text = self.frame.decode("utf-8", "backslashreplace")[:4096]
+        _log.error("hashed: %s holds a frame this agent did not write; not committed: %s", journal, text)
+
+
+def from_frame(frame: bytes, macs: Macs, mark: tuple[Journal, int] | None = None) -> Queued:
     """The record a journal frame holds, as the writer queues it (a live process's frame or a dead one's).
 
     A recipe comes back as a list (JSON has no tuples); fields are prepared again, so that numbers keep their
     exact JSON text.
+
+    Raises:
+        ForgedFrameError: the frame's MAC does not hold (see `_mac.py`).
     """
+    payload = macs.open_frame(frame)
+    if payload is None:
+        raise ForgedFrameError(frame)
     kind, agent, fields, slow, ts, nonce = orjson.loads(payload)
     if isinstance(fields, list):
         fields = tuple(fields)
@@ -137,6 +157,7 @@ class BackgroundWriter:
         body: BodyMaker,
         pipeline: Callable[[], SigningPipeline],
         key: Callable[[], str],
+        mac: Callable[[], Macs],
         on_error: str,
         observer: Callable[[], Callable[[LedgerRecord], None] | None],
         recipes: Recipes,
@@ -146,7 +167,7 @@ class BackgroundWriter:
         self._db = db
         self._poll = _POLL if poll is None else poll  # seconds between looks while calls keep coming
         self._recipes = recipes
-        self._head, self._body, self._pipeline, self._key = head, body, pipeline, key
+        self._head, self._body, self._pipeline, self._key, self._mac = head, body, pipeline, key, mac
         self._on_error = on_error
         self._observer = observer
         self._queue: collections.deque[Queued] = collections.deque()
@@ -203,8 +224,12 @@ class BackgroundWriter:
             done = 0
             for journal in self._sources:
                 sealed = journal.retired  # read first: a journal sealed now has all its frames
+                mac = self._mac()
                 for end, payload in journal.frames(journal.pulled):
-                    queue.append(from_frame(payload, (journal, end)))
+                    try:
+                        queue.append(from_frame(payload, mac, (journal, end)))
+                    except ForgedFrameError as exc:
+                        exc.log(str(journal.path))
                     journal.pulled = end
                     if len(queue) >= limit:
                         break
@@ -341,8 +366,11 @@ class BackgroundWriter:
                     if staged is None or head != expected:
                         stale = 0 if staged is None else len(staged)
                         staged = self._stage(batch, head, pipeline)
-                    key = self._key()
-                    rows = [(seq, digest, key, item.kind, item.ts, data) for seq, digest, item, data, _ in staged]
+                    key, mac = self._key(), self._mac()
+                    rows = [
+                        (seq, digest, key, item.kind, item.ts, data, mac.row(digest))
+                        for seq, digest, item, data, _ in staged
+                    ]
                     conn.executemany(_INSERT_RECORD, rows)
                     marks = journal_marks(batch)
                     store_marks(conn, marks)  # committed with the records: a replay resumes after them

@@ -107,7 +107,7 @@ class ApprovalStore:
         on_timeout: str,
     ) -> str:
         """Store a new pending request and return its id."""
-        request_id = "apr_" + os.urandom(6).hex()
+        request_id = "apr_" + os.urandom(12).hex()  # the backend keeps this id too: one id everywhere
         now = self._clock()
         conn.execute(
             f"INSERT INTO approvals ({_COLUMNS}) "  # noqa: S608

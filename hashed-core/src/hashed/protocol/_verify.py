@@ -84,6 +84,7 @@ class VerifyReport:
         head: hash of the last good record.
         keys: every public key the chain was signed with, in order (more than one after a rotation).
         unsigned: records not signed yet (allowed only when verifying a live ledger).
+        first_unsigned: the first of them, or None.
         error: the first bad record, or None when everything verified.
     """
 
@@ -93,6 +94,7 @@ class VerifyReport:
     head: str = GENESIS
     keys: list[str] = dataclasses.field(default_factory=list)
     unsigned: int = 0
+    first_unsigned: int | None = None
     error: ChainBrokenError | None = None
 
     @property
@@ -189,6 +191,8 @@ class ChainVerifier:
             if self.require_signatures:
                 raise fail("not signed", "unsigned")
             self.report.unsigned += 1
+            if self.report.first_unsigned is None:
+                self.report.first_unsigned = record["seq"]
         elif not isinstance(sig, str) or not _is_hex(sig, 128) or not self._signed(Signature(self.key, actual, sig)):
             raise fail(f"signature does not verify with key {self.key[:16]}…: forged or altered", "bad_signature")
         if record["kind"] == "key_rotation":

@@ -63,6 +63,7 @@ class Shipper:
         self.breaker = CircuitBreaker(threshold=3, reset_after=5.0)
         self.backoff = Backoff(base=0.2, cap=10.0)
         self.registered = False
+        self._register_lock = threading.Lock()
         self.backend_key: str | None = None
         self.last_error: str | None = None
         self.last_contact: float | None = None
@@ -127,6 +128,11 @@ class Shipper:
             except BackendError as exc:
                 self._failed(exc)
                 break
+        if self.registered and time.monotonic() < deadline and self.breaker.allows():
+            try:  # a short-lived agent's pending calls reach a person before it exits
+                self.sync_approvals(relay_only=True)
+            except BackendError as exc:
+                self._failed(exc)
         self._closed = True
         self._kick.set()
         self._thread.join(max(0.0, deadline - time.monotonic()) + 0.5)
@@ -142,17 +148,36 @@ class Shipper:
 
         Returns whether more records are waiting to be shipped.
         """
-        if not self.registered:
-            self.client.register(self._agent)
-            self.backend_key = self.client.backend_key()
-            self.registered = True
-            _log.info("hashed: registered agent %s with %s", self._agent, self.client.base_url)
+        self.register()
         if time.monotonic() >= self._policy_due and not self._draining:
             self.sync_policy()
         more = self.ship_batch()
         if not self._draining:
             self.sync_approvals()
         return more
+
+    def register(self) -> None:
+        """Register the agent and learn the backend's key, once (from the shipping thread, or a pending call)."""
+        with self._register_lock:
+            if self.registered:
+                return
+            self.client.register(self._agent)
+            self.backend_key = self.client.backend_key()
+            self.registered = True
+        _log.info("hashed: registered agent %s with %s", self._agent, self.client.base_url)
+
+    def ask_now(self, approval_id: str) -> bool:
+        """A call pending on `approval_id` asks the backend at once: whether a person answered meanwhile.
+
+        So an agent that runs again after its request was approved proceeds at once, without waiting.
+        Never raises: a backend that is down leaves the call pending, as it would be without one.
+        """
+        try:
+            self.register()
+            return self.sync_approvals(approval_id)
+        except BackendError as exc:
+            self._failed(exc)
+            return False
 
     def sync_policy(self) -> bool:
         """Fetch the policy if it changed; returns whether a new one was put in force."""
@@ -254,18 +279,28 @@ class Shipper:
 
     # -- approvals ---------------------------------------------------------------------------------------
 
-    def sync_approvals(self) -> None:
-        """Ask the backend for local pending requests, and bring back answers (checking the backend's signature)."""
+    def sync_approvals(self, only: str | None = None, *, relay_only: bool = False) -> bool:
+        """Ask the backend for local pending requests, and bring back answers (checking the backend's signature).
+
+        The backend keeps the agent's own id for each request, so a person sees one id everywhere. `only` syncs
+        one request (a call that is pending now asks at once); `relay_only` just hands on requests the backend
+        has not seen (a closing agent). Returns whether an answer was brought back.
+        """
+        query = (
+            "SELECT id, call, tool, args, args_digest, rule, reason, expires_ns, created_ns, remote_id "
+            "FROM approvals WHERE status = 'pending' AND expires_ns > ?"
+        )
+        params: tuple[object, ...] = (self._clock(),)
+        if only is not None:
+            query, params = query + " AND id = ?", (*params, only)
         with self._db.lock:
-            rows = self._db.conn.execute(
-                "SELECT id, call, tool, args, args_digest, rule, reason, expires_ns, created_ns, remote_id "
-                "FROM approvals WHERE status = 'pending' AND expires_ns > ?",
-                (self._clock(),),
-            ).fetchall()
+            rows = self._db.conn.execute(query, params).fetchall()
+        answered = False
         for local_id, call, tool, args, digest, rule, reason, expires_ns, created_ns, remote_id in rows:
             if remote_id is None:
                 created = self.client.create_approval(
                     {
+                        "id": local_id,
                         "call": call,
                         "tool": tool,
                         "args": orjson.loads(args),
@@ -275,23 +310,30 @@ class Shipper:
                         "timeout": max(1, int((expires_ns - created_ns) / 1e9)),
                     }
                 )
+                remote_id = str(created["id"])
                 with self._db.write() as conn:
-                    conn.execute("UPDATE approvals SET remote_id = ? WHERE id = ?", (created["id"], local_id))
+                    conn.execute("UPDATE approvals SET remote_id = ? WHERE id = ?", (remote_id, local_id))
+                if relay_only or created.get("status") == "pending":
+                    continue
+                answer: dict[str, Any] = created
+            elif relay_only:
                 continue
-            answer = self.client.approval(remote_id)
+            else:
+                answer = self.client.approval(remote_id)
             if answer.get("status") == "pending":
                 continue
-            self._record_answer(local_id, answer)
+            answered = self._record_answer(local_id, answer) or answered
+        return answered
 
-    def _record_answer(self, local_id: str, answer: dict[str, Any]) -> None:
+    def _record_answer(self, local_id: str, answer: dict[str, Any]) -> bool:
         signed = answer.get("answer") or {}
         signature = answer.get("signature") or ""
         if self.backend_key is None or not verify_approval(self.backend_key, signed, signature):
             _log.error("hashed: approval answer for %s is not signed by the backend's key; ignored", local_id)
-            return
+            return False
         status = str(signed["status"])
         if status not in ("approved", "denied"):
-            return  # expiry is decided locally, by the same timeout
+            return False  # expiry is decided locally, by the same timeout
         decided_ns = int(signed["decided_at"])
         with self._db.write() as conn:
             conn.execute(
@@ -308,3 +350,4 @@ class Shipper:
                 ),
             )
         _log.info("hashed: approval %s %s by %s", local_id, status, signed["decided_by"])
+        return True

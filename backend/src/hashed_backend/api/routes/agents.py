@@ -15,8 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 
 from hashed.errors import ChainBrokenError
-from hashed.ledger import GENESIS, ChainVerifier
-from hashed.shipping import registration_message
+from hashed.protocol import GENESIS, ChainVerifier, registration_message
 from hashed_backend.credentials import iso, new_id, now_ns
 from hashed_backend.db.models import Agent, AgentKey, Challenge, Quarantine, Record
 from hashed_backend.deps import Admin, AuthRateLimit, State, Writer

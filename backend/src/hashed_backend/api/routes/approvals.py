@@ -60,7 +60,7 @@ async def request_approval(body: ApprovalIn, caller: AgentCaller, state: State, 
     s = state.settings
     timeout = min(body.timeout or s.approval_timeout_s, s.approval_max_timeout_s)
     now = now_ns()
-    approval_id = new_id("apr")
+    approval_id = body.id or new_id("apr")
     if caller.public_key is None:  # pragma: no cover - `Agent` callers always carry their key
         raise ApiError(401, "signature_missing", "agent requests must be signed")
     try:
@@ -89,8 +89,8 @@ async def request_approval(body: ApprovalIn, caller: AgentCaller, state: State, 
                     select(Approval.id).where(Approval.agent_id == caller.id, Approval.call_ref == body.call)
                 )
             ).first()
-        if existing is None:
-            raise
+        if existing is None:  # the id is another request's (96 random bits: never by chance)
+            raise ApiError(409, "approval_id_taken", f"approval id {approval_id} is taken; send another") from None
         response.status_code = 200
         approval_id = existing.id
     return await _load(state, caller, approval_id)

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import text
 from starlette.responses import Response
 
-from hashed.shipping import APPROVAL_CONTEXT
+from hashed.protocol import APPROVAL_CONTEXT
 from hashed_backend.db.migrate import current_revision, head_revision
 from hashed_backend.deps import State
 from hashed_backend.errors import error_response

@@ -1,0 +1,198 @@
+"""An attacker who can write the agent's files but holds no key cannot get a record signed by the agent (#14).
+
+Every case forges the way such an attacker would: a valid hash chain, the agent's public key in the `key` column,
+only the signature missing, or a frame appended to a journal. The agent must never sign or commit it; `hashed
+verify` must fail on it, naming it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from hashed import Identity, LedgerError
+from hashed.cli.app import app
+from hashed.ledger._journal import Journal
+from hashed.ledger._mac import Macs
+from hashed.protocol import canonical_bytes, record_hash
+from hashed.testing import FIXED_SEED, make_hashed
+
+AGENT = Identity.from_seed(FIXED_SEED)  # make_hashed's agent
+ATTACKER = Identity.from_seed(bytes(range(1, 33)))
+
+
+def _ledger_with_calls(home: Path, calls: int = 3, **settings: object) -> None:
+    with make_hashed(home, **settings) as hashed:
+        send = hashed.guard("send_email")(lambda to: "sent")
+        for i in range(calls):
+            send(f"user{i}@example.com")
+
+
+def _append_forgery(db: Path, **fields: object) -> int:
+    """Chain one record onto the head, as the agent would, but without a signature; returns its seq."""
+    with sqlite3.connect(db) as conn:
+        seq, digest, body = conn.execute("SELECT seq, hash, body FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+        record = orjson.loads(body)
+        record.update(seq=seq + 1, prev=bytes(digest).hex(), nonce="f" * 32, ts=str(int(record["ts"]) + 1), **fields)
+        conn.execute(
+            "INSERT INTO records (seq, hash, key, kind, ts, body) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                seq + 1,
+                bytes.fromhex(record_hash(record)),
+                AGENT.public_key,
+                record["kind"],
+                int(record["ts"]),
+                canonical_bytes(record),
+            ),
+        )
+    return seq + 1
+
+
+def _signed(db: Path) -> set[int]:
+    with sqlite3.connect(db) as conn:
+        return {seq for (seq,) in conn.execute("SELECT seq FROM signatures")}
+
+
+def _verify(db: Path, *options: str) -> tuple[int, dict]:
+    result = CliRunner().invoke(app, ["verify", "--json", *options, str(db)])
+    return result.exit_code, orjson.loads(result.output)
+
+
+@pytest.mark.parametrize("durability", ["durable", "immediate", "background"])
+def test_an_unsigned_record_appended_without_the_key_is_never_signed_and_verify_names_it(tmp_path, durability):
+    home = tmp_path / ".hashed"
+    _ledger_with_calls(home, durability=durability)
+    db = home / "ledger.db"
+    forged = _append_forgery(db, tool="wire_money", args={"to": "attacker", "amount": 10**6})
+
+    code, report = _verify(db)
+    assert code == 1 and report["error"] == {"seq": forged, "reason": "not signed"}
+
+    with pytest.raises(LedgerError, match=rf"seq {forged}\) is neither signed nor authenticated by this agent"):
+        make_hashed(home, durability=durability)
+    assert forged not in _signed(db)
+    assert _verify(db)[0] == 1  # still refused: the start signed nothing
+
+
+def test_a_forged_key_rotation_to_the_attackers_key_is_refused(tmp_path):
+    home = tmp_path / ".hashed"
+    _ledger_with_calls(home)
+    db = home / "ledger.db"
+    forged = _append_forgery(db, kind="key_rotation", new_key=ATTACKER.public_key)
+    assert _verify(db)[1]["error"]["seq"] == forged
+    with pytest.raises(LedgerError, match="neither signed nor authenticated"):
+        make_hashed(home)
+    assert forged not in _signed(db)
+
+
+def test_a_rewritten_tail_whose_signatures_were_dropped_is_refused(tmp_path):
+    home = tmp_path / ".hashed"
+    _ledger_with_calls(home, calls=4)
+    db = home / "ledger.db"
+    with sqlite3.connect(db) as conn:  # rewrite the last two records (the attacker's version of events)
+        head = conn.execute("SELECT max(seq) FROM records").fetchone()[0]
+        conn.execute("DELETE FROM records WHERE seq > ?", (head - 2,))
+        conn.execute("DELETE FROM signatures WHERE seq > ?", (head - 2,))
+    first = _append_forgery(db, tool="send_email", args={"to": "attacker@example.com"})
+    _append_forgery(db)
+    assert _verify(db)[1]["error"]["seq"] == first
+    with pytest.raises(LedgerError, match="neither signed nor authenticated"):
+        make_hashed(home)
+    assert {first, first + 1}.isdisjoint(_signed(db))
+
+
+def test_a_record_forged_under_a_running_agent_is_never_signed_while_the_agents_own_records_are(tmp_path, caplog):
+    home = tmp_path / ".hashed"
+    _ledger_with_calls(home, durability="immediate")
+    db = home / "ledger.db"
+    with make_hashed(home, durability="immediate") as hashed:
+        forged = _append_forgery(db, tool="wire_money")  # between two calls of the running agent
+        hashed.guard("send_email")(lambda to: "sent")("late@example.com")  # chained after it: the agent's own
+    caplog.set_level(logging.ERROR, "hashed.ledger")
+    with make_hashed(home, durability="immediate") as hashed:  # its start signs what is left unsigned
+        pass
+    signed = _signed(db)
+    with sqlite3.connect(db) as conn:
+        head = conn.execute("SELECT max(seq) FROM records").fetchone()[0]
+    assert forged not in signed and set(range(forged + 1, head + 1)) <= signed
+    assert f"ledger record {forged} is unsigned and this agent did not write it" in caplog.text
+    assert _verify(db)[1]["error"] == {"seq": forged, "reason": "not signed"}
+
+
+@pytest.mark.parametrize("durability", ["durable", "immediate", "background"])
+def test_the_agents_own_records_left_unsigned_by_a_stop_are_signed_at_the_next_start(tmp_path, durability):
+    home = tmp_path / ".hashed"
+    _ledger_with_calls(home, calls=5, durability=durability)
+    db = home / "ledger.db"
+    with sqlite3.connect(db) as conn:  # as a process killed before it stored its last signatures leaves it
+        head = conn.execute("SELECT max(seq) FROM records").fetchone()[0]
+        conn.execute("DELETE FROM signatures WHERE seq > ?", (head - 4,))
+    code, report = _verify(db)
+    assert code == 1 and report["error"] == {"seq": head - 3, "reason": "not signed"}
+    assert _verify(db, "--in-flight")[0] == 0  # a live agent's tail: accepted when asked, and reported
+    assert _verify(db, "--in-flight")[1]["unsigned"] == 4
+    make_hashed(home, durability=durability).close()
+    assert set(range(1, head + 1)) <= _signed(db)
+    code, report = _verify(db)
+    assert code == 0 and report["unsigned"] == 0
+
+
+def test_in_flight_accepts_only_a_bounded_tail(tmp_path):
+    home = tmp_path / ".hashed"
+    _ledger_with_calls(home, calls=5_001, durability="background")  # 10,002 records
+    db = home / "ledger.db"
+    with sqlite3.connect(db) as conn:  # an unsigned record 10,000 records back: not a live process's tail
+        conn.execute("DELETE FROM signatures WHERE seq IN (2, 10002)")
+    code, report = _verify(db, "--in-flight")
+    assert code == 1 and report["error"]["seq"] == 2
+    make_hashed(home).close()  # the agent's own: signed again at the start
+    code, report = _verify(db, "--in-flight")
+    assert code == 0 and report["unsigned"] == 0
+
+
+def test_verify_without_in_flight_says_what_to_do(tmp_path):
+    home = tmp_path / ".hashed"
+    _ledger_with_calls(home, calls=2)
+    db = home / "ledger.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM signatures WHERE seq = (SELECT max(seq) FROM records)")
+    result = CliRunner().invoke(app, ["verify", str(db)])
+    assert result.exit_code == 1
+    assert "not signed" in result.output and "--in-flight" in result.output
+
+
+def test_a_frame_forged_into_a_dead_journal_is_not_committed_and_the_agents_own_frames_are(tmp_path, caplog):
+    home = tmp_path / ".hashed"
+    _ledger_with_calls(home)
+    journal = Journal.create(home / "ledger.db.journals", 4096)  # as a killed process leaves it, plus a forgery
+    ours = orjson.dumps(["outcome", "default", {"call": "c-ours", "tool": "lookup"}, False, 10**18, "n1"])
+    theirs = orjson.dumps(["outcome", "default", {"call": "c-theirs", "tool": "wire_money"}, False, 10**18 + 1, "n2"])
+    journal.append(Macs(FIXED_SEED).seal_frame(ours))
+    journal.append(Macs(ATTACKER.seed).seal_frame(theirs))  # a MAC, but not under the agent's key
+    journal.append(b"0" * 32 + theirs + b"\n")
+    journal.close()
+    caplog.set_level(logging.ERROR, "hashed.ledger")
+    with make_hashed(home) as hashed:
+        calls = [r.body.get("call") for r in hashed.ledger.records() if r.kind == "outcome"]
+    assert "c-ours" in calls and "c-theirs" not in calls
+    assert caplog.text.count("holds a frame this agent did not write") == 2
+    assert _verify(home / "ledger.db")[0] == 0
+
+
+def test_a_ledger_of_schema_1_is_upgraded_in_place(tmp_path):
+    home = tmp_path / ".hashed"
+    _ledger_with_calls(home, calls=2)
+    db = home / "ledger.db"
+    with sqlite3.connect(db) as conn:  # what version 1 wrote: no mac column
+        conn.execute("ALTER TABLE records DROP COLUMN mac")
+        conn.execute("PRAGMA user_version = 1")
+    _ledger_with_calls(home, calls=2, durability="immediate")
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("SELECT count(*) FROM records").fetchone()[0] == 8
+    assert _verify(db)[0] == 0
