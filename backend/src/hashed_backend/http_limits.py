@@ -3,6 +3,7 @@
 - `BoundedHttpTools`: uvicorn's httptools protocol with a bound on the bytes of a request line and headers.
   httptools itself accumulates a header of any length (a 256 MiB header once grew the server by 444 MiB);
   this protocol answers 431 and closes the connection as soon as the bound is passed.
+- `document_unstorable`: the OpenAPI document says so, for every string a request may send.
 - `InputGuard`: 431 for more headers than allowed, 422 for a NUL character (or bytes that are not UTF-8)
   in the path or the query, naming where. PostgreSQL cannot store a NUL, SQLite can: refusing it here gives
   the same answer on both.
@@ -19,7 +20,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from hashed_backend.errors import error_response
 
-__all__ = ["HEADER_BYTES_ENV", "BoundedHttpTools", "InputGuard", "unstorable_query"]
+__all__ = ["HEADER_BYTES_ENV", "BoundedHttpTools", "InputGuard", "document_unstorable", "unstorable_query"]
 
 HEADER_BYTES_ENV = "HASHED_BACKEND_MAX_HEADER_BYTES"  # read by each worker's protocol (settings: max_header_bytes)
 _DEFAULT_HEADER_BYTES = 64 * 1024
@@ -153,3 +154,43 @@ def _unstorable(field: str) -> Any:
     message = f"{field}: must not contain the NUL character (%00) or bytes that are not UTF-8"
     details = [{"field": field, "message": "NUL character or invalid UTF-8", "type": "unstorable_text"}]
     return error_response(422, "invalid_request", message, details)
+
+
+_STORABLE = "^[^\\u0000\\ud800-\\udfff]*$"
+
+
+def document_unstorable(document: dict[str, Any]) -> dict[str, Any]:
+    r"""Mark, in an OpenAPI document, every string a request may send as refusing NUL and lone surrogates.
+
+    Path and query parameters and the properties of request bodies without a pattern of their own get one
+    that excludes them (a `not` would be clearer, but test generators cannot combine it with other keywords);
+    the server answers such text with 422 (`InputGuard`, `Strict`). Ledger records (`records`) are not
+    marked: ingest stores or quarantines what they hold.
+
+    Example:
+        >>> doc = {"paths": {"/x": {"get": {"parameters": [{"in": "query", "schema": {"type": "string"}}]}}}}
+        >>> document_unstorable(doc)["paths"]["/x"]["get"]["parameters"][0]["schema"]["pattern"]
+        '^[^\\u0000\\ud800-\\udfff]*$'
+    """
+    schemas = document.get("components", {}).get("schemas", {})
+    bodies: set[str] = set()
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") in ("path", "query"):
+                    _mark(parameter.get("schema", {}))
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                ref = content.get("schema", {}).get("$ref", "")
+                bodies.add(ref.rpartition("/")[2])
+    for name in bodies & set(schemas):
+        for field, prop in schemas[name].get("properties", {}).items():
+            if field != "records":
+                _mark(prop)
+    return document
+
+
+def _mark(schema: dict[str, Any]) -> None:
+    if schema.get("type") == "string" and "pattern" not in schema and "enum" not in schema:
+        schema["pattern"] = _STORABLE
+    for option in schema.get("anyOf", []):
+        _mark(option)

@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import delete
@@ -27,7 +28,7 @@ from hashed_backend.db.models import Challenge, RequestNonce, Session
 from hashed_backend.db.session import Database
 from hashed_backend.deps import AppState
 from hashed_backend.errors import install_error_handlers
-from hashed_backend.http_limits import InputGuard
+from hashed_backend.http_limits import InputGuard, document_unstorable
 from hashed_backend.middleware import BodyLimit, ResponseHeaders
 from hashed_backend.ratelimit import RateLimiter
 from hashed_backend.services.backend_key import load_or_create
@@ -92,6 +93,13 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         separate_input_output_schemas=False,
     )
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_unstorable(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise the document
     install_error_handlers(app)
     app.include_router(api_router)
     app.add_middleware(
