@@ -93,6 +93,8 @@ def test_backend_key_is_encrypted_at_rest_by_default_and_follows_the_operators_s
     wrong = LocalBackend(tmp_path, database_url=url, env={"HASHED_BACKEND_SECRET_KEY": "second secret"})
     with pytest.raises(RuntimeError, match="does not open the stored backend key"):
         wrong.start(timeout=60)
+    last = wrong.logs().strip().splitlines()[-1]  # one line, no traceback (issue #15, start-up errors)
+    assert last.startswith("hashed backend: HASHED_BACKEND_SECRET_KEY does not open") and wrong.process.returncode == 2
     rotating = {"HASHED_BACKEND_SECRET_KEY": "second secret", "HASHED_BACKEND_OLD_SECRET_KEY": "first secret"}
     with LocalBackend(tmp_path, database_url=url, env=rotating) as backend:
         assert public_key(backend) == legacy

@@ -55,7 +55,7 @@ def serve(
     from hashed_backend.settings import BackendSettings
 
     _environment(database_url, data_dir)
-    _check_or_exit()
+    _check_or_exit(backend_key=True)
     if host is not None:
         os.environ["HASHED_BACKEND_HOST"] = host
     if port is not None:
@@ -88,7 +88,7 @@ def migrate(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
     from hashed_backend.db.session import Database
 
     _environment(database_url, data_dir)
-    settings = _check_or_exit()
+    settings = _check_or_exit(backend_key=False)
 
     async def run() -> str | None:
         db = Database(settings.sqlalchemy_url)
@@ -102,7 +102,7 @@ def migrate(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
     typer.echo(f"database at migration {revision}")
 
 
-def _check_or_exit() -> BackendSettings:
+def _check_or_exit(*, backend_key: bool) -> BackendSettings:
     """The settings, once the database they name answers; else one line on stderr and exit status 2."""
     from pydantic import ValidationError
 
@@ -113,7 +113,7 @@ def _check_or_exit() -> BackendSettings:
         settings = BackendSettings()
         if settings.database_url is None:
             settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        check_database(settings)
+        check_database(settings, backend_key=backend_key)
     except ValidationError as exc:
         issue = exc.errors()[0]
         where = ".".join(str(part) for part in issue["loc"])

@@ -2,7 +2,8 @@
 
 `hashed backend serve` and `migrate` run `check_database` before anything else: an unsupported URL scheme, a
 PostgreSQL server that cannot be reached or refuses the credentials, a SQLite folder that cannot be written,
-each print `hashed backend: <what> (<what to do>)` on stderr and exit with status 2.
+and (serve) a stored backend key that the configured secret does not open: each prints
+`hashed backend: <what> (<what to do>)` on stderr and exits with status 2.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from hashed_backend.db.session import Database
+from hashed_backend.services.backend_key import BackendKeyError, check_can_open
 from hashed_backend.settings import BackendSettings
 
 __all__ = ["StartupError", "check_database"]
@@ -32,8 +34,12 @@ def _shown(url: str) -> str:
         return "the configured URL"
 
 
-def check_database(settings: BackendSettings) -> None:
-    """Raise `StartupError` unless the configured database URL is supported and the database answers."""
+def check_database(settings: BackendSettings, *, backend_key: bool = True) -> None:
+    """Raise `StartupError` unless the configured database URL is supported and the database answers.
+
+    `backend_key`: also check that the configured secret (or key file) opens a stored backend key (serving
+    needs it; migrating does not).
+    """
     try:
         url = settings.sqlalchemy_url
     except ValueError as exc:
@@ -45,6 +51,10 @@ def check_database(settings: BackendSettings) -> None:
         try:
             async with db.read() as conn:
                 await asyncio.wait_for(conn.execute(text("SELECT 1")), _CONNECT_TIMEOUT_S)
+            if backend_key:
+                secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+                old = settings.old_secret_key.get_secret_value() if settings.old_secret_key else None
+                await check_can_open(db, secret, data_dir=settings.data_dir, old_secret=old)
         finally:
             await db.dispose()
 
@@ -59,5 +69,7 @@ def check_database(settings: BackendSettings) -> None:
         raise StartupError(
             f"the database at {shown} did not answer in {_CONNECT_TIMEOUT_S:g} s (check HASHED_DATABASE_URL)"
         ) from None
+    except BackendKeyError as exc:
+        raise StartupError(str(exc)) from None
     except (OSError, ArgumentError) as exc:
         raise StartupError(f"cannot use the database at {shown}: {exc}") from None

@@ -23,13 +23,13 @@ import nacl.secret
 import nacl.signing
 import nacl.utils
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from hashed_backend.credentials import now_ns
 from hashed_backend.db.models import BackendKey
 from hashed_backend.db.session import Database
 
-__all__ = ["KEY_FILE", "BackendKeyError", "load_or_create", "local_secret"]
+__all__ = ["KEY_FILE", "BackendKeyError", "check_can_open", "load_or_create", "local_secret"]
 
 KEY_FILE = "backend-secret.key"
 _ROW_ID = 1
@@ -145,3 +145,19 @@ async def _reseal(db: Database, stored: str, seed: bytes, secret: str) -> None:
             .values(seed=_seal(seed, secret), encrypted=True)
         )
     _log.info("the backend key is now stored encrypted under the configured key")
+
+
+async def check_can_open(db: Database, secret: str | None, *, data_dir: Path, old_secret: str | None = None) -> None:
+    """Raise `BackendKeyError` if a stored key exists that none of the configured keys opens (changes nothing)."""
+    try:
+        async with db.read() as conn:
+            row = (await conn.execute(select(BackendKey).where(BackendKey.id == _ROW_ID))).first()
+    except DBAPIError:
+        return  # no table yet: the first start makes the key
+    if row is None or not row.encrypted:
+        return
+    key_file = data_dir / KEY_FILE
+    current = secret if secret is not None else (key_file.read_text().strip() if key_file.exists() else None)
+    if current is not None and _open(row.seed, current) is not None:
+        return
+    _previous(row.seed, secret, old_secret, data_dir)
