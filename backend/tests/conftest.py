@@ -51,6 +51,11 @@ rules:
 SERVER_ENV = {
     "HASHED_BACKEND_CORS_ORIGINS": '["https://dashboard.example"]',
     "HASHED_BACKEND_MAX_BODY_BYTES": str(2 * 1024 * 1024),
+    # Several servers share the session's PostgreSQL database (replicas, custom settings): like replicas in
+    # production they need one secret for the backend key (each would otherwise make its own key file).
+    "HASHED_BACKEND_SECRET_KEY": "test secret shared by the servers of one database",
+    # The tests act as a proxy on loopback: each client says its own address (see `client_ip`).
+    "HASHED_BACKEND_FORWARDED_ALLOW_IPS": "127.0.0.1",
 }
 
 
@@ -96,6 +101,20 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         yield started
     finally:
         started.stop()
+
+
+@pytest.fixture
+def custom_server(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Server]]:
+    """Start another backend on `server`'s database with extra settings (stopped after the test)."""
+    started: list[Server] = []
+
+    def start(**env: str) -> Server:
+        started.append(start_server(tmp_path_factory.mktemp("custom"), server.database_url, **env))
+        return started[-1]
+
+    yield start
+    for each in started:
+        each.stop()
 
 
 # -- people, keys, agents --------------------------------------------------------------------------------

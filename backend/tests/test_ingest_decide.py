@@ -101,7 +101,7 @@ def test_forks_after_a_forged_record_take_several_rounds_and_still_match(ledger,
 
 def test_duplicates_conflicts_and_reused_nonces_get_the_sequential_verdict(ledger, pool):
     records = ledger.records()
-    stored = {r["seq"]: r["hash"] for r in records[:10]}
+    stored = {r["seq"]: r for r in records[:10]}
     chain = AgentChain("agt", ledger.identity.public_key, 10, records[9]["hash"])
     conflict = rehashed(records[4])
     batch = [*records[:5], conflict, *records[10:20], forged(records[20]), *records[21:30]]

@@ -28,6 +28,8 @@ BY_ID = {  # another org's id in the path or a filter: 404, nothing changed
     ("GET", "/v1/approvals/{approval_id}"): ("GET", "/v1/approvals/{approval}", None),
     ("POST", "/v1/approvals/{approval_id}/approve"): ("POST", "/v1/approvals/{approval}/approve", {}),
     ("POST", "/v1/approvals/{approval_id}/deny"): ("POST", "/v1/approvals/{approval}/deny", {}),
+    ("PUT", "/v1/users/{user_id}/role"): ("PUT", "/v1/users/{user}/role", {"role": "viewer"}),
+    ("DELETE", "/v1/users/{user_id}"): ("DELETE", "/v1/users/{user}", None),
 }
 LISTS = {  # the other org's own view: none of the first org's data appears
     ("GET", "/v1/keys"),
@@ -49,6 +51,9 @@ ELSEWHERE = {  # tried in dedicated tests below (agent endpoints, org-wide docum
     ("POST", "/v1/auth/signup"),
     ("POST", "/v1/auth/login"),
     ("POST", "/v1/auth/logout"),
+    ("POST", "/v1/auth/password"),  # test_people_roles: one's own password and sessions, never another's
+    ("GET", "/v1/auth/sessions"),
+    ("POST", "/v1/auth/sessions/{session_id}/revoke"),
 }
 NO_TENANT_DATA = {("GET", "/health"), ("GET", "/ready"), ("GET", "/v1/backend-key")}
 
@@ -64,7 +69,8 @@ def victim(org, make_agent):
     org.admin.put(f"/v1/policies/{agent.id}", json={"yaml": POLICY})
     approval = agent.client.post("/v1/approvals", json={"call": "c1", "tool": "send_email", "args_digest": DIGEST})
     key = org.admin.post("/v1/keys", json={"kind": "admin", "name": "victim-key"}).json()
-    ids = {"agent": agent.id, "approval": approval.json()["id"], "key": key["id"]}
+    user = org.session.get("/v1/auth/me").json()["user"]["id"]
+    ids = {"agent": agent.id, "approval": approval.json()["id"], "key": key["id"], "user": user}
     return org, agent, ids, records
 
 
@@ -78,6 +84,7 @@ def snapshot(org, agent):
         "org_policy": admin.get("/v1/policies/org/versions").json(),
         "approvals": admin.get("/v1/approvals").json(),
         "quarantine": admin.get("/v1/logs/quarantine").json(),
+        "users": admin.get("/v1/users").json(),
     }
 
 

@@ -78,6 +78,8 @@ class Caller:
         agent_name: the registered agent's name (agents only).
         agent_head: the agent's current key and verified head (seq, hash), read with the caller (registered
             agents only). Ingest starts from it; it may have moved since, which ingest detects.
+        role: a person's role (`owner`, `admin`, `viewer`); an admin key acts as `admin`.
+        session_id: the session used, for a person.
     """
 
     org_id: str
@@ -88,6 +90,8 @@ class Caller:
     public_key: str | None = None
     agent_name: str | None = None
     agent_head: tuple[str, int, str] | None = None
+    role: str | None = None
+    session_id: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -153,7 +157,7 @@ async def _by_key(
             headers={"Retry-After": str(max(1, round(wait + 0.5)))},
         )
     if key.kind == "admin":
-        return Caller(key.org_id, "admin_key", key.id, f"key:{key.name}", key_id=key.id)
+        return Caller(key.org_id, "admin_key", key.id, f"key:{key.name}", key_id=key.id, role="admin")
     if not agents:
         raise ApiError(403, "forbidden", "an agent cannot call this endpoint")
     if not signed:
@@ -173,7 +177,9 @@ async def _verify_signature(request: Request, state: AppState, now: int) -> str:
             f"agent requests must be signed: send {HEADER_KEY}, {HEADER_TIMESTAMP}, {HEADER_NONCE} and "
             f"{HEADER_SIGNATURE} (docs/api.md, signed requests)",
         )
-    if not (_HEX64.match(key) and _HEX128.match(signature) and stamp.isascii() and stamp.isdigit()):
+    if not (
+        _HEX64.match(key) and _HEX128.match(signature) and stamp.isascii() and stamp.isdigit() and len(stamp) <= 20
+    ):
         raise ApiError(401, "signature_invalid", "malformed signature headers (hex key and signature, decimal time)")
     if not NONCE_PATTERN.match(nonce):
         raise ApiError(401, "signature_invalid", f"{HEADER_NONCE} must be 16-64 characters of [A-Za-z0-9_-]")
@@ -223,7 +229,15 @@ async def _by_session(request: Request, state: AppState, token: str) -> Caller:
     async with state.db.read() as conn:
         row = (
             await conn.execute(
-                select(Session.user_id, Session.org_id, Session.expires_ns, Session.revoked_ns, User.email)
+                select(
+                    Session.id,
+                    Session.user_id,
+                    Session.org_id,
+                    Session.expires_ns,
+                    Session.revoked_ns,
+                    User.email,
+                    User.role,
+                )
                 .join(User, User.id == Session.user_id)
                 .where(Session.token_hash == secret_hash(token))
             )
@@ -232,7 +246,7 @@ async def _by_session(request: Request, state: AppState, token: str) -> Caller:
         raise ApiError(401, "session_invalid", "the session expired or was ended: log in again")
     if request.method in _UNSAFE:
         _check_origin(request, state)
-    return Caller(row.org_id, "user", row.user_id, row.email)
+    return Caller(row.org_id, "user", row.user_id, row.email, role=row.role, session_id=row.id)
 
 
 def _check_origin(request: Request, state: AppState) -> None:

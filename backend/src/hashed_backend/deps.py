@@ -6,9 +6,10 @@ Three kinds of caller, each resolved from the request alone (nothing is remember
 - an admin key, by `Authorization: Bearer hashed_admin_…`;
 - an agent, by `Authorization: Bearer hashed_agent_…` plus a signed request (see `hashed_backend.signing`).
 
-Route signatures say which callers they accept: `Admin` (a person or an admin key), `Agent` (a registered,
-enabled agent with a valid request signature), `AdminOrAgent`, `AgentKey` (an agent key, unsigned: only
-for registration) and `Shipper` (signed, but the key may be unknown: its records are quarantined).
+Route signatures say which callers they accept: `Admin` (a person or an admin key), `Writer` (an `Admin` who is
+not a viewer: every change goes through it), `Agent` (a registered, enabled agent with a valid request
+signature), `AdminOrAgent`, `AgentKey` (an agent key, unsigned: only for registration) and `Shipper` (signed,
+but the key may be unknown: its records are quarantined).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "Caller",
     "Shipper",
     "State",
+    "Writer",
 ]
 
 
@@ -114,6 +116,16 @@ def _caller(*, kinds: frozenset[str], signed: bool = True, registered: bool = Tr
 _ADMIN = frozenset({"user", "admin_key"})
 _AGENT = frozenset({"agent"})
 Admin = Annotated[Caller, Depends(_caller(kinds=_ADMIN))]
+
+
+async def _writer(caller: Admin) -> Caller:
+    """An admin who may change things: a viewer reads only (no policy writes, approvals, keys, people)."""
+    if caller.role == "viewer":
+        raise ApiError(403, "viewer_read_only", "a viewer can read but not change anything; ask an admin or owner")
+    return caller
+
+
+Writer = Annotated[Caller, Depends(_writer)]
 Agent = Annotated[Caller, Depends(_caller(kinds=_AGENT))]
 AdminOrAgent = Annotated[Caller, Depends(_caller(kinds=_ADMIN | _AGENT))]
 AgentKey = Annotated[Caller, Depends(_caller(kinds=_AGENT, signed=False))]

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import datetime
 import logging
+import sqlite3
+import traceback
+from types import TracebackType
 from typing import Any
 
 import orjson
@@ -38,6 +41,46 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(document, default=str).decode()
+
+    def formatException(
+        self, ei: tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
+    ) -> str:
+        """The traceback; for a database error, without any message: drivers quote values in them (issue #15)."""
+        exc = ei[1]
+        if exc is None or not _from_database(exc):
+            return super().formatException(ei)
+        frames = "".join(traceback.format_tb(ei[2]))
+        return f"Traceback (most recent call last):\n{frames}{_database_summary(exc)}"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _from_database(exc: BaseException) -> bool:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return any(isinstance(e, SQLAlchemyError | sqlite3.Error) or _is_psycopg(e) for e in _chain(exc))
+
+
+def _is_psycopg(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".", 1)[0] == "psycopg"
+
+
+def _database_summary(exc: BaseException) -> str:
+    """Exception types, SQLSTATE and the statement (placeholders only): enough to act on, no values."""
+    parts = []
+    for error in _chain(exc):
+        state = getattr(error, "sqlstate", None) or getattr(error, "sqlite_errorname", None)
+        parts.append(type(error).__module__ + "." + type(error).__qualname__ + (f" [{state}]" if state else ""))
+    statement = next((s for e in _chain(exc) if isinstance(s := getattr(e, "statement", None), str)), None)
+    where = f" in statement: {statement[:500]}" if statement else ""
+    return "database error (message withheld: it may quote values): " + " <- ".join(parts) + where
 
 
 def log_config(level: str = "info") -> dict[str, Any]:

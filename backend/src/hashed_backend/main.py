@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import delete
@@ -28,6 +29,7 @@ from hashed_backend.db.models import Challenge, RequestNonce, Session
 from hashed_backend.db.session import Database
 from hashed_backend.deps import AppState
 from hashed_backend.errors import install_error_handlers
+from hashed_backend.http_limits import InputGuard, document_unstorable
 from hashed_backend.middleware import BodyLimit, ResponseHeaders
 from hashed_backend.ratelimit import RateLimiter
 from hashed_backend.services.backend_key import load_or_create
@@ -69,7 +71,8 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
             if settings.migrate_on_start:
                 await upgrade(db)
             secret = settings.secret_key.get_secret_value() if settings.secret_key else None
-            key = await load_or_create(db, secret)
+            old = settings.old_secret_key.get_secret_value() if settings.old_secret_key else None
+            key = await load_or_create(db, secret, data_dir=settings.data_dir, old_secret=old)
             state = AppState(settings, db, RateLimiter(), key, pool)
             app.state.hashed = state
             task = asyncio.create_task(_housekeeping(state))
@@ -91,6 +94,13 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         separate_input_output_schemas=False,
     )
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_unstorable(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise the document
     install_error_handlers(app)
     app.include_router(api_router)
     install_dashboard(app)  # pages at /, offline /docs and /redoc (docs/dashboard.md)
@@ -113,5 +123,6 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
         max_age=600,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(InputGuard, max_headers=settings.max_headers)
     app.add_middleware(ResponseHeaders)
     return app

@@ -39,7 +39,11 @@ class BackendSettings(BaseSettings):
     )
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call with credentials.")
     secret_key: SecretStr | None = Field(
-        default=None, description="When set, the backend's Ed25519 private key is stored encrypted under it."
+        default=None,
+        description="Encrypts the backend's Ed25519 private key at rest (default: a 0600 key file in data_dir).",
+    )
+    old_secret_key: SecretStr | None = Field(
+        default=None, description="The previous secret_key while rotating it: the key is re-encrypted at start."
     )
     allow_signup: bool = Field(default=True, description="Whether anyone may create an organisation.")
     session_days: float = Field(default=14, gt=0, description="Lifetime of a person's session.")
@@ -52,11 +56,18 @@ class BackendSettings(BaseSettings):
     signature_skew_s: int = Field(default=300, gt=0, description="Largest clock skew of a signed request.")
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0, description="Largest request body (413 beyond).")
     max_batch_records: int = Field(default=1000, gt=0, description="Largest number of records in one batch.")
+    max_header_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest request line plus headers, in bytes (431 beyond)."
+    )
+    max_headers: int = Field(default=100, ge=10, description="Most request headers (431 beyond).")
     rate_per_key: float = Field(default=50, gt=0, description="Requests per second per API key (sustained).")
     burst_per_key: int = Field(default=200, gt=0, description="Requests per API key allowed in a burst.")
     auth_rate_per_ip: float = Field(default=1.0, gt=0, description="Sign-up/log-in/registration per second per IP.")
     auth_burst_per_ip: int = Field(default=20, gt=0, description="Auth requests per IP allowed in a burst.")
-    forwarded_allow_ips: str = Field(default="127.0.0.1", description="Proxies trusted for X-Forwarded-For.")
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="Proxies trusted for X-Forwarded-For (comma-separated addresses or networks; default: none).",
+    )
     verify_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1, description="Ingest verifiers.")
     log_level: str = Field(default="info", description="Log level of the JSON logs.")
     migrate_on_start: bool = Field(default=True, description="Apply migrations when the server starts.")

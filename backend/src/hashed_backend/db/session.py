@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -56,6 +57,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _private_file(path: Path) -> None:
+    """Create the SQLite file (and its folder) readable by this user only: it holds password and key hashes.
+
+    SQLite gives its -wal and -shm files the database file's permissions. An existing file is tightened too.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+
+
 class Database:
     """The backend's database: `read()` and `write()` transactions on AsyncConnections, and `run_write`.
 
@@ -70,14 +82,17 @@ class Database:
         if self.dialect == "sqlite":
             database = parsed.database or ""
             if database and database != ":memory:":
-                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
-            self.write_engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+                _private_file(Path(database).expanduser())
+            self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, hide_parameters=True)
+            self.write_engine = create_async_engine(
+                url, pool_size=1, max_overflow=0, pool_timeout=60, hide_parameters=True
+            )
             writers = 1
             self.writer_engine = create_engine(
                 parsed.set(drivername=_SYNC_DRIVERS["sqlite"]),
                 pool_size=writers,
                 max_overflow=0,
+                hide_parameters=True,
                 connect_args={"check_same_thread": False},  # made on the writer thread, closed by `dispose`
             )
             engines = (self.engine.sync_engine, self.write_engine.sync_engine, self.writer_engine)
@@ -85,7 +100,9 @@ class Database:
                 event.listen(engine, "connect", _sqlite_pragmas)
                 event.listen(engine, "begin", _begin_with(begin))
         else:
-            self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=5, pool_pre_ping=True)
+            self.engine = create_async_engine(
+                url, pool_size=pool_size, max_overflow=5, pool_pre_ping=True, hide_parameters=True
+            )
             self.write_engine = self.engine
             writers = _PG_WRITERS
             self.writer_engine = create_engine(
@@ -93,6 +110,7 @@ class Database:
                 pool_size=writers,
                 max_overflow=0,
                 pool_pre_ping=True,
+                hide_parameters=True,  # parameters are password and key hashes: never in an error or a log
             )
         self._writers = ThreadPoolExecutor(writers, thread_name_prefix="hashed-db-write")
 

@@ -8,10 +8,22 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from hashed_backend.schemas.common import Strict
 
-__all__ = ["LoginIn", "MeOut", "OrgOut", "SignupIn", "UserIn", "UserOut"]
+__all__ = [
+    "LoginIn",
+    "MeOut",
+    "OrgOut",
+    "PasswordIn",
+    "Role",
+    "RoleIn",
+    "SessionOut",
+    "SignupIn",
+    "UserIn",
+    "UserOut",
+]
 
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}$", max_length=320)]
 Password = Annotated[str, Field(min_length=10, max_length=1024)]
+Role = Literal["owner", "admin", "viewer"]
 
 
 class SignupIn(Strict):
@@ -34,7 +46,7 @@ class UserIn(Strict):
 
     email: Email
     password: Password
-    role: Literal["admin", "owner"] = "admin"
+    role: Role = "admin"
 
 
 class UserOut(BaseModel):
@@ -58,3 +70,29 @@ class MeOut(BaseModel):
 
     user: UserOut
     org: OrgOut
+
+
+class RoleIn(Strict):
+    """A person's new role.
+
+    `owner`: everything, people included; `admin`: everything but owners; `viewer`: reads only (no policy
+    writes, approvals, keys or people).
+    """
+
+    role: Role
+
+
+class PasswordIn(Strict):
+    """The caller's current password and the new one."""
+
+    current_password: Annotated[str, Field(min_length=1, max_length=1024)]
+    new_password: Password
+
+
+class SessionOut(BaseModel):
+    """One of the caller's sessions (never its token)."""
+
+    id: str
+    created_at: str | None
+    expires_at: str | None
+    current: bool = Field(description="The session this request came with.")

@@ -14,7 +14,11 @@ __all__ = ["BatchIn", "BatchOut", "LogEntry", "LogPage", "QuarantineEntry", "Qua
 class BatchIn(Strict):
     """Records in export form (body fields plus `hash` and `sig`), oldest first, all of the calling agent."""
 
-    records: list[dict[str, Any]] = Field(max_length=10_000)
+    unchecked_text = frozenset({"records"})  # a record's text is the agent's signed word: ingest judges it
+
+    records: list[dict[str, Any]] = Field(
+        description="At most `max_batch_records` (default 1,000; 413 `batch_too_large` beyond)."
+    )
 
 
 class RecordResult(BaseModel):

@@ -3,10 +3,16 @@
 Verification is `hashed.ledger.ChainVerifier`, continued from the agent's stored head (`seq`, `hash`, key).
 Each record is decided in order:
 
-- `seq` at or below the verified head: `duplicate` if the stored record has the same hash, else refused
-  (`conflict`: a different record already holds that place);
+- `seq` below 1: refused (`malformed`, the reason says so);
+- `seq` at or below the verified head: `duplicate` if it is the stored record, field for field, else refused
+  (`conflict`: a tampered resend, or a different record that would fork the chain; quarantined and logged);
 - a nonce this agent already used: refused (`nonce_reused`);
+- a field that is not of the form docs/protocol.md gives it (`record_fields.problem`): refused (`malformed`);
 - otherwise `ChainVerifier.check`: stored, or refused with the verifier's reason.
+
+Nothing a signed record may contain stops ingest: text a database cannot store (a NUL in PostgreSQL, a lone
+surrogate anywhere) never reaches a column as such. `raw` is JSON, which escapes both; the few text columns
+copied out of a record (`tool`, a quarantined record's claimed `hash`, reasons) are escaped the same way.
 
 Ed25519 checks dominate the cost and PyNaCl releases the GIL, so the verifier defers them
 (`check_signatures=False`) and they run on the thread pool at once (`hashed.ledger.verify_signatures`). A
@@ -28,11 +34,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -42,12 +51,14 @@ from hashed_backend.credentials import now_ns
 from hashed_backend.db.models import Agent, AgentKey, Quarantine, Record
 from hashed_backend.db.session import Database, bulk_insert
 from hashed_backend.errors import ApiError
-from hashed_backend.jsontext import json_text
+from hashed_backend.jsontext import json_text, storable_text
+from hashed_backend.services.record_fields import problem
 
 __all__ = ["AgentChain", "Decided", "decide", "ingest", "refusal_code"]
 
+_log = logging.getLogger("hashed_backend")
 _MIN_CHUNK = 16
-_MAX_NONCE = 200
+_NONCE = re.compile("[0-9a-f]{32}")
 _INT64 = 2**63 - 1
 _EFFECTS = frozenset({"allow", "deny", "pending"})
 _ATTEMPTS = 6  # the first may only show that the used nonces must be read
@@ -59,7 +70,7 @@ _AGENTS, _RECORDS = cast(Table, Agent.__table__), cast(Table, Record.__table__)
 _CHAIN = select(_AGENTS.c.public_key, _AGENTS.c.head_seq, _AGENTS.c.head_hash).where(
     _AGENTS.c.id == bindparam("agent_id"), _AGENTS.c.org_id == bindparam("org_id")
 )
-_STORED = select(_RECORDS.c.seq, _RECORDS.c.hash).where(
+_STORED = select(_RECORDS.c.seq, _RECORDS.c.raw).where(
     _RECORDS.c.agent_id == bindparam("agent_id"), _RECORDS.c.seq.in_(bindparam("seqs", expanding=True))
 )
 _USED = select(_RECORDS.c.nonce).where(
@@ -116,14 +127,14 @@ def _seq_of(record: Mapping[str, Any]) -> int | None:
 
 
 def _refuse(out: Decided, index: int, seq: int | None, code: str, reason: str) -> None:
-    out.results.append({"seq": seq, "status": "refused", "code": code, "reason": reason})
+    out.results.append({"seq": seq, "status": "refused", "code": code, "reason": storable_text(reason)})
     out.refused.append(index)
 
 
 def decide(
     records: Sequence[Mapping[str, Any]],
     chain: AgentChain,
-    stored_hashes: Mapping[int, str],
+    stored: Mapping[int, Mapping[str, Any]],
     used_nonces: frozenset[str],
     signatures: Mapping[Signature, bool] | None = None,
     *,
@@ -131,28 +142,29 @@ def decide(
 ) -> Decided:
     """Decide every record in order, knowing `signatures`; pure, so it can run on a worker thread.
 
+    `stored`: the stored records (as ingested) of the batch's seqs at or below the chain's head.
     `defer`: a signature not in `signatures` is taken as good and listed in `pending` (else it is checked).
     """
     verifier = ChainVerifier(
         key=chain.key, seq=chain.seq, head=chain.head, check_signatures=not defer, signatures=signatures
     )
     out = Decided(seq=chain.seq, head=chain.head, pending=verifier.pending)
-    accepted: dict[int, str] = {}
+    accepted: dict[int, Mapping[str, Any]] = {}
     nonces: set[str] = set()
     for index, record in enumerate(records):
         seq = _seq_of(record)
+        if seq is not None and seq < 1:
+            _refuse(out, index, seq, "malformed", f"record {seq}: seq must be 1 or more (the first record is 1)")
+            continue
         if seq is not None and seq <= verifier.seq:
-            known = accepted.get(seq, stored_hashes.get(seq))
-            if known is not None and known == record.get("hash"):
+            known = accepted.get(seq, stored.get(seq))
+            if known is not None and known == record:
                 out.results.append({"seq": seq, "status": "duplicate", "code": None, "reason": None})
             else:
-                _refuse(
-                    out,
-                    index,
-                    seq,
-                    "conflict",
-                    f"record {seq} is already stored with another hash: this forks the chain",
+                reason = (
+                    f"record {seq} is already stored with other contents: a tampered resend, or a fork of the chain"
                 )
+                _refuse(out, index, seq, "conflict", reason)
             continue
         nonce = record.get("nonce")
         if isinstance(nonce, str) and (nonce in used_nonces or nonce in nonces):
@@ -160,15 +172,16 @@ def decide(
                 out, index, seq, "nonce_reused", f"record {seq}: nonce already used by another record of this agent"
             )
             continue
-        if isinstance(nonce, str) and len(nonce) > _MAX_NONCE:
-            _refuse(out, index, seq, "malformed", f"record {seq}: nonce longer than {_MAX_NONCE} characters")
+        wrong = problem(record)
+        if wrong is not None:
+            _refuse(out, index, seq, "malformed", f"record {seq}: {wrong}")
             continue
         try:
             verifier.check(record)
         except ChainBrokenError as exc:
             _refuse(out, index, seq, refusal_code(exc), str(exc))
             continue
-        accepted[record["seq"]] = record["hash"]
+        accepted[record["seq"]] = record
         nonces.add(record["nonce"])
         out.results.append({"seq": seq, "status": "stored", "code": None, "reason": None})
         out.stored.append(index)
@@ -179,7 +192,7 @@ def decide(
 async def _decide_verified(
     records: Sequence[Mapping[str, Any]],
     chain: AgentChain,
-    stored_hashes: Mapping[int, str],
+    stored: Mapping[int, Mapping[str, Any]],
     used_nonces: frozenset[str],
     pool: Executor,
     threads: int,
@@ -187,7 +200,7 @@ async def _decide_verified(
     """`decide`, with the deferred signatures checked on `threads` pool threads at once, until none is left."""
     known: dict[Signature, bool] = {}
     for _ in range(_ROUNDS):
-        decided = decide(records, chain, stored_hashes, used_nonces, known)
+        decided = decide(records, chain, stored, used_nonces, known)
         if not decided.pending:
             return decided
         results = await _verify(decided.pending, pool, threads)
@@ -197,7 +210,7 @@ async def _decide_verified(
             return decided
         # A signature failed: its record is refused, so what follows it is decided again, knowing more.
     # Failures keep uncovering records not reached before (forks of refused records): check the rest in turn.
-    job = functools.partial(decide, records, chain, stored_hashes, used_nonces, known, defer=False)
+    job = functools.partial(decide, records, chain, stored, used_nonces, known, defer=False)
     return await asyncio.get_running_loop().run_in_executor(pool, job)
 
 
@@ -228,7 +241,7 @@ def _record_row(org_id: str, agent_id: str, record: Mapping[str, Any], received:
         "hash": record["hash"],
         "kind": record["kind"],
         "ts": _timestamp(ts),
-        "tool": tool[:200] if isinstance(tool, str) else None,
+        "tool": storable_text(tool[:200]) if isinstance(tool, str) else None,
         "effect": effect if effect in _EFFECTS else None,
         "nonce": record["nonce"],
         "raw": json_text(record),
@@ -245,9 +258,9 @@ def _quarantine_row(
         "agent_id": agent_id,
         "public_key": public_key,
         "seq": result["seq"],
-        "hash": claimed[:200] if isinstance(claimed, str) else None,
+        "hash": storable_text(claimed[:200]) if isinstance(claimed, str) else None,
         "code": result["code"],
-        "reason": result["reason"],
+        "reason": storable_text(result["reason"]),
         "raw": json_text(record),
         "received_ns": received,
     }
@@ -261,8 +274,8 @@ async def _load(
     *,
     nonces: bool,
     head: tuple[str, int, str] | None,
-) -> tuple[AgentChain, dict[int, str], frozenset[str]]:
-    """The agent's chain, the stored hashes of records at or below its head and (`nonces`) the used nonces.
+) -> tuple[AgentChain, dict[int, Any], frozenset[str]]:
+    """The agent's chain, the stored records at or below its head that the batch names, and the used nonces.
 
     `head`: the agent's key and head as just read; when nothing else is needed, the database is not read.
     """
@@ -270,7 +283,7 @@ async def _load(
         chain = AgentChain(agent_id, *head)
         if not any((s := _seq_of(r)) is not None and 0 < s <= chain.seq for r in records):
             return chain, {}, frozenset()
-    stored: dict[int, str] = {}
+    stored: dict[int, Any] = {}
     used: frozenset[str] = frozenset()
     # No snapshot needed: stored records never change, and a nonce used meanwhile fails the insert (then retried);
     # a batch with nothing to insert checks in `_store` that the head it was decided against still stands.
@@ -280,8 +293,8 @@ async def _load(
         old = sorted({s for r in records if (s := _seq_of(r)) is not None and 0 < s <= chain.seq})
         if old:
             rows = await conn.execute(_STORED, {"agent_id": agent_id, "seqs": old})
-            stored = {row.seq: row.hash for row in rows}
-        wanted = sorted({n for r in records if isinstance(n := r.get("nonce"), str) and len(n) <= _MAX_NONCE})
+            stored = {row.seq: orjson.loads(row.raw) for row in rows}
+        wanted = sorted({n for r in records if isinstance(n := r.get("nonce"), str) and _NONCE.fullmatch(n)})
         if nonces and wanted:
             rows = await conn.execute(_USED, {"agent_id": agent_id, "nonces": wanted})
             used = frozenset(row.nonce for row in rows)
@@ -358,8 +371,8 @@ async def _attempt(
     nonces: bool,
     head: tuple[str, int, str] | None,
 ) -> tuple[list[dict[str, Any]], tuple[int, str]]:
-    chain, stored_hashes, used_nonces = await _load(db, org_id, agent_id, records, nonces=nonces, head=head)
-    decided = await _decide_verified(records, chain, stored_hashes, used_nonces, pool, threads)
+    chain, stored, used_nonces = await _load(db, org_id, agent_id, records, nonces=nonces, head=head)
+    decided = await _decide_verified(records, chain, stored, used_nonces, pool, threads)
     if signer not in decided.keys and signer not in await _agent_keys(db, org_id, agent_id):
         # Signed by a key the chain never rotated to: nothing in this batch is the agent's.
         reason = "the batch is signed by a key this agent never rotated to"
@@ -382,6 +395,14 @@ async def _attempt(
         await db.run_write(_store, org_id, agent_id, chain, decided, rows, refused, received)
     except IntegrityError:
         raise _Again from None
+    conflicts = [r["seq"] for r in decided.results if r["code"] == "conflict"]
+    if conflicts:
+        _log.warning(
+            "agent %s sent records that differ from the stored ones at seq %s: quarantined",
+            agent_id,
+            ", ".join(map(str, conflicts[:10])),
+            extra={"org_id": org_id, "agent_id": agent_id, "conflicts": len(conflicts)},
+        )
     return decided.results, (decided.seq, decided.head)
 
 

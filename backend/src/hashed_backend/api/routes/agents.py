@@ -18,7 +18,7 @@ from hashed.errors import ChainBrokenError
 from hashed.protocol import GENESIS, ChainVerifier, registration_message
 from hashed_backend.credentials import iso, new_id, now_ns
 from hashed_backend.db.models import Agent, AgentKey, Challenge, Quarantine, Record
-from hashed_backend.deps import Admin, AuthRateLimit, State
+from hashed_backend.deps import Admin, AuthRateLimit, State, Writer
 from hashed_backend.deps import AgentKey as AgentKeyCaller
 from hashed_backend.errors import ApiError
 from hashed_backend.schemas.agents import AgentOut, ChainOut, ChallengeIn, ChallengeOut, Gap, RegisterIn
@@ -149,7 +149,7 @@ async def get_agent(agent_id: str, caller: Admin, state: State) -> AgentOut:
 
 
 @router.delete("/{agent_id}", response_model=AgentOut)
-async def disable_agent(agent_id: str, caller: Admin, state: State) -> AgentOut:
+async def disable_agent(agent_id: str, caller: Writer, state: State) -> AgentOut:
     """Disable an agent: its requests are refused (403 `agent_disabled`); its records stay."""
     await _get(state, caller.org_id, agent_id)
     async with state.db.write() as conn:

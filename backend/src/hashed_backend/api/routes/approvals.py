@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from hashed_backend.credentials import new_id, now_ns
 from hashed_backend.db.models import Agent, Approval
-from hashed_backend.deps import Admin, AdminOrAgent, Caller, State
+from hashed_backend.deps import AdminOrAgent, Caller, State, Writer
 from hashed_backend.deps import Agent as AgentCaller
 from hashed_backend.errors import ApiError
 from hashed_backend.jsontext import json_text
@@ -101,7 +101,10 @@ async def list_approvals(
     caller: AdminOrAgent,
     state: State,
     status: Literal["pending", "approved", "denied", "expired"] | None = None,
-    cursor: Annotated[str | None, Query(max_length=80)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=80, pattern=r"^[0-9]{1,19}:[A-Za-z0-9_]{1,60}$", description="`next_cursor` of a page."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ApprovalPage:
     """Requests, newest first (an agent sees its own). Expired ones are marked so when listed."""
@@ -121,7 +124,7 @@ async def list_approvals(
         query = query.where(Approval.status == status)
     if cursor is not None:
         created, _, last_id = cursor.partition(":")
-        if not created.isdigit() or not last_id:
+        if not (created.isascii() and created.isdigit() and len(created) <= 19 and int(created) < 2**63) or not last_id:
             raise ApiError(422, "invalid_request", "cursor: pass the next_cursor of a previous page")
         query = query.where(
             (Approval.created_ns < int(created)) | ((Approval.created_ns == int(created)) & (Approval.id > last_id))
@@ -188,12 +191,12 @@ async def _decide(state: State, caller: Caller, approval_id: str, status: str, c
 
 
 @router.post("/{approval_id}/approve", response_model=ApprovalOut)
-async def approve(approval_id: ApprovalId, body: DecisionIn, caller: Admin, state: State) -> ApprovalOut:
+async def approve(approval_id: ApprovalId, body: DecisionIn, caller: Writer, state: State) -> ApprovalOut:
     """Approve a pending request (as the calling person or admin key); the answer is signed."""
     return await _decide(state, caller, approval_id, "approved", body.comment)
 
 
 @router.post("/{approval_id}/deny", response_model=ApprovalOut)
-async def deny(approval_id: ApprovalId, body: DecisionIn, caller: Admin, state: State) -> ApprovalOut:
+async def deny(approval_id: ApprovalId, body: DecisionIn, caller: Writer, state: State) -> ApprovalOut:
     """Deny a pending request; the answer is signed."""
     return await _decide(state, caller, approval_id, "denied", body.comment)

@@ -1,4 +1,4 @@
-"""People: sign-up (a new organisation), log-in and log-out (server-side sessions), who am I."""
+"""People: sign-up, log-in and log-out (server-side sessions), who am I, one's own password and sessions."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from starlette.responses import Response
 from hashed_backend.auth import SESSION_COOKIE
 from hashed_backend.credentials import hash_password, iso, new_id, now_ns, secret_hash, verify_password
 from hashed_backend.db.models import Org, Session, User
-from hashed_backend.deps import Admin, AuthRateLimit, State
+from hashed_backend.deps import Admin, AuthRateLimit, Caller, State
 from hashed_backend.errors import ApiError
-from hashed_backend.schemas.auth import LoginIn, MeOut, SignupIn
+from hashed_backend.schemas.auth import LoginIn, MeOut, PasswordIn, SessionOut, SignupIn
 
 router = APIRouter(prefix="/v1/auth", tags=["people"])
 
@@ -122,6 +122,62 @@ async def logout(request: Request, state: State) -> Response:
 @router.get("/me", response_model=MeOut)
 async def me(caller: Admin, state: State) -> MeOut:
     """The logged-in person (sessions only: an API key is not a person)."""
+    return await _me(state, _person(caller).id)
+
+
+def _person(caller: Caller) -> Caller:
     if caller.kind != "user":
         raise ApiError(403, "forbidden", "this endpoint is for people logged in with a session")
-    return await _me(state, caller.id)
+    return caller
+
+
+@router.post("/password", status_code=204)
+async def change_password(body: PasswordIn, caller: Admin, state: State) -> Response:
+    """Change the caller's own password; every other session of theirs ends (this one stays)."""
+    person = _person(caller)
+    async with state.db.read() as conn:
+        stored = (await conn.execute(select(User.password_hash).where(User.id == person.id))).scalar_one()
+    if not await asyncio.to_thread(verify_password, stored, body.current_password):
+        raise ApiError(403, "password_wrong", "the current password is wrong")
+    new_hash = await asyncio.to_thread(hash_password, body.new_password)
+    async with state.db.write() as conn:
+        await conn.execute(update(User).where(User.id == person.id).values(password_hash=new_hash))
+        await conn.execute(
+            update(Session)
+            .where(Session.user_id == person.id, Session.id != person.session_id, Session.revoked_ns.is_(None))
+            .values(revoked_ns=now_ns())
+        )
+    return Response(status_code=204)
+
+
+@router.get("/sessions", response_model=list[SessionOut])
+async def sessions(caller: Admin, state: State) -> list[SessionOut]:
+    """The caller's live sessions, newest first."""
+    person = _person(caller)
+    async with state.db.read() as conn:
+        rows = await conn.execute(
+            select(Session.id, Session.created_ns, Session.expires_ns)
+            .where(Session.user_id == person.id, Session.revoked_ns.is_(None), Session.expires_ns > now_ns())
+            .order_by(Session.created_ns.desc())
+        )
+        return [
+            SessionOut(
+                id=r.id, created_at=iso(r.created_ns), expires_at=iso(r.expires_ns), current=r.id == person.session_id
+            )
+            for r in rows
+        ]
+
+
+@router.post("/sessions/{session_id}/revoke", status_code=204)
+async def revoke_session(session_id: str, caller: Admin, state: State) -> Response:
+    """End one of the caller's sessions (another device); 404 for anyone else's."""
+    person = _person(caller)
+    async with state.db.write() as conn:
+        ended = await conn.execute(
+            update(Session)
+            .where(Session.id == session_id, Session.user_id == person.id, Session.revoked_ns.is_(None))
+            .values(revoked_ns=now_ns())
+        )
+    if ended.rowcount != 1:
+        raise ApiError(404, "session_not_found", f"you have no live session {session_id}")
+    return Response(status_code=204)

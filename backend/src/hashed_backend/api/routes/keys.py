@@ -9,7 +9,7 @@ from sqlalchemy import insert, select, update
 
 from hashed_backend.credentials import iso, new_id, new_secret, now_ns, secret_hash
 from hashed_backend.db.models import ApiKey
-from hashed_backend.deps import Admin, State
+from hashed_backend.deps import Admin, State, Writer
 from hashed_backend.errors import ApiError
 from hashed_backend.schemas.keys import KeyCreated, KeyIn, KeyOut, RotateIn, RotateOut
 
@@ -79,7 +79,7 @@ async def _get(state: State, caller: Admin, key_id: str) -> Any:
 
 
 @router.post("", status_code=201, response_model=KeyCreated)
-async def create_key(body: KeyIn, caller: Admin, state: State) -> KeyCreated:
+async def create_key(body: KeyIn, caller: Writer, state: State) -> KeyCreated:
     """A new admin or agent key; `key` is in this answer only."""
     return await _create(
         state,
@@ -110,7 +110,7 @@ async def get_key(key_id: str, caller: Admin, state: State) -> KeyOut:
 
 
 @router.post("/{key_id}/rotate", response_model=RotateOut)
-async def rotate_key(key_id: str, body: RotateIn, caller: Admin, state: State) -> RotateOut:
+async def rotate_key(key_id: str, body: RotateIn, caller: Writer, state: State) -> RotateOut:
     """A new key of the same kind and name; the old one expires after `overlap_seconds` (sooner if it already would)."""
     old = await _get(state, caller, key_id)
     now = now_ns()
@@ -126,7 +126,7 @@ async def rotate_key(key_id: str, body: RotateIn, caller: Admin, state: State) -
 
 
 @router.post("/{key_id}/revoke", response_model=KeyOut)
-async def revoke_key(key_id: str, caller: Admin, state: State) -> KeyOut:
+async def revoke_key(key_id: str, caller: Writer, state: State) -> KeyOut:
     """Revoke a key at once: every later request with it gets 401 `key_revoked`."""
     await _get(state, caller, key_id)
     now = now_ns()

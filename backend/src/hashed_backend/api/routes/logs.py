@@ -17,6 +17,7 @@ from hashed_backend.credentials import iso
 from hashed_backend.db.models import Agent, Quarantine, Record
 from hashed_backend.deps import Admin, Shipper, State
 from hashed_backend.errors import ApiError
+from hashed_backend.jsontext import parse_escaped
 from hashed_backend.schemas.logs import BatchIn, BatchOut, LogPage, QuarantinePage
 from hashed_backend.services.ingest import ingest
 
@@ -25,7 +26,8 @@ _HEARTBEAT_S = 15.0
 _INT64 = 2**63 - 1
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
-Cursor = Annotated[str | None, Query(max_length=40, description="`next_cursor` of the previous page.")]
+_CURSOR = r"^[0-9]{1,18}$"
+Cursor = Annotated[str | None, Query(max_length=18, pattern=_CURSOR, description="`next_cursor` of the previous page.")]
 
 
 @router.post("/batch", response_model=BatchOut)
@@ -81,7 +83,7 @@ def _time(value: str | None, name: str) -> int | None:
 def _cursor(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise ApiError(422, "invalid_request", "cursor: pass the next_cursor of a previous page")
     return int(value)
 
@@ -263,10 +265,7 @@ async def quarantine(
 
 
 def _parse(raw: str) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return raw
+    return parse_escaped(raw)  # a refused record may hold lone surrogates: shown escaped
 
 
 @router.get(
@@ -283,7 +282,7 @@ async def stream(
     effect: Literal["allow", "deny", "pending"] | None = None,
     kind: Literal["decision", "outcome", "approval", "key_rotation"] | None = None,
     after: Cursor = None,
-    last_event_id: Annotated[str | None, Header(max_length=40)] = None,
+    last_event_id: Annotated[str | None, Header(max_length=18, pattern=_CURSOR)] = None,
     limit: Annotated[int | None, Query(ge=1, le=100_000, description="Stop after this many events.")] = None,
 ) -> StreamingResponse:
     """Live feed of new records: server-sent events whose `id:` is the record id.

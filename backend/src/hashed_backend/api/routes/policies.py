@@ -16,7 +16,7 @@ from starlette.responses import Response
 from hashed.policy import parse_policy
 from hashed_backend.credentials import iso, now_ns
 from hashed_backend.db.models import Agent, PolicyVersion
-from hashed_backend.deps import Admin, State
+from hashed_backend.deps import Admin, State, Writer
 from hashed_backend.deps import Agent as AgentCaller
 from hashed_backend.errors import ApiError
 from hashed_backend.schemas.policies import DiffOut, EffectivePolicyOut, PolicyIn, PolicyOut, PolicyTextIn
@@ -107,7 +107,7 @@ async def diff_policy(scope: Scope, body: PolicyTextIn, caller: Admin, state: St
 
 
 @router.put("/v1/policies/{scope}", response_model=PolicyOut)
-async def push_policy(scope: Scope, body: PolicyIn, caller: Admin, state: State, response: Response) -> PolicyOut:
+async def push_policy(scope: Scope, body: PolicyIn, caller: Writer, state: State, response: Response) -> PolicyOut:
     """Store a new version, validated by the core.
 
     Removing rules needs `allow_removals: true`; the
@@ -159,7 +159,7 @@ async def _store(
 @router.delete("/v1/policies/{scope}", response_model=PolicyOut)
 async def remove_policy(
     scope: Scope,
-    caller: Admin,
+    caller: Writer,
     state: State,
     comment: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> PolicyOut:
