@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from sqlalchemy import func, select
 
-from hashed.ledger import record_hash, verify_signature
+from hashed.protocol import record_hash, verify_signature
 from hashed_backend.credentials import iso, now_ns
 from hashed_backend.db.models import Agent, AgentKey, Approval, Quarantine, Record
 from hashed_backend.deps import AppState
