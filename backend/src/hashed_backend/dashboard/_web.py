@@ -21,7 +21,7 @@ from hashed_backend.auth import SESSION_COOKIE, Caller, authenticate
 from hashed_backend.deps import AppState, State
 from hashed_backend.errors import ApiError
 
-__all__ = ["CSRF_COOKIE", "LoginRequired", "PageCaller", "form", "render"]
+__all__ = ["CSRF_COOKIE", "LoginRequired", "PageCaller", "PageWriter", "form", "render"]
 
 CSRF_COOKIE = "hashed_csrf"
 _HERE = Path(__file__).parent
@@ -54,6 +54,16 @@ async def _page_caller(request: Request, state: State) -> Caller:
 
 
 PageCaller = Annotated[Caller, Depends(_page_caller)]
+
+
+async def _page_writer(caller: PageCaller) -> Caller:
+    """The logged-in person, if they may change things: a viewer reads only, in the dashboard as in the API."""
+    if caller.role == "viewer":
+        raise ApiError(403, "viewer_read_only", "a viewer can read but not change anything; ask an admin or owner")
+    return caller
+
+
+PageWriter = Annotated[Caller, Depends(_page_writer)]
 
 
 def csrf_token(request: Request) -> str:

@@ -14,7 +14,7 @@ from hashed_backend.api.routes import approvals as approvals_api
 from hashed_backend.api.routes import keys as keys_api
 from hashed_backend.api.routes import logs as logs_api
 from hashed_backend.dashboard import _queries
-from hashed_backend.dashboard._web import PageCaller, form, render
+from hashed_backend.dashboard._web import PageCaller, PageWriter, form, render
 from hashed_backend.deps import State
 from hashed_backend.errors import ApiError
 from hashed_backend.schemas.approvals import DecisionIn
@@ -104,7 +104,7 @@ async def approvals(
 @router.post("/approvals/{approval_id}/{verb}")
 async def decide(
     request: Request,
-    caller: PageCaller,
+    caller: PageWriter,
     state: State,
     approval_id: Annotated[str, Path(max_length=40)],
     verb: Literal["approve", "deny"],
@@ -138,7 +138,7 @@ async def keys(request: Request, caller: PageCaller, state: State) -> Response:
 
 
 @router.post("/keys")
-async def create_key(request: Request, caller: PageCaller, state: State) -> Response:
+async def create_key(request: Request, caller: PageWriter, state: State) -> Response:
     """Create a key; its secret is on this answer's page only (never stored, never shown again)."""
     fields = await form(request)
     try:
@@ -157,7 +157,7 @@ async def create_key(request: Request, caller: PageCaller, state: State) -> Resp
 
 @router.post("/keys/{key_id}/revoke")
 async def revoke_key(
-    request: Request, caller: PageCaller, state: State, key_id: Annotated[str, Path(max_length=40)]
+    request: Request, caller: PageWriter, state: State, key_id: Annotated[str, Path(max_length=40)]
 ) -> Response:
     """Revoke a key at once."""
     await form(request)
@@ -167,7 +167,7 @@ async def revoke_key(
 
 @router.post("/keys/{key_id}/rotate")
 async def rotate_key(
-    request: Request, caller: PageCaller, state: State, key_id: Annotated[str, Path(max_length=40)]
+    request: Request, caller: PageWriter, state: State, key_id: Annotated[str, Path(max_length=40)]
 ) -> Response:
     """A new key of the same kind and name, shown once; the old one keeps working for an hour (the API default)."""
     await form(request)
@@ -191,7 +191,7 @@ async def confirm_disable(
 
 @router.post("/agents/{agent_id}/disable")
 async def disable(
-    request: Request, caller: PageCaller, state: State, agent_id: Annotated[str, Path(max_length=40)]
+    request: Request, caller: PageWriter, state: State, agent_id: Annotated[str, Path(max_length=40)]
 ) -> Response:
     """Disable the agent through the API."""
     await form(request)

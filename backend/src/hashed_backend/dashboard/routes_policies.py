@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from hashed.policy import Policy, PolicyEngine, policy_issues
 from hashed_backend.api.routes import policies as policies_api
-from hashed_backend.dashboard._web import PageCaller, form, render
+from hashed_backend.dashboard._web import PageCaller, PageWriter, form, render
 from hashed_backend.deps import State
 from hashed_backend.errors import ApiError
 from hashed_backend.schemas.policies import PolicyIn, PolicyTextIn
@@ -87,7 +87,7 @@ async def validate(request: Request, caller: PageCaller, state: State) -> Respon
 
 
 @router.post("/policies")
-async def save(request: Request, caller: PageCaller, state: State) -> Response:
+async def save(request: Request, caller: PageWriter, state: State) -> Response:
     """Push the text as a new version through the API (which validates it with the core again)."""
     fields = await form(request)
     text = _text(fields)
@@ -143,7 +143,7 @@ async def diff(request: Request, caller: PageCaller, state: State) -> Response:
 
 @router.post("/policies/restore/{version}")
 async def restore(
-    request: Request, caller: PageCaller, state: State, version: Annotated[int, Path(ge=1, le=2**31)]
+    request: Request, caller: PageWriter, state: State, version: Annotated[int, Path(ge=1, le=2**31)]
 ) -> Response:
     """Roll back: save an earlier version's text as the newest version (history is kept)."""
     await form(request)
