@@ -353,12 +353,16 @@ def replicas(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
     tmp = tmp_path_factory.mktemp("replicas")
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        a, b = pool.map(lambda name: start_server(tmp / name, pg_database), ["a", "b"])
+        starting = [pool.submit(start_server, tmp / name, pg_database) for name in ("a", "b")]
+    started = [future.result() for future in starting if future.exception() is None]
+    failed = [error for error in (future.exception() for future in starting) if error is not None]
     try:
-        yield a, b
+        if failed:  # the other one is stopped below, never left running after the tests
+            raise failed[0]
+        yield started[0], started[1]
     finally:
-        a.stop()
-        b.stop()
+        for server in started:
+            server.stop()
 
 
 @pytest.fixture
