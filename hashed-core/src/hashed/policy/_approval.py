@@ -28,6 +28,8 @@ _COLUMNS = (
 
 _BY_ID = f"SELECT {_COLUMNS} FROM approvals WHERE id = ?"  # noqa: S608
 _ALL = f"SELECT {_COLUMNS} FROM approvals ORDER BY created_ns DESC"  # noqa: S608
+_PENDING = f"SELECT {_COLUMNS} FROM approvals WHERE status = 'pending' AND expires_ns > ?"  # noqa: S608
+_PENDING_ONE = _PENDING + " AND id = ?"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -127,6 +129,29 @@ class ApprovalStore:
             ),
         )
         return request_id
+
+    def to_relay(self, only: str | None = None) -> list[ApprovalRequest]:
+        """Pending, unexpired requests (just `only`, if given): what the shipper hands on to a backend."""
+        now = self._clock()
+        query, params = (_PENDING, (now,)) if only is None else (_PENDING_ONE, (now, only))
+        with self._db.lock:
+            return [ApprovalRequest._from_row(row, now) for row in self._db.conn.execute(query, params).fetchall()]
+
+    def relayed(self, request_id: str, remote_id: str) -> None:
+        """The backend holds the request under `remote_id` (the same id, from backends that keep the agent's)."""
+        with self._db.write() as conn:
+            conn.execute("UPDATE approvals SET remote_id = ? WHERE id = ?", (remote_id, request_id))
+
+    def answered(
+        self, request_id: str, *, status: str, decided_ns: int, by: str, comment: str | None, answer: str, sig: str
+    ) -> None:
+        """Store a backend's signed answer to a pending request (`answer`: its signed fields, JSON)."""
+        with self._db.write() as conn:
+            conn.execute(
+                "UPDATE approvals SET status = ?, decided_ns = ?, decided_by = ?, comment = ?, answer = ?, "
+                "answer_sig = ? WHERE id = ? AND status = 'pending'",
+                (status, decided_ns, by, comment, answer, sig, request_id),
+            )
 
     def consume(self, conn: sqlite3.Connection, request_id: str) -> None:
         """Mark an answered request as used: one approval lets exactly one call through."""

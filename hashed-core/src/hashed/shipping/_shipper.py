@@ -22,6 +22,7 @@ import orjson
 
 from hashed.errors import BackendError, BackendUnavailable, PolicyFileError
 from hashed.ledger._db import Database, get_meta, set_meta
+from hashed.policy._approval import ApprovalStore
 from hashed.protocol._requests import APPROVAL_FIELDS, verify_approval
 from hashed.shipping._backoff import Backoff, CircuitBreaker
 from hashed.shipping._client import BackendClient, PolicyAnswer
@@ -53,6 +54,7 @@ class Shipper:
         self.client = client
         self._queued = queued
         self._db = db
+        self._approvals = ApprovalStore(db, clock)  # the requests this agent relays, and their answers
         self._path = ledger_path
         self._agent = agent
         self._cache = cache
@@ -286,33 +288,24 @@ class Shipper:
         one request (a call that is pending now asks at once); `relay_only` just hands on requests the backend
         has not seen (a closing agent). Returns whether an answer was brought back.
         """
-        query = (
-            "SELECT id, call, tool, args, args_digest, rule, reason, expires_ns, created_ns, remote_id "
-            "FROM approvals WHERE status = 'pending' AND expires_ns > ?"
-        )
-        params: tuple[object, ...] = (self._clock(),)
-        if only is not None:
-            query, params = query + " AND id = ?", (*params, only)
-        with self._db.lock:
-            rows = self._db.conn.execute(query, params).fetchall()
         answered = False
-        for local_id, call, tool, args, digest, rule, reason, expires_ns, created_ns, remote_id in rows:
+        for request in self._approvals.to_relay(only):
+            remote_id = request.remote_id
             if remote_id is None:
                 created = self.client.create_approval(
                     {
-                        "id": local_id,
-                        "call": call,
-                        "tool": tool,
-                        "args": orjson.loads(args),
-                        "args_digest": digest,
-                        "rule": rule,
-                        "reason": reason,
-                        "timeout": max(1, int((expires_ns - created_ns) / 1e9)),
+                        "id": request.id,
+                        "call": request.call,
+                        "tool": request.tool,
+                        "args": request.args,
+                        "args_digest": request.args_digest,
+                        "rule": request.rule,
+                        "reason": request.reason,
+                        "timeout": max(1, int((request.expires_ns - request.created_ns) / 1e9)),
                     }
                 )
                 remote_id = str(created["id"])
-                with self._db.write() as conn:
-                    conn.execute("UPDATE approvals SET remote_id = ? WHERE id = ?", (remote_id, local_id))
+                self._approvals.relayed(request.id, remote_id)
                 if relay_only or created.get("status") == "pending":
                     continue
                 answer: dict[str, Any] = created
@@ -322,7 +315,7 @@ class Shipper:
                 answer = self.client.approval(remote_id)
             if answer.get("status") == "pending":
                 continue
-            answered = self._record_answer(local_id, answer) or answered
+            answered = self._record_answer(request.id, answer) or answered
         return answered
 
     def _record_answer(self, local_id: str, answer: dict[str, Any]) -> bool:
@@ -334,20 +327,14 @@ class Shipper:
         status = str(signed["status"])
         if status not in ("approved", "denied"):
             return False  # expiry is decided locally, by the same timeout
-        decided_ns = int(signed["decided_at"])
-        with self._db.write() as conn:
-            conn.execute(
-                "UPDATE approvals SET status = ?, decided_ns = ?, decided_by = ?, comment = ?, answer = ?, "
-                "answer_sig = ? WHERE id = ? AND status = 'pending'",
-                (
-                    status,
-                    decided_ns,
-                    signed["decided_by"],
-                    signed["comment"],
-                    orjson.dumps({k: signed[k] for k in APPROVAL_FIELDS}).decode(),
-                    signature,
-                    local_id,
-                ),
-            )
+        self._approvals.answered(
+            local_id,
+            status=status,
+            decided_ns=int(signed["decided_at"]),
+            by=signed["decided_by"],
+            comment=signed["comment"],
+            answer=orjson.dumps({k: signed[k] for k in APPROVAL_FIELDS}).decode(),
+            sig=signature,
+        )
         _log.info("hashed: approval %s %s by %s", local_id, status, signed["decided_by"])
         return True
