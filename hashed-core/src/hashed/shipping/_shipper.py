@@ -21,7 +21,8 @@ from typing import Any
 import orjson
 
 from hashed.errors import BackendError, BackendUnavailable, PolicyFileError
-from hashed.ledger._db import Database, get_meta, set_meta
+from hashed.ledger._db import Database
+from hashed.ledger._outbox import acknowledge, next_batch, unshipped_count
 from hashed.policy._approval import ApprovalStore
 from hashed.protocol._requests import APPROVAL_FIELDS, verify_approval
 from hashed.shipping._backoff import Backoff, CircuitBreaker
@@ -216,41 +217,18 @@ class Shipper:
     def unshipped(self) -> int:
         """Records the backend has not acknowledged: committed ones, and this process's not yet committed."""
         queued = self._queued()
-        reader = self._reader()
-        mark = get_meta(reader, "shipped_through")
-        high = reader.execute("SELECT max(seq) FROM records").fetchone()[0] or 0
-        return max(0, high - mark) + queued
+        return unshipped_count(self._reader()) + queued
 
     def ship_batch(self) -> bool:
         """Send the next signed records; mark what the backend acknowledged. Returns whether more wait."""
-        reader = self._reader()
-        mark = get_meta(reader, "shipped_through")
-        rows = reader.execute(
-            "SELECT r.seq, r.kind, r.body, r.hash, s.sig FROM records r LEFT JOIN signatures s ON s.seq = r.seq "
-            "WHERE r.seq > ? ORDER BY r.seq LIMIT ?",
-            (mark, _BATCH),
-        ).fetchall()
-        records: list[dict[str, Any]] = []
-        for _seq, kind, body, digest, sig in rows:
-            if sig is None:
-                break  # not signed yet: it goes in the next round
-            record = orjson.loads(body)
-            record["hash"], record["sig"] = bytes(digest).hex(), bytes(sig).hex()
-            records.append(record)
-            if kind == "key_rotation":
-                break  # the rotation ends its batch, so the batch can be signed with the new key
+        mark, records, more = next_batch(self._reader(), _BATCH)
         if not records:
             return False
         answer = self.client.send(records)
         new_mark, refusals = self._acknowledged(mark, records, answer)
         if new_mark != mark or refusals:
-            with self._db.write() as conn:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO refusals (seq, code, reason, at_ns) VALUES (?, ?, ?, ?)",
-                    [(seq, code, reason, self._clock()) for seq, code, reason in refusals],
-                )
-                set_meta(conn, "shipped_through", new_mark)
-        return len(rows) == _BATCH or new_mark < records[-1]["seq"] or len(records) < len(rows)
+            acknowledge(self._db, new_mark, refusals, self._clock())
+        return more or new_mark < records[-1]["seq"]
 
     def _acknowledged(
         self, mark: int, records: list[dict[str, Any]], answer: dict[str, Any]

@@ -1,0 +1,57 @@
+"""What the shipper sends: the ledger's signed records past the `shipped_through` watermark, and what came back.
+
+The ledger owns its tables; the shipper (hashed.shipping) asks through these typed queries and writes no SQL.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import orjson
+
+from hashed.ledger._db import Database, get_meta, set_meta
+
+__all__ = ["Outbox", "acknowledge", "next_batch", "unshipped_count"]
+
+_NEXT = (
+    "SELECT r.seq, r.kind, r.body, r.hash, s.sig FROM records r LEFT JOIN signatures s ON s.seq = r.seq "
+    "WHERE r.seq > ? ORDER BY r.seq LIMIT ?"
+)
+Outbox = tuple[int, list[dict[str, Any]], bool]  # the watermark, the records to send, whether more rows followed
+
+
+def unshipped_count(conn: sqlite3.Connection) -> int:
+    """Committed records the backend has not acknowledged."""
+    high = conn.execute("SELECT max(seq) FROM records").fetchone()[0] or 0
+    return max(0, high - get_meta(conn, "shipped_through"))
+
+
+def next_batch(conn: sqlite3.Connection, limit: int) -> Outbox:
+    """The watermark, the next signed records to send in order, and whether more rows follow.
+
+    The batch stops before the first unsigned record (it goes in a later round) and after a key rotation (so the
+    batch after it is signed with the new key).
+    """
+    mark = get_meta(conn, "shipped_through")
+    rows = conn.execute(_NEXT, (mark, limit)).fetchall()
+    records: list[dict[str, Any]] = []
+    for _seq, kind, body, digest, sig in rows:
+        if sig is None:
+            break
+        record = orjson.loads(body)
+        record["hash"], record["sig"] = bytes(digest).hex(), bytes(sig).hex()
+        records.append(record)
+        if kind == "key_rotation":
+            break
+    return mark, records, len(rows) == limit or len(records) < len(rows)
+
+
+def acknowledge(db: Database, through: int, refusals: list[tuple[int, str, str]], at_ns: int) -> None:
+    """The backend took every record up to `through` and refused these `(seq, code, reason)` (kept locally)."""
+    with db.write() as conn:
+        conn.executemany(
+            "INSERT OR REPLACE INTO refusals (seq, code, reason, at_ns) VALUES (?, ?, ?, ?)",
+            [(seq, code, reason, at_ns) for seq, code, reason in refusals],
+        )
+        set_meta(conn, "shipped_through", through)
