@@ -26,6 +26,7 @@ from hashed.cli._logs_export import export
 from hashed.cli._output import EXIT_CHECK_FAILED, console, err, fail, print_json
 from hashed.cli._project import project
 from hashed.errors import BackendUnavailable
+from hashed.ledger._queries import Refusal, refusals
 
 __all__ = ["app", "sse_events"]
 
@@ -258,11 +259,10 @@ def _search_table(items: list[dict[str, Any]]) -> Table:
 def refused(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List the records of this agent's ledger that the backend refused, and why (local, no login needed)."""
     path = project().ledger_path
-    rows = []
+    rows: list[Refusal] = []
     if path.exists():
         try:
-            with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
-                rows = conn.execute("SELECT seq, code, reason, at_ns FROM refusals ORDER BY seq").fetchall()
+            rows = refusals(path)
         except sqlite3.Error as exc:
             fail(
                 f"cannot read {path}: {exc}",
@@ -286,8 +286,8 @@ def refused(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -
         console.print(f"the backend refused no record of {path}")
         return
     table = Table(Column("seq", justify="right"), "code", "reason", "refused at", title=f"refused records of {path}")
-    for item in items:
-        table.add_row(str(item["seq"]), item["code"], escape(item["reason"]), local_time(item["at"]))
+    for item, (seq, code, reason, _) in zip(items, rows, strict=True):
+        table.add_row(str(seq), code, escape(reason), local_time(str(item["at"])))
     console.print(table)
     err.print("[dim]→ the backend keeps refused records in quarantine; a record after a refusal still ships[/]")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from hashed.cli._project import INIT_HINT, project
 from hashed.config import HashedSettings
 from hashed.errors import ConfigError, HashedError
 from hashed.identity import read_public_key
-from hashed.ledger._db import get_meta
+from hashed.ledger._queries import ledger_summary
 from hashed.policy import PolicyEngine, load_policy
 
 
@@ -60,22 +59,14 @@ def _ledger(settings: HashedSettings) -> dict[str, object]:
 
 
 def _ledger_head(path: Path) -> dict[str, object]:
-    with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
-        head = conn.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-        signed_through = get_meta(conn, "signed_through")
-        unsigned = conn.execute(
-            "SELECT count(*) FROM records r LEFT JOIN signatures s ON s.seq = r.seq WHERE r.seq > ? AND s.seq IS NULL",
-            (signed_through,),
-        ).fetchone()[0]
-        shipped = get_meta(conn, "shipped_through")
-        unshipped = 0 if head is None else head[0] - shipped
-        pending = conn.execute("SELECT count(*) FROM approvals WHERE status = 'pending'").fetchone()[0]
+    summary = ledger_summary(path)
+    head = "empty" if summary.head_hash is None else f"seq {summary.head_seq}, {summary.head_hash[:16]}…"
     return {
         "ledger": str(path),
-        "chain_head": "empty" if head is None else f"seq {head[0]}, {bytes(head[1]).hex()[:16]}…",
-        "unsigned": unsigned,
-        "unshipped": unshipped,
-        "pending_approvals": pending,
+        "chain_head": head,
+        "unsigned": summary.unsigned,
+        "unshipped": summary.unshipped,
+        "pending_approvals": summary.pending_approvals,
     }
 
 
