@@ -9,15 +9,12 @@ proves a ledger or an export is that history, not a shortened or rewritten one (
 
 from __future__ import annotations
 
-import logging
-
 from hashed.identity import Identity
 from hashed.ledger._db import Database
 from hashed.protocol import Checkpoint, CompactRange, agent_origin, sign_checkpoint
 
 __all__ = ["latest_checkpoint", "sign_ledger_checkpoint"]
 
-_log = logging.getLogger("hashed.ledger")
 _PAGE = 10_000
 _NEXT = (
     "SELECT r.seq, r.hash, s.seq IS NOT NULL FROM records r LEFT JOIN signatures s ON s.seq = r.seq "
