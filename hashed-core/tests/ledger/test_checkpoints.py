@@ -88,6 +88,9 @@ def test_a_checkpoint_altered_after_it_was_signed_is_refused(tmp_path):
     (tmp_path / "forged.cp").write_text(text.replace(root, ("B" if root[0] == "A" else "A") + root[1:]))
     result = runner.invoke(app, ["verify", str(home / "ledger.db"), "--checkpoint", str(tmp_path / "forged.cp")])
     assert result.exit_code == 1 and "not one this chain's key" in result.output
+    assert "forged.cp" in result.output and "cannot be read as a ledger" not in result.output  # blames the note
+    good = runner.invoke(app, ["verify", str(home / "ledger.db"), "--checkpoint", str(tmp_path / "cp")])
+    assert good.exit_code == 0 and "nothing cut off" in good.output
 
 
 def test_an_export_is_checked_against_the_checkpoint_too(tmp_path):

@@ -61,7 +61,7 @@ def verify(
         report = _check(path, live, key, partial, show_progress=console.is_terminal and not as_json)
         _refuse_unsigned(report, in_flight)
         if checkpoint is not None and report.ok:
-            report.error = against_checkpoint(path, live, report, _read_note(checkpoint))
+            _against(path, live, report, checkpoint, as_json)
         waiting, unreadable = journal_backlog(path) if live else (0, [])
     except (OSError, sqlite3.Error, ValueError, HashedError) as exc:  # not a ledger, a damaged one, unreadable
         _unreadable(path, exc, as_json)
@@ -119,6 +119,16 @@ def _resolve(path: Path | None, as_json: bool) -> Path:
         hint = f"hashed verify {inside}" if inside.exists() else "pass a ledger file or an export, not a folder"
         fail(f"{path} is a folder", code=EXIT_USAGE, hint=hint)
     return path
+
+
+def _against(path: Path, live: bool, report: VerifyReport, checkpoint: Path, as_json: bool) -> None:
+    """Check the verified chain against a signed checkpoint: a bad checkpoint is its own error, not the ledger's."""
+    try:
+        report.error = against_checkpoint(path, live, report, _read_note(checkpoint))
+    except HashedError as exc:
+        fail(f"{checkpoint}: {exc}", code=EXIT_CHECK_FAILED, hint="take it from the agent: hashed proof checkpoint")
+    if report.error is None and not as_json:
+        err.print(f"[green]✓[/] the history the agent signed in {escape(str(checkpoint))}, whole: nothing cut off")
 
 
 def _read_note(path: Path) -> str:
