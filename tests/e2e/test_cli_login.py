@@ -133,3 +133,30 @@ def test_the_cli_states_the_backends_minimum_password_length():
 
     [field] = Password.__metadata__
     assert [m.min_length for m in field.metadata if hasattr(m, "min_length")] == [MIN_PASSWORD]
+
+
+def test_one_email_in_two_organisations_logs_in_to_the_one_named(cli, backend):
+    email, password = f"two-{uuid.uuid4().hex[:10]}@example.com", "the same long password"
+    for org in ("First Org", "Second Org"):  # a second sign-up with the same e-mail: a second account
+        cli(
+            "login",
+            "--url",
+            backend.url,
+            "--signup",
+            "--email",
+            email,
+            "--org",
+            org,
+            "--password-stdin",
+            input=password + "\n",
+        )
+    result = cli("login", "--url", backend.url, "--email", email, "--password-stdin", input=password + "\n")
+    assert f"as {email} (First Org)" in result.output
+    assert "also reach: Second Org (log in with --org NAME" in result.output
+    args = ("login", "--url", backend.url, "--email", email, "--org", "Second Org", "--password-stdin")
+    result = cli(*args, "--json", input=password + "\n")
+    assert "revoked the key of your previous login" in result.output  # the first organisation's, on stderr
+    who = json.loads(result.output[result.output.index("{") :])
+    assert who["org"] == "Second Org" and who["other_orgs"] == []  # naming one checks that one only
+    created = json.loads(cli("keys", "list", "--json").output)  # the stored key is the second organisation's
+    assert [k["name"] for k in created if k["status"] == "active"] == [who["key_name"]]

@@ -55,12 +55,17 @@ class Org(Base):
 
 
 class User(Base):
-    """A person who logs in (argon2id password hash)."""
+    """A person's account in one organisation (argon2id password hash).
+
+    An e-mail may have an account in several organisations, each with its own password and role: so that
+    neither sign-up nor adding a person tells whether an address has an account elsewhere.
+    """
 
     __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("org_id", "email"),)
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))
     created_ns: Mapped[int] = mapped_column(BigInteger)
@@ -77,6 +82,9 @@ class Session(Base):
     created_ns: Mapped[int] = mapped_column(BigInteger)
     expires_ns: Mapped[int] = mapped_column(BigInteger)
     revoked_ns: Mapped[int | None] = mapped_column(BigInteger)
+    # The user ids (space-separated) whose password this session's log-in matched: the organisations it may
+    # switch to without the password again (see `POST /v1/auth/switch`).
+    accounts: Mapped[str | None] = mapped_column(Text)
 
 
 class ApiKey(Base):

@@ -17,6 +17,7 @@ __all__ = [
     "RoleIn",
     "SessionOut",
     "SignupIn",
+    "SwitchIn",
     "UserIn",
     "UserOut",
 ]
@@ -35,10 +36,17 @@ class SignupIn(Strict):
 
 
 class LoginIn(Strict):
-    """E-mail and password."""
+    """E-mail and password; `org` (an organisation's id or name) picks one when the e-mail has several accounts."""
 
     email: Email
     password: Annotated[str, Field(min_length=1, max_length=1024)]
+    org: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+
+class SwitchIn(Strict):
+    """The organisation to switch the session to (one its log-in matched)."""
+
+    org_id: Annotated[str, Field(min_length=1, max_length=40)]
 
 
 class UserIn(Strict):
@@ -66,10 +74,11 @@ class OrgOut(BaseModel):
 
 
 class MeOut(BaseModel):
-    """The logged-in person and their organisation."""
+    """The logged-in person, their organisation, and every organisation this session may switch to."""
 
     user: UserOut
     org: OrgOut
+    orgs: list[OrgOut] = []
 
 
 class RoleIn(Strict):

@@ -32,6 +32,7 @@ from hashed.errors import BackendError, ConfigError
 __all__ = ["MIN_PASSWORD", "login", "logout"]
 
 MIN_PASSWORD = 10  # the backend's rule for a new account's password (a test checks they agree); it has the last word
+DEFAULT_ORG = "My organisation"  # what `hashed login --signup` names the new organisation
 
 
 def _default_url() -> str:
@@ -51,14 +52,23 @@ def _identify(client: AdminClient, key: str) -> dict[str, object]:
     return found
 
 
-def _login_with_password(client: AdminClient, url: str, email: str, password: str, days: float) -> Credentials:
-    me = client.json("POST", "/v1/auth/login", body={"email": email, "password": password})
+def _login_with_password(
+    client: AdminClient, url: str, email: str, password: str, days: float, org: str | None
+) -> tuple[Credentials, list[str]]:
+    """Log in, make an admin key of that organisation, log out.
+
+    Also returns the names of the other organisations the same e-mail and password reach (each its own account:
+    `--org` picks one).
+    """
+    body = {"email": email, "password": password} | ({"org": org} if org else {})
+    me = client.json("POST", "/v1/auth/login", body=body)
     name = f"hashed-cli {getpass.getuser()}@{platform.node() or 'host'}"
     try:
         created = client.json("POST", "/v1/keys", body={"kind": "admin", "name": name, "expires_in_days": days})
     finally:
         client.request("POST", "/v1/auth/logout")
-    return Credentials(
+    others = [str(o["name"]) for o in me.get("orgs", []) if o["id"] != me["org"]["id"]]
+    credentials = Credentials(
         url=url,
         admin_key=created["key"],
         key_id=created["id"],
@@ -66,6 +76,7 @@ def _login_with_password(client: AdminClient, url: str, email: str, password: st
         email=me["user"]["email"],
         org=me["org"]["name"],
     )
+    return credentials, others
 
 
 def _retire(previous: Credentials) -> None:
@@ -108,14 +119,17 @@ def _password(*, password_stdin: bool, signup: bool) -> str:
     return password
 
 
-def _email_login(target: str, email: str, *, password_stdin: bool, signup: bool, org: str, days: float) -> Credentials:
+def _email_login(
+    target: str, email: str, *, password_stdin: bool, signup: bool, org: str | None, days: float
+) -> tuple[Credentials, list[str]]:
     password = _password(password_stdin=password_stdin, signup=signup)
     with AdminClient(target, None) as session:
         try:
             if signup:
-                session.json("POST", "/v1/auth/signup", body={"email": email, "password": password, "org_name": org})
+                body = {"email": email, "password": password, "org_name": org or DEFAULT_ORG}
+                org = session.json("POST", "/v1/auth/signup", body=body)["org"]["id"]  # log in to this one
                 session.request("POST", "/v1/auth/logout")
-            return _login_with_password(session, target, email, password, days)
+            return _login_with_password(session, target, email, password, days, org)
         except BackendError as exc:
             if exc.code == "login_failed":
                 fail(f"{exc}", code=1, hint="check the e-mail and password, or log in with --key")
@@ -131,7 +145,12 @@ def login(
         "--signup",
         help=f"With --email: create the account and its organisation (password: {MIN_PASSWORD}+ characters).",
     ),
-    org: str = typer.Option("My organisation", "--org", help="With --signup: the organisation's name."),
+    org: str | None = typer.Option(
+        None,
+        "--org",
+        help=f"With --signup: the new organisation's name (default '{DEFAULT_ORG}'). Else, when your e-mail has "
+        "accounts in several organisations: which one (its name or id).",
+    ),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
     days: float = typer.Option(90, "--expires-in-days", help="With --email: lifetime of the admin key created."),
     as_json: bool = typer.Option(False, "--json", help="Print who you are as JSON."),
@@ -145,7 +164,9 @@ def login(
     if os.environ.get(HASHED_ADMIN_KEY):
         err.print(f"[yellow]![/] {HASHED_ADMIN_KEY} is set: it is used instead of this login until you unset it")
     if email:
-        credentials = _email_login(target, email, password_stdin=password_stdin, signup=signup, org=org, days=days)
+        credentials, others = _email_login(
+            target, email, password_stdin=password_stdin, signup=signup, org=org, days=days
+        )
         secret = credentials.admin_key
     else:
         secret = key or typer.prompt("admin API key", hide_input=True)
@@ -157,6 +178,7 @@ def login(
         except BackendError as exc:
             fail_remote(exc, target)
     if not email:
+        others = []
         credentials = Credentials(url=target, admin_key=secret, key_name=str(me.get("name") or "") or None)
     with contextlib.suppress(ConfigError):
         previous = read_stored()
@@ -172,6 +194,7 @@ def login(
         "key_prefix": me.get("prefix"),
         "expires_at": me.get("expires_at"),
         "created_key": credentials.created_by_login,
+        "other_orgs": others,
         "stored_in": str(path),
     }
     if as_json:
@@ -186,6 +209,10 @@ def login(
             "and stored it; the password is not stored. `hashed logout` revokes this key."
         )
     console.print(f"  credentials in {path} (mode 600)")
+    if others:
+        console.print(
+            f"  the same e-mail and password also reach: {', '.join(others)} (log in with --org NAME to manage one)"
+        )
 
 
 def logout(

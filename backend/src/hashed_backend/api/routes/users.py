@@ -45,9 +45,9 @@ def _may_touch(caller: Caller, *roles: str) -> None:
 async def create_user(body: UserIn, caller: Writer, state: State) -> UserOut:
     """Add a person to the caller's organisation.
 
-    An e-mail that already has an account, here or in another organisation, is refused (409 `email_taken`,
-    worded alike in both cases); without e-mail verification the refusal itself still tells that the address
-    has an account somewhere (issue #15, open).
+    The same e-mail may have an account in other organisations (a separate account, with this password and
+    role), so the answer never tells whether it has one elsewhere; one already in this organisation is 409
+    `already_member`.
     """
     _may_touch(caller, body.role)
     password_hash = await asyncio.to_thread(hash_password, body.password)
@@ -65,7 +65,9 @@ async def create_user(body: UserIn, caller: Writer, state: State) -> UserOut:
                 )
             )
     except IntegrityError:
-        raise ApiError(409, "email_taken", "this e-mail cannot be added; ask the person for another address") from None
+        raise ApiError(
+            409, "already_member", "this e-mail has an account in this organisation already: change its role instead"
+        ) from None
     return UserOut(id=user_id, email=body.email.lower(), role=body.role, created_at=iso(now))
 
 
