@@ -1,10 +1,10 @@
 """Fuzz every operation from the server's own OpenAPI document (schemathesis), on SQLite and PostgreSQL (the
 `server` fixture runs once per database): no input may cause a 5xx, and every answer must match the document.
 
-Every schemathesis check runs (`--checks all`) on every answer, but one: `positive_data_acceptance`. The
-document cannot say everything the server refuses, by design: text no database can store (a NUL, a lone
-surrogate; docs/api.md, "Limits and malformed input") and times that are neither ISO 8601 nor nanoseconds
-are schema-valid strings that get a 422 naming the field.
+Every schemathesis check runs (`--checks all`) on every answer. The document marks every string a request
+may send as free of NUL and lone surrogates (text no database can store, answered 422: docs/api.md, "Limits
+and malformed input"); the generator does not always keep to that pattern, so a case whose text breaks it is
+not "schema-valid", and `positive_data_acceptance` is not asked of it (every other check still is).
 
 Bounded and seeded: a few examples per operation and credential (`derandomize`), so the run is the same every
 time and stays well under two minutes per database. The live feed is left out (it streams until the client
@@ -12,6 +12,9 @@ leaves; test_logs covers it).
 """
 
 from __future__ import annotations
+
+import re
+from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -22,11 +25,27 @@ EXAMPLES = 10
 SKIP = {"/v1/logs/stream"}
 
 
+# NUL, or a surrogate that is not half of a pair: what the document's pattern `^[^\u0000\ud800-\udfff]*$` excludes
+# once the request is JSON (a generated high+low surrogate pair arrives as one character, which is allowed).
+_UNSTORABLE = re.compile("\x00|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]")
+
+
+def _breaks_the_pattern(value: Any) -> bool:
+    """Whether generated data holds text the document's own pattern excludes (the generator's slip, not valid data)."""
+    if isinstance(value, str):
+        return _UNSTORABLE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_breaks_the_pattern(k) or _breaks_the_pattern(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_breaks_the_pattern(v) for v in value)
+    return False
+
+
 def _failures(error: BaseException) -> list[BaseException]:
     return list(getattr(error, "exceptions", [error]))
 
 
-def test_no_input_causes_a_server_error_or_an_answer_the_document_does_not_describe(server, fuzz_headers):
+def test_no_input_causes_a_server_error_or_an_answer_the_document_does_not_describe(server, fuzz_headers, new_ip):
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
     failures, calls = [], 0
     for result in schema.get_all_operations():
@@ -46,11 +65,16 @@ def test_no_input_causes_a_server_error_or_an_answer_the_document_does_not_descr
         )
         def fuzz(case):
             nonlocal calls
-            for headers in fuzz_headers:
+            for credentials in fuzz_headers:
+                # A fresh client address per call: the per-address log-in limit (tested in test_people) would
+                # otherwise answer 429 to whichever call comes after the burst, the auth checks' own included.
+                headers = {**credentials, "X-Forwarded-For": new_ip()}
                 response = case.call(headers=headers, timeout=30)
                 calls += 1
+                sent = (case.body, case.query, case.path_parameters)
+                excluded = [positive_data_acceptance] if _breaks_the_pattern(sent) else []
                 try:
-                    case.validate_response(response, headers=headers, excluded_checks=[positive_data_acceptance])
+                    case.validate_response(response, headers=headers, excluded_checks=excluded)
                 except Exception as error:
                     for failure in _failures(error):
                         title = getattr(failure, "title", type(failure).__name__)

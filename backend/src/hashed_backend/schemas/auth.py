@@ -22,7 +22,10 @@ __all__ = [
     "UserOut",
 ]
 
-Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}$", max_length=320)]
+# No "@", white space or control characters around one "@". Spelled out so that the pattern means the same in
+# Python (the server) and ECMAScript (the OpenAPI document's readers): their `\s` differ on \x1c-\x1f, \x85, \ufeff.
+_EMAIL_PART = r"[^@\s\x00-\x1f\x7f\x85\ufeff]"
+Email = Annotated[str, StringConstraints(pattern=rf"^{_EMAIL_PART}{{1,64}}@{_EMAIL_PART}{{1,255}}$", max_length=320)]
 Password = Annotated[str, Field(min_length=10, max_length=1024)]
 Role = Literal["owner", "admin", "viewer"]
 

@@ -58,6 +58,15 @@ async def batch(body: BatchIn, caller: Shipper, state: State) -> Response:
     )
 
 
+# What `since` and `until` take, stated in the OpenAPI document and checked before parsing, so that the two agree:
+# nanoseconds since the epoch (below 9e18: int64), or an ISO 8601 date, optionally with a time (minutes, seconds,
+# a fraction) and, with a time, `Z` or an offset. (A day the month lacks, such as 02-30, matches and is refused.)
+_YEAR = r"(000[1-9]|00[1-9]\d|0[1-9]\d{2}|[1-9]\d{3})"
+_DATE = rf"{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+_CLOCK = r"[T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?"
+TIME_PATTERN = rf"^(\d{{1,18}}|[1-8]\d{{18}}|{_DATE}({_CLOCK})?)$"
+
+
 def _time(value: str | None, name: str) -> int | None:
     """Nanoseconds from an integer (ns since the epoch) or an ISO 8601 time."""
     if value is None:
@@ -157,8 +166,8 @@ async def search(
     tool: Annotated[str | None, Query(max_length=200)] = None,
     effect: Literal["allow", "deny", "pending"] | None = None,
     kind: Literal["decision", "outcome", "approval", "key_rotation"] | None = None,
-    since: Annotated[str | None, Query(max_length=40, description="Record time from (ISO 8601 or ns).")] = None,
-    until: Annotated[str | None, Query(max_length=40, description="Record time before (ISO 8601 or ns).")] = None,
+    since: Annotated[str | None, Query(pattern=TIME_PATTERN, description="Record time from (ISO 8601, ns).")] = None,
+    until: Annotated[str | None, Query(pattern=TIME_PATTERN, description="Record time before (ISO 8601, ns).")] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text anywhere in the record.")] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
