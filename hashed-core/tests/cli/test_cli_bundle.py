@@ -11,16 +11,12 @@ from typer.testing import CliRunner
 
 from hashed.cli.app import app
 from hashed.identity import Identity
-from hashed.ledger import read_ledger
-from hashed.ledger._checkpoints import all_checkpoints, store_cosigned
-from hashed.ledger._db import Database
 from hashed.protocol import (
     GENESIS,
     Checkpoint,
     MemoryNodeStore,
     NoteVerifier,
     agent_origin,
-    consistency_proof,
     record_hash,
     root_at,
     sign_checkpoint,
@@ -28,7 +24,7 @@ from hashed.protocol import (
     write_bundle,
 )
 from hashed.testing import FIXED_SEED, make_hashed
-from hashed.witness import Witness, WitnessServer, WitnessStore, request_cosignatures
+from hashed.witness import Witness, WitnessServer, WitnessStore
 
 runner = CliRunner()
 AGENT = Identity.from_seed(FIXED_SEED)
@@ -190,23 +186,26 @@ def witnesses(tmp_path):
 
 
 def _gather(home: Path, witnesses: list[Witness]) -> None:
-    """The agent's owner asks the witnesses to cosign each checkpoint and keeps the cosignatures in the ledger."""
-    store = MemoryNodeStore()
-    store.extend(bytes.fromhex(r["hash"]) for r in read_ledger(home / "ledger.db"))
-    log = [NoteVerifier(ORIGIN, bytes.fromhex(AGENT.public_key))]
-    db = Database(home / "ledger.db")
-    try:
-        for note in all_checkpoints(db):
-            prove = lambda m, n: consistency_proof(store, m, n)  # noqa: E731
-            report = request_cosignatures(note, log, witnesses, prove, required=len(witnesses))
-            assert store_cosigned(db, report.note) == len(witnesses)
-    finally:
-        db.close()
+    """The agent's owner asks the witnesses to cosign each checkpoint as it is signed; the ledger keeps them."""
+    options = [option for w in witnesses for option in ("--witness", f"{w.url} {w.key.vkey}")]
+    result = runner.invoke(app, ["proof", "cosign", str(home / "ledger.db"), *options])
+    assert result.exit_code == 0, result.output
+    assert f"{len(witnesses)} of {len(witnesses)} witnesses cosigned" in result.output
 
 
-def test_witness_cosignatures_travel_in_the_bundle_and_a_dropped_one_is_caught(agent, witnesses, tmp_path):
-    home, _ = agent
+@pytest.fixture
+def cosigned(tmp_path, witnesses):
+    """An agent whose owner had both checkpoints cosigned as they were signed (the witnesses saw the log grow)."""
+    home = tmp_path / "cosigned" / ".hashed"
+    _calls(home, 3)
     _gather(home, witnesses)
+    _calls(home, 3)
+    _gather(home, witnesses)
+    return home
+
+
+def test_witness_cosignatures_travel_in_the_bundle_and_a_dropped_one_is_caught(cosigned, witnesses, tmp_path):
+    home = cosigned
     bundle = _export(home, tmp_path / "cosigned.bundle")
     keys = [option for w in witnesses for option in ("--witness", w.key.vkey)]
     code, report = _verify(bundle, "--key", AGENT.public_key, *keys)
@@ -222,9 +221,8 @@ def test_witness_cosignatures_travel_in_the_bundle_and_a_dropped_one_is_caught(a
     assert more.exit_code == 2 and "--min-witnesses 2 but 1 --witness given" in more.output
 
 
-def test_cosignatures_copied_onto_resigned_checkpoints_do_not_verify(agent, witnesses, tmp_path):
-    home, _ = agent
-    _gather(home, witnesses)
+def test_cosignatures_copied_onto_resigned_checkpoints_do_not_verify(cosigned, witnesses, tmp_path):
+    home = cosigned
     lines = _lines(_export(home, tmp_path / "cosigned.bundle"))
     records = [line["record"] for line in lines[3:]]
     _rechain(records, 4, AGENT)
@@ -257,3 +255,21 @@ def test_bundle_options_need_a_ledger_not_a_backend_agent(agent, tmp_path):
     assert missing.exit_code == 2 and not (tmp_path / "x").exists()
     witness = runner.invoke(app, ["verify", str(home / "ledger.db"), "--witness", "x+1+AA"])
     assert witness.exit_code == 2
+
+
+def test_witnesses_that_saw_one_branch_refuse_the_other_and_its_bundle_lacks_their_cosignatures(witnesses, tmp_path):
+    home = tmp_path / "a" / ".hashed"
+    _calls(home, 2)
+    _gather(home, witnesses)
+    fork = tmp_path / "b" / ".hashed"
+    shutil.copytree(home, fork)  # the same key, two histories from here on
+    _calls(home, 2, to="auditor-one@example.com")
+    _gather(home, witnesses)
+    _calls(fork, 3, to="auditor-two@example.com")
+    options = [option for w in witnesses for option in ("--witness", f"{w.url} {w.key.vkey}")]
+    refused = runner.invoke(app, ["proof", "cosign", str(fork / "ledger.db"), *options])
+    assert refused.exit_code == 1 and "split view" in refused.output
+    keys = [option for w in witnesses for option in ("--witness", w.key.vkey)]
+    assert _verify(_export(home, tmp_path / "one.bundle"), *keys)[1]["verdict"] == "ok"
+    code, report = _verify(_export(fork, tmp_path / "two.bundle"), *keys)
+    assert (code, report["verdict"]) == (1, "witnesses")

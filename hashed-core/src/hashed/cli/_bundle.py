@@ -50,7 +50,7 @@ def export_bundle(out: Path, ledger: Path | None) -> None:
     vkey = NoteVerifier(origin, bytes.fromhex(summary.key)).vkey
     err.print(
         f"[green]✓[/] {summary.records} records and {summary.checkpoints} checkpoints (the newest covers "
-        f"{summary.covered}, {summary.cosignatures} witness cosignatures) written to {escape(str(out))}"
+        f"{summary.covered}; {summary.cosignatures} witness cosignatures in all) written to {escape(str(out))}"
     )
     if summary.unsigned:
         err.print(f"[yellow]![/] {summary.unsigned} records at the tail are not signed yet: the next bundle has them")

@@ -74,6 +74,8 @@ def verify(
     """Check signatures, hashes and chain continuity; exit 1 at the first bad record, 4 when there is none."""
     path = _resolve(path, as_json)
     if bundle or is_bundle_file(path):
+        if partial or in_flight:
+            fail("--partial and --in-flight are for ledgers and exports", code=EXIT_USAGE, hint="a bundle is whole")
         verify_bundle_file(path, key, witness or [], min_witnesses, checkpoint, as_json)
     if witness or min_witnesses is not None:
         fail("--witness and --min-witnesses check an audit bundle", code=EXIT_USAGE, hint="hashed logs export --bundle")

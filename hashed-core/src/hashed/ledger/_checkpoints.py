@@ -148,6 +148,8 @@ class CheckpointTimer:
         while not self._stop.wait(poll):
             try:
                 self.tick()
+            except sqlite3.ProgrammingError:  # the ledger was closed under it (not through Hashed.close): stop
+                return
             except (LedgerError, sqlite3.Error, NoteError):
                 _log.warning("hashed: no periodic checkpoint signed; trying again later", exc_info=True)
 

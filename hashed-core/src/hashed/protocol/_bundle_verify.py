@@ -153,7 +153,7 @@ def _walk(
             verifier.check(record)
             tree.append(bytes.fromhex(record["hash"]))
             if tree.size in wanted:
-                roots[tree.size], keys_at[tree.size] = tree.root(), verifier.key
+                roots[tree.size], keys_at[tree.size] = tree.root(), verifier.key or first_key
     except ChainBrokenError as exc:
         verifier.report.error = exc
     return verifier.report, roots, keys_at
