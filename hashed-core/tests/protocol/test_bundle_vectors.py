@@ -63,3 +63,26 @@ def test_the_bundle_vector_with_checkpoint_3_signed_by_the_first_key_is_refused(
     lines[2] = json.dumps(line, ensure_ascii=False) + "\n"
     report = verify_bundle(io.BytesIO("".join(lines).encode()))
     assert report.verdict == "bad_checkpoint"
+
+
+def test_every_single_bit_flip_in_the_bundle_vector_is_caught():
+    """No byte of a bundle is slack: flipping the low bit of any one of them fails verification (with the witness)."""
+    bundle = _bundle()
+    passed = []
+    for index in range(len(bundle)):
+        flipped = bytearray(bundle)
+        flipped[index] ^= 0x01
+        report = verify_bundle(io.BytesIO(bytes(flipped)), witnesses=[WITNESS_KEY], min_witnesses=1)
+        if report.ok:
+            passed.append((index, bundle[max(0, index - 20) : index + 20]))
+    assert passed == []
+
+
+def test_a_proof_hash_spelt_with_padding_bits_set_is_not_a_bundle():
+    lines = _bundle().decode().splitlines(keepends=True)
+    line = json.loads(lines[2])
+    last = line["proof"][0]
+    line["proof"][0] = last[:-2] + chr(ord(last[-2]) + 1) + "="  # 's' -> 't': the same 32 bytes, another spelling
+    lines[2] = json.dumps(line, ensure_ascii=False) + "\n"
+    report = verify_bundle(io.BytesIO("".join(lines).encode()))
+    assert report.verdict == "not_a_bundle" and "canonical base64" in report.reason

@@ -146,7 +146,7 @@ def checkpoint_(
     finally:
         db.close()
     if note is None:
-        fail(f"{path} holds no signed checkpoint yet", code=4, hint="the agent signs one periodically and when it closes")
+        fail(f"{path} holds no signed checkpoint yet", code=4, hint="the agent signs one periodically and at close")
     if out is None:
         typer.echo(note, nl=False)
         return

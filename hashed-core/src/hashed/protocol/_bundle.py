@@ -187,6 +187,8 @@ class BundleReader:
             hashes = tuple(base64.b64decode(p, validate=True) for p in proof)
         except (binascii.Error, ValueError):
             raise BundleError(f"{where}: a proof hash is not base64") from None
+        if _b64(hashes) != proof or any(len(h) != 32 for h in hashes):  # one spelling of each hash: no slack bits
+            raise BundleError(f"{where}: a proof hash is not 32 bytes in canonical base64")
         return BundleCheckpoint(note, start, hashes)
 
     def records(self) -> Iterator[dict[str, Any]]:
