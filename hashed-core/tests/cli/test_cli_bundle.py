@@ -158,6 +158,8 @@ def test_fork_two_branches_under_one_key_each_verify_alone_and_are_forked_togeth
     held = tmp_path / "one.checkpoint"
     held.write_text(runner.invoke(app, ["proof", "checkpoint", str(home / "ledger.db")]).stdout)
     assert _verify(two, "--checkpoint", str(held))[1]["verdict"] == "forked"  # a single checkpoint note is enough
+    ledger = runner.invoke(app, ["verify", "--json", str(fork / "ledger.db"), "--checkpoint", str(one)])
+    assert ledger.exit_code == 1 and orjson.loads(ledger.stdout)["error"]["reason"].endswith("rewritten, or a fork")
 
 
 def test_a_consistency_proof_that_does_not_link_two_checkpoints_is_inconsistent(agent, tmp_path):

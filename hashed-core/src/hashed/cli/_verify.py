@@ -28,6 +28,7 @@ from hashed.cli._verify_checkpoint import against_checkpoint
 from hashed.errors import ChainBrokenError, HashedError
 from hashed.ledger import ChainVerifier, VerifyReport, count_records, is_ledger_file, read_export, read_ledger
 from hashed.ledger._export import journal_backlog
+from hashed.protocol import BundleReader
 
 IN_FLIGHT = 10_000  # unsigned records `--in-flight` accepts, all within this many of the head
 TAIL_NOTE = (
@@ -44,7 +45,9 @@ def verify(
         show_default=False,
         help="A ledger database, a JSONL export or an audit bundle (default: the project's ledger).",
     ),
-    key: str = typer.Option(None, "--key", help="The public key (hex) the chain must start with."),
+    key: str = typer.Option(
+        None, "--key", help="The public key (hex) the chain must start with (a bundle also takes the verifier key)."
+    ),
     partial: bool = typer.Option(False, "--partial", help="The export starts mid-chain (e.g. a time range)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     in_flight: bool = typer.Option(
@@ -155,9 +158,18 @@ def _against(path: Path, live: bool, report: VerifyReport, checkpoint: Path, as_
 
 
 def _read_note(path: Path) -> str:
+    """A checkpoint note, or the newest checkpoint of a bundle."""
     try:
+        if is_bundle_file(path):
+            with path.open("rb") as handle:
+                newest = BundleReader(handle).checkpoints[-1:]
+            if not newest:
+                fail(
+                    f"the bundle {path} holds no checkpoint", code=EXIT_USAGE, hint="hashed proof checkpoint --out FILE"
+                )
+            return newest[0].note
         return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         fail(f"cannot read the checkpoint {path}: {exc}", code=EXIT_USAGE, hint="hashed proof checkpoint --out FILE")
 
 
