@@ -157,6 +157,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", "bench/crewai_overhead.py")
     session.run("python", "bench/autogen_overhead.py")
     session.run("python", "bench/strands_overhead.py")
+    session.run("python", "bench/bundle.py")
     session.run("python", "bench/backend_ingest.py", *session.posargs)
 
 

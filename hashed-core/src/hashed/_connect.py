@@ -17,12 +17,14 @@ from hashed.config import HashedSettings
 from hashed.errors import BackendError, ConfigError, PolicyFileError
 from hashed.identity import Identity
 from hashed.ledger import Ledger
+from hashed.ledger._checkpoints import CheckpointTimer
+from hashed.ledger._db import Database
 from hashed.policy import Policy, PolicyEngine, load_policy, parse_policy
 
 if TYPE_CHECKING:  # httpx and the shipper load only when a backend is configured (import time, memory)
     from hashed.shipping import BackendClient, PolicyAnswer, Shipper
 
-__all__ = ["backend_client", "initial_engine", "policy_from", "start_shipper"]
+__all__ = ["backend_client", "initial_engine", "policy_from", "start_checkpoint_timer", "start_shipper"]
 
 _log = logging.getLogger("hashed")
 _FIRST_FETCH_TIMEOUT = 2.0
@@ -134,4 +136,15 @@ def start_shipper(
         ship_interval=settings.ship_interval,
         policy_interval=settings.policy_interval,
         queued=lambda: ledger.queued,
+    )
+
+
+def start_checkpoint_timer(
+    db: Database, identity: Callable[[], Identity], settings: HashedSettings
+) -> CheckpointTimer | None:
+    """The periodic checkpoints of a long-running agent (#22), or None when both periods are 0 (close only)."""
+    if not settings.checkpoint_records and not settings.checkpoint_interval:
+        return None
+    return CheckpointTimer(
+        db, identity, every_records=settings.checkpoint_records, every_seconds=settings.checkpoint_interval
     )

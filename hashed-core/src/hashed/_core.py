@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hashed._args import record_args, text
-from hashed._connect import backend_client, initial_engine, policy_from, start_shipper
+from hashed._connect import backend_client, initial_engine, policy_from, start_checkpoint_timer, start_shipper
 from hashed._decisions import (
     RECIPES,
     commit_decision,
@@ -125,6 +125,8 @@ class Hashed:
             on_write_error=s.ledger_on_error,
             recipes=RECIPES,
         )
+        ledger = self.ledger
+        self._checkpoints = start_checkpoint_timer(ledger.db, lambda: ledger.identity, s)
         self.approvals = ApprovalStore(self.ledger.db, self._clock)
         self.shipper = start_shipper(s, self._client, self.ledger, self._apply_backend_policy, self._clock)
         self._refresh_hooks()
@@ -478,6 +480,8 @@ class Hashed:
             self.ledger.flush(timeout)
         if self.shipper is not None:
             self.shipper.close(self.settings.flush_timeout)
+        if self._checkpoints is not None:  # stopped first: the ledger's close signs the last checkpoint
+            self._checkpoints.close()
         self.ledger.close(timeout)
 
     def __enter__(self) -> Hashed:

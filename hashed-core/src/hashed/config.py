@@ -62,6 +62,12 @@ class HashedSettings(BaseSettings):
     ship_interval: float = Field(default=0.5, gt=0, description="Seconds between shipping rounds to the backend.")
     policy_interval: float = Field(default=10.0, gt=0, description="Seconds between policy checks at the backend.")
     flush_timeout: float = Field(default=5.0, ge=0, description="Seconds close() tries to ship what is left.")
+    checkpoint_records: int = Field(
+        default=10_000, ge=0, description="Sign a checkpoint every this many records (0: by time and at close only)."
+    )
+    checkpoint_interval: float = Field(
+        default=60.0, ge=0, description="Seconds between checkpoints while records come in (0: by count and at close)."
+    )
     request_timeout: float = Field(default=5.0, gt=0, description="Seconds per request to the backend.")
     disable_plugin_autoload: bool = Field(default=False, description="Do not load plugins from entry points.")
     disabled_plugins: list[str] = Field(default_factory=list, description="Entry-point plugins not to load.")

@@ -12,6 +12,8 @@ __all__ = [
     "HASHED_APPROVAL_POLL",
     "HASHED_APPROVAL_WAIT",
     "HASHED_BACKEND_URL",
+    "HASHED_CHECKPOINT_INTERVAL",
+    "HASHED_CHECKPOINT_RECORDS",
     "HASHED_DISABLED_PLUGINS",
     "HASHED_DISABLE_PLUGIN_AUTOLOAD",
     "HASHED_DURABILITY",
@@ -71,6 +73,10 @@ HASHED_POLICY_INTERVAL = "HASHED_POLICY_INTERVAL"
 """Seconds between policy checks at the backend (default 10)."""
 HASHED_FLUSH_TIMEOUT = "HASHED_FLUSH_TIMEOUT"
 """Seconds `close()` tries to ship what is left (default 5); it never waits longer."""
+HASHED_CHECKPOINT_RECORDS = "HASHED_CHECKPOINT_RECORDS"
+"""Sign a checkpoint every this many new records (default 10000; 0: by time and at close only)."""
+HASHED_CHECKPOINT_INTERVAL = "HASHED_CHECKPOINT_INTERVAL"
+"""Seconds between checkpoints while records come in (default 60; 0: by count and at close only)."""
 HASHED_REQUEST_TIMEOUT = "HASHED_REQUEST_TIMEOUT"
 """Seconds per request to the backend (default 5)."""
 HASHED_DISABLE_PLUGIN_AUTOLOAD = "HASHED_DISABLE_PLUGIN_AUTOLOAD"

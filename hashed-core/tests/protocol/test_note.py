@@ -149,3 +149,20 @@ def test_names_and_texts_that_cannot_be_signed():
         sign_note_text("abc", "PeterNeumann", _peter())
     with pytest.raises(NoteError, match="control characters"):
         sign_note_text("a\tb\n", "PeterNeumann", _peter())
+
+
+def test_a_signature_spelt_with_base64_padding_bits_set_is_refused():
+    """One note, one spelling: the same signature bytes written with non-zero padding bits do not open."""
+    from hashed.protocol import NoteVerifier, open_note, sign_note_text
+
+    signer = Identity.from_seed(bytes(range(32)))
+    text = "example.com/log\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+    line = sign_note_text(text, "example.com/log", signer).line  # 68 bytes: 92 characters, the last one "="
+    verifier = NoteVerifier("example.com/log", bytes.fromhex(signer.public_key))
+    assert open_note(text + "\n" + line, [verifier]).text == text
+    head, encoded = line[:-1].rsplit(" ", 1)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    padded = encoded[:-2] + alphabet[alphabet.index(encoded[-2]) ^ 1] + "="  # a padding bit set: same bytes
+    assert base64.b64decode(padded) == base64.b64decode(encoded)
+    with pytest.raises(NoteError, match="canonical base64"):
+        open_note(text + "\n" + f"{head} {padded}\n", [verifier])

@@ -16,6 +16,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from hashed.cli._admin_client import remote
+from hashed.cli._bundle import export_bundle
 from hashed.cli._output import err
 
 __all__ = ["export"]
@@ -24,13 +25,26 @@ _PROGRESS_FROM = 2000  # records: shorter exports finish before a bar is worth d
 
 
 def export(
-    agent: str = typer.Option(..., "--agent", "-a", help="Agent id or name."),
+    agent: str | None = typer.Option(None, "--agent", "-a", help="Agent id or name (the backend's records)."),
     fmt: str = typer.Option("jsonl", "--format", help="jsonl (one record per line; the only format)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file (default: standard output)."),
     from_seq: int = typer.Option(1, "--from-seq", min=1, help="First record (a later start needs verify --partial)."),
     to_seq: int | None = typer.Option(None, "--to-seq", min=1, help="Last record (default: the newest)."),
+    bundle: Path | None = typer.Option(
+        None,
+        "--bundle",
+        help="Write an offline audit bundle of this agent's own ledger (records, checkpoints, cosignatures, proofs).",
+    ),
+    ledger: Path | None = typer.Option(None, "--ledger", help="With --bundle: the ledger (default: the project's)."),
 ) -> None:
-    """Export an agent's records as JSONL; `hashed verify FILE` checks every signature and link."""
+    """Export an agent's records as JSONL, or its whole history as an audit bundle; `hashed verify FILE` checks it."""
+    if bundle is not None:
+        if agent is not None or output is not None:
+            raise typer.BadParameter("a bundle is written from the agent's own ledger: drop --agent and --output")
+        export_bundle(bundle, ledger)
+        return
+    if agent is None:
+        raise typer.BadParameter("which agent? (or --bundle FILE for this agent's own ledger)", param_hint="--agent")
     if fmt != "jsonl":
         raise typer.BadParameter("only jsonl is supported", param_hint="--format")
     with remote(timeout=60.0) as backend:

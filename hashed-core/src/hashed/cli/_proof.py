@@ -1,7 +1,7 @@
-"""`hashed proof key | inclusion | consistency | checkpoint`: Merkle proofs over an export and signed checkpoints.
+"""`hashed proof key | inclusion | consistency | checkpoint | cosign`: Merkle proofs and signed checkpoints.
 
-Everything is computed from files, with no network and no database: the export's records are the leaves, the
-checkpoints are checked against the log's key (pinned with --key, else the key the export starts with).
+Everything but `cosign` (which asks witnesses) is computed from files, with no network and no database: the export's
+records are the leaves, the checkpoints are checked against the log's key (pinned with --key, else the export's).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from hashed.cli._cosign import cosign
 from hashed.cli._output import EXIT_CHECK_FAILED, EXIT_USAGE, err, fail
 from hashed.cli._project import project
 from hashed.errors import HashedError
@@ -41,7 +42,8 @@ EXPORT = typer.Argument(..., help="A JSONL export (hashed logs export), from seq
 KEY = typer.Option(None, "--key", help="The public key (hex) the agent's chain starts with (pin it).")
 
 
-def _tree(export: Path, key: str | None) -> tuple[list[dict[str, Any]], MemoryNodeStore, NoteVerifier]:
+def _tree(export: Path, key: str | None) -> tuple[list[dict[str, Any]], MemoryNodeStore, list[NoteVerifier]]:
+    """The export's records and tree, and the log's keys: the first (its name), then each it was rotated to."""
     try:
         records = list(read_export(export))
     except (OSError, HashedError) as exc:
@@ -49,15 +51,16 @@ def _tree(export: Path, key: str | None) -> tuple[list[dict[str, Any]], MemoryNo
     report = verify_records(records, key=key)
     if report.error is not None or not report.keys:
         fail(f"{export} does not verify: {report.error or 'no records'}", code=EXIT_CHECK_FAILED)
-    first = report.keys[0]
+    origin = agent_origin(report.keys[0])
     store = MemoryNodeStore()
     store.extend(bytes.fromhex(record["hash"]) for record in records)
-    return records, store, NoteVerifier(agent_origin(first), bytes.fromhex(first))
+    return records, store, [NoteVerifier(origin, bytes.fromhex(key)) for key in report.keys]
 
 
-def _checkpoint(path: Path, log: NoteVerifier) -> SignedCheckpoint:
+def _checkpoint(path: Path, logs: list[NoteVerifier]) -> SignedCheckpoint:
+    log = logs[0]
     try:
-        return open_checkpoint(path.read_bytes(), [log])
+        return open_checkpoint(path.read_bytes(), logs)
     except OSError as exc:
         fail(f"cannot read {path}: {exc.strerror}")
     except HashedError as exc:
@@ -67,7 +70,7 @@ def _checkpoint(path: Path, log: NoteVerifier) -> SignedCheckpoint:
 @app.command()
 def key(export: Path = EXPORT, pin: str = KEY) -> None:
     """Print the agent log's verifier key (for witnesses: hashed witness add-log KEY)."""
-    typer.echo(_tree(export, pin)[2].vkey)
+    typer.echo(_tree(export, pin)[2][0].vkey)
 
 
 @app.command()
@@ -129,7 +132,7 @@ def checkpoint_(
     ledger: Path | None = typer.Argument(None, help="A ledger database (default: the project's)."),
     out: Path | None = typer.Option(None, "--out", help="Write it to this file (default: print it)."),
 ) -> None:
-    """Print the latest checkpoint the agent signed over its ledger (at each close): keep it, verify against it."""
+    """Print the latest checkpoint the agent signed over its ledger (periodically and at close): keep it."""
     path = ledger if ledger is not None else project().ledger_path
     if not is_ledger_file(path):
         fail(f"{path} is not a ledger", code=EXIT_USAGE, hint="pass .hashed/ledger.db, or run where the agent runs")
@@ -143,9 +146,12 @@ def checkpoint_(
     finally:
         db.close()
     if note is None:
-        fail(f"{path} holds no signed checkpoint yet", code=4, hint="the agent signs one each time it closes")
+        fail(f"{path} holds no signed checkpoint yet", code=4, hint="the agent signs one periodically and at close")
     if out is None:
         typer.echo(note, nl=False)
         return
     out.write_text(note, encoding="utf-8")
     err.print(f"[green]✓[/] checkpoint of size {note.splitlines()[1]} written to {out}")
+
+
+app.command("cosign")(cosign)

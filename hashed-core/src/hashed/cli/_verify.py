@@ -21,12 +21,14 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from hashed.cli._bundle import is_bundle_file, verify_bundle_file
 from hashed.cli._output import EXIT_CHECK_FAILED, EXIT_NOTHING_CHECKED, EXIT_USAGE, console, err, fail, print_json
 from hashed.cli._project import project
 from hashed.cli._verify_checkpoint import against_checkpoint
 from hashed.errors import ChainBrokenError, HashedError
 from hashed.ledger import ChainVerifier, VerifyReport, count_records, is_ledger_file, read_export, read_ledger
 from hashed.ledger._export import journal_backlog
+from hashed.protocol import BundleReader
 
 IN_FLIGHT = 10_000  # unsigned records `--in-flight` accepts, all within this many of the head
 TAIL_NOTE = (
@@ -38,9 +40,14 @@ TAIL_NOTE = (
 
 def verify(
     path: Path | None = typer.Argument(
-        None, metavar="[PATH]", show_default=False, help="A ledger database or a JSONL export (default: the project's)."
+        None,
+        metavar="[PATH]",
+        show_default=False,
+        help="A ledger database, a JSONL export or an audit bundle (default: the project's ledger).",
     ),
-    key: str = typer.Option(None, "--key", help="The public key (hex) the chain must start with."),
+    key: str = typer.Option(
+        None, "--key", help="The public key (hex) the chain must start with (a bundle also takes the verifier key)."
+    ),
     partial: bool = typer.Option(False, "--partial", help="The export starts mid-chain (e.g. a time range)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     in_flight: bool = typer.Option(
@@ -51,11 +58,30 @@ def verify(
     checkpoint: Path | None = typer.Option(
         None,
         "--checkpoint",
-        help="A checkpoint the agent signed (hashed proof checkpoint): prove nothing was cut off or rewritten.",
+        help="A checkpoint the agent signed (hashed proof checkpoint), or another bundle: prove nothing was cut off "
+        "or rewritten, and no second history was signed.",
+    ),
+    bundle: bool = typer.Option(
+        False, "--bundle", help="PATH is an audit bundle (hashed logs export --bundle); detected without it."
+    ),
+    witness: list[str] | None = typer.Option(
+        None, "--witness", help="A witness's verifier key whose cosignatures a bundle's checkpoints must carry; repeat."
+    ),
+    min_witnesses: int | None = typer.Option(
+        None,
+        "--min-witnesses",
+        min=0,
+        help="How many --witness must have cosigned the newest checkpoint (default: all).",
     ),
 ) -> None:
     """Check signatures, hashes and chain continuity; exit 1 at the first bad record, 4 when there is none."""
     path = _resolve(path, as_json)
+    if bundle or is_bundle_file(path):
+        if partial or in_flight:
+            fail("--partial and --in-flight are for ledgers and exports", code=EXIT_USAGE, hint="a bundle is whole")
+        verify_bundle_file(path, key, witness or [], min_witnesses, checkpoint, as_json)
+    if witness or min_witnesses is not None:
+        fail("--witness and --min-witnesses check an audit bundle", code=EXIT_USAGE, hint="hashed logs export --bundle")
     try:
         live = is_ledger_file(path)
         report = _check(path, live, key, partial, show_progress=console.is_terminal and not as_json)
@@ -132,9 +158,18 @@ def _against(path: Path, live: bool, report: VerifyReport, checkpoint: Path, as_
 
 
 def _read_note(path: Path) -> str:
+    """A checkpoint note, or the newest checkpoint of a bundle."""
     try:
+        if is_bundle_file(path):
+            with path.open("rb") as handle:
+                newest = BundleReader(handle).checkpoints[-1:]
+            if not newest:
+                fail(
+                    f"the bundle {path} holds no checkpoint", code=EXIT_USAGE, hint="hashed proof checkpoint --out FILE"
+                )
+            return newest[0].note
         return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         fail(f"cannot read the checkpoint {path}: {exc}", code=EXIT_USAGE, hint="hashed proof checkpoint --out FILE")
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hashed.errors import ChainBrokenError, HashedError
+from hashed.errors import ChainBrokenError, HashedError, NoteError
 from hashed.ledger import read_export, read_ledger
-from hashed.protocol import CompactRange, NoteVerifier, VerifyReport, agent_origin, open_checkpoint
+from hashed.protocol import Checkpoint, CompactRange, NoteVerifier, VerifyReport, agent_origin, open_checkpoint
 
 __all__ = ["against_checkpoint"]
 
@@ -19,17 +19,33 @@ __all__ = ["against_checkpoint"]
 def against_checkpoint(path: Path, live: bool, report: VerifyReport, note: str) -> ChainBrokenError | None:
     """None when the verified chain at `path` is the history `note` signed; else why not, at which record.
 
+    The checkpoint must be signed by the key in force at its size: the chain's first key, or the key its signed
+    rotations moved to by then (a checkpoint past the chain's end may be signed by any of the chain's keys).
+
     Raises:
-        HashedError: the note is not a checkpoint signed by the key the chain starts with.
+        HashedError: the note is not a checkpoint signed by the key in force at its size.
     """
     if not report.keys or report.first_seq != 1:
         raise HashedError("a checkpoint is checked against a whole chain, from record 1 (not --partial)")
-    first = report.keys[0]
     try:
-        signed = open_checkpoint(note, [NoteVerifier(agent_origin(first), bytes.fromhex(first))])
+        size = Checkpoint.parse(note[: note.rfind("\n\n") + 1]).size
+    except NoteError as exc:
+        raise HashedError(f"not a checkpoint: {exc}") from exc
+    tree, in_force = CompactRange(), report.keys[0]
+    if 0 < size <= report.count:
+        for record in read_ledger(path) if live else read_export(path):
+            tree.append(bytes.fromhex(record["hash"]))
+            in_force = record["new_key"] if record["kind"] == "key_rotation" else record["key"]
+            if tree.size == size:
+                break
+    keys = [in_force] if size <= report.count else report.keys
+    origin = agent_origin(report.keys[0])
+    try:
+        signed = open_checkpoint(note, [NoteVerifier(origin, bytes.fromhex(key)) for key in keys])
     except HashedError as exc:
-        raise HashedError(f"the checkpoint is not one this chain's key ({first[:16]}…) signed: {exc}") from exc
-    size = signed.checkpoint.size
+        raise HashedError(
+            f"the checkpoint is not one this chain's key in force at size {size} ({keys[-1][:16]}…) signed: {exc}"
+        ) from exc
     if size > report.count:
         return ChainBrokenError(
             report.count + 1,
@@ -37,11 +53,6 @@ def against_checkpoint(path: Path, live: bool, report: VerifyReport, note: str) 
             "records were cut off its tail",
             code="truncated",
         )
-    tree = CompactRange()
-    for record in read_ledger(path) if live else read_export(path):
-        tree.append(bytes.fromhex(record["hash"]))
-        if tree.size == size:
-            break
     if tree.root() != signed.checkpoint.root:
         return ChainBrokenError(
             size,

@@ -4,12 +4,22 @@ Records: RFC 8785 canonical JSON (`canonical_bytes`), an RFC 6962 leaf hash (`re
 signature over a domain-separated message (`signing_message`, `verify_signature`), and the chain rules
 (`ChainVerifier`, `verify_records`). Requests, approval answers and registrations: `canonical_request`,
 `signed_headers`, `approval_message`, `registration_message`. Exports: `read_export`, `write_export`.
+Audit bundles: `write_bundle`, `verify_bundle`.
 Nothing here opens a database or a socket: the backend imports this package, never the agent's ledger or shipper.
 """
 
 from __future__ import annotations
 
 from hashed.protocol._audit import CheckpointReport, verify_against_checkpoint
+from hashed.protocol._bundle import (
+    BUNDLE_FORMAT,
+    BundleCheckpoint,
+    BundleError,
+    BundleHeader,
+    BundleReader,
+    write_bundle,
+)
+from hashed.protocol._bundle_verify import BundleReport, verify_bundle
 from hashed.protocol._canonical import canonical_bytes, jcs_number
 from hashed.protocol._checkpoint import (
     ORIGIN_PREFIX,
@@ -99,6 +109,7 @@ from hashed.protocol._witness import (
 __all__ = [
     "APPROVAL_CONTEXT",
     "APPROVAL_FIELDS",
+    "BUNDLE_FORMAT",
     "COSIGNATURE_V1",
     "ED25519",
     "EMPTY_ROOT",
@@ -116,6 +127,11 @@ __all__ = [
     "REQUEST_CONTEXT",
     "SIGNING_CONTEXT",
     "AddCheckpoint",
+    "BundleCheckpoint",
+    "BundleError",
+    "BundleHeader",
+    "BundleReader",
+    "BundleReport",
     "ChainVerifier",
     "Checkpoint",
     "CheckpointReport",
@@ -164,6 +180,7 @@ __all__ = [
     "signing_message",
     "verify_against_checkpoint",
     "verify_approval",
+    "verify_bundle",
     "verify_consistency",
     "verify_cosigned",
     "verify_inclusion",
@@ -171,5 +188,6 @@ __all__ = [
     "verify_signature",
     "verify_signatures",
     "verify_signatures_parallel",
+    "write_bundle",
     "write_export",
 ]

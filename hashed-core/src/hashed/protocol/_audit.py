@@ -87,10 +87,11 @@ def verify_against_checkpoint(
             return CheckpointReport(
                 "other_log", f"checkpoint of {strangers[0].checkpoint.origin}, not of {origin}", chain
             )
-    return _judge(checkpoints, roots, chain)
+    return judge(checkpoints, roots, chain)
 
 
-def _judge(checkpoints: list[SignedCheckpoint], roots: dict[int, bytes], chain: VerifyReport) -> CheckpointReport:
+def judge(checkpoints: list[SignedCheckpoint], roots: dict[int, bytes], chain: VerifyReport) -> CheckpointReport:
+    """The verdict on verified checkpoints, given the records' root at each size they reached (bundles reuse it)."""
     by_size: dict[int, SignedCheckpoint] = {}
     for c in checkpoints:
         seen = by_size.setdefault(c.checkpoint.size, c)

@@ -140,10 +140,14 @@ class NoteVerifier:
 
 
 def _b64decode(value: str, what: str) -> bytes:
+    """Strict base64: canonical only (zero padding bits), so a signed note has exactly one spelling."""
     try:
-        return base64.b64decode(value, validate=True)
+        decoded = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise NoteError(f"{what} is not base64") from None
+    if base64.b64encode(decoded).decode() != value:
+        raise NoteError(f"{what} is not in canonical base64")
+    return decoded
 
 
 def parse_verifier_key(vkey: str) -> NoteVerifier:
