@@ -243,3 +243,46 @@ def test_dashboard_disable_agent_after_confirmation(org: Any, make_agent: Any, d
     assert "(disabled)" in page.locator("tr", has_text="rogue-bot").inner_text()
     refused = agent.client.get("/v1/policy")
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "agent_disabled"
+
+
+def _ask(agent: Any, call: str, amount: int) -> dict[str, Any]:
+    asked = agent.client.post(
+        "/v1/approvals",
+        json={
+            "call": call,
+            "tool": "transfer_money",
+            "args": {"to": f"acct-{amount}", "amount": amount},
+            "args_digest": "ab" * 32,
+            "reason": "over 500 needs a person",
+        },
+    )
+    assert asked.status_code == 201, asked.text
+    return dict(asked.json())
+
+
+def test_dashboard_approvals_queue_shows_a_new_request_without_reload(
+    org: Any, make_agent: Any, dashboard: Any
+) -> None:
+    agent = make_agent(org)
+    first = _ask(agent, "call-1", 600)
+    page = dashboard(org)
+    page.goto("/approvals")
+    page.locator(f"[data-approval='{first['id']}'] input[name=comment]").fill("half typed")
+    second = _ask(agent, "call-2", 900)
+    card = page.locator(f"[data-approval='{second['id']}']")
+    card.wait_for()  # polled in, no reload
+    assert "acct-900" in card.inner_text()
+    assert page.locator("[data-approval]").first.get_attribute("data-approval") == second["id"]  # newest on top
+    assert page.locator(f"[data-approval='{first['id']}'] input[name=comment]").input_value() == "half typed"
+    with page.expect_response(lambda response: "/approvals/new" in response.url):
+        pass  # one more poll after the card came in
+    assert page.locator("[data-approval]").count() == 2  # nothing shown twice
+    card.locator("input[name=comment]").fill("too much at once")
+    with page.expect_navigation():
+        card.get_by_role("button", name="Deny").click()
+    page.get_by_role("link", name="Denied").click()
+    answered = page.locator(f"[data-approval='{second['id']}']")
+    assert answered.get_by_test_id("comment").inner_text() == "too much at once"
+    assert f"denied by {org.email}" in answered.inner_text()
+    answer = agent.client.get(f"/v1/approvals/{second['id']}", params={"wait": 5}).json()
+    assert answer["status"] == "denied" and answer["comment"] == "too much at once"

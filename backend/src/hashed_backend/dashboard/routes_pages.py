@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
@@ -98,7 +98,28 @@ async def approvals(
     """The queue (pending by default), with each call's arguments and an approve/deny form."""
     page = await approvals_api.list_approvals(caller, state, status=status or None, cursor=None, limit=100)
     context = {"me": caller, "page": "approvals", "items": page.items, "status": status, "error": None}
-    return render(request, state, "approvals.html", context)
+    return render(request, state, "approvals.html", {**context, **_poll(page.items, "")})
+
+
+# The pending queue asks every few seconds for requests newer than the newest it shows (htmx polling, no reload).
+POLL_S = 2
+
+
+def _poll(items: list[Any], after: str, *, oob: bool = False) -> dict[str, Any]:
+    """The poller's state: the newest request time shown (RFC 3339 UTC strings of one format sort as times)."""
+    newest = max([after, *(a.created_at or "" for a in items)])
+    return {"newest": newest, "poll_s": POLL_S, "oob": oob}
+
+
+@router.get("/approvals/new")
+async def new_approvals(
+    request: Request, caller: PageCaller, state: State, after: Annotated[str, Query(max_length=40)] = ""
+) -> Response:
+    """Pending requests asked after `after`, as cards for the top of the queue, and the poller's next URL."""
+    page = await approvals_api.list_approvals(caller, state, status="pending", cursor=None, limit=100)
+    fresh = [a for a in page.items if (a.created_at or "") > after]
+    context = {"me": caller, "items": fresh, **_poll(fresh, after, oob=True)}
+    return render(request, state, "_approvals_new.html", context)
 
 
 @router.post("/approvals/{approval_id}/{verb}")
@@ -119,7 +140,7 @@ async def decide(
         page = await approvals_api.list_approvals(caller, state, status="pending", cursor=None, limit=100)
         message = exc.message if isinstance(exc, ApiError) else str(exc.errors()[0]["msg"])
         context = {"me": caller, "page": "approvals", "items": page.items, "status": "pending", "error": message}
-        return render(request, state, "approvals.html", context, status=409)
+        return render(request, state, "approvals.html", {**context, **_poll(page.items, "")}, status=409)
     return RedirectResponse("/approvals", status_code=303)
 
 
