@@ -286,3 +286,23 @@ def test_dashboard_approvals_queue_shows_a_new_request_without_reload(
     assert f"denied by {org.email}" in answered.inner_text()
     answer = agent.client.get(f"/v1/approvals/{second['id']}", params={"wait": 5}).json()
     assert answer["status"] == "denied" and answer["comment"] == "too much at once"
+
+
+def test_dashboard_key_expiry_set_at_creation_and_at_rotation(org: Any, dashboard: Any) -> None:
+    page = dashboard(org)
+    page.goto("/keys")
+    page.fill("input[name=name]", "expiring-bot")
+    page.fill("form[action='/keys'] input[name=expires_in_days]", "30")
+    page.get_by_role("button", name="Create key").click()
+    secret = page.get_by_test_id("new-key").inner_text()
+    row = page.locator("tr", has_text="expiring-bot")
+    assert row.get_by_test_id("days-left").inner_text() == "in 30 days"
+    stored = next(k for k in org.admin.get("/v1/keys").json() if k["name"] == "expiring-bot")
+    assert row.get_by_test_id("expires").inner_text().startswith(stored["expires_at"])
+    row.locator("input[name=expires_in_days]").fill("3")
+    row.get_by_role("button", name="Rotate").click()
+    assert page.get_by_test_id("new-key").inner_text() != secret
+    new_row = page.locator("tr", has_text="expiring-bot").filter(has_text="in 3 days")
+    assert new_row.get_by_test_id("days-left").get_attribute("class") == "error"  # under a week: said in red
+    old_row = page.locator("tr", has_text="expiring-bot").filter(has_text=secret[:19])
+    assert old_row.get_by_test_id("days-left").inner_text() == "in 0 days"  # the hour of overlap

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -144,11 +145,19 @@ async def decide(
     return RedirectResponse("/approvals", status_code=303)
 
 
+def _time(iso: str) -> datetime:
+    """An API time (RFC 3339, `Z`) as a datetime; Python 3.10's `fromisoformat` does not read `Z`."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
 async def _keys_page(
     request: Request, caller: PageCaller, state: State, *, created: object = None, error: str | None = None
 ) -> Response:
     items = await keys_api.list_keys(caller, state)
-    context = {"me": caller, "page": "keys", "items": items, "created": created, "error": error}
+    now = datetime.now(timezone.utc)
+    days_left = {k.id: round((_time(k.expires_at) - now).total_seconds() / 86400) for k in items if k.expires_at}
+    context = {"me": caller, "page": "keys", "items": items, "created": created, "error": error, "left": days_left}
+    context["default_days"] = state.settings.key_default_days
     return render(request, state, "keys.html", context, status=422 if error else 200)
 
 
@@ -191,11 +200,13 @@ async def rotate_key(
     request: Request, caller: PageWriter, state: State, key_id: Annotated[str, Path(max_length=40)]
 ) -> Response:
     """A new key of the same kind and name, shown once; the old one keeps working for an hour (the API default)."""
-    await form(request)
+    fields = await form(request)
     try:
-        rotated = await keys_api.rotate_key(key_id, RotateIn(), caller, state)
-    except ApiError as exc:
-        return await _keys_page(request, caller, state, error=exc.message)
+        body = RotateIn.model_validate({"expires_in_days": _blank(fields.get("expires_in_days"))})
+        rotated = await keys_api.rotate_key(key_id, body, caller, state)
+    except (ApiError, ValidationError) as exc:
+        message = exc.message if isinstance(exc, ApiError) else f"expires_in_days: {exc.errors()[0]['msg']}"
+        return await _keys_page(request, caller, state, error=message)
     response = await _keys_page(request, caller, state, created=rotated.new)
     response.headers["cache-control"] = "no-store"
     return response
