@@ -5,8 +5,8 @@ ledger counts an allowed call (every call in shadow mode) once in each window th
 with a negative amount counting as nothing, and a window holds what happened in the last `per`. The dashboard
 asks the same engine, for each stored decision, which windows it belongs to. Two honest limits: it counts as the
 *live* policy would (a call the live policy would refuse is not counted), and an argument that redaction removed
-from the record cannot be summed. At most `SCAN` decisions are read, so the page costs the same for a huge agent;
-a window that holds more says "at least".
+from the record cannot be summed. Only the agent's newest `WALK` records are read, so the page costs the same for a
+huge agent; a window that reaches further back says its figure is a floor.
 """
 
 from __future__ import annotations
@@ -16,19 +16,18 @@ import fnmatch
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hashed.policy import Policy, PolicyEngine, Rule, parse_policy
 from hashed_backend.credentials import iso, now_ns
-from hashed_backend.db.models import AgentKey, Record
+from hashed_backend.db.models import AgentKey, Quarantine, Record
 from hashed_backend.deps import AppState
 from hashed_backend.services import policies
 
-__all__ = ["SCAN", "KeyRow", "LivePolicy", "WindowUse", "key_history", "live_policy", "window_use"]
+__all__ = ["WALK", "KeyRow", "LivePolicy", "WindowUse", "key_history", "live_policy", "quarantined", "window_use"]
 
-# Decisions read at most (newest first) to count window use: a bounded index walk.
-SCAN = 10_000
-_BATCH = 1_000
+# Records of the agent read at most (its newest) to count window use: the page's cost does not grow with the agent.
+WALK = 5_000
 
 
 @dataclasses.dataclass
@@ -96,10 +95,25 @@ async def live_policy(state: AppState, org_id: str, agent_id: str, name: str) ->
     if row is None or row.yaml is None:
         return None
     try:
-        policy = parse_policy(row.yaml)
+        policy = _parsed(row.hash, row.yaml)
     except Exception as exc:  # noqa: BLE001 - a stored document the core no longer reads: say so, show the rest
         return LivePolicy(source, row.version, row.hash, None, [], error=str(exc))
     return LivePolicy(source, row.version, row.hash, policy, [r for r in policy.rules if _applies(r, name)])
+
+
+_PARSED: dict[str | None, Policy] = {}
+
+
+def _parsed(digest: str | None, text: str) -> Policy:
+    """The document parsed by the core, remembered by its hash (YAML parsing costs milliseconds per page)."""
+    found = _PARSED.get(digest) if digest else None
+    if found is None:
+        found = parse_policy(text)
+        if len(_PARSED) >= 64:
+            _PARSED.clear()
+        if digest:
+            _PARSED[digest] = found
+    return found
 
 
 def windows_of(rules: list[Rule]) -> list[WindowUse]:
@@ -117,56 +131,89 @@ def windows_of(rules: list[Rule]) -> list[WindowUse]:
 
 
 async def window_use(state: AppState, agent_id: str, name: str, live: LivePolicy) -> list[WindowUse]:
-    """Each window of `live` with its use now, counted from the newest stored decisions (at most `SCAN`)."""
+    """Each window of `live` with its use now, counted from the agent's newest `WALK` stored records."""
     rows = windows_of(live.rules)
     if not rows or live.policy is None:
         return rows
-    engine, by_key = PolicyEngine(live.policy), {row.key: row for row in rows}
+    counter = _Counter(live.policy, rows)
     now = now_ns()
     oldest = now - int(max(row.per_s for row in rows) * 1e9)
-    read, before, reached_oldest = 0, None, False
-    query = select(Record.id, Record.ts, Record.effect, Record.raw).where(
-        Record.agent_id == agent_id, Record.kind == "decision"
+    newest_first = select(Record.id, Record.ts).where(Record.agent_id == agent_id).order_by(Record.id.desc())
+    query = select(Record.ts, Record.raw).where(
+        Record.agent_id == agent_id, Record.kind == "decision", Record.ts >= oldest
     )
-    while read < SCAN and not reached_oldest:
-        page = query if before is None else query.where(Record.id < before)
-        async with state.db.read() as conn:
-            batch = (await conn.execute(page.order_by(Record.id.desc()).limit(min(_BATCH, SCAN - read)))).all()
-        if not batch:
-            reached_oldest = True
-            break
-        read += len(batch)
-        before = batch[-1].id
-        for stored in batch:
-            ts = stored.ts or 0
-            if ts < oldest:
-                reached_oldest = True  # a ledger's clock only moves forward: older ids are older still
-                continue
-            if stored.effect == "allow" or engine.shadow:
-                record = orjson.loads(stored.raw)
-                agent = record.get("agent")
-                _count(engine, agent if isinstance(agent, str) else name, record, now - ts, by_key)
-        if len(batch) < _BATCH:
-            reached_oldest = True
-    if not reached_oldest:
+    if not counter.engine.shadow:  # only allowed calls count (in shadow mode, every call)
+        query = query.where(Record.effect == "allow")
+    if counter.tools is not None:  # only the tools a windowed rule names (when it names them without globs)
+        query = query.where(Record.tool.in_(sorted(counter.tools)))
+    async with state.db.read() as conn:
+        # The walk's lower end: the agent's WALK-th newest record, skipped to along its (agent_id, id) index.
+        edge = (await conn.execute(newest_first.offset(WALK).limit(1))).first()
+        if edge is not None:
+            query = query.where(Record.id > edge.id)
+        found = (await conn.execute(query)).all()
+    for stored in found:
+        counter.add(orjson.loads(stored.raw), name, now - (stored.ts or 0))
+    if edge is not None and (edge.ts or 0) >= oldest:  # the windows reach further back than the walk
         for window in rows:
             window.complete = False
     return rows
 
 
-def _count(engine: PolicyEngine, name: str, record: dict[str, Any], age_ns: int, by_key: dict[Any, WindowUse]) -> None:
-    """Add one allowed decision to each window the engine lists for it that it still falls in."""
-    args = record.get("args")
-    tool = record.get("tool")
-    if not isinstance(args, dict) or not isinstance(tool, str):
-        return
-    for check in engine.evaluate(name, tool, args).windows:
-        if age_ns > check.per_ns:
-            continue
-        what = None if check.max_calls is not None else check.scope.rpartition("\x1fsum:")[2]
-        found = by_key.get((check.rule_id, what))
-        if found is not None:
-            found.used += 1 if what is None else check.amount
+class _Counter:
+    """Adds stored decisions to the windows the engine lists for them.
+
+    The engine's verdict depends on the tool, the agent and the arguments its rules read, so verdicts are
+    remembered by those: a long run of calls with few distinct amounts costs one evaluation each.
+    """
+
+    def __init__(self, policy: Policy, rows: list[WindowUse]) -> None:
+        self.engine = PolicyEngine(policy)
+        self.by_key = {row.key: row for row in rows}
+        names: set[str] = set()
+        for rule in policy.rules:
+            names.update(rule.limits or {}, rule.when or {}, (rule.approval.when or {}) if rule.approval else {})
+        self.names = tuple(sorted({n.split(".")[0] for n in names}))  # a dotted path reads a top-level argument
+        windowed = {row.rule for row in rows}
+        patterns = [p for rule in policy.rules if rule.id in windowed for p in rule.tools]
+        plain = not any(ch in p for p in patterns for ch in "*?[")
+        self.tools: set[str] | None = set(patterns) if plain else None
+        self._memo: dict[Any, tuple[tuple[WindowUse, bool, int, float], ...]] = {}
+
+    def add(self, record: dict[str, Any], name: str, age_ns: int) -> None:
+        """Count one allowed decision in each window the engine lists for it that it still falls in."""
+        args, tool, agent = record.get("args"), record.get("tool"), record.get("agent")
+        if not isinstance(args, dict) or not isinstance(tool, str):
+            return
+        agent = agent if isinstance(agent, str) else name
+        try:
+            key: Any = (tool, agent, orjson.dumps([[n in args, args.get(n)] for n in self.names]))
+        except TypeError:
+            key = None
+        found = self._memo.get(key) if key is not None else None
+        if found is None:
+            found = tuple(self._windows(agent, tool, args))
+            if key is not None:
+                self._memo[key] = found
+        for window, calls, per_ns, amount in found:
+            if age_ns <= per_ns:
+                window.used += 1 if calls else amount
+
+    def _windows(self, agent: str, tool: str, args: dict[str, Any]) -> Any:
+        for check in self.engine.evaluate(agent, tool, args).windows:
+            calls = check.max_calls is not None
+            window = self.by_key.get((check.rule_id, None if calls else check.scope.rpartition("\x1fsum:")[2]))
+            if window is not None:
+                yield window, calls, check.per_ns, check.amount
+
+
+async def quarantined(state: AppState, org_id: str, agent_id: str) -> int:
+    """How many of the agent's records were refused and wait in the quarantine (read through its agent index)."""
+    async with state.db.read() as conn:
+        count = await conn.execute(
+            select(func.count()).where(Quarantine.agent_id == agent_id, Quarantine.org_id == org_id)
+        )
+        return int(count.scalar_one())
 
 
 async def key_history(state: AppState, org_id: str, agent_id: str) -> list[KeyRow]:

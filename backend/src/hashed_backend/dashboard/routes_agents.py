@@ -25,7 +25,6 @@ async def agent_page(
     """One agent of the caller's organisation (404 for any other), read through the API's handlers."""
     try:
         agent = await agents_api.get_agent(agent_id, caller, state)
-        chain = await agents_api.chain(agent_id, caller, state, verify=False)
     except ApiError as exc:
         if exc.status != 404:
             raise
@@ -50,11 +49,11 @@ async def agent_page(
         "me": caller,
         "page": "overview",
         "agent": agent,
-        "chain": chain,
+        "quarantined": await _agent.quarantined(state, caller.org_id, agent.id),
         "recent": recent.items,
         "live": live,
         "windows": windows,
-        "scan": _agent.SCAN,
+        "walk": _agent.WALK,
         "keys": await _agent.key_history(state, caller.org_id, agent.id),
     }
     return render(request, state, "agent.html", context)
