@@ -217,7 +217,14 @@ def test_dashboard_screenshots(org: Any, make_agent: Any, dashboard: Any, tmp_pa
             "rule": "small-transfers",
         },
     ).raise_for_status()
-    org.admin.put("/v1/policies/org", json={"yaml": FIXED}).raise_for_status()
+    windowed = FIXED.replace(
+        "    effect: allow\n",
+        "    effect: allow\n    limits:\n      amount: {max: 1000, window: {per: 1d, max_sum: 5000}}\n"
+        "    rate: {per: 1h, max_calls: 20}\n",
+        1,
+    )
+    org.admin.put("/v1/policies/org", json={"yaml": windowed}).raise_for_status()
+    org.admin.post("/v1/users", json={"email": "dana@example.com", "password": "a long password 1", "role": "viewer"})
     page = dashboard(org)
     page.set_viewport_size({"width": 1280, "height": 800})
     for name, path in (
@@ -226,6 +233,8 @@ def test_dashboard_screenshots(org: Any, make_agent: Any, dashboard: Any, tmp_pa
         ("approvals", "/approvals"),
         ("policies", "/policies"),
         ("keys", "/keys"),
+        ("agent", f"/agents/{agent.id}"),
+        ("people", "/people"),
     ):
         page.goto(path)
         page.screenshot(path=str(folder / f"dashboard-{name}.png"), full_page=False)
