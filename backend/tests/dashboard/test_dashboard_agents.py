@@ -95,3 +95,21 @@ def test_dashboard_agent_page_of_another_organisation_is_not_found(
     token = next(c["value"] for c in page.context.cookies() if c["name"] == "hashed_csrf")
     assert page.request.post(f"/agents/{theirs.id}/disable", form={"csrf": token}).status == 404
     assert other_org.admin.get(f"/v1/agents/{theirs.id}").json()["disabled_at"] is None
+
+
+def test_dashboard_agent_page_says_its_figures_are_floors_past_its_walk(
+    org: Any, make_agent: Any, dashboard: Any
+) -> None:
+    org.admin.put("/v1/policies/org", json={"yaml": WINDOWED}).raise_for_status()
+    agent = make_agent(org, "busy-bot")
+    for _ in range(2_510):  # 5,020 records (decision and outcome): past the page's walk of the newest 5,000
+        agent.ledger.send_email("a@example.com", "x")
+    agent.ledger.transfer_money("acct-1", 10)
+    records = agent.ledger.records()
+    for start in range(0, len(records), 1_000):
+        assert agent.ship(records[start : start + 1_000]).status_code == 200
+    page = dashboard(org)
+    page.goto(f"/agents/{agent.id}")
+    amount = page.locator("[data-window='small-transfers:amount'] [data-testid=used]")
+    assert amount.inner_text() == "at least 10 of 5000"
+    assert "newest 5,000 records were read" in page.get_by_test_id("windows-note").inner_text()
