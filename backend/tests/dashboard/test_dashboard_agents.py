@@ -42,14 +42,14 @@ def test_dashboard_agent_page_window_use_moves_after_a_shipped_call(org: Any, ma
     page.wait_for_url(f"**/agents/{agent.id}")
     amount = page.locator("[data-window='small-transfers:amount'] [data-testid=used]")
     calls = page.locator("[data-window='small-transfers:calls'] [data-testid=used]")
-    assert (amount.inner_text(), calls.inner_text()) == ("300 of 5000", "1 of 10")
+    assert (amount.inner_text(), calls.inner_text()) == ("300 of 5,000", "1 of 10")
     assert "send_email" in page.locator("#recent").inner_text()
 
     agent.ledger.transfer_money("acct-2", 450.5)
     agent.ledger.transfer_money("acct-3", 2000)  # over the per-call max: denied, counts in no window
     _shipped(agent)
     page.reload()
-    assert (amount.inner_text(), calls.inner_text()) == ("750.5 of 5000", "2 of 10")
+    assert (amount.inner_text(), calls.inner_text()) == ("750.5 of 5,000", "2 of 10")
     first = page.locator("#recent tbody tr").first.inner_text()
     assert "transfer_money" in first and "deny" in first
 
@@ -111,5 +111,5 @@ def test_dashboard_agent_page_says_its_figures_are_floors_past_its_walk(
     page = dashboard(org)
     page.goto(f"/agents/{agent.id}")
     amount = page.locator("[data-window='small-transfers:amount'] [data-testid=used]")
-    assert amount.inner_text() == "at least 10 of 5000"
+    assert amount.inner_text() == "at least 10 of 5,000"
     assert "newest 5,000 records were read" in page.get_by_test_id("windows-note").inner_text()
