@@ -315,3 +315,16 @@ def test_dashboard_key_expiry_set_at_creation_and_at_rotation(org: Any, dashboar
     assert new_row.get_by_test_id("days-left").get_attribute("class") == "error"  # under a week: said in red
     old_row = page.locator("tr", has_text="expiring-bot").filter(has_text=secret[:19])
     assert old_row.get_by_test_id("days-left").inner_text() == "in 0 days"  # the hour of overlap
+
+
+def test_dashboard_approvals_queue_shows_an_answer_given_elsewhere(org: Any, make_agent: Any, dashboard: Any) -> None:
+    agent = make_agent(org)
+    asked = _ask(agent, "call-3", 700)
+    page = dashboard(org)
+    page.goto("/approvals")
+    card = page.locator(f"[data-approval='{asked['id']}']")
+    assert card.get_by_role("button", name="Approve").is_visible()
+    org.admin.post(f"/v1/approvals/{asked['id']}/approve", json={"comment": "done from the CLI"}).raise_for_status()
+    card.get_by_test_id("comment").filter(has_text="done from the CLI").wait_for()  # polled in, no reload
+    assert "approved by key:ops" in card.inner_text()
+    assert card.get_by_role("button", name="Approve").count() == 0

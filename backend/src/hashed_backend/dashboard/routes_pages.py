@@ -114,12 +114,27 @@ def _poll(items: list[Any], after: str, *, oob: bool = False) -> dict[str, Any]:
 
 @router.get("/approvals/new")
 async def new_approvals(
-    request: Request, caller: PageCaller, state: State, after: Annotated[str, Query(max_length=40)] = ""
+    request: Request,
+    caller: PageCaller,
+    state: State,
+    after: Annotated[str, Query(max_length=40)] = "",
+    shown: Annotated[list[str] | None, Query(max_length=100)] = None,
 ) -> Response:
-    """Pending requests asked after `after`, as cards for the top of the queue, and the poller's next URL."""
+    """What changed in the queue: new requests, and the shown ones that were answered or expired meanwhile.
+
+    New requests (asked after `after`) are cards for the top of the queue; `shown` cards that are no longer
+    pending come back with their answer, replacing themselves; the poller comes back with its next `after`.
+    """
     page = await approvals_api.list_approvals(caller, state, status="pending", cursor=None, limit=100)
     fresh = [a for a in page.items if (a.created_at or "") > after]
-    context = {"me": caller, "items": fresh, **_poll(fresh, after, oob=True)}
+    pending = {a.id for a in page.items}
+    answered = []
+    for approval_id in [s for s in shown or [] if s not in pending and len(s) <= 40][:20]:
+        try:  # rare (someone answered, or it expired): one read each
+            answered.append(await approvals_api.get_approval(approval_id, caller, state, wait=0))
+        except ApiError:
+            continue
+    context = {"me": caller, "items": fresh, "answered": answered, **_poll(fresh, after, oob=True)}
     return render(request, state, "_approvals_new.html", context)
 
 
