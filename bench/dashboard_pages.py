@@ -1,6 +1,6 @@
 """Dashboard server time (not a test): prints a table.
 
-The overview and log-search pages, rendered for a logged-in person, over `--rows` stored records (bulk-inserted
+The overview, log-search and agent pages, rendered for a logged-in person, over `--rows` stored records (bulk-inserted
 straight into SQLite by backend_ingest.fill, as that benchmark does). Server time is the access log's
 `duration_ms` of each request (the time the app spent, without the client); p50 and p99 over `--repeats`.
 
@@ -28,7 +28,22 @@ PAGES = {
     "logs, tool + decision": "/logs?tool=delete_records&effect=deny",
     "logs, agent + time range": "/logs?agent=bulk-3&since=1970-01-01T00:00Z&until=2100-01-01T00:00Z",
     "logs, text": "/logs?q=acct-42",
+    "agent page (windows)": "/agents/{agent}",
 }
+# The agent page counts window use from stored decisions: give it a live policy with a sum window and a rate.
+WINDOWED = """version: 1
+default: deny
+rules:
+  - id: transfers
+    tools: [transfer_money]
+    effect: allow
+    limits:
+      amount: {max: 1000, window: {per: 1d, max_sum: 50000}}
+    rate: {per: 1h, max_calls: 1000}
+  - id: reads
+    tools: [read_file, search_web, send_email]
+    effect: allow
+"""
 
 
 def server_ms(log: Path, path: str, since: int) -> list[float]:
@@ -53,7 +68,8 @@ def main() -> None:
     burst = {"HASHED_BACKEND_AUTH_BURST_PER_IP": "1000"}  # setup registers agents in a burst
     with tempfile.TemporaryDirectory() as tmp, LocalBackend(Path(tmp), env=burst) as server:
         started = time.perf_counter()
-        admin, _agents = fill(server.url, "sqlite", None, Path(tmp) / "data", args.rows)
+        admin, agents = fill(server.url, "sqlite", None, Path(tmp) / "data", args.rows)
+        admin.put("/v1/policies/org", json={"yaml": WINDOWED}).raise_for_status()
         print(f"({args.rows:,} rows bulk-inserted in {time.perf_counter() - started:.0f} s)")
         email, password = "bench-viewer@example.com", "benchmark password"
         admin.post("/v1/users", json={"email": email, "password": password, "role": "admin"}).raise_for_status()
@@ -61,7 +77,8 @@ def main() -> None:
             person.post("/v1/auth/login", json={"email": email, "password": password}).raise_for_status()
             print(f"load average before: {os.getloadavg()[0]:.2f}")
             print("| page | rows | server p50 ms | server p99 ms | client p50 ms |\n|---|---:|---:|---:|---:|")
-            for name, path in PAGES.items():
+            for name, template in PAGES.items():
+                path = template.format(agent=agents[3])  # bulk-3: a tenth of the rows, all in the windows
                 person.get(path).raise_for_status()  # warm the caches
                 offset = server.log.stat().st_size
                 client = []

@@ -217,7 +217,14 @@ def test_dashboard_screenshots(org: Any, make_agent: Any, dashboard: Any, tmp_pa
             "rule": "small-transfers",
         },
     ).raise_for_status()
-    org.admin.put("/v1/policies/org", json={"yaml": FIXED}).raise_for_status()
+    windowed = FIXED.replace(
+        "    effect: allow\n",
+        "    effect: allow\n    limits:\n      amount: {max: 1000, window: {per: 1d, max_sum: 5000}}\n"
+        "    rate: {per: 1h, max_calls: 20}\n",
+        1,
+    )
+    org.admin.put("/v1/policies/org", json={"yaml": windowed}).raise_for_status()
+    org.admin.post("/v1/users", json={"email": "dana@example.com", "password": "a long password 1", "role": "viewer"})
     page = dashboard(org)
     page.set_viewport_size({"width": 1280, "height": 800})
     for name, path in (
@@ -226,6 +233,8 @@ def test_dashboard_screenshots(org: Any, make_agent: Any, dashboard: Any, tmp_pa
         ("approvals", "/approvals"),
         ("policies", "/policies"),
         ("keys", "/keys"),
+        ("agent", f"/agents/{agent.id}"),
+        ("people", "/people"),
     ):
         page.goto(path)
         page.screenshot(path=str(folder / f"dashboard-{name}.png"), full_page=False)
@@ -243,3 +252,79 @@ def test_dashboard_disable_agent_after_confirmation(org: Any, make_agent: Any, d
     assert "(disabled)" in page.locator("tr", has_text="rogue-bot").inner_text()
     refused = agent.client.get("/v1/policy")
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "agent_disabled"
+
+
+def _ask(agent: Any, call: str, amount: int) -> dict[str, Any]:
+    asked = agent.client.post(
+        "/v1/approvals",
+        json={
+            "call": call,
+            "tool": "transfer_money",
+            "args": {"to": f"acct-{amount}", "amount": amount},
+            "args_digest": "ab" * 32,
+            "reason": "over 500 needs a person",
+        },
+    )
+    assert asked.status_code == 201, asked.text
+    return dict(asked.json())
+
+
+def test_dashboard_approvals_queue_shows_a_new_request_without_reload(
+    org: Any, make_agent: Any, dashboard: Any
+) -> None:
+    agent = make_agent(org)
+    first = _ask(agent, "call-1", 600)
+    page = dashboard(org)
+    page.goto("/approvals")
+    page.locator(f"[data-approval='{first['id']}'] input[name=comment]").fill("half typed")
+    second = _ask(agent, "call-2", 900)
+    card = page.locator(f"[data-approval='{second['id']}']")
+    card.wait_for()  # polled in, no reload
+    assert "acct-900" in card.inner_text()
+    assert page.locator("[data-approval]").first.get_attribute("data-approval") == second["id"]  # newest on top
+    assert page.locator(f"[data-approval='{first['id']}'] input[name=comment]").input_value() == "half typed"
+    with page.expect_response(lambda response: "/approvals/new" in response.url):
+        pass  # one more poll after the card came in
+    assert page.locator("[data-approval]").count() == 2  # nothing shown twice
+    card.locator("input[name=comment]").fill("too much at once")
+    with page.expect_navigation():
+        card.get_by_role("button", name="Deny").click()
+    page.get_by_role("link", name="Denied").click()
+    answered = page.locator(f"[data-approval='{second['id']}']")
+    assert answered.get_by_test_id("comment").inner_text() == "too much at once"
+    assert f"denied by {org.email}" in answered.inner_text()
+    answer = agent.client.get(f"/v1/approvals/{second['id']}", params={"wait": 5}).json()
+    assert answer["status"] == "denied" and answer["comment"] == "too much at once"
+
+
+def test_dashboard_key_expiry_set_at_creation_and_at_rotation(org: Any, dashboard: Any) -> None:
+    page = dashboard(org)
+    page.goto("/keys")
+    page.fill("input[name=name]", "expiring-bot")
+    page.fill("form[action='/keys'] input[name=expires_in_days]", "30")
+    page.get_by_role("button", name="Create key").click()
+    secret = page.get_by_test_id("new-key").inner_text()
+    row = page.locator("tr", has_text="expiring-bot")
+    assert row.get_by_test_id("days-left").inner_text() == "in 30 days"
+    stored = next(k for k in org.admin.get("/v1/keys").json() if k["name"] == "expiring-bot")
+    assert row.get_by_test_id("expires").inner_text().startswith(stored["expires_at"])
+    row.locator("input[name=expires_in_days]").fill("3")
+    row.get_by_role("button", name="Rotate").click()
+    assert page.get_by_test_id("new-key").inner_text() != secret
+    new_row = page.locator("tr", has_text="expiring-bot").filter(has_text="in 3 days")
+    assert new_row.get_by_test_id("days-left").get_attribute("class") == "error"  # under a week: said in red
+    old_row = page.locator("tr", has_text="expiring-bot").filter(has_text=secret[:19])
+    assert old_row.get_by_test_id("days-left").inner_text() == "in 0 days"  # the hour of overlap
+
+
+def test_dashboard_approvals_queue_shows_an_answer_given_elsewhere(org: Any, make_agent: Any, dashboard: Any) -> None:
+    agent = make_agent(org)
+    asked = _ask(agent, "call-3", 700)
+    page = dashboard(org)
+    page.goto("/approvals")
+    card = page.locator(f"[data-approval='{asked['id']}']")
+    assert card.get_by_role("button", name="Approve").is_visible()
+    org.admin.post(f"/v1/approvals/{asked['id']}/approve", json={"comment": "done from the CLI"}).raise_for_status()
+    card.get_by_test_id("comment").filter(has_text="done from the CLI").wait_for()  # polled in, no reload
+    assert "approved by key:ops" in card.inner_text()
+    assert card.get_by_role("button", name="Approve").count() == 0

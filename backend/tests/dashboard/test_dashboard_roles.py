@@ -53,3 +53,29 @@ def test_a_viewer_cannot_change_the_policy_while_an_admin_can(org: Any) -> None:
     with contextlib.closing(_person(org, "admin")) as admin:
         answer = _post_form(admin, "/policies", "/policies", {"yaml": policy, "comment": "admin"})
         assert answer.status_code in (200, 303), answer.text
+
+
+def test_a_viewer_sees_the_people_but_cannot_add_change_or_remove_anyone(org: Any) -> None:
+    owner = org.session.get("/v1/auth/me").json()["user"]
+    with contextlib.closing(_person(org, "viewer")) as viewer:
+        shown = viewer.get("/people")
+        assert shown.status_code == 200 and owner["email"] in shown.text
+        assert "Add person" not in shown.text and "Change role" not in shown.text
+        for target, fields in [
+            ("/people", {"email": "sneaky@example.com", "password": PASSWORD, "role": "owner"}),
+            (f"/people/{owner['id']}/role", {"role": "viewer"}),
+            (f"/people/{owner['id']}/remove", {}),
+        ]:
+            answer = _post_form(viewer, "/people", target, fields)
+            assert answer.status_code == 403 and answer.json()["error"]["code"] == "viewer_read_only", target
+        assert viewer.get("/account").status_code == 200  # their own account stays theirs to manage
+    people = {p["email"]: p["role"] for p in org.admin.get("/v1/users").json()}
+    assert "sneaky@example.com" not in people and people[owner["email"]] == "owner"
+
+
+def test_an_admin_cannot_remove_an_owner_through_the_dashboard(org: Any) -> None:
+    owner = org.session.get("/v1/auth/me").json()["user"]
+    with contextlib.closing(_person(org, "admin")) as admin:
+        answer = _post_form(admin, "/people", f"/people/{owner['id']}/remove", {})
+        assert answer.status_code == 403 and "only an owner" in answer.text
+    assert org.session.get("/v1/auth/me").status_code == 200

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from hashed_backend.dashboard import docs, routes_auth, routes_pages, routes_policies
+from hashed_backend.dashboard import docs, routes_agents, routes_auth, routes_pages, routes_people, routes_policies
 from hashed_backend.dashboard._web import LoginRequired
 
 __all__ = ["install"]
@@ -28,5 +28,7 @@ def install(app: FastAPI) -> None:
     app.include_router(routes_auth.router)
     app.include_router(routes_pages.router)
     app.include_router(routes_policies.router)
+    app.include_router(routes_agents.router)
+    app.include_router(routes_people.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="dashboard-static")
     app.add_exception_handler(LoginRequired, _to_login)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
@@ -98,7 +99,43 @@ async def approvals(
     """The queue (pending by default), with each call's arguments and an approve/deny form."""
     page = await approvals_api.list_approvals(caller, state, status=status or None, cursor=None, limit=100)
     context = {"me": caller, "page": "approvals", "items": page.items, "status": status, "error": None}
-    return render(request, state, "approvals.html", context)
+    return render(request, state, "approvals.html", {**context, **_poll(page.items, "")})
+
+
+# The pending queue asks every few seconds for requests newer than the newest it shows (htmx polling, no reload).
+POLL_S = 2
+
+
+def _poll(items: list[Any], after: str, *, oob: bool = False) -> dict[str, Any]:
+    """The poller's state: the newest request time shown (RFC 3339 UTC strings of one format sort as times)."""
+    newest = max([after, *(a.created_at or "" for a in items)])
+    return {"newest": newest, "poll_s": POLL_S, "oob": oob}
+
+
+@router.get("/approvals/new")
+async def new_approvals(
+    request: Request,
+    caller: PageCaller,
+    state: State,
+    after: Annotated[str, Query(max_length=40)] = "",
+    shown: Annotated[list[str] | None, Query(max_length=100)] = None,
+) -> Response:
+    """What changed in the queue: new requests, and the shown ones that were answered or expired meanwhile.
+
+    New requests (asked after `after`) are cards for the top of the queue; `shown` cards that are no longer
+    pending come back with their answer, replacing themselves; the poller comes back with its next `after`.
+    """
+    page = await approvals_api.list_approvals(caller, state, status="pending", cursor=None, limit=100)
+    fresh = [a for a in page.items if (a.created_at or "") > after]
+    pending = {a.id for a in page.items}
+    answered = []
+    for approval_id in [s for s in shown or [] if s not in pending and len(s) <= 40][:20]:
+        try:  # rare (someone answered, or it expired): one read each
+            answered.append(await approvals_api.get_approval(approval_id, caller, state, wait=0))
+        except ApiError:
+            continue
+    context = {"me": caller, "items": fresh, "answered": answered, **_poll(fresh, after, oob=True)}
+    return render(request, state, "_approvals_new.html", context)
 
 
 @router.post("/approvals/{approval_id}/{verb}")
@@ -119,15 +156,23 @@ async def decide(
         page = await approvals_api.list_approvals(caller, state, status="pending", cursor=None, limit=100)
         message = exc.message if isinstance(exc, ApiError) else str(exc.errors()[0]["msg"])
         context = {"me": caller, "page": "approvals", "items": page.items, "status": "pending", "error": message}
-        return render(request, state, "approvals.html", context, status=409)
+        return render(request, state, "approvals.html", {**context, **_poll(page.items, "")}, status=409)
     return RedirectResponse("/approvals", status_code=303)
+
+
+def _time(iso: str) -> datetime:
+    """An API time (RFC 3339, `Z`) as a datetime; Python 3.10's `fromisoformat` does not read `Z`."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
 
 
 async def _keys_page(
     request: Request, caller: PageCaller, state: State, *, created: object = None, error: str | None = None
 ) -> Response:
     items = await keys_api.list_keys(caller, state)
-    context = {"me": caller, "page": "keys", "items": items, "created": created, "error": error}
+    now = datetime.now(timezone.utc)
+    days_left = {k.id: round((_time(k.expires_at) - now).total_seconds() / 86400) for k in items if k.expires_at}
+    context = {"me": caller, "page": "keys", "items": items, "created": created, "error": error, "left": days_left}
+    context["default_days"] = state.settings.key_default_days
     return render(request, state, "keys.html", context, status=422 if error else 200)
 
 
@@ -170,11 +215,13 @@ async def rotate_key(
     request: Request, caller: PageWriter, state: State, key_id: Annotated[str, Path(max_length=40)]
 ) -> Response:
     """A new key of the same kind and name, shown once; the old one keeps working for an hour (the API default)."""
-    await form(request)
+    fields = await form(request)
     try:
-        rotated = await keys_api.rotate_key(key_id, RotateIn(), caller, state)
-    except ApiError as exc:
-        return await _keys_page(request, caller, state, error=exc.message)
+        body = RotateIn.model_validate({"expires_in_days": _blank(fields.get("expires_in_days"))})
+        rotated = await keys_api.rotate_key(key_id, body, caller, state)
+    except (ApiError, ValidationError) as exc:
+        message = exc.message if isinstance(exc, ApiError) else f"expires_in_days: {exc.errors()[0]['msg']}"
+        return await _keys_page(request, caller, state, error=message)
     response = await _keys_page(request, caller, state, created=rotated.new)
     response.headers["cache-control"] = "no-store"
     return response
