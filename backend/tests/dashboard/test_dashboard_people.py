@@ -78,3 +78,21 @@ def test_dashboard_account_ends_another_session_and_changes_the_password(org: An
     assert page.get_by_test_id("agents-count").is_visible()
     with contextlib.closing(_login(org, org.email, new_password)):
         pass
+
+
+def test_dashboard_switches_between_the_organisations_one_login_reaches(org: Any, dashboard: Any) -> None:
+    # A second organisation signed up with the owner's own e-mail and password: a second account of theirs.
+    with httpx.Client(base_url=org.server.url, timeout=30, headers={"X-Forwarded-For": org.ip}) as api:
+        body = {"email": org.email, "password": org.password, "org_name": "Second Org"}
+        second = api.post("/v1/auth/signup", json=body).json()["org"]["id"]
+    page = dashboard(org)  # the log-in lands in the oldest: the fixture's own organisation
+    page.locator(".who").click()
+    page.wait_for_url("**/account")
+    assert org.id in page.locator("dl.fields").inner_text()
+    page.get_by_role("button", name="Switch to Second Org").click()
+    page.wait_for_url(f"{org.server.url}/")
+    page.locator(".who").click()
+    page.wait_for_url("**/account")
+    assert second in page.locator("dl.fields").inner_text()
+    assert page.get_by_role("button", name="Switch to Second Org").count() == 0
+    assert page.locator("#orgs li").count() == 1  # back to the first, the only other one

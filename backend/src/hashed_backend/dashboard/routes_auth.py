@@ -8,10 +8,10 @@ from starlette.responses import RedirectResponse, Response
 
 from hashed_backend.api.routes import auth as auth_api
 from hashed_backend.auth import SESSION_COOKIE
-from hashed_backend.dashboard._web import form, protect, render, secure
+from hashed_backend.dashboard._web import PageCaller, form, protect, render, secure
 from hashed_backend.deps import State, _auth_rate_limit
 from hashed_backend.errors import ApiError
-from hashed_backend.schemas.auth import LoginIn, SignupIn
+from hashed_backend.schemas.auth import LoginIn, SignupIn, SwitchIn
 
 router = APIRouter(include_in_schema=False)
 
@@ -91,3 +91,16 @@ async def logout(request: Request, state: State) -> Response:
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+@router.post("/account/switch")
+async def switch(request: Request, caller: PageCaller, state: State) -> Response:
+    """Move this log-in to another of the person's organisations (one its password matched) and show its overview."""
+    fields = await form(request)
+    try:
+        body = SwitchIn(org_id=fields.get("org_id", ""))
+        response = RedirectResponse("/", status_code=303)
+        await auth_api.switch(body, caller, state, response)
+    except (ValidationError, ApiError):
+        return RedirectResponse("/account", status_code=303)  # the page lists only the organisations it may reach
+    return _logged_in(request, state, response)
