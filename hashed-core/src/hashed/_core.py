@@ -34,11 +34,11 @@ from hashed._decisions import (
 )
 from hashed._guard import GuardDecorator, make_guard
 from hashed._random import token16
+from hashed._rotation import resolve_key_file, rotate
 from hashed._unrecorded import Unrecorded
 from hashed.config import HashedSettings
 from hashed.errors import ConfigError, FrameworkVersionError, IdentityError, LedgerWriteError, PolicyDenied
 from hashed.identity import Identity, load_identity
-from hashed.identity._rotation import resolve_key_file, rotate
 from hashed.ledger import Ledger, Txn, VerifyReport
 from hashed.plugins import PluginManager, get_plugin_manager
 from hashed.policy import Policy, PolicyEngine, Verdict, parse_policy

@@ -7,8 +7,8 @@ import stat
 import pytest
 
 from hashed import Hashed, IdentityError
+from hashed._rotation import next_key_path, resolve_key_file
 from hashed.identity import Identity, load_identity, read_public_key, save_identity
-from hashed.identity._rotation import next_key_path, resolve_key_file
 from hashed.ledger import record_hash, signing_message, verify_records
 from hashed.protocol._record import body_of
 from hashed.testing import ALLOW_ALL

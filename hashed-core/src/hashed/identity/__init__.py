@@ -1,4 +1,8 @@
-"""The agent's Ed25519 identity: generating, storing encrypted, loading and rotating its key."""
+"""The agent's Ed25519 identity: generating, storing encrypted and loading its key.
+
+Rotating it is a step of the core (`hashed._rotation`), which asks the ledger to append the record: identity
+knows nothing of the ledger.
+"""
 
 from __future__ import annotations
 

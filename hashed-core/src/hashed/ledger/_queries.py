@@ -12,9 +12,11 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
+
 from hashed.ledger._db import get_meta
 
-__all__ = ["LedgerSummary", "Refusal", "ledger_summary", "refusals"]
+__all__ = ["LedgerSummary", "Refusal", "expected_key", "ledger_summary", "refusals"]
 
 Refusal = tuple[int, str, str, int]  # seq, code, reason, at_ns
 
@@ -64,3 +66,18 @@ def refusals(path: Path) -> list[Refusal]:
     with _reading(path) as conn:
         rows = conn.execute("SELECT seq, code, reason, at_ns FROM refusals ORDER BY seq").fetchall()
     return [(int(seq), str(code), str(reason), int(at)) for seq, code, reason, at in rows]
+
+
+def expected_key(path: Path) -> str | None:
+    """The public key the ledger expects to sign its next record (a rotation's new key, if it is the head).
+
+    None for a ledger that does not exist yet or holds no record.
+    """
+    if not path.exists():
+        return None
+    with _reading(path) as conn:
+        row = conn.execute("SELECT key, kind, body FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    key, kind, body = row
+    return str(orjson.loads(body)["new_key"]) if kind == "key_rotation" else str(key)

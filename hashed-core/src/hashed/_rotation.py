@@ -1,4 +1,7 @@
-"""Key rotation: the old key signs a `key_rotation` record naming the new key, and the new key signs a proof.
+"""Key rotation, a step of the core: the old key signs a `key_rotation` record naming the new one, which signs a proof.
+
+Identity keeps the keys, the ledger appends the record; this module sequences the two (so that identity never
+imports the ledger).
 
 Crash safety: the new key is written to `<key>.next` first, the rotation record is committed, and only then is
 `<key>.next` renamed over the key file. If the process dies in between, `resolve_key_file` finishes the job
@@ -9,14 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 from pathlib import Path
 
-import orjson
-
-from hashed.identity._keys import Identity, read_public_key, save_identity
-from hashed.ledger._store import Ledger
-from hashed.protocol._record import rotation_message
+from hashed.identity import Identity, read_public_key, save_identity
+from hashed.ledger import Ledger
+from hashed.ledger._queries import expected_key
+from hashed.protocol import rotation_message
 
 __all__ = ["next_key_path", "resolve_key_file", "rotate"]
 
@@ -47,20 +48,9 @@ def resolve_key_file(key_path: Path, ledger_path: Path) -> None:
     pending = next_key_path(key_path)
     if not pending.exists():
         return
-    expected = _expected_key(ledger_path)
+    expected = expected_key(ledger_path)
     if expected is not None and expected == read_public_key(pending):
         os.replace(pending, key_path)
     else:
         with contextlib.suppress(FileNotFoundError):
             pending.unlink()
-
-
-def _expected_key(ledger_path: Path) -> str | None:
-    if not ledger_path.exists():
-        return None
-    with contextlib.closing(sqlite3.connect(f"{ledger_path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
-        row = conn.execute("SELECT key, kind, body FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-    if row is None:
-        return None
-    key, kind, body = row
-    return str(orjson.loads(body)["new_key"]) if kind == "key_rotation" else str(key)
