@@ -79,19 +79,38 @@ def _text(note: str) -> Checkpoint:
         raise ApiError(422, "malformed_checkpoint", f"note: {exc}") from None
 
 
-def _evidence(
-    org_id: str, agent_id: str, checkpoint: Checkpoint, status: str, reason: str | None, note: str, now: int
-) -> Any:
-    return insert(CheckpointNote).values(
-        received_ns=now,
-        org_id=org_id,
-        agent_id=agent_id,
-        size=checkpoint.size,
-        root=checkpoint.root.hex(),
-        status=status,
-        reason=reason,
-        note=note,
-    )
+async def _keep(
+    db: Database,
+    org_id: str,
+    agent_id: str,
+    checkpoint: Checkpoint,
+    status: str,
+    reason: str | None,
+    note: str,
+    now: int,
+) -> None:
+    """Store the checkpoint unless the same one is stored already (a resend is harmless)."""
+    async with db.write() as conn:
+        same = (
+            CheckpointNote.agent_id == agent_id,
+            CheckpointNote.size == checkpoint.size,
+            CheckpointNote.root == checkpoint.root.hex(),
+            CheckpointNote.status == status,
+        )
+        if (await conn.execute(select(CheckpointNote.id).where(*same).limit(1))).first() is not None:
+            return
+        await conn.execute(
+            insert(CheckpointNote).values(
+                received_ns=now,
+                org_id=org_id,
+                agent_id=agent_id,
+                size=checkpoint.size,
+                root=checkpoint.root.hex(),
+                status=status,
+                reason=reason,
+                note=note,
+            )
+        )
 
 
 def _check(conn: Connection, agent_id: str, note: str) -> tuple[SignedCheckpoint, bytes | None, int]:
@@ -136,11 +155,9 @@ async def receive_checkpoint(
             f"at size {checkpoint.size} the backend's root is {root.hex()}, the agent signed {checkpoint.root.hex()}: "
             "the agent's ledger and what it shipped are two different histories"
         )
-        async with db.write() as wconn:
-            await wconn.execute(_evidence(org_id, agent_id, checkpoint, "forked", reason, note, now))
+        await _keep(db, org_id, agent_id, checkpoint, "forked", reason, note, now)
         raise ApiError(409, "forked", reason, details={"size": checkpoint.size, "root": root.hex()})
     mine = sign_note_text(checkpoint.text, signer.name, signer)
     cosigned = format_note(checkpoint.text, [*signed.note.signatures, *signed.note.unverified, mine])
-    async with db.write() as wconn:
-        await wconn.execute(_evidence(org_id, agent_id, checkpoint, "cosigned", None, cosigned, now))
+    await _keep(db, org_id, agent_id, checkpoint, "cosigned", None, cosigned, now)
     return {"status": "cosigned", "size": checkpoint.size, "root": root.hex(), "note": cosigned}
