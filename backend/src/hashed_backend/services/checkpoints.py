@@ -15,8 +15,6 @@ up to it are shipped).
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 from typing import Any
 
 import nacl.signing
@@ -43,16 +41,12 @@ BACKEND_KEY_PREFIX = "hashed.dev/backend/"
 MAX_NOTE = 16_384
 
 
-@dataclasses.dataclass(frozen=True)
 class BackendSigner:
     """The backend key as a note signer (`hashed.protocol.SigningIdentity`), with its key name."""
 
-    key: nacl.signing.SigningKey
-
-    @functools.cached_property
-    def public_key(self) -> str:
-        """Hex public key."""
-        return self.key.verify_key.encode().hex()
+    def __init__(self, key: nacl.signing.SigningKey) -> None:
+        self.key = key
+        self.public_key = key.verify_key.encode().hex()
 
     @property
     def name(self) -> str:
