@@ -260,3 +260,37 @@ def test_proofs_and_checkpoints_stay_in_the_organisation(org, other_org, shipped
     assert response.status_code == 404  # an agent reads its own log only
     with pytest.raises(NoteError):  # and a checkpoint it sends is about its own log
         open_note(agent_note(neighbour.ledger.identity, neighbour.ledger.records()), [backend_verifier(org)])
+
+
+def test_retention_keeps_the_tree_so_archived_records_stay_provable(server, org, shipped, tmp_path):
+    from hashed_backend.ops import retention
+    from hashed_backend.ops.store import connect
+    from hashed_backend.settings import BackendSettings
+
+    agent, records = shipped
+    settings = (
+        BackendSettings(database_url=server.database_url)
+        if server.database_url
+        else BackendSettings(data_dir=server.folder / "data")
+    )
+    note = agent_note(agent.ledger.identity, records, 20)
+    assert agent.client.post("/v1/logs/checkpoint", json={"note": note}).status_code == 200
+    with connect(settings.sqlalchemy_url) as conn:  # the first 15 records were received 40 days ago
+        conn.exec_driver_sql(
+            f"UPDATE records SET received_ns = received_ns - {40 * 86400 * 10**9} "
+            f"WHERE agent_id = '{agent.id}' AND seq <= 15"
+        )
+        conn.commit()
+        cuts = [cut for cut in retention.plan(conn, 30) if cut.agent_id == agent.id]
+        conn.rollback()
+        assert [(c.first, c.last) for c in retention.apply(conn, cuts, tmp_path / "archive")] == [(1, 15)]
+    stored = org.admin.get("/v1/logs", params={"agent": agent.id, "limit": 500}).json()["items"]
+    assert min(item["seq"] for item in stored) == 16
+    for seq in (1, 7, 15):  # archived: still in the tree the agent's cosigned checkpoint commits to
+        proof = org.admin.get(f"/v1/agents/{agent.id}/proof/inclusion", params={"seq": seq, "size": 20}).json()
+        assert proof["checkpoint"].startswith(note)
+        root = Checkpoint.parse(note.partition("\n\n")[0] + "\n").root
+        hashes = [bytes.fromhex(p) for p in proof["proof"]]
+        verify_inclusion(bytes.fromhex(records[seq - 1]["hash"]), seq - 1, 20, hashes, root)
+    consistency = org.admin.get(f"/v1/agents/{agent.id}/proof/consistency", params={"old": 10}).json()
+    assert consistency["old_root"] == tree_of(records[:10]).root().hex()
