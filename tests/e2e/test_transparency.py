@@ -6,6 +6,7 @@ are acknowledged. A checkpoint the backend refuses never holds up the records.
 
 from __future__ import annotations
 
+import base64
 import sqlite3
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from hashed.protocol import (
     Checkpoint,
     NoteVerifier,
     agent_origin,
+    open_checkpoint,
     open_note,
     parse_verifier_key,
     sign_checkpoint,
@@ -104,3 +106,39 @@ def test_a_refused_checkpoint_never_holds_up_the_records(org, tmp_path):
     assert (kept["note"], kept["size"]) == (other, first)
     with sqlite3.connect(ledger) as conn:  # answered for good: not sent again at every round
         assert conn.execute("SELECT value FROM meta WHERE name = 'checkpoint_sent'").fetchone() == (str(first),)
+
+
+def test_proof_inclusion_remote_prints_a_checked_tlog_proof(logged_in, org, make_agent):
+    agent = make_agent("remote-bot")
+    agent.register()
+    agent.activity(9)
+    agent.ship()
+    out = logged_in("proof", "inclusion", "--remote", "remote-bot", "--seq", "4", "--size", "8").output
+    head, _, note = out.partition("\n\n")
+    lines = head.split("\n")
+    assert lines[:2] == ["c2sp.org/tlog-proof@v1", "index 3"]
+    backend = parse_verifier_key(org.admin.get("/v1/backend-key").json()["checkpoint_key"])
+    signed = open_checkpoint(note, [backend])
+    assert signed.checkpoint.size == 8
+    record = next(r for r in agent.hashed.ledger.records(4, 4)).to_json()
+    hashes = [base64.b64decode(line) for line in lines[2:]]
+    verify_inclusion(bytes.fromhex(record["hash"]), 3, 8, hashes, signed.checkpoint.root)
+    # Pinning the agent's key asks for its signature too: the agent has sent no checkpoint at size 8.
+    pinned = logged_in(
+        "proof",
+        "inclusion",
+        "--remote",
+        "remote-bot",
+        "--seq",
+        "4",
+        "--size",
+        "8",
+        "--key",
+        agent.identity.public_key,
+        code=1,
+    )
+    assert "no checkpoint signed by the agent at size 8" in pinned.output
+    other = Identity.generate()  # a backend key the backend does not hold: the proof is refused
+    stranger = NoteVerifier("hashed.dev/backend/" + other.public_key, bytes.fromhex(other.public_key)).vkey
+    refused = logged_in("proof", "inclusion", "--remote", "remote-bot", "--seq", "4", "--backend-key", stranger, code=1)
+    assert "does not verify" in refused.output
