@@ -80,13 +80,14 @@ def backend(tmp: Path, database_url: str | None, workers: int, src: Path | None 
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
+        deadline = time.monotonic() + 180  # a loaded machine starts a backend in 10-30 s
+        while True:
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
                     break
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError((tmp / "server.log").read_text())
             time.sleep(0.1)
-        else:
-            raise RuntimeError((tmp / "server.log").read_text())
         yield url
     finally:
         process.terminate()

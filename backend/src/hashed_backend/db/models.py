@@ -268,6 +268,7 @@ class MerkleNode(Base):
     """
 
     __tablename__ = "merkle_nodes"
+    __table_args__ = {"sqlite_with_rowid": False}  # one B-tree per row inserted on SQLite, not a table and an index
     agent_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("hash", sa.LargeBinary(length=32), nullable=False),
         sa.PrimaryKeyConstraint("agent_id", "level", "idx", name=op.f("pk_merkle_nodes")),
+        sqlite_with_rowid=False,
     )
     trees = op.create_table(
         "trees",
