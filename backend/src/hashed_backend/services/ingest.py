@@ -450,16 +450,7 @@ def _store(
         raise _Again
     if rows:
         bulk_insert(conn, _RECORDS, rows)
-        extend_tree(
-            conn,
-            org_id=org_id,
-            agent_id=agent_id,
-            old_size=chain.seq,
-            first_key=chain.key,
-            records=rows,
-            signer=backend,
-            now=received,
-        )
+        extend_tree(conn, org_id, agent_id, chain.seq, chain.key, rows, backend, received)
         for old, new in zip(decided.keys, decided.keys[1:], strict=False):
             conn.execute(
                 update(AgentKey)

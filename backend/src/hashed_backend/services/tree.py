@@ -46,7 +46,6 @@ def unpack(size: int, blob: bytes) -> CompactRange:
 
 def extend_tree(
     conn: Connection,
-    *,
     org_id: str,
     agent_id: str,
     old_size: int,
