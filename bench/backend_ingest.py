@@ -6,6 +6,10 @@
    with and without filters, and deep in the keyset pagination. p50 and p99 latency.
 
     uv run python bench/backend_ingest.py [--workers 1 2] [--records 24000] [--rows 1000000] [--skip-query]
+    uv run python bench/backend_ingest.py --baseline DIR     # same-run A/B of ingest against another checkout
+
+With `--baseline DIR` (e.g. `git archive <rev> | tar -x -C DIR`), two backends run side by side, this checkout's
+and DIR's code, and each run ships the same freshly made records to both, alternating which goes first.
 
 Ingest is measured once per `--workers` value (uvicorn worker processes; the app is stateless, so two use
 both cores of a 2-core machine); queries run with the last one. The machine's load average (1 min) before
@@ -55,10 +59,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def backend(tmp: Path, database_url: str | None, workers: int):
+def backend(tmp: Path, database_url: str | None, workers: int, src: Path | None = None):
+    """A backend process; `src`: a checkout whose backend and core code it runs instead (the A/B baseline)."""
     port = free_port()
     env = {
         **os.environ,
+        **({"PYTHONPATH": f"{src}/backend/src{os.pathsep}{src}/hashed-core/src"} if src else {}),
         "HASHED_BACKEND_PORT": str(port),
         "HASHED_BACKEND_DATA_DIR": str(tmp / "data"),
         "HASHED_BACKEND_LOG_LEVEL": "warning",
@@ -67,19 +73,21 @@ def backend(tmp: Path, database_url: str | None, workers: int):
     env.pop("HASHED_DATABASE_URL", None)
     if database_url:
         env["HASHED_DATABASE_URL"] = database_url
+    tmp.mkdir(parents=True, exist_ok=True)
     log = (tmp / "server.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "hashed_backend", "serve", "--workers", str(workers)], env=env, stdout=log, stderr=log
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
+        deadline = time.monotonic() + 180  # a loaded machine starts a backend in 10-30 s
+        while True:
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
                     break
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError((tmp / "server.log").read_text())
             time.sleep(0.1)
-        else:
-            raise RuntimeError((tmp / "server.log").read_text())
         yield url
     finally:
         process.terminate()
@@ -125,15 +133,28 @@ def register(url: str, agent_key: str, identity: Identity, name: str) -> str:
         return str(client.post("/v1/agents/register", json=body).json()["id"])
 
 
-def ingest(url: str, tmp: Path, agents: int, per_agent: int) -> tuple[float, list[float]]:
+Prepared = list[tuple[Identity, str, list[bytes]]]
+
+
+def prepare(tmp: Path, agents: int, per_agent: int) -> Prepared:
+    """Each agent's identity, name and batch bodies (made once: an A/B run ships the same records to both)."""
+    prepared = []
+    for n in range(agents):
+        identity, name = Identity.generate(), f"bench-{n}"
+        records = make_records(tmp / f"ledger-{uuid.uuid4().hex[:6]}", identity, name, per_agent)
+        bodies = [orjson.dumps({"records": records[i : i + BATCH]}) for i in range(0, len(records), BATCH)]
+        prepared.append((identity, name, bodies))
+    return prepared
+
+
+def ingest(
+    url: str, tmp: Path, agents: int, per_agent: int, prepared: Prepared | None = None
+) -> tuple[float, list[float]]:
     """Records/s over the whole run and the latency of each batch (seconds)."""
     _, agent_key = setup_org(url)
     jobs = []
-    for n in range(agents):
-        identity, name = Identity.generate(), f"bench-{n}"
+    for identity, name, bodies in prepared or prepare(tmp, agents, per_agent):
         register(url, agent_key, identity, name)
-        records = make_records(tmp / f"ledger-{uuid.uuid4().hex[:6]}", identity, name, per_agent)
-        bodies = [orjson.dumps({"records": records[i : i + BATCH]}) for i in range(0, len(records), BATCH)]
         jobs.append((identity, bodies))
     latencies: list[float] = []
 
@@ -272,7 +293,16 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--skip-query", action="store_true")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of the code to compare with (e.g. `git archive <rev> | tar -x -C DIR`): ingest only, "
+        "both backends running, runs alternating between them on the same records",
+    )
     args = parser.parse_args()
+    if args.baseline:
+        ab(args)
+        return
     databases = [("sqlite", None)]
     base = os.environ.get("HASHED_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
     if not args.no_postgres:
@@ -323,6 +353,40 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for row in rows_out:
         print("| " + " | ".join(row) + " |")
+
+
+def ab(args: argparse.Namespace) -> None:
+    """Same-run A/B of ingest throughput: this checkout against `--baseline`, alternating, same records."""
+    databases = [("sqlite", None)]
+    if not args.no_postgres:
+        databases.append(
+            ("postgresql", os.environ.get("HASHED_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+        )
+    print(
+        "| database | workers | this checkout (rec/s, median) | baseline (rec/s, median) | ratio "
+        "| runs (this / baseline) |"
+    )
+    print("|---|---|---|---|---|---|")
+    for database, pg_base in databases:
+        for workers in args.workers:
+            with contextlib.ExitStack() as stack:
+                folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                urls = {}
+                for variant, src in (("this", None), ("baseline", args.baseline)):
+                    database_url = stack.enter_context(_fresh_pg(pg_base))
+                    urls[variant] = stack.enter_context(backend(folder / variant, database_url, workers, src))
+                rates: dict[str, list[float]] = {"this": [], "baseline": []}
+                for run in range(args.runs):
+                    prepared = prepare(folder / f"records-{run}", args.agents, args.records // args.agents)
+                    order = ("this", "baseline") if run % 2 == 0 else ("baseline", "this")
+                    for variant in order:
+                        rate, _ = ingest(urls[variant], folder, args.agents, args.records // args.agents, prepared)
+                        rates[variant].append(rate)
+                mine, base = statistics.median(rates["this"]), statistics.median(rates["baseline"])
+                runs = " / ".join(", ".join(f"{r:,.0f}" for r in rates[v]) for v in ("this", "baseline"))
+                print(
+                    f"| {database} | {workers} | {mine:,.0f} | {base:,.0f} | {mine / base:.3f} | {runs} |", flush=True
+                )
 
 
 @contextlib.contextmanager

@@ -73,9 +73,8 @@ def start_server(tmp: Path, database_url: str | None, **env: str) -> Server:
     return server
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+def _fresh_pg() -> Iterator[str]:
+    """A new PostgreSQL database next to HASHED_TEST_DATABASE_URL, dropped afterwards (skips without one)."""
     base = os.environ.get("HASHED_TEST_DATABASE_URL")
     if not base:
         pytest.skip(PG_SKIP)
@@ -90,6 +89,18 @@ def pg_database() -> Iterator[str]:
     finally:
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    yield from _fresh_pg()
+
+
+@pytest.fixture
+def throwaway_pg() -> Iterator[str]:
+    """A PostgreSQL database of this test alone (for tests that start from an empty or an old schema)."""
+    yield from _fresh_pg()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -9,6 +9,14 @@ import time
 import httpx
 import orjson
 
+from hashed.protocol import MemoryNodeStore
+
+
+def tree_root(records) -> str:
+    store = MemoryNodeStore()
+    store.extend(bytes.fromhex(r["hash"]) for r in records)
+    return store.root().hex()
+
 
 def on(server, client):
     """The same credentials against another replica."""
@@ -36,6 +44,8 @@ def test_interleaved_ingest_builds_one_chain(replicas, make_ledger, new_org_on):
             for line in admin_b.get("/v1/logs/export", params={"agent": agent["id"]}).content.splitlines()
         ]
     assert exported == records
+    with on(b, org.admin) as admin_b:  # one Merkle tree, built by both replicas' batches in turn
+        assert admin_b.get(f"/v1/agents/{agent['id']}/checkpoint").json()["root"] == tree_root(records)
 
 
 def test_the_same_batch_sent_to_both_at_once_is_stored_once(replicas, make_ledger, new_org_on):
@@ -54,7 +64,9 @@ def test_the_same_batch_sent_to_both_at_once_is_stored_once(replicas, make_ledge
         assert statuses == ["duplicate", "stored"], (record["seq"], statuses)
     with on(b, org.admin) as admin_b:
         chain = admin_b.get("/v1/agents", params={}).json()[0]
+        tree = admin_b.get(f"/v1/agents/{chain['id']}/checkpoint").json()
     assert chain["head"] == {"seq": len(records), "hash": records[-1]["hash"]}
+    assert (tree["size"], tree["root"]) == (len(records), tree_root(records))  # the race left one tree, not two
 
 
 def test_a_nonce_used_on_one_replica_is_refused_on_the_other(replicas, make_ledger, new_org_on):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from hashed.protocol import Checkpoint, agent_origin, sign_checkpoint
+
 POLICY = "version: 1\nrules:\n  - {id: r1, tools: [send_email], effect: allow}\n"
 DIGEST = "cd" * 32
 
@@ -16,6 +18,9 @@ BY_ID = {  # another org's id in the path or a filter: 404, nothing changed
     ("GET", "/v1/agents/{agent_id}"): ("GET", "/v1/agents/{agent}", None),
     ("DELETE", "/v1/agents/{agent_id}"): ("DELETE", "/v1/agents/{agent}", None),
     ("GET", "/v1/agents/{agent_id}/chain"): ("GET", "/v1/agents/{agent}/chain?verify=true", None),
+    ("GET", "/v1/agents/{agent_id}/checkpoint"): ("GET", "/v1/agents/{agent}/checkpoint", None),
+    ("GET", "/v1/agents/{agent_id}/proof/inclusion"): ("GET", "/v1/agents/{agent}/proof/inclusion?seq=1", None),
+    ("GET", "/v1/agents/{agent_id}/proof/consistency"): ("GET", "/v1/agents/{agent}/proof/consistency?old=1", None),
     ("GET", "/v1/logs"): ("GET", "/v1/logs?agent={agent}", None),
     ("GET", "/v1/logs/export"): ("GET", "/v1/logs/export?agent={agent}", None),
     ("GET", "/v1/logs/stream"): ("GET", "/v1/logs/stream?agent={agent}", None),
@@ -42,6 +47,7 @@ LISTS = {  # the other org's own view: none of the first org's data appears
 ELSEWHERE = {  # tried in dedicated tests below (agent endpoints, org-wide documents, people)
     ("GET", "/v1/policy"),
     ("POST", "/v1/logs/batch"),
+    ("POST", "/v1/logs/checkpoint"),  # below, and test_transparency: an agent's checkpoint is of its own log
     ("POST", "/v1/approvals"),
     ("GET", "/v1/policies/{scope}"),
     ("POST", "/v1/agents/challenge"),
@@ -84,6 +90,7 @@ def snapshot(org, agent):
         "org_policy": admin.get("/v1/policies/org/versions").json(),
         "approvals": admin.get("/v1/approvals").json(),
         "quarantine": admin.get("/v1/logs/quarantine").json(),
+        "checkpoint": admin.get(f"/v1/agents/{agent.id}/checkpoint").json(),
         "users": admin.get("/v1/users").json(),
     }
 
@@ -126,6 +133,10 @@ def test_agents_of_another_org_see_and_change_nothing(victim, other_org, make_ag
     assert intruder.client.get(f"/v1/approvals/{ids['approval']}").status_code == 404
     shipped = intruder.ship(records).json()["results"]
     assert shipped[0]["code"] == "wrong_key" and {r["status"] for r in shipped} == {"refused"}
+    victims_checkpoint = sign_checkpoint(
+        Checkpoint(agent_origin(records[0]["key"]), len(records), bytes(32)), agent.ledger.identity
+    )
+    assert intruder.client.post("/v1/logs/checkpoint", json={"note": victims_checkpoint}).status_code in (409, 422)
     created = intruder.client.post("/v1/approvals", json={"call": "c1", "tool": "send_email", "args_digest": DIGEST})
     assert created.status_code == 201 and created.json()["id"] != ids["approval"]
     # The victim agent's own key, registered in the other org too, is a separate agent there.

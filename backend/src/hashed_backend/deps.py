@@ -15,6 +15,7 @@ but the key may be unknown: its records are quarantined).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
@@ -28,6 +29,7 @@ from hashed_backend.auth import SESSION_COOKIE, Caller, authenticate
 from hashed_backend.db.session import Database
 from hashed_backend.errors import ApiError
 from hashed_backend.ratelimit import RateLimiter
+from hashed_backend.services.checkpoints import BackendSigner
 from hashed_backend.settings import BackendSettings
 
 __all__ = [
@@ -53,6 +55,11 @@ class AppState:
     limiter: RateLimiter
     backend_key: nacl.signing.SigningKey
     verify_pool: ThreadPoolExecutor
+
+    @functools.cached_property
+    def checkpoint_signer(self) -> BackendSigner:
+        """The backend key as the signer of checkpoints (`services/checkpoints.py`)."""
+        return BackendSigner(self.backend_key)
 
     @property
     def backend_public_key(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hashed_backend.api.routes import agents, approvals, auth, health, keys, logs, policies, users
+from hashed_backend.api.routes import agents, approvals, auth, health, keys, logs, policies, transparency, users
 from hashed_backend.schemas.common import ErrorOut
 
 __all__ = ["api_router"]
@@ -24,5 +24,5 @@ _ERRORS = {
 }
 
 api_router = APIRouter(responses=_ERRORS)  # type: ignore[arg-type]
-for module in (health, auth, users, keys, agents, logs, policies, approvals):
+for module in (health, auth, users, keys, agents, logs, policies, approvals, transparency):
     api_router.include_router(module.router)

@@ -7,7 +7,18 @@ integer ids give the ingest order that cursors and the live feed follow.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
@@ -18,12 +29,15 @@ __all__ = [
     "Base",
     "BackendKey",
     "Challenge",
+    "CheckpointNote",
+    "MerkleNode",
     "Org",
     "PolicyVersion",
     "Quarantine",
     "Record",
     "RequestNonce",
     "Session",
+    "Tree",
     "User",
 ]
 
@@ -252,3 +266,47 @@ class BackendKey(Base):
     seed: Mapped[str] = mapped_column(Text)
     encrypted: Mapped[bool] = mapped_column(Boolean)
     created_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class MerkleNode(Base):
+    """A complete subtree of an agent's Merkle tree: leaves [idx·2^level, (idx+1)·2^level) (docs/protocol.md §8.1).
+
+    Written in the transaction that stores the records; never changed or deleted (retention keeps them, so every
+    checkpoint stays provable after the records themselves are archived).
+    """
+
+    __tablename__ = "merkle_nodes"
+    __table_args__ = {"sqlite_with_rowid": False}  # one B-tree per row inserted on SQLite, not a table and an index
+    agent_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class Tree(Base):
+    """An agent's tree state: its size, compact range (the next batch extends it) and the backend's checkpoint."""
+
+    __tablename__ = "trees"
+    agent_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(40), index=True)
+    origin: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    compact: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str | None] = mapped_column(Text)
+    signed_ns: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class CheckpointNote(Base):
+    """A checkpoint an agent sent: cosigned by the backend (`cosigned`), or refused and kept as evidence (`forked`)."""
+
+    __tablename__ = "checkpoints"
+    __table_args__ = (Index("ix_checkpoints_agent_id_size", "agent_id", "size"),)
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(String(40))
+    agent_id: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(Text)
+    received_ns: Mapped[int] = mapped_column(BigInteger)

@@ -6,9 +6,10 @@ shipped (the export format), so `hashed verify FILE --key …` checks it offline
 database names the hash of the last archived one (`prev`), which joins the two. A file is written, synced and
 verified before anything is deleted, and one transaction per agent deletes exactly the archived records.
 
-Today nothing but the archive proves the deleted records; signed checkpoints (Merkle tree heads) are meant to
-keep proving them. They will live in their own table, which retention leaves alone, and the cut will then be
-moved back to the last checkpoint boundary (`_cut`), so that every kept checkpoint stays provable.
+Retention deletes records only. Each agent's Merkle tree (`merkle_nodes`, `trees`) and the checkpoints
+(`checkpoints`) stay, so every checkpoint, the agent's or the backend's, stays provable after its records are
+archived: an inclusion proof of an archived record by seq, and any consistency proof, are read from the tree's
+nodes alone (docs/operations.md, "Transparency"). The tree costs ≈ 2 rows of 80 bytes per record, kept.
 
 Example:
     >>> archive_name(1, 250)
@@ -60,8 +61,8 @@ def archive_name(first: int, last: int) -> str:
 
 
 def _cut(conn: Connection, cut: Cut, head_seq: int, cutoff_ns: int) -> Cut | None:
-    # The prefix of records received before the cut-off, the head record excepted. (With checkpoints: also at or
-    # before the last checkpoint's tree size.)
+    # The prefix of records received before the cut-off, the head record excepted. Any prefix will do: the tree's
+    # nodes, not the records, prove the checkpoints.
     first: int | None = conn.execute(select(func.min(Record.seq)).where(Record.agent_id == cut.agent_id)).scalar()
     if first is None:
         return None

@@ -85,3 +85,6 @@ class BackendKeyOut(BaseModel):
     public_key: str
     algorithm: Literal["Ed25519"] = "Ed25519"
     approval_context: str = Field(description="The line signed before the answer's canonical JSON.")
+    checkpoint_key: str = Field(
+        description="The same key as a signed-note verifier key (`name+id+key`): it signs agents' checkpoints."
+    )

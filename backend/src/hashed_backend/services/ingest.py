@@ -52,7 +52,9 @@ from hashed_backend.db.models import Agent, AgentKey, Quarantine, Record
 from hashed_backend.db.session import Database, bulk_insert
 from hashed_backend.errors import ApiError
 from hashed_backend.jsontext import json_text, storable_text
+from hashed_backend.services.checkpoints import BackendSigner
 from hashed_backend.services.record_fields import problem
+from hashed_backend.services.tree import extend_tree
 
 __all__ = ["AgentChain", "Decided", "decide", "ingest", "refusal_code"]
 
@@ -323,8 +325,12 @@ async def ingest(
     signer: str,
     records: Sequence[Any],
     head: tuple[str, int, str] | None = None,
+    backend: BackendSigner | None = None,
 ) -> tuple[list[dict[str, Any]], tuple[int, str]]:
     """Decide and store a batch; returns per-record results and the agent's head afterwards.
+
+    The stored records extend the agent's Merkle tree in the same transaction, and `backend` (the backend's key)
+    signs a checkpoint of it (`services/tree.py`).
 
     `agent_id` None: the signing key belongs to no agent, unless the batch rotates a registered agent's key to it.
     `head`: the agent's key and verified head (seq, hash) if just read (`Caller.agent_head`): the first attempt
@@ -353,7 +359,9 @@ async def ingest(
     nonces = False  # first attempt: the unique (agent, nonce) index checks the nonces as the records go in
     for _ in range(_ATTEMPTS):
         try:
-            return await _attempt(db, pool, threads, org_id, agent_id, signer, records, nonces=nonces, head=head)
+            return await _attempt(
+                db, pool, threads, org_id, agent_id, signer, records, nonces=nonces, head=head, backend=backend
+            )
         except _Again:
             nonces, head = True, None
     raise ApiError(409, "busy", "this agent's chain is being written by other requests; retry the batch")
@@ -370,6 +378,7 @@ async def _attempt(
     *,
     nonces: bool,
     head: tuple[str, int, str] | None,
+    backend: BackendSigner | None,
 ) -> tuple[list[dict[str, Any]], tuple[int, str]]:
     chain, stored, used_nonces = await _load(db, org_id, agent_id, records, nonces=nonces, head=head)
     decided = await _decide_verified(records, chain, stored, used_nonces, pool, threads)
@@ -392,7 +401,7 @@ async def _attempt(
         _quarantine_row(org_id, agent_id, signer, records[i], decided.results[i], received) for i in decided.refused
     ]
     try:
-        await db.run_write(_store, org_id, agent_id, chain, decided, rows, refused, received)
+        await db.run_write(_store, org_id, agent_id, chain, decided, rows, refused, received, backend)
     except IntegrityError:
         raise _Again from None
     conflicts = [r["seq"] for r in decided.results if r["code"] == "conflict"]
@@ -415,8 +424,9 @@ def _store(
     rows: list[dict[str, Any]],
     refused: list[dict[str, Any]],
     received: int,
+    backend: BackendSigner | None = None,
 ) -> None:
-    """The batch's one write transaction (on the database's writer thread): head, records, key changes, quarantine.
+    """The batch's one write transaction (on the database's writer thread): head, records, tree, keys, quarantine.
 
     The head moves only if it is still the one the batch was decided against. A batch of refusals alone leaves it
     where it was, through the same conditional UPDATE: if another request stored records since, the nonces `_load`
@@ -440,6 +450,7 @@ def _store(
         raise _Again
     if rows:
         bulk_insert(conn, _RECORDS, rows)
+        extend_tree(conn, org_id, agent_id, chain.seq, chain.key, rows, backend, received)
         for old, new in zip(decided.keys, decided.keys[1:], strict=False):
             conn.execute(
                 update(AgentKey)

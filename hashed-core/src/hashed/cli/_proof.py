@@ -28,6 +28,7 @@ from hashed.protocol import (
     consistency_proof,
     inclusion_proof,
     open_checkpoint,
+    parse_verifier_key,
     read_export,
     verify_consistency,
     verify_inclusion,
@@ -75,12 +76,24 @@ def key(export: Path = EXPORT, pin: str = KEY) -> None:
 
 @app.command()
 def inclusion(
-    export: Path = EXPORT,
-    checkpoint: Path = typer.Argument(..., help="A checkpoint signed by the agent."),
+    export: Path | None = typer.Argument(None, help="A JSONL export (hashed logs export), from seq 1."),
+    checkpoint: Path | None = typer.Argument(None, help="A checkpoint signed by the agent."),
     seq: int = typer.Option(..., help="The record's sequence number."),
     pin: str = KEY,
+    agent: str | None = typer.Option(
+        None, "--remote", metavar="AGENT", help="Ask the backend (hashed login) instead of reading files."
+    ),
+    size: int | None = typer.Option(None, "--size", help="With --remote: the tree size (default: the latest)."),
+    backend_key: str | None = typer.Option(
+        None, "--backend-key", help="With --remote: the backend's checkpoint key to pin (default: as it states it)."
+    ),
 ) -> None:
     """Print a c2sp.org/tlog-proof that record SEQ is in the checkpoint (verified before it is printed)."""
+    if agent is not None:
+        _remote_inclusion(agent, seq, size, pin, backend_key)
+        return
+    if export is None or checkpoint is None:
+        fail("pass EXPORT and CHECKPOINT, or --remote AGENT", code=EXIT_USAGE)
     records, store, log = _tree(export, pin)
     signed = _checkpoint(checkpoint, log)
     size = signed.checkpoint.size
@@ -98,6 +111,30 @@ def inclusion(
         fail(f"record {seq} is not in this checkpoint: {exc}", code=EXIT_CHECK_FAILED)
     lines = "".join(base64.b64encode(p).decode() + "\n" for p in proof)
     typer.echo(f"c2sp.org/tlog-proof@v1\nindex {seq - 1}\n{lines}\n{signed.raw}", nl=False)
+
+
+def _remote_inclusion(agent: str, seq: int, size: int | None, pin: str | None, backend_key: str | None) -> None:
+    """The backend's proof for AGENT's record SEQ, checked here: its checkpoint's signature(s), then the path."""
+    from hashed.cli._admin_client import remote
+
+    with remote() as backend:
+        agent_id = backend.agent_id(agent)
+        params = {"seq": seq, **({"size": size} if size else {})}
+        proof = backend.json("GET", f"/v1/agents/{agent_id}/proof/inclusion", params=params)
+        stated = backend_key or backend.json("GET", "/v1/backend-key")["checkpoint_key"]
+    try:
+        trusted = [parse_verifier_key(stated)]
+        if pin is not None:  # the agent's own signature is then required too
+            trusted.append(NoteVerifier(agent_origin(pin), bytes.fromhex(pin)))
+        signed = open_checkpoint(proof["checkpoint"], trusted)
+        signers = {s.name for s in signed.note.signatures}
+        if pin is not None and agent_origin(pin) not in signers:
+            fail(f"no checkpoint signed by the agent at size {proof['size']}", code=EXIT_CHECK_FAILED)
+        hashes = [bytes.fromhex(p) for p in proof["proof"]]
+        verify_inclusion(bytes.fromhex(proof["leaf"]), seq - 1, signed.checkpoint.size, hashes, signed.checkpoint.root)
+    except (HashedError, ValueError) as exc:
+        fail(f"the backend's proof of record {seq} does not verify: {exc}", code=EXIT_CHECK_FAILED)
+    typer.echo(proof["tlog_proof"], nl=False)
 
 
 @app.command()

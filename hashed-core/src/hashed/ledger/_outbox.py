@@ -12,7 +12,7 @@ import orjson
 
 from hashed.ledger._db import Database, get_meta, set_meta
 
-__all__ = ["Outbox", "acknowledge", "next_batch", "unshipped_count"]
+__all__ = ["Outbox", "acknowledge", "checkpoint_sent", "checkpoint_to_send", "next_batch", "unshipped_count"]
 
 _NEXT = (
     "SELECT r.seq, r.kind, r.body, r.hash, s.sig FROM records r LEFT JOIN signatures s ON s.seq = r.seq "
@@ -55,3 +55,20 @@ def acknowledge(db: Database, through: int, refusals: list[tuple[int, str, str]]
             [(seq, code, reason, at_ns) for seq, code, reason in refusals],
         )
         set_meta(conn, "shipped_through", through)
+
+
+def checkpoint_to_send(conn: sqlite3.Connection) -> tuple[int, str] | None:
+    """The latest checkpoint the agent signed, once every record it covers is shipped and if not sent yet.
+
+    Only the latest: it extends every earlier one, so the backend checks them all by checking it.
+    """
+    row = conn.execute("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1").fetchone()
+    if row is None or row[0] > get_meta(conn, "shipped_through") or row[0] <= get_meta(conn, "checkpoint_sent"):
+        return None
+    return int(row[0]), str(row[1])
+
+
+def checkpoint_sent(db: Database, size: int) -> None:
+    """The backend answered for the checkpoint of `size` (cosigned, or refused for good): not sent again."""
+    with db.write() as conn:
+        set_meta(conn, "checkpoint_sent", size)

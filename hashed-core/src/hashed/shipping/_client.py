@@ -149,6 +149,16 @@ class BackendClient:
         answer: dict[str, Any] = self.request("POST", "/v1/logs/batch", body={"records": records}).json()
         return answer
 
+    def send_checkpoint(self, note: str) -> dict[str, Any]:
+        """Send a checkpoint the agent signed; returns it cosigned by the backend (`{"status", "size", "note"…}`).
+
+        Raises:
+            BackendError: code `checkpoint_ahead` (the backend holds fewer records: send it later), `forked` (its
+                tree has another root at that size: kept there as evidence), or another refusal.
+        """
+        answer: dict[str, Any] = self.request("POST", "/v1/logs/checkpoint", body={"note": note}).json()
+        return answer
+
     def create_approval(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """Ask the organisation's people to approve a call; returns the request (pending)."""
         answer: dict[str, Any] = self.request("POST", "/v1/approvals", body=dict(request)).json()

@@ -1,11 +1,13 @@
 """The link to the backend, on one background thread; the guarded call never waits on it.
 
-The thread registers the agent, keeps its policy current, ships its ledger and relays approvals.
+The thread registers the agent, keeps its policy current, ships its ledger and its latest signed checkpoint,
+and relays approvals.
 
-Shipping state lives in the ledger database: `meta.shipped_through` (every record up to it is acknowledged)
-and `refusals` (records the backend refused, with its reason; `hashed logs --refused` lists them). Records are
-marked only when the backend acknowledges them, so a restart resends what was not, and the backend's
-idempotent ingest makes a resend harmless.
+Shipping state lives in the ledger database: `meta.shipped_through` (every record up to it is acknowledged),
+`meta.checkpoint_sent` (the size of the last signed checkpoint the backend answered for) and `refusals` (records
+the backend refused, with its reason; `hashed logs --refused` lists them). Records are marked only when the
+backend acknowledges them, so a restart resends what was not, and the backend's idempotent ingest makes a resend
+harmless.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import orjson
 
 from hashed.errors import BackendError, BackendUnavailable, PolicyFileError
 from hashed.ledger._db import Database
-from hashed.ledger._outbox import acknowledge, next_batch, unshipped_count
+from hashed.ledger._outbox import acknowledge, checkpoint_sent, checkpoint_to_send, next_batch, unshipped_count
 from hashed.policy._approval import ApprovalStore
 from hashed.protocol._requests import APPROVAL_FIELDS, verify_approval
 from hashed.shipping._backoff import Backoff, CircuitBreaker
@@ -67,6 +69,7 @@ class Shipper:
         self.backoff = Backoff(base=0.2, cap=10.0)
         self.registered = False
         self._register_lock = threading.Lock()
+        self._checkpoint_lock = threading.Lock()  # close() steps while the thread may still be stepping
         self.backend_key: str | None = None
         self.last_error: str | None = None
         self.last_contact: float | None = None
@@ -155,6 +158,8 @@ class Shipper:
         if time.monotonic() >= self._policy_due and not self._draining:
             self.sync_policy()
         more = self.ship_batch()
+        if not more:
+            self.ship_checkpoint()
         if not self._draining:
             self.sync_approvals()
         return more
@@ -256,6 +261,35 @@ class Shipper:
                 )
             new_mark = record["seq"]
         return new_mark, refusals
+
+    def ship_checkpoint(self) -> str | None:
+        """Send the latest signed checkpoint once its records are shipped; the backend's answer, or None.
+
+        Never raises, and never holds up records: a backend that cannot check it yet (`checkpoint_ahead`, or
+        unreachable) gets it again next round; a refusal for good (`forked`: the backend holds another history, or
+        any other 4xx) is logged and not sent again.
+        """
+        with self._checkpoint_lock:
+            return self._ship_checkpoint()
+
+    def _ship_checkpoint(self) -> str | None:
+        due = checkpoint_to_send(self._reader())
+        if due is None:
+            return None
+        size, note = due
+        try:
+            answer = self.client.send_checkpoint(note)
+        except BackendUnavailable:
+            return None
+        except BackendError as exc:
+            if exc.code == "checkpoint_ahead":
+                return None
+            level = logging.ERROR if exc.code == "forked" else logging.WARNING
+            _log.log(level, "hashed: the backend refused the checkpoint at size %d: %s", size, exc)
+            checkpoint_sent(self._db, size)
+            return exc.code
+        checkpoint_sent(self._db, size)
+        return str(answer.get("status"))
 
     # -- approvals ---------------------------------------------------------------------------------------
 

@@ -38,5 +38,9 @@ async def ready(state: State) -> dict[str, str] | Response:
 
 @router.get("/v1/backend-key", response_model=BackendKeyOut, tags=["approvals"])
 async def backend_key(state: State) -> BackendKeyOut:
-    """The Ed25519 key approval answers are signed with (no authentication needed)."""
-    return BackendKeyOut(public_key=state.backend_public_key, approval_context=APPROVAL_CONTEXT.decode().strip())
+    """The Ed25519 key approval answers and checkpoints are signed with (no authentication needed)."""
+    return BackendKeyOut(
+        public_key=state.backend_public_key,
+        approval_context=APPROVAL_CONTEXT.decode().strip(),
+        checkpoint_key=state.checkpoint_signer.verifier.vkey,
+    )

@@ -51,6 +51,7 @@ async def batch(body: BatchIn, caller: Shipper, state: State) -> Response:
         signer=caller.public_key,
         records=body.records,
         head=caller.agent_head,
+        backend=state.checkpoint_signer,
     )
     # Written directly: `results` are plain dicts of BatchOut's shape, so validating them again costs time only.
     return Response(
