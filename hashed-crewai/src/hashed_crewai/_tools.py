@@ -35,7 +35,7 @@ __all__ = ["HashedTool", "Pending", "Reading", "guard_tool", "guarding", "instal
 class Pending:
     """A call the before hook decided, until CrewAI runs it (once) and the after hook reports it."""
 
-    __slots__ = ("execution", "fresh", "original", "parsed", "seen", "tool", "tool_input", "who")
+    __slots__ = ("announced", "execution", "fresh", "original", "parsed", "seen", "tool", "tool_input", "who")
 
     def __init__(self, tool_input: dict[str, Any], tool: CrewStructuredTool, who: dict[str, Any]) -> None:
         self.tool_input = tool_input  # the very dict CrewAI hands the before and the after hook: the correlation
@@ -46,6 +46,7 @@ class Pending:
         self.parsed: dict[str, Any] | None = None  # the tool's parse of the input, handed to the body
         self.execution: Execution | None = None
         self.fresh = True
+        self.announced = False  # whether the after hook was put in place to show this call's refusal
 
     def about(self, tool: object) -> bool:
         """Whether `tool` is the tool this call was decided for (the structured tool or the tool it was made from)."""
@@ -153,6 +154,10 @@ def _claim(tool: object, raw: object) -> tuple[Pending | None, Execution | None,
 def _decided(tool: object, found: Pending | None, execution: Execution) -> Execution:
     if found is not None and found.about(tool):
         found.execution, found.fresh = execution, False  # the after hook reports this decision
+        if not execution.allowed:
+            from hashed_crewai._hooks import expect_refusal  # (a cycle: the hooks module imports this one)
+
+            expect_refusal(found)  # in strict mode the after hook stops the crew
     return execution
 
 
