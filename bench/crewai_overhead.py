@@ -3,9 +3,12 @@
     uv run python bench/crewai_overhead.py [--calls 30] [--rounds 15]
 
 One process, a scripted `BaseLLM` (no network). Per path, the variants run in alternating rounds: bare (no tool
-hook, CrewAI's own tool-run methods), do-nothing hooks (a before and an after tool hook that only return: CrewAI's own
-charge for any tool hook, which includes the HookDispatchedEvent it emits for every dispatch), and guarded
-(`hashed_crewai.instrument(hashed)`) in each durability mode. A stopwatch around CrewAI's per-call function
+hook, CrewAI's own tool-run methods), a do-nothing before hook (CrewAI's own charge for one tool hook, which includes
+the HookDispatchedEvent it emits for every dispatch: what `instrument()` registers for an allowed call), do-nothing
+before and after hooks (for comparison: CrewAI dispatches and emits twice), and guarded
+(`hashed_crewai.instrument(hashed)`) in each durability mode. One what-if row runs the guarded durable variant with
+CrewAI's hook telemetry emission (`crewai.hooks.dispatch._emit_telemetry`) replaced by a no-op, to show what a
+CrewAI that did not emit would leave: not a supported setting, only here. A stopwatch around CrewAI's per-call function
 (`execute_tool_and_check_finality` on the ReAct path, `AgentExecutor._execute_single_native_tool_call` on the native
 one) times each tool call as the agent loop sees it: the hooks, the guard and the tool. The headline row (durable,
 allow rule) is guarded with an allow rule; "limit + windows" also bounds an argument and counts two rolling windows.
@@ -19,6 +22,7 @@ import argparse
 import gc
 import json
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,6 +34,7 @@ os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
 
 import crewai.agents.agent_executor as executor_module
+import crewai.hooks.dispatch  # noqa: F401 - the module, for the what-if row (`crewai.hooks.dispatch` is a function)
 from crewai import Agent, Crew, Task
 from crewai.agents.agent_executor import AgentExecutor
 from crewai.hooks import (
@@ -66,7 +71,9 @@ GUARDED = {  # label: (policy, durability)
     "immediate, allow rule": ("allow rule", "immediate"),
     "background, allow rule (compare)": ("allow rule", "background"),
 }
-BARE, NOTHING = "bare loop (the tool call only)", "do-nothing hooks (CrewAI's own charge)"
+BARE, NOTHING = "bare loop (the tool call only)", "do-nothing before hook (CrewAI's own charge)"
+BOTH = "do-nothing before + after hooks"
+WHAT_IF = "durable, allow rule, if CrewAI did not emit"
 METHODS = [(BaseTool, "run"), (BaseTool, "arun"), (Tool, "run"), (Tool, "arun"), (CrewStructuredTool, "invoke")]
 METHODS += [(CrewStructuredTool, "ainvoke"), (CrewStructuredTool, "_parse_args"), (BaseTool, "_validate_kwargs")]
 
@@ -139,6 +146,8 @@ class Switch:
         self.bare = {(cls, name): cls.__dict__[name] for cls, name in METHODS}
         hashed_crewai.instrument(hashed)  # wraps CrewAI's methods and registers the hooks
         self.guarded = {(cls, name): cls.__dict__[name] for cls, name in METHODS}
+        self.dispatch = sys.modules["crewai.hooks.dispatch"]
+        self.emit = self.dispatch._emit_telemetry
         self.set("bare", None)
 
     def set(self, variant: str, hashed: Hashed | None) -> None:
@@ -148,9 +157,11 @@ class Switch:
         for before, after in ((_hooks.before_tool_call, _hooks.after_tool_call), (nothing_before, nothing_after)):
             unregister_before_tool_call_hook(before)
             unregister_after_tool_call_hook(after)
-        if variant == NOTHING:
+        if variant in (NOTHING, BOTH):
             register_before_tool_call_hook(nothing_before)
+        if variant == BOTH:
             register_after_tool_call_hook(nothing_after)
+        self.dispatch._emit_telemetry = (lambda *args: None) if variant == WHAT_IF else self.emit
         if hashed is not None:
             hashed_crewai.instrument(hashed)
 
@@ -188,8 +199,9 @@ def main() -> None:
             label: Hashed(Path(tmp) / str(i), identity=Identity.generate(), policy=POLICIES[policy], durability=mode)
             for i, (label, (policy, mode)) in enumerate(GUARDED.items())
         }
+        instances[WHAT_IF] = instances["durable, allow rule"]
         watch, switch = Stopwatch(), Switch(instances["durable, allow rule"])
-        variants = [BARE, NOTHING, *GUARDED]
+        variants = [BARE, NOTHING, BOTH, *GUARDED, WHAT_IF]
         for round_ in range(args.rounds + 3):  # alternate variants so that drift hits all alike
             for path in ("react", "native"):
                 for variant in variants:
@@ -202,8 +214,9 @@ def main() -> None:
                     team.kickoff()
         switch.set(BARE, None)
         tight = core_alone(instances["durable, allow rule"], args.rounds * args.calls)
-        verified = [hashed.verify() for hashed in instances.values()]
-        for hashed in instances.values():
+        distinct = {id(hashed): hashed for hashed in instances.values()}.values()
+        verified = [hashed.verify() for hashed in distinct]
+        for hashed in distinct:
             hashed.close()
 
     n = args.rounds * args.calls
@@ -219,7 +232,7 @@ def main() -> None:
             cells = f"{pct(got, 0.5):7.1f} {pct(got, 0.99):7.1f}"
             if variant != BARE:
                 cells += f" {pct(got, 0.5) - pct(bare, 0.5):9.1f} {pct(got, 0.99) - pct(bare, 0.99):9.1f}"
-            label = variant if variant in (BARE, NOTHING) else f"instrument(), {variant}"
+            label = variant if variant in (BARE, NOTHING, BOTH) else f"instrument(), {variant}"
             print(f"{path + ': ' + label:52} {cells}")
     print(f"{'core check+record, tight loop, durable':52} {pct(tight, 0.5):7.1f} {pct(tight, 0.99):7.1f}")
     print(f"\nledgers verified: {all(r.ok for r in verified)} ({sum(r.count for r in verified)} records)")
@@ -227,10 +240,12 @@ def main() -> None:
         bare = pct(watch.samples[f"{path}: {BARE}"], 0.5)
         added = pct(watch.samples[f"{path}: durable, allow rule"], 0.5) - bare
         charge = pct(watch.samples[f"{path}: {NOTHING}"], 0.5) - bare
+        quiet = pct(watch.samples[f"{path}: {WHAT_IF}"], 0.5) - bare
         print(
             f"target, added p50 <= 100 µs ({path}, durable, allow rule): {'met' if added <= 100 else 'MISSED'} "
             f"({added:.1f} µs, {100 * added / bare:.0f} % of the bare tool call's p50; CrewAI's own charge for "
-            f"do-nothing hooks {charge:.1f} µs, Hashed's own share {added - charge:.1f} µs)"
+            f"a do-nothing before hook {charge:.1f} µs, Hashed's own share {added - charge:.1f} µs; "
+            f"added if CrewAI did not emit {quiet:.1f} µs)"
         )
 
 
