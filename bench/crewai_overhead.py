@@ -255,8 +255,8 @@ def main() -> None:
             got, cpu = watch.samples[label], pct(watch.cpu[label], 0.5)
             cells = f"{pct(got, 0.5):7.1f} {pct(got, 0.99):7.1f}"
             if variant != BARE:
-                cells += f" {paired(watch, label, base, 0) / 1000:9.1f} {pct(got, 0.99) - pct(bare, 0.99):9.1f}"
-                cells += f" {cpu:7.1f} {paired(watch, label, base, 1) / 1000:7.1f}"
+                cells += f" {paired(watch, label, base, 0):9.1f} {pct(got, 0.99) - pct(bare, 0.99):9.1f}"
+                cells += f" {cpu:7.1f} {paired(watch, label, base, 1):7.1f}"
             else:
                 cells += f" {'':9} {'':9} {cpu:7.1f}"
             label = variant if variant in (BARE, NOTHING, BOTH) else f"instrument(), {variant}"
@@ -265,8 +265,8 @@ def main() -> None:
     print(f"\nledgers verified: {all(r.ok for r in verified)} ({sum(r.count for r in verified)} records)")
     for path in ("react", "native"):
         base, bare = f"{path}: {BARE}", pct(watch.samples[f"{path}: {BARE}"], 0.5)
-        wall = {v: paired(watch, f"{path}: {v}", base, 0) / 1000 for v in (NOTHING, "durable, allow rule", WHAT_IF)}
-        cpu = {v: paired(watch, f"{path}: {v}", base, 1) / 1000 for v in (NOTHING, "durable, allow rule", WHAT_IF)}
+        wall = {v: paired(watch, f"{path}: {v}", base, 0) for v in (NOTHING, "durable, allow rule", WHAT_IF)}
+        cpu = {v: paired(watch, f"{path}: {v}", base, 1) for v in (NOTHING, "durable, allow rule", WHAT_IF)}
         added, charge = wall["durable, allow rule"], wall[NOTHING]
         print(
             f"target, added p50 <= 100 µs ({path}, durable, allow rule): {'met' if added <= 100 else 'MISSED'} "
