@@ -1,6 +1,7 @@
 """What hashed-crewai adds to each tool call of a real CrewAI crew, on the ReAct and the native path. Not a test.
 
     uv run python bench/crewai_overhead.py [--calls 30] [--rounds 15]
+    uv run python bench/crewai_overhead.py --seams [--rounds 9]    # one call at CrewAI's seams, no agent loop
 
 One process, a scripted `BaseLLM` (no network). Per path, the variants run in alternating rounds: bare (no tool
 hook, CrewAI's own tool-run methods), a do-nothing before hook (CrewAI's own charge for one tool hook, which includes
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import os
 import sys
@@ -209,11 +211,70 @@ def hashed_outcome(start: int) -> Any:
     return outcome(start, result="k")
 
 
+def seams(hashed: Hashed, n: int, rounds: int) -> None:
+    """One tool call at CrewAI's own seams, no LLM and no agent loop: the hooks' dispatch and the tool run only.
+
+    What CrewAI's native loop does around a tool (`ToolCallHookContext`, before hooks, `tool.run`, after hooks) and
+    what its ReAct path does (the same around `CrewStructuredTool.invoke`), timed in a tight loop: far less noise
+    than a whole crew, so the parts can be told apart. Medians of `rounds` rounds of `n` calls, each a p50.
+    """
+    from crewai.hooks import ToolCallHookContext
+    from crewai.hooks.tool_hooks import run_after_tool_call_hooks, run_before_tool_call_hooks
+
+    class Model(BaseLLM):
+        def call(self, *args: Any, **kwargs: Any) -> Any:
+            return "-"
+
+    agent = Agent(role="clerk", goal="Look.", backstory="-", llm=Model(model="scripted"), tools=[lookup])
+    structured = lookup.to_structured_tool()
+    dispatch = sys.modules["crewai.hooks.dispatch"]
+
+    def one(path: str, i: int) -> None:
+        args = {"key": f"k{i}", "n": i}
+        before = ToolCallHookContext(tool_name="lookup", tool_input=args, tool=structured, agent=agent)
+        if run_before_tool_call_hooks(before):
+            result: Any = "blocked"
+        else:
+            result = lookup.run(**args) if path == "native" else structured.invoke(args)
+        after = ToolCallHookContext(
+            tool_name="lookup", tool_input=args, tool=structured, agent=agent, tool_result=str(result)
+        )
+        run_after_tool_call_hooks(after)
+
+    def p50(path: str, start: int) -> float:
+        samples = []
+        for i in range(start, start + n):
+            t = time.perf_counter_ns()
+            one(path, i)
+            samples.append(time.perf_counter_ns() - t)
+        return pct(samples, 0.5)
+
+    switch, emit, rows, counter = Switch(hashed), dispatch._emit_telemetry, {}, itertools.count()
+    for _ in range(rounds):
+        for path in ("native", "react"):
+            for variant in (BARE, NOTHING, BOTH, "durable, allow rule", WHAT_IF):
+                switch.set(variant, hashed if variant in ("durable, allow rule", WHAT_IF) else None)
+                rows.setdefault(f"{path}: {variant}", []).append(p50(path, next(counter) * n))
+    switch.set(BARE, None)
+    dispatch._emit_telemetry = emit
+    print(f"One tool call at CrewAI's seams (no agent loop), p50 µs, median of {rounds} rounds of {n} calls")
+    for label, got in rows.items():
+        print(f"{label:64} {sorted(got)[len(got) // 2]:8.1f}  ({min(got):.1f}-{max(got):.1f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--calls", type=int, default=30, help="tool calls per crew run (at most 90)")
     parser.add_argument("--rounds", type=int, default=15, help="crew runs per variant (after 3 warm-up runs)")
+    parser.add_argument("--seams", action="store_true", help="time one call at CrewAI's seams only (no agent loop)")
     args = parser.parse_args()
+    if args.seams:
+        with tempfile.TemporaryDirectory() as tmp:
+            policy = POLICIES["allow rule"]
+            hashed = Hashed(Path(tmp), identity=Identity.generate(), policy=policy, durability="durable")
+            seams(hashed, 2000, max(3, args.rounds // 3))
+            hashed.close()
+        return
     with tempfile.TemporaryDirectory() as tmp:
         instances = {
             label: Hashed(Path(tmp) / str(i), identity=Identity.generate(), policy=POLICIES[policy], durability=mode)
