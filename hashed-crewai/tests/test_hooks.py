@@ -6,12 +6,19 @@ from typing import Any
 
 import pytest
 from crewai import Agent, Crew, Task
-from crewai.hooks import register_before_tool_call_hook, unregister_before_tool_call_hook
+from crewai.hooks import (
+    get_after_tool_call_hooks,
+    register_after_tool_call_hook,
+    register_before_tool_call_hook,
+    unregister_after_tool_call_hook,
+    unregister_before_tool_call_hook,
+)
 from crewai.tools import BaseTool, tool
 from crewai.tools.structured_tool import CrewStructuredTool
 from pydantic import BaseModel, Field
 
 from hashed import PolicyDenied
+from hashed_crewai import _hooks
 
 
 def test_allowed_call_runs_with_the_parsed_arguments_and_is_recorded(guarded, toolbox, kit, path):
@@ -169,6 +176,7 @@ def test_parallel_native_calls_are_each_decided_and_answered(guarded, toolbox, k
     assert outcomes == allowed and len(allowed) == 3  # each outcome is linked to its own call's decision
     assert decided[("transfer_money", "acct-2")].body["effect"] == "deny"
     kit.assert_verifies(guarded)
+    assert _hooks.after_tool_call not in get_after_tool_call_hooks()  # both refusals shown, none left waiting
 
 
 def test_async_tasks_run_concurrently_each_with_its_own_identity(guarded, toolbox, kit, path):
@@ -231,6 +239,51 @@ def test_strict_mode_stops_the_crew_with_policy_denied(guarded, toolbox, kit, pa
     assert str(raised.value) == "delete_file denied by policy (rule no-delete): Agents never delete files."
     assert toolbox.executed == []
     assert kit.decisions(guarded) == [("delete_file", "deny")]
+
+
+def test_a_rewrite_refused_where_the_tool_runs_stops_the_crew_in_strict_mode(guarded, toolbox, kit, path):
+    guarded.settings = guarded.settings.model_copy(update={"strict": True})
+
+    def rewrite(ctx):
+        ctx.tool_input["amount"] = 5000
+
+    register_before_tool_call_hook(rewrite)  # after Hashed's hook: the run is refused where it runs
+    try:
+        llm = kit.script(path, [("transfer_money", {"to": "acct-9", "amount": 50})])
+        with pytest.raises(Exception) as raised:  # noqa: PT011 - CrewAI's HookAborted, caused by PolicyDenied
+            kit.crew(llm, list(toolbox.tools().values())).kickoff()
+    finally:
+        unregister_before_tool_call_hook(rewrite)
+    assert isinstance(raised.value.__cause__, PolicyDenied)
+    assert toolbox.executed == []
+    decided = [(r.body["effect"], r.body["args"]["amount"]) for r in kit.records(guarded)]
+    assert decided[0] == ("allow", 50)  # the hook's; then the run's (on the ReAct path CrewAI retries it in place)
+    assert decided[1:] and set(decided[1:]) == {("deny", 5000)}
+    assert _hooks.after_tool_call not in get_after_tool_call_hooks()
+
+
+def test_the_after_hook_is_in_place_only_while_a_refusal_waits_for_it(guarded, toolbox, kit, path):
+    # CrewAI charges ≈ 50 µs for every dispatch to a non-empty hook list (#18): allowed calls need no after hook
+    seen = []
+
+    def probe(ctx):  # a user's after hook: which after hooks CrewAI runs for this call
+        seen.append((ctx.tool_name, _hooks.after_tool_call in get_after_tool_call_hooks()))
+
+    register_after_tool_call_hook(probe)
+    try:
+        calls = [("read_file", {"path": "/a"})], [("delete_file", {"path": "/x"})], [("read_file", {"path": "/b"})]
+        llm = kit.script(path, *calls)
+        kit.crew(llm, list(toolbox.tools().values())).kickoff()
+    finally:
+        unregister_after_tool_call_hook(probe)
+    assert seen == [("read_file", False), ("delete_file", True), ("read_file", False)]
+    assert llm.results() == [
+        "read_file done",
+        "delete_file denied by policy (rule no-delete): Agents never delete files.",
+        "read_file done",
+    ]
+    assert _hooks.after_tool_call not in get_after_tool_call_hooks()
+    assert kit.decisions(guarded) == [("read_file", "allow"), ("delete_file", "deny"), ("read_file", "allow")]
 
 
 def test_a_tool_run_directly_is_decided_where_it_runs(guarded, toolbox, kit):

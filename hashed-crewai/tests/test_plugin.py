@@ -120,7 +120,7 @@ def test_instrument_is_idempotent_and_hooks_crewai_once(guarded):
     assert (BaseTool.run, CrewStructuredTool.invoke) == (run, invoke)
     assert run.__wrapped__ is not run and Tool.run.__wrapped__ is not Tool.run  # CrewAI's own, kept by functools
     assert get_before_tool_call_hooks().count(_hooks.before_tool_call) == 1
-    assert get_after_tool_call_hooks().count(_hooks.after_tool_call) == 1
+    assert _hooks.after_tool_call not in get_after_tool_call_hooks()  # only while a refusal waits for it
 
 
 def test_instrument_refuses_a_crewai_too_old_to_block_every_call(monkeypatch):

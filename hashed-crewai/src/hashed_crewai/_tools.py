@@ -35,7 +35,7 @@ __all__ = ["HashedTool", "Pending", "Reading", "guard_tool", "guarding", "instal
 class Pending:
     """A call the before hook decided, until CrewAI runs it (once) and the after hook reports it."""
 
-    __slots__ = ("execution", "fresh", "original", "parsed", "seen", "tool", "tool_input", "who")
+    __slots__ = ("announced", "execution", "fresh", "original", "parsed", "seen", "tool", "tool_input", "who")
 
     def __init__(self, tool_input: dict[str, Any], tool: CrewStructuredTool, who: dict[str, Any]) -> None:
         self.tool_input = tool_input  # the very dict CrewAI hands the before and the after hook: the correlation
@@ -46,6 +46,7 @@ class Pending:
         self.parsed: dict[str, Any] | None = None  # the tool's parse of the input, handed to the body
         self.execution: Execution | None = None
         self.fresh = True
+        self.announced = False  # whether the after hook was put in place to show this call's refusal
 
     def about(self, tool: object) -> bool:
         """Whether `tool` is the tool this call was decided for (the structured tool or the tool it was made from)."""
@@ -144,7 +145,9 @@ def _claim(tool: object, raw: object) -> tuple[Pending | None, Execution | None,
     if found is None or execution is None or not (found.fresh and execution.allowed and found.about(tool)):
         return found, None, None
     seen = found.seen
-    if not isinstance(raw, Mapping) or any(k not in seen or not (seen[k] is v or seen[k] == v) for k, v in raw.items()):
+    if not isinstance(raw, Mapping):
+        return found, None, None
+    if raw != seen and any(k not in seen or not (seen[k] is v or seen[k] == v) for k, v in raw.items()):
         return found, None, None
     found.fresh = False
     return found, execution, found.parsed
@@ -153,13 +156,20 @@ def _claim(tool: object, raw: object) -> tuple[Pending | None, Execution | None,
 def _decided(tool: object, found: Pending | None, execution: Execution) -> Execution:
     if found is not None and found.about(tool):
         found.execution, found.fresh = execution, False  # the after hook reports this decision
+        if not execution.allowed:
+            from hashed_crewai._hooks import expect_refusal  # (a cycle: the hooks module imports this one)
+
+            expect_refusal(found)  # in strict mode the after hook stops the crew
     return execution
 
 
-def _guarded(tool: Any, hashed: Hashed, raw: object, reading: Reading, body: Callable[[], Any], handoff: bool) -> Any:
+def _guarded(
+    tool: Any, hashed: Hashed, raw: object, read: Callable[[], dict[str, Any]], body: Callable[[], Any], handoff: bool
+) -> Any:
     found, execution, parsed = _claim(tool, raw)
     if execution is None:
         who = found.who if found is not None else {}
+        reading = Reading(tool, read)
         execution = _decided(tool, found, begin(hashed, tool.name, arguments=reading, framework=FRAMEWORK, **who))
         parsed = reading.parsed
     token = _handoff.set((tool, parsed)) if handoff and parsed is not None else None
@@ -171,11 +181,17 @@ def _guarded(tool: Any, hashed: Hashed, raw: object, reading: Reading, body: Cal
 
 
 async def _aguarded(
-    tool: Any, hashed: Hashed, raw: object, reading: Reading, body: Callable[[], Awaitable[Any]], handoff: bool
+    tool: Any,
+    hashed: Hashed,
+    raw: object,
+    read: Callable[[], dict[str, Any]],
+    body: Callable[[], Awaitable[Any]],
+    handoff: bool,
 ) -> Any:
     found, execution, parsed = _claim(tool, raw)
     if execution is None:
         who = found.who if found is not None else {}
+        reading = Reading(tool, read)
         execution = _decided(
             tool, found, await abegin(hashed, tool.name, arguments=reading, framework=FRAMEWORK, **who)
         )
@@ -208,9 +224,9 @@ def _run(original: Callable[..., Any]) -> Callable[..., Any]:
         hashed = guarding(self)
         if hashed is None:
             return original(self, *args, **kwargs)
-        reading = Reading(self, lambda: parse_kwargs(self, args, kwargs))
+        read = lambda: parse_kwargs(self, args, kwargs)  # noqa: E731 - read only when this run is decided here
         raw = None if args else kwargs
-        return _guarded(self, hashed, raw, reading, lambda: original(self, *args, **kwargs), handoff=not args)
+        return _guarded(self, hashed, raw, read, lambda: original(self, *args, **kwargs), handoff=not args)
 
     return run
 
@@ -221,9 +237,9 @@ def _arun(original: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Co
         hashed = guarding(self)
         if hashed is None:
             return await original(self, *args, **kwargs)
-        reading = Reading(self, lambda: parse_kwargs(self, args, kwargs))
+        read = lambda: parse_kwargs(self, args, kwargs)  # noqa: E731 - read only when this run is decided here
         body = lambda: original(self, *args, **kwargs)  # noqa: E731 - the continuation, awaited once
-        return await _aguarded(self, hashed, None if args else kwargs, reading, body, handoff=not args)
+        return await _aguarded(self, hashed, None if args else kwargs, read, body, handoff=not args)
 
     return arun
 
@@ -234,9 +250,9 @@ def _invoke(original: Callable[..., Any]) -> Callable[..., Any]:
         hashed = guarding(self)
         if hashed is None:
             return original(self, input, config, **kwargs)
-        reading = Reading(self, lambda: {**parse_input(self, input), **kwargs})  # extra keywords reach the body too
+        read = lambda: {**parse_input(self, input), **kwargs}  # noqa: E731 - extra keywords reach the body too
         raw = None if kwargs else input
-        return _guarded(self, hashed, raw, reading, lambda: original(self, input, config, **kwargs), handoff=not kwargs)
+        return _guarded(self, hashed, raw, read, lambda: original(self, input, config, **kwargs), handoff=not kwargs)
 
     return invoke
 
@@ -247,9 +263,9 @@ def _ainvoke(original: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[...,
         hashed = guarding(self)
         if hashed is None:
             return await original(self, input, config, **kwargs)
-        reading = Reading(self, lambda: {**parse_input(self, input), **kwargs})
+        read = lambda: {**parse_input(self, input), **kwargs}  # noqa: E731 - extra keywords reach the body too
         body = lambda: original(self, input, config, **kwargs)  # noqa: E731 - the continuation, awaited once
-        return await _aguarded(self, hashed, None if kwargs else input, reading, body, handoff=not kwargs)
+        return await _aguarded(self, hashed, None if kwargs else input, read, body, handoff=not kwargs)
 
     return ainvoke
 
