@@ -33,12 +33,8 @@ def rotate(ledger: Ledger, agent: str, key_path: Path, passphrase: str) -> Ident
     new = Identity.generate()
     pending = next_key_path(key_path)
     save_identity(new, pending, passphrase)
-    ledger.flush()
     proof = new.sign(rotation_message(old.public_key, new.public_key)).hex()
-    ledger.transact(
-        lambda txn: txn.append("key_rotation", agent, {"new_key": new.public_key, "proof": proof}), sign_now=True
-    )
-    ledger.identity = new
+    ledger.rotate(new, agent, {"new_key": new.public_key, "proof": proof})  # no record between, with the wrong key
     os.replace(pending, key_path)
     return new
 

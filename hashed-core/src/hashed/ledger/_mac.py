@@ -35,12 +35,14 @@ _ROW_PERSON = b"hashed-row1"
 class Macs:
     """An agent's MACs for journal frames and unsigned rows (keyed hashers are copied per use: a third faster)."""
 
-    __slots__ = ("_frame", "_row")
+    __slots__ = ("_frame", "_previous", "_row")
 
-    def __init__(self, seed: bytes) -> None:
+    def __init__(self, seed: bytes, *, previous: Macs | None = None) -> None:
+        """`previous`: the MACs of the key a rotation just replaced, whose frames may still wait to be read."""
         key = hashlib.blake2b(seed, digest_size=32, person=_KEY_PERSON).digest()  # never stored
         self._frame = hashlib.blake2b(key=key, digest_size=16, person=_FRAME_PERSON)
         self._row = hashlib.blake2b(key=key, digest_size=16, person=_ROW_PERSON)
+        self._previous = None if previous is None else previous._frame  # one rotation back, frames only
 
     def seal_frame(self, payload: bytes) -> bytes:
         """A journal frame: the payload's MAC (hex), the payload, a newline."""
@@ -51,9 +53,14 @@ class Macs:
     def open_frame(self, frame: bytes) -> bytes | None:
         """The payload of a frame (newline taken off) whose MAC holds; None: this agent did not write it."""
         payload = frame[FRAME_MAC:]
-        mac = self._frame.copy()
-        mac.update(payload)
-        return payload if hmac.compare_digest(mac.hexdigest().encode(), frame[:FRAME_MAC]) else None
+        for keyed in (self._frame, self._previous):
+            if keyed is None:
+                break
+            mac = keyed.copy()
+            mac.update(payload)
+            if hmac.compare_digest(mac.hexdigest().encode(), frame[:FRAME_MAC]):
+                return payload
+        return None
 
     def row(self, digest: bytes) -> bytes:
         """The MAC an unsigned row carries: over its record hash, which covers every byte of the record."""

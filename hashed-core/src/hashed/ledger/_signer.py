@@ -94,7 +94,8 @@ class Signer:
     def __init__(self, db: Database, identity: Callable[[], Identity], name: str) -> None:
         self._db = db
         self._identity = identity
-        self._pending: collections.deque[tuple[int, bytes]] = collections.deque()
+        # (seq, hash, the identity whose key the record names): a rotation may come before its signature
+        self._pending: collections.deque[tuple[int, bytes, Identity]] = collections.deque()
         self._ready: collections.deque[tuple[bytes, int]] = collections.deque()
         self._kick = threading.Event()
         self._idle = True
@@ -107,8 +108,12 @@ class Signer:
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
-    def committed(self, records: Sequence[tuple[int, bytes]]) -> None:
-        """Records `(seq, hash)` were just committed unsigned (called by the committing thread)."""
+    def committed(self, records: Sequence[tuple[int, bytes, Identity]]) -> None:
+        """Records `(seq, hash, identity)` were just committed unsigned (called by the committing thread).
+
+        Each is signed by the identity that placed it (whose key its body names), even if the agent's key was
+        rotated meanwhile.
+        """
         self._pending.extend(records)
         self.last_commit = time.monotonic()
         if self._idle:
@@ -180,8 +185,12 @@ class Signer:
             return
         batch = [pending.popleft() for _ in range(len(pending))]
         self._since_checkpoint += len(batch)
-        signatures = sign_many(self._identity(), [digest for _, digest in batch])
-        self._ready.extend(zip(signatures, (seq for seq, _ in batch), strict=True))
+        by_key: dict[str, list[tuple[int, bytes, Identity]]] = {}
+        for entry in batch:  # one key, except around a rotation
+            by_key.setdefault(entry[2].public_key, []).append(entry)
+        for group in by_key.values():
+            signatures = sign_many(group[0][2], [digest for _, digest, _ in group])
+            self._ready.extend(zip(signatures, (seq for seq, _, _ in group), strict=True))
 
     def _sweep(self) -> None:
         self._last_sweep = time.monotonic()

@@ -24,6 +24,7 @@ neither signed nor authenticated.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -152,8 +153,11 @@ class Ledger:
 
     @identity.setter
     def identity(self, identity: Identity) -> None:
+        previous = getattr(self, "mac", None)
         self._identity = identity
-        self.mac = Macs(identity.seed)  # authenticates frames and unsigned rows (`_mac.py`)
+        # Authenticates frames and unsigned rows (`_mac.py`); frames a caller sealed under the key a rotation
+        # just replaced still open in this process.
+        self.mac = Macs(identity.seed, previous=previous)
 
     # -- appending -------------------------------------------------------------------------------------
 
@@ -211,6 +215,7 @@ class Ledger:
         if self._writer is not None:
             self._writer.caller_committed = time.monotonic()  # the writer keeps its groups short meanwhile
         with self._db.lock:
+            identity = self._identity  # the key every record of this transaction names (see `rotate`)
             txn = Txn(self, self._db, sign_now=sign_now, signatures=signatures, deferred=deferred)
             try:
                 if earlier:
@@ -233,8 +238,20 @@ class Ledger:
             assert self._writer is not None  # noqa: S101 - journal mode has a writer
             self._writer.committed(marks)
         if txn.appended:
-            self._after_commit(txn.appended)
+            self._after_commit(txn.appended, identity)
         return result
+
+    def rotate(self, new: Identity, agent: str, fields: dict[str, Any]) -> None:
+        """Append the `key_rotation` record (signed by the current key) and switch to `new`, as one step.
+
+        No record can land between the two with the wrong key: the writer is held still (what it had queued is
+        committed first, under the old key) and the process's ledger lock is held until the switch; records
+        committed before it and not signed yet are still signed by the old key (`Signer`).
+        """
+        writer = self._writer
+        with writer.taken() if writer is not None else contextlib.nullcontext(None) as earlier, self._db.lock:
+            self._commit(lambda txn: txn.append("key_rotation", agent, fields), sign_now=True, earlier=earlier or None)
+            self.identity = new
 
     def _place_earlier(self, txn: Txn, earlier: list[Queued]) -> dict[Journal, int]:
         """Place journaled records still queued before this transaction's own; how far each journal got."""
@@ -353,9 +370,9 @@ class Ledger:
             txn._place_now(item.kind, item.agent, fields, slow, item.ts, item.nonce)
         set_meta(txn.conn, key, group[-1][0])
 
-    def _after_commit(self, appended: list[Appended]) -> None:
+    def _after_commit(self, appended: list[Appended], identity: Identity) -> None:
         if self._signer is not None:
-            unsigned = [(seq, digest) for seq, digest, _, _, sig in appended if sig is None]
+            unsigned = [(seq, digest, identity) for seq, digest, _, _, sig in appended if sig is None]
             if unsigned:
                 self._signer.committed(unsigned)
         observer = self._on_written

@@ -5,8 +5,8 @@ address is a separate account in each organisation, with its own password and ro
 several accounts (same e-mail, same password) remembers them on its session, so the person can switch between
 those organisations without typing the password again.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
