@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -56,6 +57,14 @@ def test_dashboard_logs_search_filters_and_record_detail(org: Any, make_agent: A
     page.goto("/logs?agent=billing-bot")
     export = page.request.get(page.get_by_role("link", name="Export billing-bot").get_attribute("href"))
     assert export.ok and len(export.text().splitlines()) == len(agent.ledger.records())
+    # The current filter, exported: every record it finds (the same keyset search, page after page).
+    page.goto("/logs?agent=billing-bot&effect=allow")
+    with page.expect_download() as download:
+        page.get_by_test_id("export-filter").click()
+    lines = [json.loads(line) for line in Path(download.value.path()).read_text().splitlines()]
+    allowed = [r for r in agent.ledger.records() if r["kind"] == "decision" and r.get("effect") == "allow"]
+    assert len(lines) == len(allowed) > 0 and {line["effect"] for line in lines} == {"allow"}
+    assert {line["record"]["hash"] for line in lines} == {r["hash"] for r in allowed}
 
 
 def test_dashboard_logs_paginate_with_a_cursor(org: Any, make_agent: Any, dashboard: Any) -> None:

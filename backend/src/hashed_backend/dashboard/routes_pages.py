@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import ValidationError
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from hashed_backend.api.routes import agents as agents_api
 from hashed_backend.api.routes import approvals as approvals_api
@@ -75,6 +76,44 @@ async def logs(
     except ApiError as exc:
         context["error"] = exc.message
     return render(request, state, "logs.html", context)
+
+
+@router.get("/logs/export")
+async def logs_export(
+    caller: PageCaller,
+    state: State,
+    agent: Text = None,
+    tool: Text = None,
+    effect: Effect = "",
+    since: Annotated[str | None, Query(max_length=40)] = None,
+    until: Annotated[str | None, Query(max_length=40)] = None,
+    q: Text = None,
+) -> Response:
+    """Every record the current filter finds, newest first, as JSONL.
+
+    One search result per line (the agent, where the record sits, and the record exactly as ingested), page
+    after page of the same keyset search.
+    """
+    filters = {
+        "agent": _blank(agent),
+        "tool": _blank(tool),
+        "effect": effect or None,
+        "since": _blank(since),
+        "until": _blank(until),
+        "q": _blank(q),
+    }
+    first = await logs_api.search(caller, state, **filters, cursor=None, limit=500)  # a bad filter: 422 here
+
+    async def lines() -> AsyncIterator[bytes]:
+        page = first
+        while True:
+            yield b"".join(item.model_dump_json().encode() + b"\n" for item in page.items)
+            if page.next_cursor is None:
+                return
+            page = await logs_api.search(caller, state, **filters, cursor=page.next_cursor, limit=500)
+
+    headers = {"Content-Disposition": 'attachment; filename="hashed-logs.jsonl"'}
+    return StreamingResponse(lines(), media_type="application/jsonl", headers=headers)
 
 
 @router.get("/logs/{record_id}")
