@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
@@ -15,12 +15,14 @@ from hashed_backend.api.routes import agents as agents_api
 from hashed_backend.api.routes import approvals as approvals_api
 from hashed_backend.api.routes import keys as keys_api
 from hashed_backend.api.routes import logs as logs_api
+from hashed_backend.auth import Caller
 from hashed_backend.dashboard import _queries
 from hashed_backend.dashboard._web import PageCaller, PageWriter, form, render
-from hashed_backend.deps import State
+from hashed_backend.deps import AppState, State
 from hashed_backend.errors import ApiError
 from hashed_backend.schemas.approvals import DecisionIn
 from hashed_backend.schemas.keys import KeyIn, RotateIn
+from hashed_backend.schemas.logs import LogPage
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str | None, Query(max_length=200)]
@@ -39,39 +41,60 @@ async def overview(request: Request, caller: PageCaller, state: State) -> Respon
     return render(request, state, "overview.html", {"me": caller, "page": "overview", "o": figures})
 
 
+class LogFilters:
+    """The log search's filters, from the query string (an empty field means no filter)."""
+
+    def __init__(
+        self,
+        agent: Text = None,
+        tool: Text = None,
+        effect: Effect = "",
+        since: Annotated[str | None, Query(max_length=40)] = None,
+        until: Annotated[str | None, Query(max_length=40)] = None,
+        q: Text = None,
+    ) -> None:
+        self.agent, self.tool, self.effect, self.since, self.until, self.q = agent, tool, effect, since, until, q
+
+    def form(self) -> dict[str, str]:
+        """The filters as the search form shows them (and links repeat them)."""
+        values = {"agent": self.agent, "tool": self.tool, "effect": self.effect, "since": self.since}
+        return {key: value or "" for key, value in {**values, "until": self.until, "q": self.q}.items()}
+
+    async def search(self, caller: Caller, state: AppState, cursor: str | None, limit: int) -> LogPage:
+        """One page of the API's own search."""
+        return await logs_api.search(
+            caller,
+            state,
+            agent=_blank(self.agent),
+            tool=_blank(self.tool),
+            effect=self.effect or None,
+            since=_blank(self.since),
+            until=_blank(self.until),
+            q=_blank(self.q),
+            cursor=cursor,
+            limit=limit,
+        )
+
+
+Filters = Annotated[LogFilters, Depends()]
+
+
 @router.get("/logs")
 async def logs(
     request: Request,
     caller: PageCaller,
     state: State,
-    agent: Text = None,
-    tool: Text = None,
-    effect: Effect = "",
-    since: Annotated[str | None, Query(max_length=40)] = None,
-    until: Annotated[str | None, Query(max_length=40)] = None,
-    q: Text = None,
+    filters: Filters,
     cursor: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
     """Search with filters and keyset pagination, and the live feed of new records (SSE from /v1/logs/stream)."""
-    filters = {"agent": agent or "", "tool": tool or "", "effect": effect, "since": since or "", "until": until or ""}
-    filters["q"] = q or ""
-    live = {key: value for key, value in filters.items() if key in ("agent", "tool", "effect") and value}
+    shown = filters.form()
+    live = {key: value for key, value in shown.items() if key in ("agent", "tool", "effect") and value}
     stream = "/v1/logs/stream" + (f"?{urlencode(live)}" if live else "")
-    context = {"me": caller, "page": "logs", "f": filters, "items": [], "next_cursor": None, "error": None}
+    context = {"me": caller, "page": "logs", "f": shown, "items": [], "next_cursor": None, "error": None}
     context["stream"] = stream
     try:
-        result = await logs_api.search(
-            caller,
-            state,
-            agent=_blank(agent),
-            tool=_blank(tool),
-            effect=effect or None,
-            since=_blank(since),
-            until=_blank(until),
-            q=_blank(q),
-            cursor=_blank(cursor),
-            limit=50,
-        )
+        result = await filters.search(caller, state, _blank(cursor), 50)
         context.update(items=result.items, next_cursor=result.next_cursor)
     except ApiError as exc:
         context["error"] = exc.message
@@ -79,30 +102,13 @@ async def logs(
 
 
 @router.get("/logs/export")
-async def logs_export(
-    caller: PageCaller,
-    state: State,
-    agent: Text = None,
-    tool: Text = None,
-    effect: Effect = "",
-    since: Annotated[str | None, Query(max_length=40)] = None,
-    until: Annotated[str | None, Query(max_length=40)] = None,
-    q: Text = None,
-) -> Response:
+async def logs_export(caller: PageCaller, state: State, filters: Filters) -> Response:
     """Every record the current filter finds, newest first, as JSONL.
 
     One search result per line (the agent, where the record sits, and the record exactly as ingested), page
     after page of the same keyset search.
     """
-    filters = {
-        "agent": _blank(agent),
-        "tool": _blank(tool),
-        "effect": effect or None,
-        "since": _blank(since),
-        "until": _blank(until),
-        "q": _blank(q),
-    }
-    first = await logs_api.search(caller, state, **filters, cursor=None, limit=500)  # a bad filter: 422 here
+    first = await filters.search(caller, state, None, 500)  # a bad filter: its 422, before any line
 
     async def lines() -> AsyncIterator[bytes]:
         page = first
@@ -110,7 +116,7 @@ async def logs_export(
             yield b"".join(item.model_dump_json().encode() + b"\n" for item in page.items)
             if page.next_cursor is None:
                 return
-            page = await logs_api.search(caller, state, **filters, cursor=page.next_cursor, limit=500)
+            page = await filters.search(caller, state, page.next_cursor, 500)
 
     headers = {"Content-Disposition": 'attachment; filename="hashed-logs.jsonl"'}
     return StreamingResponse(lines(), media_type="application/jsonl", headers=headers)
