@@ -23,6 +23,9 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 EXAMPLES = 10
 SKIP = {"/v1/logs/stream"}
+# Operations whose rule spans two parameters, which OpenAPI cannot state (a schema-valid request may still be
+# 422): `seq` or `hash`, one of them. Every other check still runs on them.
+ONE_OF_TWO = {"/v1/agents/{agent_id}/proof/inclusion"}
 
 
 # NUL, or a surrogate that is not half of a pair: what the document's pattern `^[^\u0000\ud800-\udfff]*$` excludes
@@ -72,7 +75,8 @@ def test_no_input_causes_a_server_error_or_an_answer_the_document_does_not_descr
                 response = case.call(headers=headers, timeout=30)
                 calls += 1
                 sent = (case.body, case.query, case.path_parameters)
-                excluded = [positive_data_acceptance] if _breaks_the_pattern(sent) else []
+                slip = _breaks_the_pattern(sent) or case.operation.path in ONE_OF_TWO
+                excluded = [positive_data_acceptance] if slip else []
                 try:
                     case.validate_response(response, headers=headers, excluded_checks=excluded)
                 except Exception as error:
