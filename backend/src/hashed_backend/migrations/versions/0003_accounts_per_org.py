@@ -20,8 +20,18 @@ branch_labels = None
 depends_on = None
 
 
+def _defer_foreign_keys() -> None:
+    """SQLite rebuilds `users` (copy, drop, rename), which its sessions' foreign key forbids: end the sessions.
+
+    Everyone logs in again once after this upgrade on SQLite (PostgreSQL alters the table in place).
+    """
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DELETE FROM sessions")
+
+
 def upgrade() -> None:
     """Apply this revision."""
+    _defer_foreign_keys()
     with op.batch_alter_table("users") as batch:  # SQLite rebuilds the table; PostgreSQL alters it
         batch.drop_constraint(op.f("uq_users_email"), type_="unique")
         batch.create_unique_constraint(op.f("uq_users_org_id_email"), ["org_id", "email"])
@@ -32,6 +42,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Revert this revision (fails if an e-mail has accounts in several organisations by then)."""
+    _defer_foreign_keys()
     with op.batch_alter_table("sessions") as batch:
         batch.drop_column("accounts")
     with op.batch_alter_table("users") as batch:
