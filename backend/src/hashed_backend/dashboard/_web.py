@@ -15,13 +15,14 @@ from urllib.parse import parse_qs
 
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 from starlette.responses import HTMLResponse, Response
 
 from hashed_backend.auth import SESSION_COOKIE, Caller, authenticate
 from hashed_backend.deps import AppState, State
 from hashed_backend.errors import ApiError
 
-__all__ = ["CSRF_COOKIE", "LoginRequired", "PageCaller", "PageWriter", "form", "render"]
+__all__ = ["CSRF_COOKIE", "LoginRequired", "PageCaller", "PageWriter", "form", "problem", "render"]
 
 CSRF_COOKIE = "hashed_csrf"
 _HERE = Path(__file__).parent
@@ -113,3 +114,9 @@ def protect(response: Response, request: Request, state: AppState, token: str | 
 def secure(request: Request, state: AppState) -> bool:
     """Whether cookies get `Secure`: configured so, or this request came over HTTPS (directly or via a proxy)."""
     return state.settings.cookie_secure or request.url.scheme == "https"
+
+
+def problem(exc: ValidationError) -> str:
+    """The first invalid field of a form, in words a person can act on."""
+    first = exc.errors()[0]
+    return f"{'.'.join(map(str, first['loc'])) or 'form'}: {first['msg']}"

@@ -8,19 +8,12 @@ from starlette.responses import RedirectResponse, Response
 
 from hashed_backend.api.routes import auth as auth_api
 from hashed_backend.auth import SESSION_COOKIE
-from hashed_backend.dashboard._web import PageCaller, form, protect, render, secure
+from hashed_backend.dashboard._web import PageCaller, form, problem, protect, render, secure
 from hashed_backend.deps import State, _auth_rate_limit
 from hashed_backend.errors import ApiError
 from hashed_backend.schemas.auth import LoginIn, SignupIn, SwitchIn
 
 router = APIRouter(include_in_schema=False)
-
-
-def _problem(exc: ValidationError) -> str:
-    """The first invalid field, in words a person can act on."""
-    first = exc.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or "form"
-    return f"{field}: {first['msg']}"
 
 
 def _logged_in(request: Request, state: State, response: Response) -> Response:
@@ -53,7 +46,7 @@ async def login(request: Request, state: State) -> Response:
         response = RedirectResponse("/", status_code=303)
         await auth_api.login(body, state, response)
     except ValidationError as exc:
-        return render(request, state, "login.html", {"error": _problem(exc), "email": email}, status=422)
+        return render(request, state, "login.html", {"error": problem(exc), "email": email}, status=422)
     except ApiError as exc:
         return render(request, state, "login.html", {"error": exc.message, "email": email}, status=exc.status)
     return _logged_in(request, state, response)
@@ -77,7 +70,7 @@ async def signup(request: Request, state: State) -> Response:
         response = RedirectResponse("/", status_code=303)
         await auth_api.signup(body, state, response)
     except ValidationError as exc:
-        return render(request, state, "signup.html", {"error": _problem(exc), **context}, status=422)
+        return render(request, state, "signup.html", {"error": problem(exc), **context}, status=422)
     except ApiError as exc:
         return render(request, state, "signup.html", {"error": exc.message, **context}, status=exc.status)
     return _logged_in(request, state, response)

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from hashed_backend.api.routes import auth as auth_api
 from hashed_backend.api.routes import users as users_api
-from hashed_backend.dashboard._web import PageCaller, PageWriter, form, render
+from hashed_backend.dashboard._web import PageCaller, PageWriter, form, problem, render
 from hashed_backend.deps import State
 from hashed_backend.errors import ApiError
 from hashed_backend.schemas.auth import PasswordIn, RoleIn, UserIn
@@ -26,8 +26,7 @@ UserId = Annotated[str, Path(max_length=40)]
 def _message(exc: ApiError | ValidationError) -> str:
     if isinstance(exc, ApiError):
         return exc.message
-    first = exc.errors()[0]
-    return f"{'.'.join(map(str, first['loc'])) or 'form'}: {first['msg']}"
+    return problem(exc)
 
 
 async def _people(request: Request, caller: PageCaller, state: State, **extra: Any) -> Response:
