@@ -34,6 +34,7 @@ _HINTS = {
     "version_conflict": "someone pushed meanwhile: run hashed policy diff, then push again",
     "agent_disabled": "the agent was disabled (hashed agent delete); register it under a new name",
     "invalid_request": "check the values given (--help lists them)",
+    "session_not_found": "list your live sessions: hashed account sessions",
 }
 
 

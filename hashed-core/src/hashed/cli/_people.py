@@ -55,7 +55,7 @@ def add(
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read their first password from stdin."),
     as_json: bool = JSON,
 ) -> None:
-    """Add a person with a first password (asked twice; they change it through the API: POST /v1/auth/password)."""
+    """Add a person with a first password (asked twice; they change it with hashed account password)."""
     password = _password(password_stdin=password_stdin, signup=True)
     with remote() as backend:
         person = backend.json("POST", "/v1/users", body={"email": email, "password": password, "role": role})

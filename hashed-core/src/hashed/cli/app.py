@@ -12,7 +12,7 @@ from typer.core import TyperGroup
 
 from hashed._docs import docs_url
 from hashed._version import __version__
-from hashed.cli import _agents, _approvals, _keys, _logs, _people, _policy, _proof, _remote_policy, _witness
+from hashed.cli import _account, _agents, _approvals, _keys, _logs, _people, _policy, _proof, _remote_policy, _witness
 from hashed.cli._backend import CONTEXT as BACKEND_CONTEXT
 from hashed.cli._backend import backend
 from hashed.cli._init import init
@@ -102,6 +102,7 @@ _agents.app.command("rotate-key")(_agents.rotate_key)
 app.add_typer(_agents.app, name="agent")
 app.add_typer(_keys.app, name="keys")
 app.add_typer(_people.app, name="people")
+app.add_typer(_account.app, name="account")
 app.add_typer(_logs.app, name="logs")
 app.add_typer(_approvals.app, name="approvals")
 app.add_typer(_proof.app, name="proof")
