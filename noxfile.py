@@ -91,6 +91,16 @@ def tests_core(session: nox.Session) -> None:
     )
 
 
+def _workers(dist: str = "loadfile") -> list[str]:
+    """pytest-xdist options: the slow suites mostly wait (servers, pip, PostgreSQL), so two workers halve them.
+
+    `loadfile` keeps a module's tests (and its module-scoped servers) on one worker. HASHED_TEST_WORKERS=0 runs
+    them in this process (for a debugger, or `-x` on the first failure).
+    """
+    workers = os.environ.get("HASHED_TEST_WORKERS", "2")
+    return [] if workers == "0" else ["-n", workers, "--dist", dist]
+
+
 def _framework_test(package: str) -> list[str]:
     """A package's own `framework-test` group: framework parts only its tests need (AutoGen's replay model)."""
     return nox.project.load_toml(f"{package}/pyproject.toml").get("dependency-groups", {}).get("framework-test", [])
@@ -129,6 +139,7 @@ def tests_backend(session: nox.Session) -> None:
         "backend/src",
         "--doctest-modules",
         "--ignore=backend/src/hashed_backend/migrations",  # Alembic scripts run only inside Alembic
+        *_workers(),
         *session.posargs,
     )
 
@@ -166,7 +177,7 @@ def e2e(session: nox.Session) -> None:
     """Cross-package tests: real agents, the real CLI and a real backend process on loopback."""
     for package in ("hashed-core", "hashed-backend"):  # one `--package` per sync (see typecheck)
         _sync(session, package)
-    session.run("pytest", "tests", "-m", "e2e", *session.posargs)
+    session.run("pytest", "tests", "-m", "e2e", *_workers(), *session.posargs)
 
 
 @nox.session(python=PYTHON, tags=["docs"])
@@ -182,7 +193,7 @@ def docs(session: nox.Session) -> None:
 def install(session: nox.Session) -> None:
     """Every install command of every doc, as written, in new virtualenvs with plain pip; the built files."""
     _sync(session, groups=("test", "release"))
-    session.run("pytest", "tests/install", *session.posargs)
+    session.run("pytest", "tests/install", *_workers("load"), *session.posargs)  # one install per test
 
 
 @nox.session(python=PYTHON, tags=["deploy", "backend"])
@@ -190,4 +201,4 @@ def deploy(session: nox.Session) -> None:
     """deploy/: PostgreSQL, replicas and nginx with TLS, end to end; backup, restore, retention, upgrade."""
     for package in ("hashed-core", "hashed-backend"):  # one `--package` per sync (see typecheck)
         _sync(session, package)
-    session.run("pytest", "tests/deploy", *session.posargs)
+    session.run("pytest", "tests/deploy", *_workers(), *session.posargs)

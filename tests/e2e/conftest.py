@@ -24,6 +24,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from hashed import Hashed, Identity
+from hashed.cli._output import console, err
 from hashed.cli.app import app
 from hashed.shipping import BackendClient
 from hashed_backend.testing import LocalBackend, free_port
@@ -177,6 +178,8 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
     monkeypatch.setenv("HASHED_DISABLE_PLUGIN_AUTOLOAD", "1")
     monkeypatch.setenv("COLUMNS", "250")  # rich tables: ids and hashes are not wrapped in assertions
+    for stream in (console, err):  # read once at import when COLUMNS was set then (pytest-xdist's workers set 80)
+        monkeypatch.setattr(stream, "width", 250)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.chdir(work)
     return Cli(home=work / ".hashed", config=config, cwd=work, runner=CliRunner())
