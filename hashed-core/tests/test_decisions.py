@@ -10,6 +10,8 @@ import logging
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hashed._args import record_args
 from hashed._decisions import (
@@ -29,6 +31,8 @@ from hashed.policy._approval import ApprovalStore
 from hashed.testing import FIXED_SEED, FrozenClock
 from hashed.testing.contract import CONTRACT_POLICY
 from hashed.types import Decision, Effect, Outcome, ToolCall
+
+DECISION = Decision(Effect.ALLOW, "ok", "transfers", "h" * 64, "ref-1", False, None, "transfer_money", "bot")
 
 
 @pytest.fixture
@@ -78,20 +82,28 @@ def test_decision_recipe_builds_the_record_decision_fields_builds(engine, args, 
 
 @pytest.mark.parametrize("result", ["sent", None, 7, 2.5, True])
 def test_outcome_recipe_builds_the_record_outcome_fields_builds(result):
-    decision = Decision(Effect.ALLOW, "ok", "transfers", "h" * 64, "ref-1", False, None, "transfer_money", "bot")
     outcome = Outcome(result=result, duration_ns=1234)
 
-    later, slow = RECIPES["outcome"](outcome_recipe(decision, outcome))
+    later, slow = RECIPES["outcome"](outcome_recipe(DECISION, outcome))
 
-    assert later == outcome_fields(decision, outcome)
+    assert later == outcome_fields(DECISION, outcome)
     assert not slow
     assert later["result_digest"] == record_args({"result": result}).digest  # the digest of the canonical bytes
 
 
-def test_outcome_fields_of_a_failed_call_keep_the_error_short_and_no_result():
-    decision = Decision(Effect.ALLOW, "ok", "transfers", "h" * 64, "ref-1", False, None, "transfer_money", "bot")
+@settings(max_examples=200)
+@given(st.one_of(st.none(), st.text()))
+def test_the_result_digest_of_text_is_the_canonical_digest(result):
+    """Text and None take a fast path to their digest: it must give the bytes RFC 8785 gives."""
 
-    fields = outcome_fields(decision, Outcome(result="ignored", error=ValueError("x" * 500), duration_ns=9))
+    fields = outcome_fields(DECISION, Outcome(result=result))
+
+    assert fields["result_digest"] == record_args({"result": result}).digest
+
+
+def test_outcome_fields_of_a_failed_call_keep_the_error_short_and_no_result():
+
+    fields = outcome_fields(DECISION, Outcome(result="ignored", error=ValueError("x" * 500), duration_ns=9))
 
     assert fields["status"] == "error"
     assert fields["error"] == "ValueError: " + "x" * 200
