@@ -278,21 +278,6 @@ def test_redacted_arguments_are_masked_but_digested(transfers):
     assert first["args"] == second["args"] and first["args_digest"] != second["args_digest"]
 
 
-def test_result_digest_fast_path_equals_the_canonical_digest(hashed_offline):
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
-
-    from hashed._args import record_args
-    from hashed._decisions import _result_digest
-
-    @settings(max_examples=200)
-    @given(st.one_of(st.none(), st.text()))
-    def check(result):
-        assert _result_digest(result) == record_args({"result": result}).digest
-
-    check()
-
-
 # -- the module-level decorator: the process's default Hashed, looked up at each call (issue #13) -------------
 
 

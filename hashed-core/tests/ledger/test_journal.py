@@ -199,7 +199,7 @@ def _call(tool):
 
 
 def test_full_journals_are_replaced_and_deleted_once_committed(tmp_path, monkeypatch):
-    monkeypatch.setattr("hashed.ledger._store._JOURNAL_CAPACITY", 4096)  # ≈ 10 records per journal file
+    monkeypatch.setattr("hashed.ledger._appending._JOURNAL_CAPACITY", 4096)  # ≈ 10 records per journal file
     home = tmp_path / ".hashed"
     with make_hashed(home) as hashed:
         send = hashed.guard("send_email")(lambda to: "sent")
@@ -218,7 +218,7 @@ def test_full_journals_are_replaced_and_deleted_once_committed(tmp_path, monkeyp
 def test_threads_share_journals_without_losing_or_reordering_a_record(tmp_path, monkeypatch, capacity):
     # Appends take no lock; a full journal is sealed while other threads may be appending to it.
     if capacity != "one journal":
-        monkeypatch.setattr("hashed.ledger._store._JOURNAL_CAPACITY", 4096)
+        monkeypatch.setattr("hashed.ledger._appending._JOURNAL_CAPACITY", 4096)
     home = tmp_path / ".hashed"
     with make_hashed(home) as hashed:
         send = hashed.guard("send_email")(lambda to: "sent")

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from hashed._random import token16
 from hashed.ledger._db import Database
+from hashed.ledger._queued import Queued
 from hashed.ledger._signer import UPDATE_SIG
 from hashed.ledger._usage import add_usage, usage_since
-from hashed.ledger._writer import Queued
 from hashed.protocol._canonical import encode_prepared
 from hashed.protocol._record import leaf_hash, signing_message
 
 if TYPE_CHECKING:
-    from hashed.ledger._store import Ledger
+    from hashed.ledger._state import LedgerState
 
 __all__ = ["Appended", "Txn"]
 
@@ -38,7 +38,7 @@ class Txn:
 
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: LedgerState,
         db: Database | None,
         *,
         sign_now: bool = False,

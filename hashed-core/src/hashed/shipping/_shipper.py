@@ -1,7 +1,7 @@
 """The link to the backend, on one background thread; the guarded call never waits on it.
 
 The thread registers the agent, keeps its policy current, ships its ledger and its latest signed checkpoint,
-and relays approvals.
+and relays approvals (`_approval_relay.py`).
 
 Shipping state lives in the ledger database: `meta.shipped_through` (every record up to it is acknowledged),
 `meta.checkpoint_sent` (the size of the last signed checkpoint the backend answered for) and `refusals` (records
@@ -20,13 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from hashed.errors import BackendError, BackendUnavailable, PolicyFileError
 from hashed.ledger._db import Database
 from hashed.ledger._outbox import acknowledge, checkpoint_sent, checkpoint_to_send, next_batch, unshipped_count
 from hashed.policy._approval import ApprovalStore
-from hashed.protocol._requests import APPROVAL_FIELDS, verify_approval
+from hashed.shipping._approval_relay import ApprovalRelay
 from hashed.shipping._backoff import Backoff, CircuitBreaker
 from hashed.shipping._client import BackendClient, PolicyAnswer
 from hashed.shipping._policy_cache import PolicyCache
@@ -37,7 +35,7 @@ _log = logging.getLogger("hashed.shipping")
 _BATCH = 500
 
 
-class Shipper:
+class Shipper(ApprovalRelay):
     """Keeps one agent in step with the backend, on its own thread."""
 
     def __init__(
@@ -290,63 +288,3 @@ class Shipper:
             return exc.code
         checkpoint_sent(self._db, size)
         return str(answer.get("status"))
-
-    # -- approvals ---------------------------------------------------------------------------------------
-
-    def sync_approvals(self, only: str | None = None, *, relay_only: bool = False) -> bool:
-        """Ask the backend for local pending requests, and bring back answers (checking the backend's signature).
-
-        The backend keeps the agent's own id for each request, so a person sees one id everywhere. `only` syncs
-        one request (a call that is pending now asks at once); `relay_only` just hands on requests the backend
-        has not seen (a closing agent). Returns whether an answer was brought back.
-        """
-        answered = False
-        for request in self._approvals.to_relay(only):
-            remote_id = request.remote_id
-            if remote_id is None:
-                created = self.client.create_approval(
-                    {
-                        "id": request.id,
-                        "call": request.call,
-                        "tool": request.tool,
-                        "args": request.args,
-                        "args_digest": request.args_digest,
-                        "rule": request.rule,
-                        "reason": request.reason,
-                        "timeout": max(1, int((request.expires_ns - request.created_ns) / 1e9)),
-                    }
-                )
-                remote_id = str(created["id"])
-                self._approvals.relayed(request.id, remote_id)
-                if relay_only or created.get("status") == "pending":
-                    continue
-                answer: dict[str, Any] = created
-            elif relay_only:
-                continue
-            else:
-                answer = self.client.approval(remote_id)
-            if answer.get("status") == "pending":
-                continue
-            answered = self._record_answer(request.id, answer) or answered
-        return answered
-
-    def _record_answer(self, local_id: str, answer: dict[str, Any]) -> bool:
-        signed = answer.get("answer") or {}
-        signature = answer.get("signature") or ""
-        if self.backend_key is None or not verify_approval(self.backend_key, signed, signature):
-            _log.error("hashed: approval answer for %s is not signed by the backend's key; ignored", local_id)
-            return False
-        status = str(signed["status"])
-        if status not in ("approved", "denied"):
-            return False  # expiry is decided locally, by the same timeout
-        self._approvals.answered(
-            local_id,
-            status=status,
-            decided_ns=int(signed["decided_at"]),
-            by=signed["decided_by"],
-            comment=signed["comment"],
-            answer=orjson.dumps({k: signed[k] for k in APPROVAL_FIELDS}).decode(),
-            sig=signature,
-        )
-        _log.info("hashed: approval %s %s by %s", local_id, status, signed["decided_by"])
-        return True

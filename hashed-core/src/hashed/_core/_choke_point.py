@@ -1,0 +1,211 @@
+"""The choke point: `check` decides a call and commits its decision record; `record` commits what the tool did.
+
+Evaluate (the policy engine) → tighten (`hashed_decide` plugins) → record (the ledger, in the way the durability
+mode asks) → return the `Decision`. What a record contains is `hashed._decisions`'s business.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from hashed._args import record_args, text
+from hashed._core._approvals import Approvals
+from hashed._core._policy_and_plugins import PolicyAndPlugins
+from hashed._decisions import (
+    commit_decision,
+    decision_fields,
+    decision_of,
+    decision_recipe,
+    log_unrecorded,
+    outcome_fields,
+    outcome_recipe,
+    recorded_args,
+)
+from hashed._random import token16
+from hashed.errors import LedgerWriteError, PolicyDenied
+from hashed.ledger import Txn
+from hashed.policy import PolicyEngine, Verdict
+from hashed.types import Decision, Effect, Outcome, Refusal, ToolCall
+
+__all__ = ["ChokePoint"]
+
+_log = logging.getLogger("hashed")
+_IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None)})  # values that cannot change after the call
+# Values a journal's JSON carries exactly as the record would keep them: not floats (JSON has no NaN or infinity),
+# not bytes (no JSON at all). Calls with others have their record's fields built before they are journaled.
+_JSON_EXACT = frozenset({str, int, bool, type(None)})
+
+
+class ChokePoint(PolicyAndPlugins, Approvals):
+    """The decision path of `Hashed`: check, record, refuse."""
+
+    def check(self, call: ToolCall) -> Decision:
+        """Decide `call` and commit the decision record before returning.
+
+        A pending call waits up to `approval_wait` seconds for a person (0: returns pending at once).
+
+        Raises:
+            LedgerWriteError: the decision cannot be recorded and `ledger_on_error` is `closed`.
+        """
+        if self._forked:
+            self._reopen()
+        decision = self._decide(call)
+        if decision.effect is Effect.PENDING and self._asked_backend(decision):
+            return self._decide(call)
+        wait = self.settings.approval_wait
+        if decision.effect is Effect.PENDING and not decision.shadow and wait > 0:
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                time.sleep(min(self.settings.approval_poll, max(0.0, deadline - time.monotonic())))
+                if self._answered(decision):
+                    return self._decide(call)
+        return decision
+
+    async def acheck(self, call: ToolCall) -> Decision:
+        """`check` for async code: waiting for approval never blocks the event loop."""
+        if self._forked:
+            self._reopen()
+        decision = self._decide(call)
+        if decision.effect is Effect.PENDING and await _asyncio().to_thread(self._asked_backend, decision):
+            return self._decide(call)
+        wait = self.settings.approval_wait
+        if decision.effect is Effect.PENDING and not decision.shadow and wait > 0:
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                await _asyncio().sleep(min(self.settings.approval_poll, max(0.0, deadline - time.monotonic())))
+                if self._answered(decision):
+                    return self._decide(call)
+        return decision
+
+    def _record_denial(self, call: ToolCall, reason: str) -> Decision:
+        """Deny `call` for a reason the guard found before the policy could see it (its arguments were unreadable)."""
+        if self._forked:
+            self._reopen()
+        return self._decide(call, Verdict(Effect.DENY, reason, None))
+
+    def _decide(self, call: ToolCall, forced: Verdict | None = None) -> Decision:
+        if self._unrecorded.waiting:
+            self._unrecorded.write(self.ledger)
+        agent = text(call.agent) if call.agent else self.settings.agent
+        engine = self._engine
+        call_ref = token16()
+        if self._pm_version != self._pm.version:
+            self._refresh_hooks()
+        try:
+            verdict = forced or engine.evaluate(agent, call.tool, call.args)
+            if self._decide_hooks and forced is None:
+                verdict = self._tighten_verdict(call, agent, verdict, engine, call_ref)
+            paths = [*engine.policy.redact, *self._redactions(call)] if self._redact_hooks else engine.policy.redact
+            if self.ledger.background and not verdict.windows and verdict.effect is not Effect.PENDING:
+                return self._queue_decision(call, agent, verdict, engine, call_ref, paths)
+            args = record_args(call.args, paths)
+        except LedgerWriteError:
+            raise
+        except Exception as exc:  # policy evaluation fails closed, with the reason
+            if self.settings.raise_internal_errors:
+                raise
+            _log.exception("hashed: evaluating %s failed; the call is denied", call.tool)
+            verdict = Verdict(Effect.DENY, f"the policy could not be evaluated ({type(exc).__name__}: {exc})", None)
+            args = record_args({"unrecorded": "the arguments could not be recorded"})
+
+        def commit(txn: Txn) -> Decision:
+            return commit_decision(txn, self.approvals, call, agent, verdict, args, call_ref, engine, self._clock())
+
+        try:
+            pending = verdict.effect is Effect.PENDING
+            return self.ledger.transact(commit, durable=pending or self.ledger.journaled, counting=not pending)
+        except LedgerWriteError as exc:
+            if self.settings.ledger_on_error == "closed":
+                raise
+            effect, reason, rule = verdict.effect, verdict.reason, verdict.rule_id
+            fields = decision_fields(call, args, call_ref, engine, effect, reason, rule, None)
+            why = f"the decision for {call.tool} could not be recorded ({exc}); ledger_on_error=open lets it run"
+            log_unrecorded("decision", agent, fields, why)
+            return decision_of(call, agent, engine, call_ref, effect, reason, rule)
+
+    def _tighten_verdict(
+        self, call: ToolCall, agent: str, verdict: Verdict, engine: PolicyEngine, call_ref: str
+    ) -> Verdict:
+        draft = decision_of(call, agent, engine, call_ref, verdict.effect, verdict.reason, verdict.rule_id)
+        tightened = self._tighten(call, draft)
+        if tightened is draft:
+            return verdict
+        return Verdict(tightened.effect, tightened.reason, tightened.rule_id, verdict.windows, verdict.approval)
+
+    def _queue_decision(
+        self, call: ToolCall, agent: str, verdict: Verdict, engine: PolicyEngine, call_ref: str, paths: list[str]
+    ) -> Decision:
+        """Background mode, nothing to count or ask: queue the decision record.
+
+        Its fields are built by the writer thread when the arguments cannot change meanwhile (plain scalars) and,
+        in durable mode, the journal's JSON carries them exactly and nothing needs redacting; else here and now.
+        """
+        effect, reason, rule = verdict.effect, verdict.reason, verdict.rule_id
+        fields: dict[str, Any] | tuple[Any, ...]
+        slow = False
+        if self.ledger.journaled:  # the journal keeps on disk what it is given, as JSON: nothing to redact
+            plain = None if paths else _JSON_EXACT
+        else:
+            plain = _IMMUTABLE
+        if plain is not None and plain.issuperset(map(type, call.args.values())):
+            fields = decision_recipe(call, paths, call_ref, engine, verdict)
+        else:
+            args = recorded_args(call.args, paths, call.tool)
+            fields, slow = decision_fields(call, args, call_ref, engine, effect, reason, rule, None), args.slow
+        try:
+            self.ledger.enqueue("decision", agent, fields, slow=slow)
+        except LedgerWriteError as exc:
+            if self.settings.ledger_on_error == "closed":
+                raise
+            if not isinstance(fields, dict):  # a recipe: build the record now, for the log
+                args = recorded_args(call.args, paths, call.tool)
+                fields = decision_fields(call, args, call_ref, engine, effect, reason, rule, None)
+            why = f"the decision for {call.tool} could not be queued ({exc}); ledger_on_error=open lets it run"
+            log_unrecorded("decision", agent, fields, why)
+        return decision_of(call, agent, engine, call_ref, effect, reason, rule)
+
+    def record(self, decision: Decision, outcome: Outcome) -> None:
+        """Commit the outcome record of a call that ran, linked to its decision.
+
+        Never raises `LedgerWriteError`: the tool has run, and an exception here would invite the caller to run it
+        again. A record that cannot be written is logged in full and counted (`unrecorded_outcomes`); with
+        `ledger_on_error = "closed"` it is written before the next guarded call, which is refused until it can be.
+        """
+        if self._forked:
+            self._reopen()
+        try:
+            if self.ledger.background:
+                if not self.ledger.journaled and outcome.error is None and type(outcome.result) in _IMMUTABLE:
+                    # built by the writer; a journal keeps what it gets on disk, so it gets the digest only
+                    self.ledger.enqueue("outcome", decision.agent, outcome_recipe(decision, outcome))
+                else:
+                    self.ledger.enqueue("outcome", decision.agent, outcome_fields(decision, outcome))
+            else:
+                fields = outcome_fields(decision, outcome)
+                self.ledger.transact(lambda txn: txn.append("outcome", decision.agent, fields))
+        except LedgerWriteError as exc:
+            keep = self.settings.ledger_on_error == "closed"
+            self._unrecorded.add(decision, outcome_fields(decision, outcome), exc, keep=keep)
+
+    @property
+    def unrecorded_outcomes(self) -> int:
+        """Outcome records that could not be written when their call returned (each logged in full)."""
+        return self._unrecorded.count
+
+    def refuse(self, decision: Decision, call: ToolCall | None = None, *, strict: bool | None = None) -> Refusal:
+        """The value a refused call returns; raises `PolicyDenied` instead in strict mode."""
+        self.raise_if_strict(decision, call, strict=strict)
+        return Refusal.of(decision)
+
+    def raise_if_strict(self, decision: Decision, call: ToolCall | None = None, *, strict: bool | None = None) -> None:
+        """Raise `PolicyDenied` for a refused decision when strict mode is on (argument, else settings)."""
+        if not decision.allowed and (self.settings.strict if strict is None else strict):
+            raise PolicyDenied(decision, call or ToolCall(decision.tool, {}, agent=decision.agent))
+
+
+def _asyncio() -> Any:
+    import asyncio  # only async callers wait this way: keep it out of `import hashed`
+
+    return asyncio
