@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import itertools
 import logging
 import threading
 import time
@@ -169,7 +168,7 @@ class BackgroundWriter(GroupCommit):
                 self._holding = True
                 try:
                     shared = time.monotonic() - self.caller_committed < _SHARED_FOR
-                    batch = list(itertools.islice(self._queue, _SHARED_BATCH if shared else _BATCH))
+                    batch = _first(self._queue, _SHARED_BATCH if shared else _BATCH)
                     if batch:
                         self._write(batch)
                 finally:
@@ -207,14 +206,28 @@ class BackgroundWriter(GroupCommit):
         self._kick.set()
         self._thread.join(timeout)
         self._pull()
-        journaled = [item for item in self._queue if item.mark is not None]
+        left = list(self._queue)  # one C call (callers may still append): never iterate the live deque
+        journaled = [item for item in left if item.mark is not None]
         if journaled:
             _log.warning(
                 "hashed: %d records were not committed before the ledger closed; they are kept in the journal "
                 "and committed when the ledger next opens",
                 len(journaled),
             )
-        for item in self._queue:
+        for item in left:
             if item.mark is None:
                 log_lost(item, "ledger closed before the record could be written", self._recipes)
         self._queue.clear()
+
+
+def _first(queue: collections.deque[Queued], limit: int) -> list[Queued]:
+    """The first `limit` queued records, left in the queue, read without an iterator over it.
+
+    Callers append while the writer reads. An iterator of a deque that grew meanwhile raises RuntimeError,
+    and one can be caught between its creation and its first step (a garbage collection running a finaliser
+    lets another thread in): seen once under load, it killed the writer. Indexing has no such state, and only
+    this thread (or one holding the cycle lock) removes from the left.
+    """
+    if len(queue) <= limit:
+        return list(queue)  # one C call from the iterator's creation to its end: no other thread runs meanwhile
+    return list(map(queue.__getitem__, range(limit)))
