@@ -30,6 +30,7 @@ from crewai.hooks import (
 )
 
 from hashed.adapters import Decision, PolicyDenied, ToolCall, begin
+from hashed_crewai._telemetry import detach
 from hashed_crewai._tools import Pending, Reading, guarding, install_runs, pending
 from hashed_crewai._translate import FRAMEWORK, identity, parse_input
 
@@ -114,7 +115,12 @@ def _refusal_shown(found: Pending) -> None:
 
 
 def install() -> None:
-    """Register the before hook in CrewAI's process-wide registry (again if cleared) and wrap the tool runs."""
+    """Register the before hook in CrewAI's process-wide registry (again if cleared) and wrap the tool runs.
+
+    Also takes CrewAI's hook-dispatch telemetry listener off its event bus while it cannot send anything
+    (`_telemetry.py`): CrewAI's largest charge for the hook.
+    """
     install_runs()
+    detach()
     if before_tool_call not in get_before_tool_call_hooks():
         register_before_tool_call_hook(before_tool_call)
