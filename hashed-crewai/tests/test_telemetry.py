@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from crewai.events.event_bus import crewai_event_bus
 from crewai.events.types.hook_events import HookDispatchedEvent
+from crewai.hooks import unregister_before_tool_call_hook
 from crewai.telemetry import Telemetry
 
 import hashed_crewai
-from hashed_crewai import _plugin, _telemetry
+from hashed_crewai import _hooks, _plugin, _telemetry
 
 
 def crewai_listener_on_the_bus() -> bool:
@@ -59,3 +60,19 @@ def test_the_listener_stays_where_it_may_do_something(guarded, monkeypatch, why)
     _telemetry.restore()
     hashed_crewai.instrument(guarded)
     assert crewai_listener_on_the_bus()
+
+
+def test_a_failure_to_take_the_listener_off_never_stops_guarding(guarded, toolbox, kit, monkeypatch):
+    def broken(event_type, handler):
+        raise RuntimeError("a CrewAI whose bus changed")
+
+    _telemetry.restore()
+    unregister_before_tool_call_hook(_hooks.before_tool_call)  # so that this instrument() has to put it back
+    monkeypatch.setattr(crewai_event_bus, "off", broken)
+    hashed_crewai.instrument(guarded)
+    monkeypatch.undo()
+    assert crewai_listener_on_the_bus()
+    llm = kit.script("native", [("delete_file", {"path": "/x"})])
+    kit.crew(llm, list(toolbox.tools().values())).kickoff()
+    assert toolbox.executed == []
+    assert kit.decisions(guarded) == [("delete_file", "deny")]
