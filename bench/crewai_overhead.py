@@ -5,11 +5,14 @@
 
 One process, a scripted `BaseLLM` (no network). Per path, the variants run in alternating rounds: bare (no tool
 hook, CrewAI's own tool-run methods), a do-nothing before hook (CrewAI's own charge for one tool hook, which includes
-the HookDispatchedEvent it emits for every dispatch: what `instrument()` registers for an allowed call), do-nothing
-before and after hooks (for comparison: CrewAI dispatches and emits twice), and guarded
-(`hashed_crewai.instrument(hashed)`) in each durability mode. One what-if row runs the guarded durable variant with
-CrewAI's hook telemetry emission (`crewai.hooks.dispatch._emit_telemetry`) replaced by a no-op, to show what a
-CrewAI that did not emit would leave: not a supported setting, only here. A stopwatch around CrewAI's per-call function
+the HookDispatchedEvent it emits for every dispatch: what `instrument()` registers for an allowed call), the same
+with CrewAI's inert telemetry listener for that event taken off the bus (what CrewAI charges for the hook once
+`instrument()` has done so, see hashed_crewai/_telemetry.py), do-nothing before and after hooks (for comparison:
+CrewAI dispatches and emits twice), and guarded (`hashed_crewai.instrument(hashed)`) in each durability mode. The
+variants without Hashed run CrewAI as it ships (that listener on the bus). One A/B row runs the guarded durable
+variant with that listener left on the bus (as before #18 took it off). One what-if row runs it with CrewAI's hook
+telemetry emission (`crewai.hooks.dispatch._emit_telemetry`) replaced by a no-op, to show what a CrewAI that did
+not emit would leave: not a supported setting, only here. A stopwatch around CrewAI's per-call function
 (`execute_tool_and_check_finality` on the ReAct path, `AgentExecutor._execute_single_native_tool_call` on the native
 one) times each tool call as the agent loop sees it: the hooks, the guard and the tool. The headline row (durable,
 allow rule) is guarded with an allow rule; "limit + windows" also bounds an argument and counts two rolling windows.
@@ -39,6 +42,7 @@ import crewai.agents.agent_executor as executor_module
 import crewai.hooks.dispatch  # noqa: F401 - the module, for the what-if row (`crewai.hooks.dispatch` is a function)
 from crewai import Agent, Crew, Task
 from crewai.agents.agent_executor import AgentExecutor
+from crewai.events.event_bus import crewai_event_bus
 from crewai.hooks import (
     register_after_tool_call_hook,
     register_before_tool_call_hook,
@@ -52,7 +56,7 @@ from crewai.tools.structured_tool import CrewStructuredTool
 
 import hashed_crewai
 from hashed import Hashed, Identity, ToolCall
-from hashed_crewai import _hooks
+from hashed_crewai import _hooks, _telemetry
 
 POLICIES = {
     "allow rule": "version: 1\ndefault: deny\nrules: [{id: lookups, tools: [lookup], effect: allow}]\n",
@@ -74,8 +78,11 @@ GUARDED = {  # label: (policy, durability)
     "background, allow rule (compare)": ("allow rule", "background"),
 }
 BARE, NOTHING = "bare loop (the tool call only)", "do-nothing before hook (CrewAI's own charge)"
+QUIET = "do-nothing before hook, CrewAI's listener off"  # what CrewAI charges under instrument()
 BOTH = "do-nothing before + after hooks"
+KEPT = "durable, allow rule, listener kept (A/B)"
 WHAT_IF = "durable, allow rule, if CrewAI did not emit"
+STOCK = (BARE, NOTHING, QUIET, BOTH)  # no Hashed
 METHODS = [(BaseTool, "run"), (BaseTool, "arun"), (Tool, "run"), (Tool, "arun"), (CrewStructuredTool, "invoke")]
 METHODS += [(CrewStructuredTool, "ainvoke"), (CrewStructuredTool, "_parse_args"), (BaseTool, "_validate_kwargs")]
 
@@ -165,13 +172,17 @@ class Switch:
         for before, after in ((_hooks.before_tool_call, _hooks.after_tool_call), (nothing_before, nothing_after)):
             unregister_before_tool_call_hook(before)
             unregister_after_tool_call_hook(after)
-        if variant in (NOTHING, BOTH):
+        if variant in (NOTHING, QUIET, BOTH):
             register_before_tool_call_hook(nothing_before)
         if variant == BOTH:
             register_after_tool_call_hook(nothing_after)
         self.dispatch._emit_telemetry = (lambda *args: None) if variant == WHAT_IF else self.emit
         if hashed is not None:
-            hashed_crewai.instrument(hashed)
+            hashed_crewai.instrument(hashed)  # takes CrewAI's inert hook-telemetry listener off its bus
+        if variant == QUIET:
+            _telemetry.detach()
+        elif hashed is None or variant == KEPT:
+            _telemetry.restore()  # CrewAI as it ships
 
 
 def paired(watch: Stopwatch, variant: str, bare: str, column: int) -> float:
@@ -186,6 +197,18 @@ def paired(watch: Stopwatch, variant: str, bare: str, column: int) -> float:
         if label == variant and base:
             diffs.append(pct([c[column] for c in calls], 0.5) - pct([c[column] for c in base], 0.5))
     return sorted(diffs)[len(diffs) // 2] if diffs else float("nan")
+
+
+def settle(instances: list[Hashed]) -> None:
+    """Let the last variant's background work finish before the next is timed, so it is charged to neither.
+
+    CrewAI's event bus hands each event's listeners to its thread pool, and Hashed's journal writer signs and commits
+    behind the caller: in a tight loop both fall behind, and their backlog would compete with the next variant.
+    """
+    crewai_event_bus.flush()
+    for hashed in instances:
+        hashed.flush()
+    gc.collect()
 
 
 def pct(samples: list[int], q: float) -> float:
@@ -252,8 +275,9 @@ def seams(hashed: Hashed, n: int, rounds: int) -> None:
     switch, emit, rows, counter = Switch(hashed), dispatch._emit_telemetry, {}, itertools.count()
     for _ in range(rounds):
         for path in ("native", "react"):
-            for variant in (BARE, NOTHING, BOTH, "durable, allow rule", WHAT_IF):
-                switch.set(variant, hashed if variant in ("durable, allow rule", WHAT_IF) else None)
+            for variant in (*STOCK, "durable, allow rule", KEPT, WHAT_IF):
+                switch.set(variant, None if variant in STOCK else hashed)
+                settle([hashed])
                 rows.setdefault(f"{path}: {variant}", []).append(p50(path, next(counter) * n))
     switch.set(BARE, None)
     dispatch._emit_telemetry = emit
@@ -280,9 +304,10 @@ def main() -> None:
             label: Hashed(Path(tmp) / str(i), identity=Identity.generate(), policy=POLICIES[policy], durability=mode)
             for i, (label, (policy, mode)) in enumerate(GUARDED.items())
         }
-        instances[WHAT_IF] = instances["durable, allow rule"]
+        instances[WHAT_IF] = instances[KEPT] = instances["durable, allow rule"]
+        distinct = list({id(hashed): hashed for hashed in instances.values()}.values())
         watch, switch = Stopwatch(), Switch(instances["durable, allow rule"])
-        variants = [BARE, NOTHING, BOTH, *GUARDED, WHAT_IF]
+        variants = [*STOCK, *GUARDED, KEPT, WHAT_IF]
         for round_ in range(args.rounds + 3):  # alternate variants so that drift hits all alike
             for path in ("react", "native"):
                 for variant in variants:
@@ -291,11 +316,10 @@ def main() -> None:
                     model = llm(path, args.calls)
                     agent = Agent(role="clerk", goal="Look.", backstory="-", llm=model, tools=[lookup], max_iter=99)
                     team = Crew(agents=[agent], tasks=[Task(description="Look.", expected_output="Done.", agent=agent)])
-                    gc.collect()
+                    settle(distinct)
                     team.kickoff()
         switch.set(BARE, None)
         tight = core_alone(instances["durable, allow rule"], args.rounds * args.calls)
-        distinct = {id(hashed): hashed for hashed in instances.values()}.values()
         verified = [hashed.verify() for hashed in distinct]
         for hashed in distinct:
             hashed.close()
@@ -320,24 +344,28 @@ def main() -> None:
                 cells += f" {cpu:7.1f} {paired(watch, label, base, 1):7.1f}"
             else:
                 cells += f" {'':9} {'':9} {cpu:7.1f}"
-            label = variant if variant in (BARE, NOTHING, BOTH) else f"instrument(), {variant}"
+            label = variant if variant in STOCK else f"instrument(), {variant}"
             print(f"{path + ': ' + label:64} {cells}")
     print(f"{'core check+record, tight loop, durable':64} {pct(tight, 0.5):7.1f} {pct(tight, 0.99):7.1f}")
     print(f"\nledgers verified: {all(r.ok for r in verified)} ({sum(r.count for r in verified)} records)")
+    print(f"CrewAI's hook-telemetry listener taken off the bus by instrument(): {_telemetry._State.verified}")
     for path in ("react", "native"):
         base, bare = f"{path}: {BARE}", pct(watch.samples[f"{path}: {BARE}"], 0.5)
-        wall = {v: paired(watch, f"{path}: {v}", base, 0) for v in (NOTHING, "durable, allow rule", WHAT_IF)}
-        cpu = {v: paired(watch, f"{path}: {v}", base, 1) for v in (NOTHING, "durable, allow rule", WHAT_IF)}
-        added, charge = wall["durable, allow rule"], wall[NOTHING]
+        shown = (NOTHING, QUIET, "durable, allow rule", KEPT, WHAT_IF)
+        wall = {v: paired(watch, f"{path}: {v}", base, 0) for v in shown}
+        cpu = {v: paired(watch, f"{path}: {v}", base, 1) for v in shown}
+        added, charge = wall["durable, allow rule"], wall[QUIET]
         print(
             f"target, added p50 <= 100 µs ({path}, durable, allow rule): {'met' if added <= 100 else 'MISSED'} "
-            f"({added:.1f} µs, {100 * added / bare:.0f} % of the bare tool call's p50; CrewAI's own charge for "
-            f"a do-nothing before hook {charge:.1f} µs, Hashed's own share {added - charge:.1f} µs; "
+            f"({added:.1f} µs, {100 * added / bare:.0f} % of the bare tool call's p50; with CrewAI's listener kept "
+            f"{wall[KEPT]:.1f} µs; CrewAI's own charge for a do-nothing before hook {wall[NOTHING]:.1f} µs as it "
+            f"ships, {charge:.1f} µs under Hashed; Hashed's own share {added - charge:.1f} µs; "
             f"added if CrewAI did not emit {wall[WHAT_IF]:.1f} µs)"
         )
         print(
-            f"  cpu ({path}): added {cpu['durable, allow rule']:.1f} µs, CrewAI's charge {cpu[NOTHING]:.1f} µs, "
-            f"Hashed's share {cpu['durable, allow rule'] - cpu[NOTHING]:.1f} µs, "
+            f"  cpu ({path}): added {cpu['durable, allow rule']:.1f} µs (listener kept {cpu[KEPT]:.1f}), "
+            f"CrewAI's charge {cpu[NOTHING]:.1f} µs as it ships, {cpu[QUIET]:.1f} µs under Hashed, "
+            f"Hashed's share {cpu['durable, allow rule'] - cpu[QUIET]:.1f} µs, "
             f"added if CrewAI did not emit {cpu[WHAT_IF]:.1f} µs"
         )
 

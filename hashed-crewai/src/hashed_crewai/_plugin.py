@@ -17,7 +17,7 @@ from hashed.plugins import hookimpl
 if TYPE_CHECKING:
     from hashed import Hashed
 
-__all__ = ["hashed_adapter_install", "instrument", "uninstrument"]
+__all__ = ["crewai_version", "hashed_adapter_install", "instrument", "uninstrument"]
 
 _FLOOR = (1, 15, 29)  # the first crewai whose tool hooks block, reword and stop on every path (pyproject.toml)
 
@@ -45,14 +45,18 @@ def instrument(hashed: Hashed | None = None) -> None:
         FrameworkVersionError: the installed crewai is older than 1.15.29 (its hooks cannot block, reword and
             stop every call).
     """
-    try:
-        found = tuple(int(part) for part in re.findall(r"\d+", metadata.version("crewai"))[:3])
-    except metadata.PackageNotFoundError:
-        found = _FLOOR  # not installed: nothing to guard until it is
-    if found < _FLOOR:
+    if crewai_version() < _FLOOR:
         raise FrameworkVersionError("crewai", needs="tool hooks that block", hint="pip install -U 'crewai>=1.15.29'")
     _Installed.active, _Installed.hashed = True, hashed
     when_imported("crewai", _activate)
+
+
+def crewai_version() -> tuple[int, ...]:
+    """The installed crewai's version as numbers (the floor when it is not installed: nothing to guard until it is)."""
+    try:
+        return tuple(int(part) for part in re.findall(r"\d+", metadata.version("crewai"))[:3])
+    except metadata.PackageNotFoundError:
+        return _FLOOR
 
 
 def uninstrument() -> None:
