@@ -31,7 +31,7 @@ from hashed.identity import Identity, load_identity
 from hashed.ledger import Ledger, VerifyReport
 from hashed.plugins import get_plugin_manager
 from hashed.policy import Policy
-from hashed.policy._approval import ApprovalStore
+from hashed.ledger._approvals import ApprovalStore
 
 __all__ = ["Hashed"]
 

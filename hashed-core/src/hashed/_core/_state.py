@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from hashed.ledger import Ledger
     from hashed.plugins import PluginManager
     from hashed.policy import PolicyEngine
-    from hashed.policy._approval import ApprovalStore
+    from hashed.ledger._approvals import ApprovalStore
     from hashed.shipping import Shipper
 
 __all__ = ["HashedState"]

@@ -23,7 +23,7 @@ from typing import Any
 from hashed.errors import BackendError, BackendUnavailable, PolicyFileError
 from hashed.ledger._db import Database
 from hashed.ledger._outbox import acknowledge, checkpoint_sent, checkpoint_to_send, next_batch, unshipped_count
-from hashed.policy._approval import ApprovalStore
+from hashed.ledger._approvals import ApprovalStore
 from hashed.shipping._approval_relay import ApprovalRelay
 from hashed.shipping._backoff import Backoff, CircuitBreaker
 from hashed.shipping._client import BackendClient, PolicyAnswer
