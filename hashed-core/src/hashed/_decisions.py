@@ -16,8 +16,8 @@ import orjson
 
 from hashed._args import RecordedArgs, record_args, text
 from hashed.ledger import Txn
-from hashed.policy import ApprovalSpec, PolicyEngine, Verdict
 from hashed.ledger._approvals import ApprovalStore
+from hashed.policy import ApprovalSpec, PolicyEngine, Verdict
 from hashed.policy._windows import consume_windows, exceeded_window
 from hashed.protocol._canonical import JsonNumber
 from hashed.types import Decision, Effect, Outcome, ToolCall
