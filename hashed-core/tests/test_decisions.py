@@ -26,8 +26,8 @@ from hashed._decisions import (
 )
 from hashed.identity import Identity
 from hashed.ledger import Ledger
+from hashed.ledger._approvals import ApprovalStore
 from hashed.policy import PolicyEngine, parse_policy
-from hashed.policy._approval import ApprovalStore
 from hashed.testing import FIXED_SEED, FrozenClock
 from hashed.testing.contract import CONTRACT_POLICY
 from hashed.types import Decision, Effect, Outcome, ToolCall

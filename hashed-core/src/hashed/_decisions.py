@@ -16,8 +16,8 @@ import orjson
 
 from hashed._args import RecordedArgs, record_args, text
 from hashed.ledger import Txn
+from hashed.ledger._approvals import ApprovalStore
 from hashed.policy import ApprovalSpec, PolicyEngine, Verdict
-from hashed.policy._approval import ApprovalStore
 from hashed.policy._windows import consume_windows, exceeded_window
 from hashed.protocol._canonical import JsonNumber
 from hashed.types import Decision, Effect, Outcome, ToolCall
@@ -174,10 +174,10 @@ def _resolve_approval(
     txn: Txn, approvals: ApprovalStore, call: ToolCall, agent: str, verdict: Verdict, args: RecordedArgs, call_ref: str
 ) -> tuple[Effect, str, str | None]:
     spec = verdict.approval or ApprovalSpec()
-    request = approvals.open_for(txn.conn, agent, text(call.tool), args.digest)
+    request = approvals.open_for(txn, agent, text(call.tool), args.digest)
     if request is None:
         request_id = approvals.create(
-            txn.conn,
+            txn,
             call=call_ref,
             agent=agent,
             tool=text(call.tool),
@@ -191,7 +191,7 @@ def _resolve_approval(
         return Effect.PENDING, verdict.reason, request_id
     if request.status == "pending":
         return Effect.PENDING, verdict.reason, request.id
-    approvals.consume(txn.conn, request.id)
+    approvals.consume(txn, request.id)
     signed = (
         None if request.answer is None else {"answer": orjson.loads(request.answer), "signature": request.answer_sig}
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hashed.identity import Identity
+from hashed.ledger import _sign_helper as helper
 from hashed.ledger import _sign_service as service
 from hashed.ledger import signing_message
 from hashed.ledger._sign_service import SigningPipeline, sign_many
@@ -91,7 +92,7 @@ def test_the_key_is_handed_once_never_on_the_command_line_or_in_the_environment(
 
 
 def test_a_hung_helper_is_replaced_and_nothing_is_lost_or_signed_twice(monkeypatch, fresh_helper):
-    monkeypatch.setattr(service, "_TIMEOUT", 0.5)
+    monkeypatch.setattr(helper, "_TIMEOUT", 0.5)
     assert _helper_ready()
     hung = service._helper.process
     assert hung is not None

@@ -1,6 +1,6 @@
 """Approvals as a `Hashed` sees them: a person's answer given here, and a pending call's look for one.
 
-The requests themselves live in the ledger database (`hashed.policy._approval.ApprovalStore`); the shipper
+The requests themselves live in the ledger database (`hashed.ledger._approvals.ApprovalStore`); the shipper
 relays them to the backend and brings answers back.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 
 from hashed._core._state import HashedState
-from hashed.policy._approval import ApprovalRequest
+from hashed.ledger._approvals import ApprovalRequest
 from hashed.types import Decision
 
 __all__ = ["Approvals"]

@@ -29,9 +29,9 @@ from hashed.config import HashedSettings
 from hashed.errors import ConfigError, FrameworkVersionError, IdentityError
 from hashed.identity import Identity, load_identity
 from hashed.ledger import Ledger, VerifyReport
+from hashed.ledger._approvals import ApprovalStore
 from hashed.plugins import get_plugin_manager
 from hashed.policy import Policy
-from hashed.policy._approval import ApprovalStore
 
 __all__ = ["Hashed"]
 

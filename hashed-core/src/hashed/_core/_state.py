@@ -14,9 +14,9 @@ if TYPE_CHECKING:
     from hashed.config import HashedSettings
     from hashed.identity import Identity
     from hashed.ledger import Ledger
+    from hashed.ledger._approvals import ApprovalStore
     from hashed.plugins import PluginManager
     from hashed.policy import PolicyEngine
-    from hashed.policy._approval import ApprovalStore
     from hashed.shipping import Shipper
 
 __all__ = ["HashedState"]

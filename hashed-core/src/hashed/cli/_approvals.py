@@ -22,8 +22,8 @@ from hashed.cli._fmt import local_time, state
 from hashed.cli._output import console, err, fail, print_json
 from hashed.config import HashedSettings
 from hashed.errors import HashedError
+from hashed.ledger._approvals import ApprovalRequest, ApprovalStore
 from hashed.ledger._db import Database
-from hashed.policy._approval import ApprovalRequest, ApprovalStore
 
 app = typer.Typer(help="Answer approval requests (locally, or at the backend with --remote).", no_args_is_help=True)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
-import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
@@ -26,6 +25,7 @@ from hashed.cli._logs_export import export
 from hashed.cli._output import EXIT_CHECK_FAILED, console, err, fail, print_json
 from hashed.cli._project import project
 from hashed.errors import BackendUnavailable
+from hashed.ledger._db import SQLiteError
 from hashed.ledger._queries import Refusal, refusals
 
 __all__ = ["app", "sse_events"]
@@ -263,7 +263,7 @@ def refused(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -
     if path.exists():
         try:
             rows = refusals(path)
-        except sqlite3.Error as exc:
+        except SQLiteError as exc:
             fail(
                 f"cannot read {path}: {exc}",
                 code=EXIT_CHECK_FAILED,

@@ -7,7 +7,6 @@ records are the leaves, the checkpoints are checked against the log's key (pinne
 from __future__ import annotations
 
 import base64
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from hashed.cli._project import project
 from hashed.errors import HashedError
 from hashed.ledger import is_ledger_file
 from hashed.ledger._checkpoints import latest_checkpoint
-from hashed.ledger._db import Database
+from hashed.ledger._db import Database, SQLiteError
 from hashed.protocol import (
     MemoryNodeStore,
     NoteVerifier,
@@ -176,7 +175,7 @@ def checkpoint_(
     db = Database(path, readonly=True)
     try:
         note = latest_checkpoint(db)
-    except sqlite3.Error as exc:  # a damaged file, or a ledger older than checkpoints (no table yet)
+    except SQLiteError as exc:  # a damaged file, or a ledger older than checkpoints (no table yet)
         note = None
         if "no such table" not in str(exc):
             fail(f"cannot read {path}: {exc}", code=EXIT_CHECK_FAILED)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from hashed.cli._project import INIT_HINT, project
 from hashed.config import HashedSettings
 from hashed.errors import ConfigError, HashedError
 from hashed.identity import read_public_key
+from hashed.ledger._db import SQLiteError
 from hashed.ledger._queries import ledger_summary
 from hashed.policy import PolicyEngine, load_policy
 
@@ -54,7 +54,7 @@ def _ledger(settings: HashedSettings) -> dict[str, object]:
         return {"ledger": f"{path} (empty: no call guarded yet)"}
     try:
         return _ledger_head(path)
-    except sqlite3.Error as exc:  # not a ledger, or a damaged one: say so, and go on with the rest
+    except SQLiteError as exc:  # not a ledger, or a damaged one: say so, and go on with the rest
         return {"ledger": str(path), "ledger_error": f"cannot read it: {exc} (hashed verify checks it)"}
 
 

@@ -12,7 +12,6 @@ of a live ledger (reported, not proven); never an unsigned record further back.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -27,6 +26,7 @@ from hashed.cli._project import project
 from hashed.cli._verify_checkpoint import against_checkpoint
 from hashed.errors import ChainBrokenError, HashedError
 from hashed.ledger import ChainVerifier, VerifyReport, count_records, is_ledger_file, read_export, read_ledger
+from hashed.ledger._db import SQLiteError
 from hashed.ledger._export import journal_backlog
 from hashed.protocol import BundleReader
 
@@ -89,7 +89,7 @@ def verify(
         if checkpoint is not None and report.ok:
             _against(path, live, report, checkpoint, as_json)
         waiting, unreadable = journal_backlog(path) if live else (0, [])
-    except (OSError, sqlite3.Error, ValueError, HashedError) as exc:  # not a ledger, a damaged one, unreadable
+    except (OSError, SQLiteError, ValueError, HashedError) as exc:  # not a ledger, a damaged one, unreadable
         _unreadable(path, exc, as_json)
     if as_json:
         print_json(_as_dict(report, waiting, unreadable))

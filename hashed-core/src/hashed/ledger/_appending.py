@@ -233,7 +233,7 @@ class Appending(LedgerState):
 
     def _start_journal(self, at_least: int = 0) -> Journal:
         """A new journal for this process's records, which the writer reads after every journal before it."""
-        journal = Journal.create(self.journals, max(_JOURNAL_CAPACITY, at_least))
+        journal = self._journal_type.create(self.journals, max(_JOURNAL_CAPACITY, at_least))
         assert self._writer is not None  # noqa: S101 - journal mode queues through a writer
         self._writer.follow(journal)
         return journal

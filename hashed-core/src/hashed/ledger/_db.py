@@ -20,7 +20,11 @@ from pathlib import Path
 
 from hashed.errors import LedgerError, LedgerWriteError
 
-__all__ = ["SCHEMA_VERSION", "Database", "get_meta", "set_meta"]
+__all__ = ["SCHEMA_VERSION", "Database", "SQLiteError", "get_meta", "set_meta"]
+
+# What reading a damaged file, or one that is not a ledger, raises: code outside the ledger package catches it
+# by this name, and never imports sqlite3 (the ledger owns its database).
+SQLiteError = sqlite3.Error
 
 SCHEMA_VERSION = 2  # 2: records.mac, which authenticates a row until it is signed (see _mac.py)
 _BUSY_MS = 10_000  # how long to wait for another process's lock (busy_timeout, and the WAL switch below)

@@ -19,8 +19,9 @@ Files are preallocated, so a full disk shows when a journal is created (a clear 
 fault when the mapping is written.
 
 The journal is also the writer's queue: a caller's whole append is one `mmap.write` of the frame, a single step
-under the GIL, so threads need no lock and the order of the frames is the order of the calls; the writer reads
-the frames back in that order. A full journal is *sealed*: its writable mapping is closed, so an append racing
+under the GIL, so threads need no lock and the order of the frames is the order of the calls (without the GIL, on a
+free-threaded build, the ledger uses `LockedJournal` instead: `_free_threading.py`); the writer reads the frames back
+in that order. A full journal is *sealed*: its writable mapping is closed, so an append racing
 the switch to a new file fails and goes to the new one instead of landing behind the writer's back.
 """
 
@@ -128,7 +129,8 @@ class Journal:
     def append(self, frame: bytes) -> bool:
         """Store one frame (a line of JSON ending in a newline); False when it does not fit or the journal is sealed.
 
-        Safe from any thread without a lock: the frame is copied, and the end moved, by one call under the GIL.
+        Safe from any thread without a lock: the frame is copied, and the end moved, by one call under the GIL
+        (`LockedJournal` takes a lock where there is no GIL).
         Durable once it returns.
         """
         memory = self._map

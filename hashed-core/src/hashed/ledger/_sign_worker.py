@@ -1,6 +1,6 @@
 """The signing helper process: reads batches of record hashes on stdin, writes their signatures on stdout.
 
-`_sign_service.py` runs this file by its path with `python -I`, so nothing from the current directory, the
+`_sign_helper.py` runs this file by its path with `python -I`, so nothing from the current directory, the
 user's site-packages or `PYTHON*` variables is imported (issue #14, item 10: a `hashed/` folder in the current
 directory once replaced the helper and received the key). It imports only the standard library until the
 first frame says where PyNaCl is installed.

@@ -54,6 +54,7 @@ class LedgerState:
     _signer: Signer | None
     _writer: BackgroundWriter | None
     _journal: Journal | None
+    _journal_type: type[Journal]  # decided once at open: lock-free appends with the GIL (`_free_threading.py`)
     _journal_lock: threading.Lock
     _forked: bool  # set in a child process: the journal and the writer thread belong to the parent
 

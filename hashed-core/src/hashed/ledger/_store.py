@@ -41,6 +41,7 @@ from hashed.identity import Identity
 from hashed.ledger._appending import Appending
 from hashed.ledger._checkpoints import sign_ledger_checkpoint
 from hashed.ledger._db import Database
+from hashed.ledger._free_threading import journal_type
 from hashed.ledger._journal import journal_dir
 from hashed.ledger._mac import Macs
 from hashed.ledger._opening import Opening
@@ -112,6 +113,7 @@ class Ledger(Appending, Opening, Reading):
             self._signer = Signer(self._db, lambda: self.identity, name)
         self.journals = journal_dir(path)
         self.replay_journals()
+        self._journal_type = journal_type()  # with the GIL, appends take no lock (see `_free_threading.py`)
         self._journal = self._start_journal() if journal else None
         self._journal_lock = threading.Lock()
         self._forked = False  # set in a child process: the journal and the writer thread belong to the parent

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 
 from hashed.errors import LedgerWriteError
 from hashed.ledger._db import Database
+from hashed.ledger._free_threading import gil_enabled
 from hashed.ledger._group_commit import BodyMaker, GroupCommit, Placer
 from hashed.ledger._journal import Journal
 from hashed.ledger._journal_feed import MAX_QUEUE
@@ -91,6 +92,7 @@ class BackgroundWriter(GroupCommit):
         self._pull_lock = threading.Lock()
         self._last_batch = 0.0
         self._expected: tuple[int, str] | None = None  # the chain head after this writer's last commit
+        self._first = _first if gil_enabled() else _first_by_index  # see `_free_threading.py`
         self.caller_committed = 0.0  # when a caller last committed to SQLite itself (monotonic seconds)
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
@@ -168,7 +170,7 @@ class BackgroundWriter(GroupCommit):
                 self._holding = True
                 try:
                     shared = time.monotonic() - self.caller_committed < _SHARED_FOR
-                    batch = _first(self._queue, _SHARED_BATCH if shared else _BATCH)
+                    batch = self._first(self._queue, _SHARED_BATCH if shared else _BATCH)
                     if batch:
                         self._write(batch)
                 finally:
@@ -206,7 +208,7 @@ class BackgroundWriter(GroupCommit):
         self._kick.set()
         self._thread.join(timeout)
         self._pull()
-        left = list(self._queue)  # one C call (callers may still append): never iterate the live deque
+        left = self._first(self._queue, 1 << 62)  # all of it; callers may still append: never iterate the live deque
         journaled = [item for item in left if item.mark is not None]
         if journaled:
             _log.warning(
@@ -230,4 +232,9 @@ def _first(queue: collections.deque[Queued], limit: int) -> list[Queued]:
     """
     if len(queue) <= limit:
         return list(queue)  # one C call from the iterator's creation to its end: no other thread runs meanwhile
-    return list(map(queue.__getitem__, range(limit)))
+    return _first_by_index(queue, limit)
+
+
+def _first_by_index(queue: collections.deque[Queued], limit: int) -> list[Queued]:
+    """`_first` without the GIL: by index only, since another thread may append during any call."""
+    return list(map(queue.__getitem__, range(min(limit, len(queue)))))

@@ -88,15 +88,8 @@ from hashed.protocol._requests import (
     signed_headers,
     verify_approval,
 )
-from hashed.protocol._verify import (
-    KINDS,
-    ChainVerifier,
-    Signature,
-    VerifyReport,
-    verify_records,
-    verify_signatures,
-    verify_signatures_parallel,
-)
+from hashed.protocol._signatures import Signature, verify_signatures, verify_signatures_parallel
+from hashed.protocol._verify import KINDS, ChainVerifier, VerifyReport, verify_records
 from hashed.protocol._witness import (
     MAX_PROOF_LINES,
     AddCheckpoint,

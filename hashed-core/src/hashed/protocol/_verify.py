@@ -5,7 +5,7 @@ batch an agent sends, continuing from the last record stored for that agent.
 
 Ed25519 verification is most of the cost, and PyNaCl releases the GIL while it runs. So a verifier can
 defer it (`check_signatures=False`): every other check still runs in order, and the deferred signatures
-(`ChainVerifier.pending`) are checked afterwards on several threads (`verify_signatures_parallel`). A
+(`ChainVerifier.pending`) are checked afterwards on several threads (`_signatures.py`). A
 signature's validity depends on nothing but its key, hash and bytes, so deciding the records again with
 those results (`signatures=`) reproduces sequential verification exactly: same first bad record, same code.
 """
@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
-from typing import Any, NamedTuple
+from typing import Any
 
 import nacl.exceptions
 import nacl.signing
@@ -31,18 +30,11 @@ from hashed.protocol._record import (
     rotation_message,
     verify_signature,
 )
+from hashed.protocol._signatures import Signature, verify_signatures_parallel
 
-__all__ = [
-    "ChainVerifier",
-    "Signature",
-    "VerifyReport",
-    "verify_records",
-    "verify_signatures",
-    "verify_signatures_parallel",
-]
+__all__ = ["KINDS", "ChainVerifier", "VerifyReport", "verify_records"]
 
 _HEX = {64: re.compile("[0-9a-f]{64}"), 128: re.compile("[0-9a-f]{128}")}
-_MIN_CHUNK = 16  # fewer signatures than this per thread cost more in hand-offs than they save
 _WINDOW = 1024  # records decided between two rounds of parallel signature checks (bounds memory)
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "v": int,
@@ -59,19 +51,6 @@ KINDS = frozenset({"decision", "outcome", "approval", "key_rotation"})
 
 def _is_hex(value: str, length: int) -> bool:
     return _HEX[length].fullmatch(value) is not None
-
-
-class Signature(NamedTuple):
-    """One record signature to check: the key that must have signed, the record hash, the signature (hex).
-
-    Example:
-        >>> Signature("ab" * 32, "cd" * 32, "ef" * 64).key[:4]
-        'abab'
-    """
-
-    key: str
-    hash: str
-    sig: str
 
 
 @dataclasses.dataclass
@@ -285,38 +264,3 @@ def _feed(verifier: ChainVerifier, records: Iterable[Mapping[str, Any]]) -> None
             verifier.check(record)
     except ChainBrokenError as exc:
         verifier.report.error = exc
-
-
-def verify_signatures(signatures: Sequence[Signature]) -> list[bool]:
-    """Check signatures one after the other (PyNaCl releases the GIL: run chunks of them on threads).
-
-    Example:
-        >>> verify_signatures([Signature("00" * 32, "00" * 32, "00" * 64)])
-        [False]
-    """
-    return [verify_signature(*signature) for signature in signatures]
-
-
-def _chunks(signatures: Sequence[Signature], threads: int) -> list[Sequence[Signature]]:
-    """`signatures` cut into at most `threads` contiguous chunks of at least a few signatures each."""
-    count = max(1, min(threads, len(signatures) // _MIN_CHUNK))
-    size = -(-len(signatures) // count)
-    return [signatures[start : start + size] for start in range(0, len(signatures), size)]
-
-
-def verify_signatures_parallel(
-    signatures: Sequence[Signature], executor: Executor, *, threads: int | None = None
-) -> list[bool]:
-    """Check signatures in chunks on `executor`'s threads at once; one result per signature, in order.
-
-    Args:
-        signatures: typically `ChainVerifier.pending` of a verifier made with `check_signatures=False`.
-        executor: a thread pool.
-        threads: how many chunks to cut (default: the number of CPUs).
-    """
-    if not signatures:
-        return []
-    parts = _chunks(signatures, threads or os.cpu_count() or 2)
-    if len(parts) == 1:
-        return verify_signatures(parts[0])
-    return [ok for part in executor.map(verify_signatures, parts) for ok in part]

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from hashed.policy._approval import ApprovalStore
+from hashed.ledger._approvals import ApprovalStore
 from hashed.protocol._requests import APPROVAL_FIELDS, verify_approval
 from hashed.shipping._client import BackendClient
 

@@ -13,7 +13,6 @@ harmless.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -21,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from hashed.errors import BackendError, BackendUnavailable, PolicyFileError
+from hashed.ledger._approvals import ApprovalStore
 from hashed.ledger._db import Database
-from hashed.ledger._outbox import acknowledge, checkpoint_sent, checkpoint_to_send, next_batch, unshipped_count
-from hashed.policy._approval import ApprovalStore
+from hashed.ledger._outbox import Outbox
 from hashed.shipping._approval_relay import ApprovalRelay
 from hashed.shipping._backoff import Backoff, CircuitBreaker
 from hashed.shipping._client import BackendClient, PolicyAnswer
@@ -54,9 +53,8 @@ class Shipper(ApprovalRelay):
     ) -> None:
         self.client = client
         self._queued = queued
-        self._db = db
+        self._outbox = Outbox(db, ledger_path)  # the records to ship, and what the backend answered
         self._approvals = ApprovalStore(db, clock)  # the requests this agent relays, and their answers
-        self._path = ledger_path
         self._agent = agent
         self._cache = cache
         self._on_policy = on_policy
@@ -75,7 +73,6 @@ class Shipper(ApprovalRelay):
         self._kick = threading.Event()
         self._closed = False
         self._draining = False
-        self._read: sqlite3.Connection | None = None
         self._thread = threading.Thread(target=self._loop, name="hashed-shipper", daemon=True)
         self._thread.start()
 
@@ -141,8 +138,7 @@ class Shipper(ApprovalRelay):
         self._kick.set()
         self._thread.join(max(0.0, deadline - time.monotonic()) + 0.5)
         self.client.close()
-        if self._read is not None:
-            self._read.close()
+        self._outbox.close()
         return done
 
     # -- one round ---------------------------------------------------------------------------------------
@@ -212,25 +208,20 @@ class Shipper(ApprovalRelay):
         _log.info("hashed: policy version %s (%s) in force", answer.version, answer.source)
         return True
 
-    def _reader(self) -> sqlite3.Connection:
-        if self._read is None:
-            self._read = sqlite3.connect(self._path, check_same_thread=False)
-        return self._read
-
     def unshipped(self) -> int:
         """Records the backend has not acknowledged: committed ones, and this process's not yet committed."""
         queued = self._queued()
-        return unshipped_count(self._reader()) + queued
+        return self._outbox.unshipped() + queued
 
     def ship_batch(self) -> bool:
         """Send the next signed records; mark what the backend acknowledged. Returns whether more wait."""
-        mark, records, more = next_batch(self._reader(), _BATCH)
+        mark, records, more = self._outbox.next_batch(_BATCH)
         if not records:
             return False
         answer = self.client.send(records)
         new_mark, refusals = self._acknowledged(mark, records, answer)
         if new_mark != mark or refusals:
-            acknowledge(self._db, new_mark, refusals, self._clock())
+            self._outbox.acknowledge(new_mark, refusals, self._clock())
         return more or new_mark < records[-1]["seq"]
 
     def _acknowledged(
@@ -271,7 +262,7 @@ class Shipper(ApprovalRelay):
             return self._ship_checkpoint()
 
     def _ship_checkpoint(self) -> str | None:
-        due = checkpoint_to_send(self._reader())
+        due = self._outbox.checkpoint_to_send()
         if due is None:
             return None
         size, note = due
@@ -284,7 +275,7 @@ class Shipper(ApprovalRelay):
                 return None
             level = logging.ERROR if exc.code == "forked" else logging.WARNING
             _log.log(level, "hashed: the backend refused the checkpoint at size %d: %s", size, exc)
-            checkpoint_sent(self._db, size)
+            self._outbox.checkpoint_sent(size)
             return exc.code
-        checkpoint_sent(self._db, size)
+        self._outbox.checkpoint_sent(size)
         return str(answer.get("status"))

@@ -1,5 +1,8 @@
 """Approval requests: stored in the ledger database, so they survive restarts and every process sees them.
 
+This is the one home of the `approvals` rows: the core's resolver (`hashed._decisions`), the shipper's relay,
+`Hashed.approve`/`deny` and `hashed approvals` all go through `ApprovalStore`, and none of them writes SQL.
+
 A pending call creates a request (or reuses the open one for the same agent, tool and arguments). A person
 approves or denies it (`hashed approvals approve ID`); the agent's next identical call, or the call still
 waiting, then consumes the answer once. Unanswered requests expire after the rule's timeout.
@@ -9,14 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sqlite3
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from hashed.errors import HashedError
 from hashed.ledger._db import Database
+
+if TYPE_CHECKING:
+    from hashed.ledger._txn import Txn
 
 __all__ = ["ApprovalRequest", "ApprovalStore"]
 
@@ -71,16 +76,20 @@ class ApprovalRequest:
 
 
 class ApprovalStore:
-    """Approval requests of one ledger."""
+    """Approval requests of one ledger.
+
+    `open_for`, `create` and `consume` run inside the caller's ledger step (`Txn`), so the approval bookkeeping
+    and the decision record commit together; the other methods are steps of their own.
+    """
 
     def __init__(self, db: Database, clock: Callable[[], int]) -> None:
         self._db = db
         self._clock = clock
 
-    def open_for(self, conn: sqlite3.Connection, agent: str, tool: str, digest: str) -> ApprovalRequest | None:
+    def open_for(self, txn: Txn, agent: str, tool: str, digest: str) -> ApprovalRequest | None:
         """The newest request for exactly this call that is still pending, or answered and not yet used."""
         now = self._clock()
-        row = conn.execute(
+        row = txn.conn.execute(
             f"SELECT {_COLUMNS} FROM approvals WHERE agent = ? AND tool = ? AND args_digest = ? AND consumed = 0 "  # noqa: S608
             "AND status IN ('pending', 'approved', 'denied') ORDER BY created_ns DESC LIMIT 1",
             (agent, tool, digest),
@@ -96,7 +105,7 @@ class ApprovalStore:
 
     def create(
         self,
-        conn: sqlite3.Connection,
+        txn: Txn,
         *,
         call: str,
         agent: str,
@@ -111,7 +120,7 @@ class ApprovalStore:
         """Store a new pending request and return its id."""
         request_id = "apr_" + os.urandom(12).hex()  # the backend keeps this id too: one id everywhere
         now = self._clock()
-        conn.execute(
+        txn.conn.execute(
             f"INSERT INTO approvals ({_COLUMNS}) "  # noqa: S608
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, NULL, NULL, NULL, 0, NULL, NULL, NULL)",
             (
@@ -153,9 +162,9 @@ class ApprovalStore:
                 (status, decided_ns, by, comment, answer, sig, request_id),
             )
 
-    def consume(self, conn: sqlite3.Connection, request_id: str) -> None:
+    def consume(self, txn: Txn, request_id: str) -> None:
         """Mark an answered request as used: one approval lets exactly one call through."""
-        conn.execute("UPDATE approvals SET consumed = 1 WHERE id = ?", (request_id,))
+        txn.conn.execute("UPDATE approvals SET consumed = 1 WHERE id = ?", (request_id,))
 
     def get(self, request_id: str) -> ApprovalRequest:
         """One request by id.

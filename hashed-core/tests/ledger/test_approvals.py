@@ -1,6 +1,7 @@
-"""`hashed.policy._approval.ApprovalStore`: the approval requests a pending call opens and a person answers.
+"""`hashed.ledger._approvals.ApprovalStore`: the approval requests a pending call opens and a person answers.
 
-The store is what `hashed approvals`, `Hashed.approve`/`deny` and the shipper share; these tests use it as they do.
+The store is what `hashed approvals`, `Hashed.approve`/`deny`, the shipper and the core's resolver share; these
+tests use it as they do (the resolver's part inside a ledger step).
 """
 
 from __future__ import annotations
@@ -8,31 +9,32 @@ from __future__ import annotations
 import pytest
 
 from hashed.errors import HashedError
-from hashed.ledger._db import Database
-from hashed.policy._approval import ApprovalStore
-from hashed.testing import FrozenClock
+from hashed.identity import Identity
+from hashed.ledger import Ledger
+from hashed.ledger._approvals import ApprovalStore
+from hashed.testing import FIXED_SEED, FrozenClock
 
 DIGEST = "d" * 64
 
 
 @pytest.fixture
-def db(tmp_path):
-    database = Database(tmp_path / "ledger.db")
-    yield database
-    database.close()
+def ledger(tmp_path, hashed_clock: FrozenClock):
+    instance = Ledger(tmp_path / "ledger.db", Identity.from_seed(FIXED_SEED), clock=hashed_clock)
+    yield instance
+    instance.close()
 
 
 @pytest.fixture
-def store(db, hashed_clock: FrozenClock) -> ApprovalStore:
-    return ApprovalStore(db, hashed_clock)
+def store(ledger: Ledger, hashed_clock: FrozenClock) -> ApprovalStore:
+    return ApprovalStore(ledger.db, hashed_clock)
 
 
 def _open(
-    store: ApprovalStore, db: Database, *, digest: str = DIGEST, timeout_s: float = 60, on_timeout: str = "deny"
+    store: ApprovalStore, ledger: Ledger, *, digest: str = DIGEST, timeout_s: float = 60, on_timeout: str = "deny"
 ) -> str:
-    with db.write() as conn:
-        return store.create(
-            conn,
+    return ledger.transact(
+        lambda txn: store.create(
+            txn,
             call="ref-1",
             agent="bot",
             tool="pay",
@@ -43,15 +45,15 @@ def _open(
             timeout_s=timeout_s,
             on_timeout=on_timeout,
         )
+    )
 
 
-def _open_for(store: ApprovalStore, db: Database, digest: str = DIGEST):
-    with db.write() as conn:
-        return store.open_for(conn, "bot", "pay", digest)
+def _open_for(store: ApprovalStore, ledger: Ledger, digest: str = DIGEST):
+    return ledger.transact(lambda txn: store.open_for(txn, "bot", "pay", digest))
 
 
-def test_a_new_request_is_pending_with_what_the_call_asked(store, db, hashed_clock):
-    request_id = _open(store, db)
+def test_a_new_request_is_pending_with_what_the_call_asked(store, ledger, hashed_clock):
+    request_id = _open(store, ledger)
 
     request = store.get(request_id)
 
@@ -62,29 +64,28 @@ def test_a_new_request_is_pending_with_what_the_call_asked(store, db, hashed_clo
     assert [r.id for r in store.list("pending")] == [request_id]
 
 
-def test_the_same_call_finds_its_open_request_and_another_call_does_not(store, db):
-    request_id = _open(store, db)
+def test_the_same_call_finds_its_open_request_and_another_call_does_not(store, ledger):
+    request_id = _open(store, ledger)
 
-    assert _open_for(store, db).id == request_id
-    assert _open_for(store, db, "e" * 64) is None
+    assert _open_for(store, ledger).id == request_id
+    assert _open_for(store, ledger, "e" * 64) is None
 
 
-def test_an_approval_is_good_for_one_call(store, db):
-    request_id = _open(store, db)
+def test_an_approval_is_good_for_one_call(store, ledger):
+    request_id = _open(store, ledger)
 
     answered = store.decide(request_id, approve=True, by="ana", comment="fine")
-    found = _open_for(store, db)
-    with db.write() as conn:
-        store.consume(conn, found.id)
+    found = _open_for(store, ledger)
+    ledger.transact(lambda txn: store.consume(txn, found.id))
 
     assert (answered.status, answered.decided_by, answered.comment) == ("approved", "ana", "fine")
     assert found.id == request_id and found.status == "approved"
-    assert _open_for(store, db) is None
+    assert _open_for(store, ledger) is None
     assert store.get(request_id).consumed
 
 
-def test_a_request_is_answered_once(store, db):
-    request_id = _open(store, db)
+def test_a_request_is_answered_once(store, ledger):
+    request_id = _open(store, ledger)
     store.decide(request_id, approve=False, by="ana")
 
     with pytest.raises(HashedError, match="already denied"):
@@ -92,8 +93,8 @@ def test_a_request_is_answered_once(store, db):
     assert store.get(request_id).decided_by == "ana"
 
 
-def test_an_unanswered_request_expires_after_its_timeout(store, db, hashed_clock):
-    request_id = _open(store, db, timeout_s=60)
+def test_an_unanswered_request_expires_after_its_timeout(store, ledger, hashed_clock):
+    request_id = _open(store, ledger, timeout_s=60)
 
     hashed_clock.advance(61)
 
@@ -104,14 +105,14 @@ def test_an_unanswered_request_expires_after_its_timeout(store, db, hashed_clock
         store.decide(request_id, approve=True, by="ana")
 
 
-def test_an_answer_not_used_within_the_requests_timeout_no_longer_counts(store, db, hashed_clock):
-    request_id = _open(store, db, timeout_s=60)
+def test_an_answer_not_used_within_the_requests_timeout_no_longer_counts(store, ledger, hashed_clock):
+    request_id = _open(store, ledger, timeout_s=60)
     store.decide(request_id, approve=True, by="ana")
 
     hashed_clock.advance(30)
-    assert _open_for(store, db).id == request_id
+    assert _open_for(store, ledger).id == request_id
     hashed_clock.advance(31)
-    assert _open_for(store, db) is None
+    assert _open_for(store, ledger) is None
 
 
 def test_an_unknown_id_names_the_command_that_lists_them(store):
@@ -119,8 +120,8 @@ def test_an_unknown_id_names_the_command_that_lists_them(store):
         store.get("apr_nope")
 
 
-def test_relaying_hands_on_pending_requests_and_keeps_a_backends_signed_answer(store, db, hashed_clock):
-    first, second = _open(store, db), _open(store, db, digest="e" * 64)
+def test_relaying_hands_on_pending_requests_and_keeps_a_backends_signed_answer(store, ledger, hashed_clock):
+    first, second = _open(store, ledger), _open(store, ledger, digest="e" * 64)
 
     assert {r.id for r in store.to_relay()} == {first, second}
     assert [r.id for r in store.to_relay(only=second)] == [second]
@@ -138,8 +139,8 @@ def test_relaying_hands_on_pending_requests_and_keeps_a_backends_signed_answer(s
     assert [r.id for r in store.to_relay()] == [second]
 
 
-def test_a_backends_answer_never_overrides_a_local_one(store, db, hashed_clock):
-    request_id = _open(store, db)
+def test_a_backends_answer_never_overrides_a_local_one(store, ledger, hashed_clock):
+    request_id = _open(store, ledger)
     store.decide(request_id, approve=False, by="ana")
 
     store.answered(
