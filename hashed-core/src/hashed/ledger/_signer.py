@@ -130,7 +130,13 @@ class Signer:
         if len(ready) < at_least:
             return []
         count = len(ready) if limit is None else min(limit, len(ready))
-        return [ready.popleft() for _ in range(count)]
+        taken: list[tuple[bytes, int]] = []
+        for _ in range(count):
+            try:
+                taken.append(ready.popleft())
+            except IndexError:  # callers and this signer's thread take without a lock: another took the rest
+                break
+        return taken
 
     def give_back(self, signatures: list[tuple[bytes, int]]) -> None:
         """Signatures a failed transaction did not store."""

@@ -127,14 +127,24 @@ class BackgroundWriter(GroupCommit):
         """
         with self._cycle:
             self._pull(limit=1 << 62)  # all of them: the caller's records go after everything before them
-            items = list(self._queue)
-            self._queue.clear()
+            queue = self._queue
+            # Taken one by one: a copy then clear() would drop what another thread appends in between.
+            items = [queue.popleft() for _ in range(len(queue))]
             try:
                 yield items
             except BaseException:
-                self._queue.extendleft(reversed(items))
+                queue.extendleft(reversed(items))
                 raise
+            self._forget_usage(items)  # committed by the caller: SQLite counts them now
             self._drained.set()
+
+    def _forget_usage(self, items: list[Queued]) -> None:
+        """Stop counting these records' window usage as queued (they are committed)."""
+        if any(item.usage for item in items):
+            with self._usage_lock:
+                for item in items:
+                    for scope, _ in item.usage:
+                        self._queued_usage[scope].popleft()
 
     @property
     def busy(self) -> bool:
