@@ -172,6 +172,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", "bench/strands_overhead.py")
     session.run("python", "bench/bundle.py")
     session.run("python", "bench/group_signing.py")
+    session.run("python", "bench/backend_tree.py")
     session.run("python", "bench/backend_ingest.py", *session.posargs)
 
 

@@ -9,7 +9,9 @@
     uv run python bench/backend_ingest.py --baseline DIR     # same-run A/B of ingest against another checkout
 
 With `--baseline DIR` (e.g. `git archive <rev> | tar -x -C DIR`), two backends run side by side, this checkout's
-and DIR's code, and each run ships the same freshly made records to both, alternating which goes first.
+and DIR's code, and each run ships the same freshly made records to both, alternating which goes first. Besides
+records/s, it reports the backend's CPU time per record (its processes' user + system time), which a busy
+machine moves far less than throughput.
 
 Ingest is measured once per `--workers` value (uvicorn worker processes; the app is stateless, so two use
 both cores of a 2-core machine); queries run with the last one. The machine's load average (1 min) before
@@ -79,6 +81,7 @@ def backend(tmp: Path, database_url: str | None, workers: int, src: Path | None 
         [sys.executable, "-m", "hashed_backend", "serve", "--workers", str(workers)], env=env, stdout=log, stderr=log
     )
     url = f"http://127.0.0.1:{port}"
+    _PIDS[url] = process.pid
     try:
         deadline = time.monotonic() + 180  # a loaded machine starts a backend in 10-30 s
         while True:
@@ -93,6 +96,27 @@ def backend(tmp: Path, database_url: str | None, workers: int, src: Path | None 
         process.terminate()
         process.wait(30)
         log.close()
+
+
+_PIDS: dict[str, int] = {}  # each running backend's process, by URL
+
+
+def cpu_seconds(url: str) -> float:
+    """CPU time (user + system) the backend at `url` has used so far, its worker processes included.
+
+    Unlike records/s, it does not move with what else the machine runs (PostgreSQL's own processes not counted).
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [_PIDS[url]]
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pids[0]}/task").iterdir():
+            pids += [int(child) for child in (task / "children").read_text().split()]
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
 
 
 def make_records(home: Path, identity: Identity, name: str, count: int) -> list[dict]:
@@ -364,9 +388,9 @@ def ab(args: argparse.Namespace) -> None:
         )
     print(
         "| database | workers | this checkout (rec/s, median) | baseline (rec/s, median) | ratio "
-        "| runs (this / baseline) |"
+        "| backend CPU µs/record (this / baseline) | CPU ratio | runs (this / baseline) |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for database, pg_base in databases:
         for workers in args.workers:
             with contextlib.ExitStack() as stack:
@@ -376,16 +400,22 @@ def ab(args: argparse.Namespace) -> None:
                     database_url = stack.enter_context(_fresh_pg(pg_base))
                     urls[variant] = stack.enter_context(backend(folder / variant, database_url, workers, src))
                 rates: dict[str, list[float]] = {"this": [], "baseline": []}
+                cpu: dict[str, list[float]] = {"this": [], "baseline": []}
                 for run in range(args.runs):
                     prepared = prepare(folder / f"records-{run}", args.agents, args.records // args.agents)
                     order = ("this", "baseline") if run % 2 == 0 else ("baseline", "this")
                     for variant in order:
+                        before = cpu_seconds(urls[variant])
                         rate, _ = ingest(urls[variant], folder, args.agents, args.records // args.agents, prepared)
                         rates[variant].append(rate)
+                        cpu[variant].append((cpu_seconds(urls[variant]) - before) / args.records * 1e6)
                 mine, base = statistics.median(rates["this"]), statistics.median(rates["baseline"])
+                mine_cpu, base_cpu = statistics.median(cpu["this"]), statistics.median(cpu["baseline"])
                 runs = " / ".join(", ".join(f"{r:,.0f}" for r in rates[v]) for v in ("this", "baseline"))
                 print(
-                    f"| {database} | {workers} | {mine:,.0f} | {base:,.0f} | {mine / base:.3f} | {runs} |", flush=True
+                    f"| {database} | {workers} | {mine:,.0f} | {base:,.0f} | {mine / base:.3f} "
+                    f"| {mine_cpu:.1f} / {base_cpu:.1f} | {mine_cpu / base_cpu:.3f} | {runs} |",
+                    flush=True,
                 )
 
 

@@ -30,7 +30,7 @@ __all__ = [
     "BackendKey",
     "Challenge",
     "CheckpointNote",
-    "MerkleNode",
+    "MerkleTile",
     "Org",
     "PolicyVersion",
     "Quarantine",
@@ -268,19 +268,22 @@ class BackendKey(Base):
     created_ns: Mapped[int] = mapped_column(BigInteger)
 
 
-class MerkleNode(Base):
-    """A complete subtree of an agent's Merkle tree: leaves [idx·2^level, (idx+1)·2^level) (docs/protocol.md §8.1).
+class MerkleTile(Base):
+    """A tile of an agent's Merkle tree: up to 16 consecutive node hashes of one level in four (docs/protocol.md §8.1).
 
-    Written in the transaction that stores the records; never changed or deleted (retention keeps them, so every
-    checkpoint stays provable after the records themselves are archived).
+    Tile (`level` L, `idx` t) holds the hashes of tree level 4·L at indexes 16·t … 16·t + 15, concatenated, as far
+    as the tree has completed them; the three levels in between are recomputed from them when a proof needs
+    them (at most 7 hashes). A batch of 100 records writes ≈ 8 tiles instead of ≈ 200 node rows. Tiles only grow,
+    in the transaction that stores the records; retention keeps them, so every checkpoint stays provable after
+    the records themselves are archived.
     """
 
-    __tablename__ = "merkle_nodes"
+    __tablename__ = "merkle_tiles"
     __table_args__ = {"sqlite_with_rowid": False}  # one B-tree per row inserted on SQLite, not a table and an index
     agent_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    hashes: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Tree(Base):

@@ -6,10 +6,10 @@ shipped (the export format), so `hashed verify FILE --key …` checks it offline
 database names the hash of the last archived one (`prev`), which joins the two. A file is written, synced and
 verified before anything is deleted, and one transaction per agent deletes exactly the archived records.
 
-Retention deletes records only. Each agent's Merkle tree (`merkle_nodes`, `trees`) and the checkpoints
+Retention deletes records only. Each agent's Merkle tree (`merkle_tiles`, `trees`) and the checkpoints
 (`checkpoints`) stay, so every checkpoint, the agent's or the backend's, stays provable after its records are
 archived: an inclusion proof of an archived record by seq, and any consistency proof, are read from the tree's
-nodes alone (docs/operations.md, "Transparency"). The tree costs ≈ 2 rows of 80 bytes per record, kept.
+tiles alone (docs/operations.md, "Transparency"). The tree costs ≈ 34 bytes per record (16 hashes a row), kept.
 
 Example:
     >>> archive_name(1, 250)

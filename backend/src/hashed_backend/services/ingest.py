@@ -54,7 +54,7 @@ from hashed_backend.errors import ApiError
 from hashed_backend.jsontext import json_text, storable_text
 from hashed_backend.services.checkpoints import BackendSigner
 from hashed_backend.services.record_fields import problem
-from hashed_backend.services.tree import extend_tree
+from hashed_backend.services.tree import TreeState, extend_tree, known, remember
 
 __all__ = ["AgentChain", "Decided", "decide", "ingest", "refusal_code"]
 
@@ -400,10 +400,12 @@ async def _attempt(
     refused = [
         _quarantine_row(org_id, agent_id, signer, records[i], decided.results[i], received) for i in decided.refused
     ]
+    state = known(db, agent_id)
     try:
-        await db.run_write(_store, org_id, agent_id, chain, decided, rows, refused, received, backend)
+        state = await db.run_write(_store, org_id, agent_id, chain, decided, rows, refused, received, backend, state)
     except IntegrityError:
         raise _Again from None
+    remember(db, agent_id, state)
     conflicts = [r["seq"] for r in decided.results if r["code"] == "conflict"]
     if conflicts:
         _log.warning(
@@ -425,15 +427,18 @@ def _store(
     refused: list[dict[str, Any]],
     received: int,
     backend: BackendSigner | None = None,
-) -> None:
+    state: TreeState | None = None,
+) -> TreeState | None:
     """The batch's one write transaction (on the database's writer thread): head, records, tree, keys, quarantine.
+
+    `state`: the agent's tree as this process last committed it; returns the tree after the batch.
 
     The head moves only if it is still the one the batch was decided against. A batch of refusals alone leaves it
     where it was, through the same conditional UPDATE: if another request stored records since, the nonces `_load`
     read after the head may be those very records' (a resend racing the first send), and the batch is decided again.
     """
     if not rows and not refused:
-        return
+        return state
     seq, head, key = (decided.seq, decided.head, decided.keys[-1]) if rows else (chain.seq, chain.head, chain.key)
     moved = conn.execute(
         _MOVE_HEAD,
@@ -450,7 +455,7 @@ def _store(
         raise _Again
     if rows:
         bulk_insert(conn, _RECORDS, rows)
-        extend_tree(conn, org_id, agent_id, chain.seq, chain.key, rows, backend, received)
+        state = extend_tree(conn, org_id, agent_id, chain.seq, chain.key, rows, backend, received, state)
         for old, new in zip(decided.keys, decided.keys[1:], strict=False):
             conn.execute(
                 update(AgentKey)
@@ -459,6 +464,7 @@ def _store(
             )
             conn.execute(insert(AgentKey).values(org_id=org_id, agent_id=agent_id, public_key=new, added_ns=received))
     bulk_insert(conn, _QUARANTINE, refused)
+    return state
 
 
 async def _agent_keys(db: Database, org_id: str, agent_id: str) -> set[str]:

@@ -1,13 +1,23 @@
 """Each agent's Merkle tree (docs/protocol.md §8.1), kept as ingest stores records, in the same transaction.
 
-The leaves are the records' hashes in seq order (record `seq` is leaf `seq - 1`). Every complete subtree is one
-`merkle_nodes` row (≈ 2 per record), and `trees` holds the tree's compact range (one hash per set bit of its
-size), so a batch extends the tree from one row: nothing is ever recomputed from the records. The tree moves in
-the transaction that moves the agent's head, so its size is always the head's seq, on every replica.
+The leaves are the records' hashes in seq order (record `seq` is leaf `seq - 1`). The hashes of every complete
+subtree at levels 0, 4, 8, … are kept in `merkle_tiles`, 16 to a row (the C2SP tlog-tiles layout, in a table):
+the levels in between are recomputed from at most 8 of them when a proof needs one, so a batch of 100 records
+writes ≈ 8 rows instead of ≈ 200. `trees` holds the tree's compact
+range (one hash per set bit of its size), so a batch extends the tree from one row: nothing is ever recomputed
+from the records. The tree moves in the transaction that moves the agent's head, so its size is always the
+head's seq, on every replica.
+
+Each process remembers, per agent, the tree it last committed (`TreeState`: compact range and the rightmost,
+partial tile of each tile level), so a batch costs two statements in the write transaction, and no read: an
+UPDATE of `trees` and one upsert of the tiles it touched. A tree at a given size is the same on every replica
+(the records' own), so a remembered one is only out of date when another replica moved the agent's head since:
+its size then differs from the head the batch extends, and the tree is read again.
 
 At each batch the backend signs a checkpoint of the new tree (`trees.note`; one Ed25519 signature per batch,
-≈ 25 µs, against the batch's ≈ 100 record signatures verified before it). Proofs read O(log n) nodes
-(`SqlNodeStore`) for any size the tree has reached, so they outlive the records retention archives.
+≈ 25 µs, against the batch's ≈ 100 record signatures verified before it). Proofs read the O(log n) tiles holding
+their nodes (`SqlNodeStore`, one query) for any size the tree has reached, so they outlive the records retention
+archives.
 
 An agent whose records were stored before the tree existed and whose chain no longer starts at record 1 in the
 database (retention archived its start) has no tree: its records are stored as before, and its proofs answer 404.
@@ -15,23 +25,58 @@ database (retention archived its start) has no tree: its records are stored as b
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Sequence
+import weakref
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, Table, and_, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, insert, or_, select, text, update
 
-from hashed.protocol import Checkpoint, CompactRange, agent_origin, sign_checkpoint
-from hashed_backend.db.models import MerkleNode, Tree
-from hashed_backend.db.session import bulk_insert
+from hashed.protocol import Checkpoint, CompactRange, agent_origin, hash_children, sign_checkpoint
+from hashed_backend.db.models import MerkleTile, Tree
 
 if TYPE_CHECKING:
     from hashed_backend.services.checkpoints import BackendSigner
 
-__all__ = ["SqlNodeStore", "extend_tree", "pack", "unpack"]
+__all__ = ["TILE_HEIGHT", "SqlNodeStore", "TreeState", "extend_tree", "known", "pack", "remember", "unpack"]
 
 _log = logging.getLogger("hashed_backend")
-_NODES, _TREES = cast(Table, MerkleNode.__table__), cast(Table, Tree.__table__)
+_TILES, _TREES = cast(Table, MerkleTile.__table__), cast(Table, Tree.__table__)
+TILE_HEIGHT = 4  # a tile is a subtree 4 levels high: 16 hashes of its bottom level
+_WIDTH = 1 << TILE_HEIGHT
+_HASH = 32
+_UPSERT = text(
+    "INSERT INTO merkle_tiles (agent_id, level, idx, hashes) VALUES (:agent_id, :level, :idx, :hashes) "
+    "ON CONFLICT (agent_id, level, idx) DO UPDATE SET hashes = excluded.hashes"
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TreeState:
+    """An agent's tree as committed: what the next batch extends without reading it back."""
+
+    size: int
+    compact: tuple[bytes, ...]  # the compact range's hashes, largest subtree first
+    origin: str
+    edges: dict[int, bytes]  # tile level -> hashes of its rightmost tile, if partial (its index follows from size)
+
+
+_known: weakref.WeakKeyDictionary[object, dict[str, TreeState]] = weakref.WeakKeyDictionary()
+
+
+def known(db: object, agent_id: str) -> TreeState | None:
+    """The tree this process last committed for `agent_id` through `db` (None: read it from the database)."""
+    return _known.get(db, {}).get(agent_id)
+
+
+def remember(db: object, agent_id: str, state: TreeState | None) -> None:
+    """After a commit: the agent's tree as it now stands (None: forget it)."""
+    states = _known.setdefault(db, {})
+    if state is None:
+        states.pop(agent_id, None)
+    else:
+        states[agent_id] = state
 
 
 def pack(tree: CompactRange) -> bytes:
@@ -53,38 +98,110 @@ def extend_tree(
     records: Sequence[dict[str, Any]],
     signer: BackendSigner | None,
     now: int,
-) -> None:
+    state: TreeState | None = None,
+) -> TreeState | None:
     """Append the batch's stored records (rows of seq old_size + 1 …, in order) to the agent's tree; sign its head.
 
     Runs in the batch's write transaction, after the head moved from `old_size`: the tree is at that size too.
     `first_key`: the chain's key before the batch (for a new tree, the key of record 1, which names the log).
+    `state`: the tree as this process last committed it (`known`); read from the database if it is not at
+    `old_size` (another replica moved it since, or this process never saw it). Returns the tree after the batch,
+    for `remember` once the transaction commits (None: the agent has no tree, or it is left as it is).
     """
     if not records:
-        return
+        return state
+    if state is None or state.size != old_size:
+        state = _read(conn, agent_id, old_size, first_key)
+        if state is None:
+            return None
+    tree = CompactRange(state.size, state.compact)
+    touched = _touched(state, tree.extend(bytes.fromhex(record["hash"]) for record in records))
+    if touched is None:  # pragma: no cover - tiles grow with the tree, in one transaction
+        _log.error("agent %s: its tiles do not match its tree at size %d; it is left as it is", agent_id, old_size)
+        return None
+    checkpoint = Checkpoint(state.origin, tree.size, tree.root())
+    note = None if signer is None else sign_checkpoint(checkpoint, signer, signer.name)
+    values = {"size": tree.size, "compact": pack(tree), "note": note, "signed_ns": now}
+    if state.size == 0:
+        conn.execute(insert(_TREES).values(agent_id=agent_id, org_id=org_id, origin=state.origin, **values))
+    else:
+        # A tree at old_size is the same tree on every replica (the records' own): the condition only guards.
+        moved = conn.execute(
+            update(_TREES).where(_TREES.c.agent_id == agent_id, _TREES.c.size == old_size).values(**values)
+        )
+        if moved.rowcount != 1:  # pragma: no cover - the tree moves with the head, in one transaction
+            _log.error("agent %s: its tree is not at size %d; it is left as it is", agent_id, old_size)
+            return None
+    tiles = [{"agent_id": agent_id, "level": lv, "idx": ix, "hashes": bytes(h)} for (lv, ix), h in touched.items()]
+    conn.execute(_UPSERT, tiles)
+    return TreeState(tree.size, tuple(tree.hashes), state.origin, _edges(tree.size, touched, state))
+
+
+def _read(conn: Connection, agent_id: str, size: int, first_key: str) -> TreeState | None:
+    """The agent's tree at `size` from the database, with its partial tiles; None: no tree (or not at `size`)."""
     row = conn.execute(
         select(_TREES.c.size, _TREES.c.compact, _TREES.c.origin).where(_TREES.c.agent_id == agent_id)
     ).first()
     if row is None:
-        if old_size != 0:
-            return  # records stored before the tree existed, and not rebuildable: see the module docstring
-        tree, origin = CompactRange(), agent_origin(first_key)
-    elif row.size != old_size:  # pragma: no cover - the tree moves with the head, in one transaction
-        _log.error("agent %s: tree at size %d, head at %d; the tree is left as it is", agent_id, row.size, old_size)
-        return
-    else:
-        tree, origin = unpack(row.size, row.compact), row.origin
-    nodes = tree.extend(bytes.fromhex(record["hash"]) for record in records)
-    bulk_insert(conn, _NODES, [{"agent_id": agent_id, "level": lv, "idx": ix, "hash": h} for lv, ix, h in nodes])
-    note = None if signer is None else sign_checkpoint(Checkpoint(origin, tree.size, tree.root()), signer, signer.name)
-    values = {"size": tree.size, "compact": pack(tree), "note": note, "signed_ns": now}
-    if row is None:
-        conn.execute(insert(_TREES).values(agent_id=agent_id, org_id=org_id, origin=origin, **values))
-    else:
-        conn.execute(update(_TREES).where(_TREES.c.agent_id == agent_id).values(**values))
+        # No tree and records already stored: stored before the tree existed (see the module docstring).
+        return TreeState(0, (), agent_origin(first_key), {}) if size == 0 else None
+    if row.size != size:  # pragma: no cover - the tree moves with the head, in one transaction
+        _log.error("agent %s: tree at size %d, head at %d; the tree is left as it is", agent_id, row.size, size)
+        return None
+    partial = {level: count // _WIDTH for level, count in _levels(size) if count % _WIDTH}
+    edges: dict[int, bytes] = {}
+    if partial:
+        wanted = [and_(_TILES.c.level == level, _TILES.c.idx == idx) for level, idx in partial.items()]
+        rows = conn.execute(select(_TILES.c.level, _TILES.c.hashes).where(_TILES.c.agent_id == agent_id, or_(*wanted)))
+        edges = {tile.level: bytes(tile.hashes) for tile in rows}
+    for level, count in _levels(size):
+        if count % _WIDTH and len(edges.get(level, b"")) != count % _WIDTH * _HASH:  # pragma: no cover - see above
+            _log.error(
+                "agent %s: tile level %d does not match its tree at size %d; it is left as it is", agent_id, level, size
+            )
+            return None
+    return TreeState(row.size, tuple(unpack(row.size, row.compact).hashes), row.origin, edges)
+
+
+def _levels(size: int) -> Iterable[tuple[int, int]]:
+    """(tile level, how many hashes that level has) for a tree of `size` leaves."""
+    level = 0
+    while count := size >> (TILE_HEIGHT * level):
+        yield level, count
+        level += 1
+
+
+def _touched(state: TreeState, nodes: Iterable[tuple[int, int, bytes]]) -> dict[tuple[int, int], bytearray] | None:
+    """Every tile the new nodes go into, with its whole content after them; None if a partial tile is missing."""
+    touched: dict[tuple[int, int], bytearray] = {}
+    for level, idx, digest in nodes:
+        if level % TILE_HEIGHT:
+            continue
+        key = (level // TILE_HEIGHT, idx // _WIDTH)
+        content = touched.get(key)
+        if content is None:
+            held = idx % _WIDTH
+            content = touched[key] = bytearray(state.edges.get(key[0], b"") if held else b"")
+            if len(content) != held * _HASH:
+                return None
+        content += digest
+    return touched
+
+
+def _edges(size: int, touched: dict[tuple[int, int], bytearray], before: TreeState) -> dict[int, bytes]:
+    """The rightmost tile of each level that is partial at `size`: touched by the batch, or as it was."""
+    edges = {}
+    for level, count in _levels(size):
+        if count % _WIDTH:
+            content = touched.get((level, count // _WIDTH))
+            edges[level] = bytes(content) if content is not None else before.edges[level]
+    return edges
 
 
 class SqlNodeStore:
-    """`hashed.protocol.NodeStore` over one agent's `merkle_nodes` rows: one indexed query per call.
+    """`hashed.protocol.NodeStore` over one agent's `merkle_tiles` rows: one indexed query per call.
+
+    A node of level 4·L + r (r < 4) is the root of 2^r consecutive hashes of tile level L, all in one tile.
 
     Args:
         conn: a synchronous connection (`AsyncConnection.run_sync` hands one over).
@@ -99,14 +216,34 @@ class SqlNodeStore:
         """See `hashed.protocol.NodeStore`."""
         if not coords:
             return []
+        where = {_tile_of(level, idx)[:2] for level, idx in coords}
         # One OR of primary-key lookups (each term names the whole key, so SQLite and PostgreSQL both use it).
         wanted = [
-            and_(_NODES.c.agent_id == self._agent, _NODES.c.level == level, _NODES.c.idx == idx)
-            for level, idx in coords
+            and_(_TILES.c.agent_id == self._agent, _TILES.c.level == level, _TILES.c.idx == idx)
+            for level, idx in sorted(where)
         ]
-        rows = self._conn.execute(select(_NODES.c.level, _NODES.c.idx, _NODES.c.hash).where(or_(*wanted)))
-        found = {(row.level, row.idx): bytes(row.hash) for row in rows}
-        missing = [coord for coord in coords if coord not in found]
-        if missing:
-            raise LookupError(f"no tree node at (level, index) {missing[0]} for agent {self._agent}")
-        return [found[coord] for coord in coords]
+        rows = self._conn.execute(select(_TILES.c.level, _TILES.c.idx, _TILES.c.hashes).where(or_(*wanted)))
+        found = {(row.level, row.idx): bytes(row.hashes) for row in rows}
+        nodes = []
+        for level, idx in coords:
+            tile_level, tile_idx, start, count = _tile_of(level, idx)
+            held = found.get((tile_level, tile_idx), b"")
+            if len(held) < (start + count) * _HASH:
+                raise LookupError(f"no tree node at (level, index) {(level, idx)} for agent {self._agent}")
+            nodes.append(_root(held[start * _HASH : (start + count) * _HASH]))
+        return nodes
+
+
+def _tile_of(level: int, idx: int) -> tuple[int, int, int, int]:
+    """Where node (level, idx) lives: tile level, tile index, first hash in the tile, hashes it covers."""
+    tile_level, rise = divmod(level, TILE_HEIGHT)
+    first = idx << rise
+    return tile_level, first // _WIDTH, first % _WIDTH, 1 << rise
+
+
+def _root(hashes: bytes) -> bytes:
+    """The root of a perfect subtree over concatenated hashes (a power of two of them)."""
+    level = [hashes[i : i + _HASH] for i in range(0, len(hashes), _HASH)]
+    while len(level) > 1:
+        level = [hash_children(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0]
