@@ -53,22 +53,29 @@ def measure(url: str, size: int, batches: int) -> dict[str, list[float]]:
         def sign(self, message: bytes) -> bytes:
             return key.sign(message).signature
 
-    extend = tree_module.extend_tree
-    remembers = "state" in inspect.signature(extend).parameters
+    plan = getattr(tree_module, "plan_tree", None)  # older checkouts (a --baseline) have extend_tree instead
+    extend = getattr(tree_module, "extend_tree", None)
+    remembers = plan is not None or "state" in inspect.signature(extend).parameters
+    head = text("UPDATE bench_head SET seq = seq + :n WHERE id = 1")
     leaf = iter(hashlib.sha256(i.to_bytes(8, "big")).digest() for i in range(10**9))
     state = None
 
     def append(count: int, tree: bool) -> float:
-        nonlocal state
-        nonlocal done
+        nonlocal state, done
         records = [{"hash": next(leaf).hex()} for _ in range(count)]
         started, cpu = time.perf_counter_ns(), time.thread_time_ns()
         with engine.begin() as conn:
-            conn.execute(text("UPDATE bench_head SET seq = seq + :n WHERE id = 1"), {"n": count if tree else 0})
-            if tree:
-                args = (conn, "org", "agent", done, "ab" * 32, records, Signer(), 0)
-                state = extend(*args, state) if remembers else extend(*args)
-                done += count
+            args = (conn, "org", "agent", done, "ab" * 32, records, Signer(), 0)
+            if tree and plan is not None:  # as ingest does: the head's UPDATE and the tree's statements together
+                from hashed_backend.db.session import execute_all
+
+                step = plan(*args, state)
+                state = tree_module.tree_after(step, execute_all(conn, [(head, {"n": count}), *step.steps])[1:], "a")
+            else:
+                conn.execute(head, {"n": count if tree else 0})
+                if tree:
+                    state = extend(*args, state) if remembers else extend(*args)
+            done += count if tree else 0
         return (time.perf_counter_ns() - started) / 1e3, (time.thread_time_ns() - cpu) / 1e3
 
     done = 0

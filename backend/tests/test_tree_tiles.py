@@ -1,8 +1,8 @@
 """The backend's Merkle tree in tiles: every node of every size is there, whatever the batches and the process.
 
-Drives `extend_tree` as ingest does (one write transaction per batch, the tree remembered between batches, or
-not: a new process, another replica that moved the head), on SQLite and PostgreSQL, against the in-memory tree
-of `hashed.protocol`.
+Plans and writes the tree as ingest does (`plan_tree`, then its statements through `execute_all`, pipelined on
+PostgreSQL; one write transaction per batch; the tree remembered between batches, or not: a new process, another
+replica that moved the head), on SQLite and PostgreSQL, against the in-memory tree of `hashed.protocol`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from sqlalchemy import create_engine, func, select
 from hashed import Identity
 from hashed.protocol import MemoryNodeStore, consistency_proof, inclusion_proof, root_at
 from hashed_backend.db.models import Base, MerkleTile, Tree
-from hashed_backend.services.tree import SqlNodeStore, TreeState, extend_tree
+from hashed_backend.db.session import execute_all
+from hashed_backend.services.tree import SqlNodeStore, TreeState, plan_tree, tree_after
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -44,7 +45,9 @@ def test_tiles_hold_every_node_whatever_the_batches_and_whoever_remembers_the_tr
         # replica moved the head since): both read it back from the database.
         state = rng.choices([states[-1], None, rng.choice(states)], weights=[6, 2, 2])[0]
         with engine.begin() as conn:
-            after = extend_tree(conn, "org", "agent", size, key, [{"hash": h.hex()} for h in batch], None, 0, state)
+            step = plan_tree(conn, "org", "agent", size, key, [{"hash": h.hex()} for h in batch], None, 0, state)
+            assert step is not None
+            after = tree_after(step, execute_all(conn, step.steps), "agent")
         assert after is not None
         states.append(after)
         size += len(batch)

@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 
 from hashed._args import RecordedArgs, record_args, text
-from hashed.ledger import Txn
 from hashed.ledger._approvals import ApprovalStore
+from hashed.ledger._txn import Txn
 from hashed.policy import ApprovalSpec, PolicyEngine, Verdict
 from hashed.policy._windows import consume_windows, exceeded_window
 from hashed.protocol._canonical import JsonNumber

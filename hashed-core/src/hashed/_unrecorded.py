@@ -16,7 +16,8 @@ from hashed._decisions import log_unrecorded
 from hashed.errors import LedgerWriteError
 
 if TYPE_CHECKING:
-    from hashed.ledger import Ledger, Txn
+    from hashed.ledger import Ledger
+    from hashed.ledger._txn import Txn
     from hashed.types import Decision
 
 __all__ = ["Unrecorded"]

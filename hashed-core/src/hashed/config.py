@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from hashed.errors import ConfigError
@@ -72,12 +72,6 @@ class HashedSettings(BaseSettings):
     disable_plugin_autoload: bool = Field(default=False, description="Do not load plugins from entry points.")
     disabled_plugins: list[str] = Field(default_factory=list, description="Entry-point plugins not to load.")
     raise_internal_errors: bool = Field(default=False, description="Tests: re-raise errors Hashed would log.")
-
-    @field_validator("durability", mode="before")
-    @classmethod
-    def _journal_is_durable(cls, value: Any) -> Any:
-        """`journal` named durable mode's journal before it became the default (0.x configs still say it)."""
-        return "durable" if value == "journal" else value
 
     @classmethod
     def settings_customise_sources(

@@ -15,8 +15,9 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from hashed import LedgerError, LedgerWriteError
+from hashed import Hashed, LedgerError, LedgerWriteError
 from hashed.cli.app import app
+from hashed.errors import ConfigError
 from hashed.ledger._journal import Journal, dead_journals
 from hashed.ledger._mac import Macs
 from hashed.testing import FIXED_SEED, make_hashed
@@ -171,9 +172,9 @@ def test_a_power_cut_promise_or_immediate_mode_commits_each_record_to_sqlite_bef
         reader.close()
 
 
-def test_journal_is_the_old_name_of_durable_mode(tmp_path):
-    with make_hashed(tmp_path / ".hashed", durability="journal") as hashed:
-        assert hashed.settings.durability == "durable" and hashed.ledger.journaled
+def test_durability_is_one_of_the_three_modes_by_name(tmp_path):
+    with pytest.raises(ConfigError, match="durability: Input should be 'durable', 'immediate' or 'background'"):
+        Hashed(home=tmp_path / ".hashed", durability="journal")  # the journal is durable mode's, not a mode
 
 
 def test_a_journal_that_cannot_be_created_is_a_clear_error(tmp_path):

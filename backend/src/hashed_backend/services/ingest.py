@@ -49,12 +49,12 @@ from hashed.errors import ChainBrokenError
 from hashed.protocol import GENESIS, ChainVerifier, Signature, verify_signatures
 from hashed_backend.credentials import now_ns
 from hashed_backend.db.models import Agent, AgentKey, Quarantine, Record
-from hashed_backend.db.session import Database, bulk_insert
+from hashed_backend.db.session import Database, bulk_insert, execute_all
 from hashed_backend.errors import ApiError
 from hashed_backend.jsontext import json_text, storable_text
 from hashed_backend.services.checkpoints import BackendSigner
 from hashed_backend.services.record_fields import problem
-from hashed_backend.services.tree import TreeState, extend_tree, known, remember
+from hashed_backend.services.tree import TreeState, known, plan_tree, remember, tree_after
 
 __all__ = ["AgentChain", "Decided", "decide", "ingest", "refusal_code"]
 
@@ -440,22 +440,17 @@ def _store(
     if not rows and not refused:
         return state
     seq, head, key = (decided.seq, decided.head, decided.keys[-1]) if rows else (chain.seq, chain.head, chain.key)
-    moved = conn.execute(
-        _MOVE_HEAD,
-        {
-            "agent_id": agent_id,
-            "old_seq": chain.seq,
-            "old_head": chain.head,
-            "new_seq": seq,
-            "new_head": head,
-            "new_key": key,
-        },
-    )
-    if moved.rowcount != 1:
+    move = {"agent_id": agent_id, "old_seq": chain.seq, "old_head": chain.head, "new_seq": seq, "new_head": head}
+    move["new_key"] = key
+    step = None
+    if rows:  # stored before the head moves: a record stored meanwhile at the same seq fails the insert (retried)
+        bulk_insert(conn, _RECORDS, rows)
+        step = plan_tree(conn, org_id, agent_id, chain.seq, chain.key, rows, backend, received, state)
+    counts = execute_all(conn, [(_MOVE_HEAD, move), *(step.steps if step else ())])  # one round trip (PostgreSQL)
+    if counts[0] != 1:
         raise _Again
     if rows:
-        bulk_insert(conn, _RECORDS, rows)
-        state = extend_tree(conn, org_id, agent_id, chain.seq, chain.key, rows, backend, received, state)
+        state = tree_after(step, counts[1:], agent_id)
         for old, new in zip(decided.keys, decided.keys[1:], strict=False):
             conn.execute(
                 update(AgentKey)

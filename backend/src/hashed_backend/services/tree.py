@@ -10,7 +10,8 @@ head's seq, on every replica.
 
 Each process remembers, per agent, the tree it last committed (`TreeState`: compact range and the rightmost,
 partial tile of each tile level), so a batch costs two statements in the write transaction, and no read: an
-UPDATE of `trees` and one upsert of the tiles it touched. A tree at a given size is the same on every replica
+UPDATE of `trees` and one upsert of the tiles it touched, sent with the statement that moves the agent's head
+(one round trip on PostgreSQL, `execute_all`). A tree at a given size is the same on every replica
 (the records' own), so a remembered one is only out of date when another replica moved the agent's head since:
 its size then differs from the head the batch extends, and the tree is read again.
 
@@ -31,21 +32,47 @@ import weakref
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, Table, and_, insert, or_, select, text, update
+from sqlalchemy import Connection, Table, and_, bindparam, insert, or_, select, text, update
 
 from hashed.protocol import Checkpoint, CompactRange, agent_origin, hash_children, sign_checkpoint
 from hashed_backend.db.models import MerkleTile, Tree
+from hashed_backend.db.session import Step
 
 if TYPE_CHECKING:
     from hashed_backend.services.checkpoints import BackendSigner
 
-__all__ = ["TILE_HEIGHT", "SqlNodeStore", "TreeState", "extend_tree", "known", "pack", "remember", "unpack"]
+__all__ = [
+    "TILE_HEIGHT",
+    "SqlNodeStore",
+    "TreeState",
+    "TreeStep",
+    "known",
+    "pack",
+    "plan_tree",
+    "remember",
+    "tree_after",
+    "unpack",
+]
 
 _log = logging.getLogger("hashed_backend")
 _TILES, _TREES = cast(Table, MerkleTile.__table__), cast(Table, Tree.__table__)
 TILE_HEIGHT = 4  # a tile is a subtree 4 levels high: 16 hashes of its bottom level
 _WIDTH = 1 << TILE_HEIGHT
 _HASH = 32
+_UPDATE_TREE = (
+    update(_TREES)
+    .where(_TREES.c.agent_id == bindparam("a"), _TREES.c.size == bindparam("old"))  # a guard: see `tree_after`
+    .values(size=bindparam("new_size"), compact=bindparam("compact"), note=bindparam("note"), signed_ns=bindparam("at"))
+)
+_INSERT_TREE = insert(_TREES).values(
+    agent_id=bindparam("a"),
+    org_id=bindparam("org"),
+    origin=bindparam("origin"),
+    size=bindparam("new_size"),
+    compact=bindparam("compact"),
+    note=bindparam("note"),
+    signed_ns=bindparam("at"),
+)
 _UPSERT = text(
     "INSERT INTO merkle_tiles (agent_id, level, idx, hashes) VALUES (:agent_id, :level, :idx, :hashes) "
     "ON CONFLICT (agent_id, level, idx) DO UPDATE SET hashes = excluded.hashes"
@@ -89,7 +116,15 @@ def unpack(size: int, blob: bytes) -> CompactRange:
     return CompactRange(size, [bytes(blob[i : i + 32]) for i in range(0, len(blob), 32)])
 
 
-def extend_tree(
+@dataclasses.dataclass(frozen=True, slots=True)
+class TreeStep:
+    """A batch's change to an agent's tree, planned: the statements that make it, and the tree after them."""
+
+    steps: list[Step]  # the `trees` row first (its row count tells whether it held), then the tiles' upsert
+    after: TreeState
+
+
+def plan_tree(
     conn: Connection,
     org_id: str,
     agent_id: str,
@@ -99,17 +134,17 @@ def extend_tree(
     signer: BackendSigner | None,
     now: int,
     state: TreeState | None = None,
-) -> TreeState | None:
-    """Append the batch's stored records (rows of seq old_size + 1 …, in order) to the agent's tree; sign its head.
+) -> TreeStep | None:
+    """Plan appending the batch's stored records (seq old_size + 1 …, in order) to the agent's tree; sign its head.
 
-    Runs in the batch's write transaction, after the head moved from `old_size`: the tree is at that size too.
-    `first_key`: the chain's key before the batch (for a new tree, the key of record 1, which names the log).
-    `state`: the tree as this process last committed it (`known`); read from the database if it is not at
-    `old_size` (another replica moved it since, or this process never saw it). Returns the tree after the batch,
-    for `remember` once the transaction commits (None: the agent has no tree, or it is left as it is).
+    Runs in the batch's write transaction; the statements it returns go with the one that moves the head from
+    `old_size` (`execute_all`: one round trip on PostgreSQL). `first_key`: the chain's key before the batch (for a
+    new tree, the key of record 1, which names the log). `state`: the tree as this process last committed it
+    (`known`); read from the database if it is not at `old_size` (another replica moved it since, or this process
+    never saw it). None: the agent has no tree, or it is left as it is.
     """
     if not records:
-        return state
+        return None
     if state is None or state.size != old_size:
         state = _read(conn, agent_id, old_size, first_key)
         if state is None:
@@ -121,20 +156,23 @@ def extend_tree(
         return None
     checkpoint = Checkpoint(state.origin, tree.size, tree.root())
     note = None if signer is None else sign_checkpoint(checkpoint, signer, signer.name)
-    values = {"size": tree.size, "compact": pack(tree), "note": note, "signed_ns": now}
-    if state.size == 0:
-        conn.execute(insert(_TREES).values(agent_id=agent_id, org_id=org_id, origin=state.origin, **values))
-    else:
-        # A tree at old_size is the same tree on every replica (the records' own): the condition only guards.
-        moved = conn.execute(
-            update(_TREES).where(_TREES.c.agent_id == agent_id, _TREES.c.size == old_size).values(**values)
-        )
-        if moved.rowcount != 1:  # pragma: no cover - the tree moves with the head, in one transaction
-            _log.error("agent %s: its tree is not at size %d; it is left as it is", agent_id, old_size)
-            return None
+    row = {"a": agent_id, "old": old_size, "new_size": tree.size, "compact": pack(tree), "note": note, "at": now}
+    write: Step = (
+        (_INSERT_TREE, {**row, "org": org_id, "origin": state.origin}) if state.size == 0 else (_UPDATE_TREE, row)
+    )
     tiles = [{"agent_id": agent_id, "level": lv, "idx": ix, "hashes": bytes(h)} for (lv, ix), h in touched.items()]
-    conn.execute(_UPSERT, tiles)
-    return TreeState(tree.size, tuple(tree.hashes), state.origin, _edges(tree.size, touched, state))
+    after = TreeState(tree.size, tuple(tree.hashes), state.origin, _edges(tree.size, touched, state))
+    return TreeStep([write, (_UPSERT, tiles)], after)
+
+
+def tree_after(step: TreeStep | None, counts: Sequence[int], agent_id: str) -> TreeState | None:
+    """The tree once `step`'s statements ran with these row counts (None: no tree, or it did not hold)."""
+    if step is None:
+        return None
+    if counts[0] != 1:  # pragma: no cover - the tree moves with the head, in one transaction
+        _log.error("agent %s: its tree could not move to size %d; it is left as it is", agent_id, step.after.size)
+        return None
+    return step.after
 
 
 def _read(conn: Connection, agent_id: str, size: int, first_key: str) -> TreeState | None:

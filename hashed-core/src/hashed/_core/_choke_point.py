@@ -25,7 +25,7 @@ from hashed._decisions import (
 )
 from hashed._random import token16
 from hashed.errors import LedgerWriteError, PolicyDenied
-from hashed.ledger import Txn
+from hashed.ledger._txn import Txn
 from hashed.policy import PolicyEngine, Verdict
 from hashed.types import Decision, Effect, Outcome, Refusal, ToolCall
 

@@ -7,7 +7,7 @@ are kept for code written against earlier releases.
 from __future__ import annotations
 
 from hashed.ledger._export import count_records, is_ledger_file, read_ledger
-from hashed.ledger._store import Ledger, Txn
+from hashed.ledger._store import Ledger
 from hashed.protocol import (
     GENESIS,
     KINDS,
@@ -38,7 +38,6 @@ __all__ = [
     "ChainVerifier",
     "Ledger",
     "Signature",
-    "Txn",
     "VerifyReport",
     "canonical_bytes",
     "count_records",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hashed.ledger import Txn
+from hashed.ledger._txn import Txn
 from hashed.policy._engine import WindowCheck
 
 __all__ = ["consume_windows", "exceeded_window"]
