@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from hashed import Effect, Refusal
+from hashed import Effect, Hashed, Refusal
 from hashed.ledger import read_export, read_ledger, verify_records
 from hashed.shipping import verify_approval
 from hashed_backend.testing import LocalBackend
@@ -301,12 +301,23 @@ def test_forked_workers_records_all_reach_the_backend_on_one_chain(org, tmp_path
     assert chain["head"]["hash"] == records[-1]["hash"] and chain["gaps"] == [] and chain["quarantined"] == 0
 
 
+def approving_agent(agent_factory, name: str, home, key: str) -> Hashed:
+    """An agent whose pending calls return at once, once the backend's policy is in force.
+
+    Its requests may take long on a loaded machine (the tests here are about approvals, not timeouts), and the
+    first policy fetch at start gives up after 2 s (the agent then denies until the policy arrives).
+    """
+    agent = agent_factory(name, home=home, api_key=key, approval_wait=0, request_timeout=30.0)
+    wait_for(lambda: agent.policy_source.startswith("backend"), what="the backend's policy")
+    return agent
+
+
 def test_a_short_lived_agents_pending_call_reaches_the_backend_under_one_id_and_the_next_run_proceeds(
     agent_factory, org, tmp_path
 ):
     home = tmp_path / "short-lived"
     key = org.create_key("agent", "short-lived")
-    first = agent_factory("short-lived", home=home, api_key=key, approval_wait=0)
+    first = approving_agent(agent_factory, "short-lived", home, key)
     refused = first.guard("big_transfer")(lambda to, amount: "moved")("acct-1", 9000)
     assert isinstance(refused, Refusal) and refused.decision.effect is Effect.PENDING
     first.close(timeout=10)  # exits right away: the request is handed on before close() returns
@@ -318,5 +329,6 @@ def test_a_short_lived_agents_pending_call_reaches_the_backend_under_one_id_and_
         {"to": "acct-1", "amount": 9000},
     )
     org.call("POST", f"/v1/approvals/{local_id}/approve", {"comment": "ok by finance"})
-    second = agent_factory("short-lived", home=home, api_key=key, approval_wait=0)
-    assert second.guard("big_transfer")(lambda to, amount: "moved")("acct-1", 9000) == "moved"  # at once
+    second = approving_agent(agent_factory, "short-lived", home, key)
+    result = second.guard("big_transfer")(lambda to, amount: "moved")("acct-1", 9000)
+    assert result == "moved", (result, second.shipper.last_error, second.approvals.get(local_id))  # at once

@@ -52,7 +52,9 @@ class ChokePoint(PolicyAndPlugins, Approvals):
         if self._forked:
             self._reopen()
         decision = self._decide(call)
-        if decision.effect is Effect.PENDING and self._asked_backend(decision):
+        # The shipping thread may have brought the answer back since `_decide` looked: then ask_now finds nothing
+        # left to ask, and the local store holds the answer.
+        if decision.effect is Effect.PENDING and (self._asked_backend(decision) or self._answered(decision)):
             return self._decide(call)
         wait = self.settings.approval_wait
         if decision.effect is Effect.PENDING and not decision.shadow and wait > 0:
@@ -68,7 +70,9 @@ class ChokePoint(PolicyAndPlugins, Approvals):
         if self._forked:
             self._reopen()
         decision = self._decide(call)
-        if decision.effect is Effect.PENDING and await _asyncio().to_thread(self._asked_backend, decision):
+        if decision.effect is Effect.PENDING and (
+            await _asyncio().to_thread(self._asked_backend, decision) or self._answered(decision)
+        ):
             return self._decide(call)
         wait = self.settings.approval_wait
         if decision.effect is Effect.PENDING and not decision.shadow and wait > 0:
