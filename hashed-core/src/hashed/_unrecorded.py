@@ -12,12 +12,11 @@ import contextlib
 import threading
 from typing import TYPE_CHECKING, Any
 
-from hashed._decisions import log_unrecorded
+from hashed._decisions import WrittenOutcome, log_unrecorded
 from hashed.errors import LedgerWriteError
 
 if TYPE_CHECKING:
     from hashed.ledger import Ledger
-    from hashed.ledger._txn import Txn
     from hashed.types import Decision
 
 __all__ = ["Unrecorded"]
@@ -57,19 +56,10 @@ class Unrecorded:
         with self._lock:
             waiting, self.waiting = self.waiting, []
         done = 0
-
-        def append_all(txn: Txn) -> None:
-            for agent, fields in waiting:
-                txn.append("outcome", agent, fields)
-
         try:
-            if ledger.background:
-                for agent, fields in waiting:
-                    ledger.enqueue("outcome", agent, fields)
-                    done += 1
-            else:
-                ledger.transact(append_all)
-                done = len(waiting)
+            for agent, fields in waiting:
+                ledger.record_outcome(WrittenOutcome(agent, fields))
+                done += 1
         except LedgerWriteError as exc:
             with self._lock:
                 self.waiting[:0] = waiting[done:]

@@ -107,6 +107,35 @@ class Decision:
         return f"{self.tool} denied by policy{rule}: {self.reason}"
 
 
+class _DecisionLayout:
+    """`Decision`'s slots without its frozen `__setattr__`: filled at slot speed, then made a `Decision`."""
+
+    __slots__ = Decision.__slots__
+
+
+def new_decision(
+    effect: Effect,
+    reason: str,
+    rule_id: str | None,
+    policy_hash: str,
+    call_ref: str,
+    shadow: bool,
+    approval_id: str | None,
+    tool: str,
+    agent: str,
+) -> Decision:
+    """`Decision(...)` in a quarter of the time, for the guarded call's path (one per call).
+
+    A frozen dataclass's `__init__` sets each field through `object.__setattr__`: ≈ 700 ns for these nine, against
+    ≈ 200 ns as plain slots. Both classes have the same slots, so the object may change class once they are set.
+    """
+    d: Any = _DecisionLayout()
+    d.effect, d.reason, d.rule_id, d.policy_hash, d.call_ref = effect, reason, rule_id, policy_hash, call_ref
+    d.shadow, d.approval_id, d.tool, d.agent = shadow, approval_id, tool, agent
+    d.__class__ = Decision
+    return d  # type: ignore[no-any-return]
+
+
 class Refusal(str):
     """What a guarded function returns instead of running, when not in strict mode.
 

@@ -13,29 +13,15 @@ from typing import Any
 from hashed._args import record_args, text
 from hashed._core._approvals import Approvals
 from hashed._core._policy_and_plugins import PolicyAndPlugins
-from hashed._decisions import (
-    commit_decision,
-    decision_fields,
-    decision_of,
-    decision_recipe,
-    log_unrecorded,
-    outcome_fields,
-    outcome_recipe,
-    recorded_args,
-)
+from hashed._decisions import DecisionEntry, OutcomeEntry, decision_of, log_unrecorded, outcome_fields
 from hashed._random import token16
-from hashed.errors import LedgerWriteError, PolicyDenied
-from hashed.ledger._txn import Txn
+from hashed.errors import LedgerError, LedgerWriteError, PolicyDenied
 from hashed.policy import PolicyEngine, Verdict
 from hashed.types import Decision, Effect, Outcome, Refusal, ToolCall
 
 __all__ = ["ChokePoint"]
 
 _log = logging.getLogger("hashed")
-_IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None)})  # values that cannot change after the call
-# Values a journal's JSON carries exactly as the record would keep them: not floats (JSON has no NaN or infinity),
-# not bytes (no JSON at all). Calls with others have their record's fields built before they are journaled.
-_JSON_EXACT = frozenset({str, int, bool, type(None)})
 
 
 class ChokePoint(PolicyAndPlugins, Approvals):
@@ -90,6 +76,7 @@ class ChokePoint(PolicyAndPlugins, Approvals):
         return self._decide(call, Verdict(Effect.DENY, reason, None))
 
     def _decide(self, call: ToolCall, forced: Verdict | None = None) -> Decision:
+        """Evaluate → tighten → record → return: what the record says is `hashed._decisions`'s, how the ledger's."""
         if self._unrecorded.waiting:
             self._unrecorded.write(self.ledger)
         agent = text(call.agent) if call.agent else self.settings.agent
@@ -102,32 +89,31 @@ class ChokePoint(PolicyAndPlugins, Approvals):
             if self._decide_hooks and forced is None:
                 verdict = self._tighten_verdict(call, agent, verdict, engine, call_ref)
             paths = [*engine.policy.redact, *self._redactions(call)] if self._redact_hooks else engine.policy.redact
-            if self.ledger.background and not verdict.windows and verdict.effect is not Effect.PENDING:
-                return self._queue_decision(call, agent, verdict, engine, call_ref, paths)
-            args = record_args(call.args, paths)
-        except LedgerWriteError:
+            entry = DecisionEntry(call, agent, verdict, engine, call_ref, paths, self.approvals, self._clock)
+            return self.ledger.record_decision(entry)
+        except LedgerWriteError as exc:
+            return self._unrecorded_decision(entry, call, exc)
+        except LedgerError:
             raise
-        except Exception as exc:  # policy evaluation fails closed, with the reason
+        except Exception as exc:  # evaluating the policy, or recording the arguments, fails closed, with the reason
             if self.settings.raise_internal_errors:
                 raise
             _log.exception("hashed: evaluating %s failed; the call is denied", call.tool)
             verdict = Verdict(Effect.DENY, f"the policy could not be evaluated ({type(exc).__name__}: {exc})", None)
             args = record_args({"unrecorded": "the arguments could not be recorded"})
-
-        def commit(txn: Txn) -> Decision:
-            return commit_decision(txn, self.approvals, call, agent, verdict, args, call_ref, engine, self._clock())
-
+            entry = DecisionEntry(call, agent, verdict, engine, call_ref, (), self.approvals, self._clock, args)
         try:
-            pending = verdict.effect is Effect.PENDING
-            return self.ledger.transact(commit, durable=pending or self.ledger.journaled, counting=not pending)
+            return self.ledger.record_decision(entry)
         except LedgerWriteError as exc:
-            if self.settings.ledger_on_error == "closed":
-                raise
-            effect, reason, rule = verdict.effect, verdict.reason, verdict.rule_id
-            fields = decision_fields(call, args, call_ref, engine, effect, reason, rule, None)
-            why = f"the decision for {call.tool} could not be recorded ({exc}); ledger_on_error=open lets it run"
-            log_unrecorded("decision", agent, fields, why)
-            return decision_of(call, agent, engine, call_ref, effect, reason, rule)
+            return self._unrecorded_decision(entry, call, exc)
+
+    def _unrecorded_decision(self, entry: DecisionEntry, call: ToolCall, exc: LedgerWriteError) -> Decision:
+        """A decision the ledger could not take: refused (`closed`), or logged in full and let run (`open`)."""
+        if self.settings.ledger_on_error == "closed":
+            raise exc
+        why = f"the decision for {call.tool} could not be recorded ({exc}); ledger_on_error=open lets it run"
+        log_unrecorded("decision", entry.agent, entry.fields()[0], why)
+        return entry.decision
 
     def _tighten_verdict(
         self, call: ToolCall, agent: str, verdict: Verdict, engine: PolicyEngine, call_ref: str
@@ -137,38 +123,6 @@ class ChokePoint(PolicyAndPlugins, Approvals):
         if tightened is draft:
             return verdict
         return Verdict(tightened.effect, tightened.reason, tightened.rule_id, verdict.windows, verdict.approval)
-
-    def _queue_decision(
-        self, call: ToolCall, agent: str, verdict: Verdict, engine: PolicyEngine, call_ref: str, paths: list[str]
-    ) -> Decision:
-        """Background mode, nothing to count or ask: queue the decision record.
-
-        Its fields are built by the writer thread when the arguments cannot change meanwhile (plain scalars) and,
-        in durable mode, the journal's JSON carries them exactly and nothing needs redacting; else here and now.
-        """
-        effect, reason, rule = verdict.effect, verdict.reason, verdict.rule_id
-        fields: dict[str, Any] | tuple[Any, ...]
-        slow = False
-        if self.ledger.journaled:  # the journal keeps on disk what it is given, as JSON: nothing to redact
-            plain = None if paths else _JSON_EXACT
-        else:
-            plain = _IMMUTABLE
-        if plain is not None and plain.issuperset(map(type, call.args.values())):
-            fields = decision_recipe(call, paths, call_ref, engine, verdict)
-        else:
-            args = recorded_args(call.args, paths, call.tool)
-            fields, slow = decision_fields(call, args, call_ref, engine, effect, reason, rule, None), args.slow
-        try:
-            self.ledger.enqueue("decision", agent, fields, slow=slow)
-        except LedgerWriteError as exc:
-            if self.settings.ledger_on_error == "closed":
-                raise
-            if not isinstance(fields, dict):  # a recipe: build the record now, for the log
-                args = recorded_args(call.args, paths, call.tool)
-                fields = decision_fields(call, args, call_ref, engine, effect, reason, rule, None)
-            why = f"the decision for {call.tool} could not be queued ({exc}); ledger_on_error=open lets it run"
-            log_unrecorded("decision", agent, fields, why)
-        return decision_of(call, agent, engine, call_ref, effect, reason, rule)
 
     def record(self, decision: Decision, outcome: Outcome) -> None:
         """Commit the outcome record of a call that ran, linked to its decision.
@@ -180,15 +134,7 @@ class ChokePoint(PolicyAndPlugins, Approvals):
         if self._forked:
             self._reopen()
         try:
-            if self.ledger.background:
-                if not self.ledger.journaled and outcome.error is None and type(outcome.result) in _IMMUTABLE:
-                    # built by the writer; a journal keeps what it gets on disk, so it gets the digest only
-                    self.ledger.enqueue("outcome", decision.agent, outcome_recipe(decision, outcome))
-                else:
-                    self.ledger.enqueue("outcome", decision.agent, outcome_fields(decision, outcome))
-            else:
-                fields = outcome_fields(decision, outcome)
-                self.ledger.transact(lambda txn: txn.append("outcome", decision.agent, fields))
+            self.ledger.record_outcome(OutcomeEntry(decision, outcome))
         except LedgerWriteError as exc:
             keep = self.settings.ledger_on_error == "closed"
             self._unrecorded.add(decision, outcome_fields(decision, outcome), exc, keep=keep)

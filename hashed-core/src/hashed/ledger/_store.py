@@ -38,7 +38,6 @@ from pathlib import Path
 
 from hashed.errors import LedgerError
 from hashed.identity import Identity
-from hashed.ledger._appending import Appending
 from hashed.ledger._checkpoints import sign_ledger_checkpoint
 from hashed.ledger._db import Database
 from hashed.ledger._free_threading import journal_type
@@ -47,6 +46,7 @@ from hashed.ledger._mac import Macs
 from hashed.ledger._opening import Opening
 from hashed.ledger._queued import Recipes
 from hashed.ledger._reading import Reading
+from hashed.ledger._recording import Recording
 from hashed.ledger._sign_service import SigningPipeline
 from hashed.ledger._signer import Signer
 from hashed.ledger._state import Clock
@@ -59,7 +59,7 @@ __all__ = ["Ledger", "Txn"]
 _log = logging.getLogger("hashed.ledger")
 
 
-class Ledger(Appending, Opening, Reading):
+class Ledger(Recording, Opening, Reading):
     """One agent's append-only, hash-chained, signed ledger in a SQLite file."""
 
     def __init__(
