@@ -440,8 +440,14 @@ def _store(
     if not rows and not refused:
         return state
     seq, head, key = (decided.seq, decided.head, decided.keys[-1]) if rows else (chain.seq, chain.head, chain.key)
-    move = {"agent_id": agent_id, "old_seq": chain.seq, "old_head": chain.head, "new_seq": seq, "new_head": head}
-    move["new_key"] = key
+    move = {
+        "agent_id": agent_id,
+        "old_seq": chain.seq,
+        "old_head": chain.head,
+        "new_seq": seq,
+        "new_head": head,
+        "new_key": key,
+    }
     step = None
     if rows:  # stored before the head moves: a record stored meanwhile at the same seq fails the insert (retried)
         bulk_insert(conn, _RECORDS, rows)

@@ -42,12 +42,10 @@ if TYPE_CHECKING:
     from hashed_backend.services.checkpoints import BackendSigner
 
 __all__ = [
-    "TILE_HEIGHT",
     "SqlNodeStore",
     "TreeState",
     "TreeStep",
     "known",
-    "pack",
     "plan_tree",
     "remember",
     "tree_after",
@@ -56,8 +54,8 @@ __all__ = [
 
 _log = logging.getLogger("hashed_backend")
 _TILES, _TREES = cast(Table, MerkleTile.__table__), cast(Table, Tree.__table__)
-TILE_HEIGHT = 4  # a tile is a subtree 4 levels high: 16 hashes of its bottom level
-_WIDTH = 1 << TILE_HEIGHT
+_TILE_HEIGHT = 4  # a tile is a subtree 4 levels high: 16 hashes of its bottom level
+_WIDTH = 1 << _TILE_HEIGHT
 _HASH = 32
 _UPDATE_TREE = (
     update(_TREES)
@@ -106,13 +104,13 @@ def remember(db: object, agent_id: str, state: TreeState | None) -> None:
         states[agent_id] = state
 
 
-def pack(tree: CompactRange) -> bytes:
+def _pack(tree: CompactRange) -> bytes:
     """A compact range as one blob: its hashes, largest subtree first."""
     return b"".join(tree.hashes)
 
 
 def unpack(size: int, blob: bytes) -> CompactRange:
-    """The compact range of a tree of `size` leaves from `pack`'s blob."""
+    """The compact range of a tree of `size` leaves from `_pack`'s blob."""
     return CompactRange(size, [bytes(blob[i : i + 32]) for i in range(0, len(blob), 32)])
 
 
@@ -156,7 +154,7 @@ def plan_tree(
         return None
     checkpoint = Checkpoint(state.origin, tree.size, tree.root())
     note = None if signer is None else sign_checkpoint(checkpoint, signer, signer.name)
-    row = {"a": agent_id, "old": old_size, "new_size": tree.size, "compact": pack(tree), "note": note, "at": now}
+    row = {"a": agent_id, "old": old_size, "new_size": tree.size, "compact": _pack(tree), "note": note, "at": now}
     write: Step = (
         (_INSERT_TREE, {**row, "org": org_id, "origin": state.origin}) if state.size == 0 else (_UPDATE_TREE, row)
     )
@@ -186,14 +184,14 @@ def _read(conn: Connection, agent_id: str, size: int, first_key: str) -> TreeSta
     if row.size != size:  # pragma: no cover - the tree moves with the head, in one transaction
         _log.error("agent %s: tree at size %d, head at %d; the tree is left as it is", agent_id, row.size, size)
         return None
-    partial = {level: count // _WIDTH for level, count in _levels(size) if count % _WIDTH}
+    partial = {level: divmod(count, _WIDTH) for level, count in _levels(size) if count % _WIDTH}  # (tile idx, held)
     edges: dict[int, bytes] = {}
     if partial:
-        wanted = [and_(_TILES.c.level == level, _TILES.c.idx == idx) for level, idx in partial.items()]
+        wanted = [and_(_TILES.c.level == level, _TILES.c.idx == idx) for level, (idx, _) in partial.items()]
         rows = conn.execute(select(_TILES.c.level, _TILES.c.hashes).where(_TILES.c.agent_id == agent_id, or_(*wanted)))
         edges = {tile.level: bytes(tile.hashes) for tile in rows}
-    for level, count in _levels(size):
-        if count % _WIDTH and len(edges.get(level, b"")) != count % _WIDTH * _HASH:  # pragma: no cover - see above
+    for level, (_, held) in partial.items():
+        if len(edges.get(level, b"")) != held * _HASH:  # pragma: no cover - see above
             _log.error(
                 "agent %s: tile level %d does not match its tree at size %d; it is left as it is", agent_id, level, size
             )
@@ -204,7 +202,7 @@ def _read(conn: Connection, agent_id: str, size: int, first_key: str) -> TreeSta
 def _levels(size: int) -> Iterable[tuple[int, int]]:
     """(tile level, how many hashes that level has) for a tree of `size` leaves."""
     level = 0
-    while count := size >> (TILE_HEIGHT * level):
+    while count := size >> (_TILE_HEIGHT * level):
         yield level, count
         level += 1
 
@@ -213,9 +211,9 @@ def _touched(state: TreeState, nodes: Iterable[tuple[int, int, bytes]]) -> dict[
     """Every tile the new nodes go into, with its whole content after them; None if a partial tile is missing."""
     touched: dict[tuple[int, int], bytearray] = {}
     for level, idx, digest in nodes:
-        if level % TILE_HEIGHT:
+        if level % _TILE_HEIGHT:
             continue
-        key = (level // TILE_HEIGHT, idx // _WIDTH)
+        key = (level // _TILE_HEIGHT, idx // _WIDTH)
         content = touched.get(key)
         if content is None:
             held = idx % _WIDTH
@@ -274,7 +272,7 @@ class SqlNodeStore:
 
 def _tile_of(level: int, idx: int) -> tuple[int, int, int, int]:
     """Where node (level, idx) lives: tile level, tile index, first hash in the tile, hashes it covers."""
-    tile_level, rise = divmod(level, TILE_HEIGHT)
+    tile_level, rise = divmod(level, _TILE_HEIGHT)
     first = idx << rise
     return tile_level, first // _WIDTH, first % _WIDTH, 1 << rise
 
