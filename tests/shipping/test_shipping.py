@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -11,10 +12,11 @@ import time
 
 import pytest
 
-from hashed import Effect, Hashed, Refusal
+from hashed import Effect, Hashed, LedgerRecord, Refusal
 from hashed.ledger import read_export, read_ledger, verify_records
+from hashed.plugins import hookimpl
 from hashed.shipping import verify_approval
-from hashed_backend.testing import LocalBackend
+from hashed_backend.testing import LocalBackend, Organisation
 
 from .conftest import POLICY, backend_chain, wait_for
 
@@ -301,13 +303,13 @@ def test_forked_workers_records_all_reach_the_backend_on_one_chain(org, tmp_path
     assert chain["head"]["hash"] == records[-1]["hash"] and chain["gaps"] == [] and chain["quarantined"] == 0
 
 
-def approving_agent(agent_factory, name: str, home, key: str) -> Hashed:
+def approving_agent(agent_factory, name: str, home, key: str, **overrides: object) -> Hashed:
     """An agent whose pending calls return at once, once the backend's policy is in force.
 
     Its requests may take long on a loaded machine (the tests here are about approvals, not timeouts), and the
     first policy fetch at start gives up after 2 s (the agent then denies until the policy arrives).
     """
-    agent = agent_factory(name, home=home, api_key=key, approval_wait=0, request_timeout=30.0)
+    agent = agent_factory(name, home=home, api_key=key, approval_wait=0, request_timeout=30.0, **overrides)
     wait_for(lambda: agent.policy_source.startswith("backend"), what="the backend's policy")
     return agent
 
@@ -332,3 +334,64 @@ def test_a_short_lived_agents_pending_call_reaches_the_backend_under_one_id_and_
     second = approving_agent(agent_factory, "short-lived", home, key)
     result = second.guard("big_transfer")(lambda to, amount: "moved")("acct-1", 9000)
     assert result == "moved", (result, second.shipper.last_error, second.approvals.get(local_id))  # at once
+
+
+class _AnswerBackBeforeAsking:
+    """A sink that plays the shipping thread at the worst moment for a pending call (the race fixed in 0ece374).
+
+    When the call's pending decision is committed, and before `check` asks the backend about it, one round of
+    shipping hands the request on, a person approves it at the backend, and the next round brings the signed answer
+    into the local store: `ask_now` then finds nothing left to ask.
+    """
+
+    def __init__(self, agent: Hashed, org: Organisation) -> None:
+        self._agent = agent
+        self._org = org
+        self.answered: list[str] = []
+
+    @hookimpl
+    def hashed_record_written(self, record: LedgerRecord) -> None:
+        if record.kind != "decision" or record.body["effect"] != "pending" or self.answered:
+            return
+        approval_id = record.body["approval"]
+        shipper = self._agent.shipper
+        assert shipper is not None
+        shipper.step()  # registered already; ships what is signed, and hands the request on
+        self._org.call("POST", f"/v1/approvals/{approval_id}/approve", {"comment": "approved meanwhile"})
+        shipper.step()  # brings the signed answer back
+        assert self._agent.approvals.get(approval_id).status == "approved"
+        self.answered.append(approval_id)
+
+
+@pytest.mark.parametrize("entry", ["check", "acheck"])
+def test_a_pending_call_proceeds_when_its_answer_came_back_before_it_asked_the_backend(
+    agent_factory, org, tmp_path, entry
+):
+    name = f"answered-meanwhile-{entry}"  # one key per agent name: the organisation is shared
+    # A shipping thread that sleeps after its first round: only the sink ships, when the decision is committed.
+    agent = approving_agent(agent_factory, name, tmp_path / name, org.create_key("agent", name), ship_interval=60)
+    shipper = agent.shipper
+    assert shipper is not None
+    wait_for(lambda: shipper.last_contact is not None, what="the shipping thread's first round")
+    sink = _AnswerBackBeforeAsking(agent, org)
+    agent.register_plugin(sink)
+    runs: list[int] = []
+
+    def moved(to: str, amount: int) -> str:
+        runs.append(amount)
+        return "moved"
+
+    async def moved_async(to: str, amount: int) -> str:
+        return moved(to, amount)
+
+    if entry == "check":
+        result = agent.guard("big_transfer")(moved)("acct-1", 9000)
+    else:
+        result = asyncio.run(agent.guard("big_transfer")(moved_async)("acct-1", 9000))
+    assert sink.answered, "the sink never saw the pending decision"
+    assert (result, runs) == ("moved", [9000])
+    agent.flush()
+    records = list(agent.ledger.records())
+    assert [r.body["effect"] for r in records if r.kind == "decision"] == ["pending", "allow"]
+    [approval] = [r for r in records if r.kind == "approval"]
+    assert (approval.body["approval"], approval.body["verdict"]) == (sink.answered[0], "approved")
