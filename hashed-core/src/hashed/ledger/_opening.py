@@ -14,7 +14,7 @@ import orjson
 from hashed.errors import LedgerError
 from hashed.ledger._db import get_meta, set_meta
 from hashed.ledger._journal import dead_journals
-from hashed.ledger._queued import ForgedFrameError, built_fields, from_frame
+from hashed.ledger._queued import ForgedFrameError, from_frame
 from hashed.ledger._signer import seal_unsigned
 from hashed.ledger._state import LedgerState
 from hashed.ledger._txn import Txn
@@ -70,8 +70,7 @@ class Opening(LedgerState):
             except ForgedFrameError as exc:
                 exc.log(key)
                 continue
-            fields, slow = built_fields(item.kind, item.fields, item.slow, self.recipes)
-            txn._place_now(item.kind, item.agent, fields, slow, item.ts, item.nonce)
+            txn.items.append(item)  # placed when the step commits, with the time and nonce the frame holds
         set_meta(txn.conn, key, group[-1][0])
 
     def _head_for_append(self, conn: sqlite3.Connection) -> tuple[int, str]:

@@ -6,6 +6,7 @@ replays a dead process's journal (`_opening.py`) place, hash, sign and commit th
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -27,6 +28,7 @@ __all__ = [
     "from_frame",
     "journal_marks",
     "log_lost",
+    "queued",
     "store_marks",
 ]
 
@@ -54,6 +56,11 @@ class Queued(NamedTuple):
     nonce: str
     usage: tuple[tuple[str, float], ...]
     mark: tuple[Journal, int] | None = None  # journal mode: the frame's journal, and the offset just past it
+
+
+queued: Callable[[tuple[Any, ...]], Queued] = functools.partial(tuple.__new__, Queued)
+"""`Queued` from one tuple of all eight fields, in C: a NamedTuple's own constructor is a Python call (≈ 0.3 µs more,
+once per record on the caller's path)."""
 
 
 def built_fields(
@@ -95,7 +102,7 @@ def from_frame(frame: bytes, macs: Macs, mark: tuple[Journal, int] | None = None
         fields = tuple(fields)
     else:
         fields, slow = prepare(fields)
-    return Queued(kind, agent, fields, slow, int(ts), nonce, (), mark)
+    return queued((kind, agent, fields, slow, int(ts), nonce, (), mark))
 
 
 def journal_marks(items: list[Queued]) -> dict[Journal, int]:

@@ -31,22 +31,21 @@ class Reading(LedgerState):
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued record is committed and signed; False if `timeout` ran out first."""
-        workers = [w for w in (self._writer, self._signer) if w is not None]
+        writer = self._writer
         deadline = None if timeout is None else time.monotonic() + timeout
-        while any(worker.busy for worker in workers):
+        while writer.busy:
             if deadline is not None and time.monotonic() >= deadline:
                 return False
-            if deadline is None and self._writer is not None and self._writer.broken is not None:
+            if deadline is None and writer.broken is not None:
                 return False  # cannot make progress until the disk recovers
-            for worker in workers:
-                worker.hurry()
+            writer.hurry()
             time.sleep(0.001)
         return True
 
     @property
     def queued(self) -> int:
         """Records this process made that are not committed to the ledger yet (durable/journal and background)."""
-        return 0 if self._writer is None else self._writer.queued
+        return self._writer.queued
 
     def _caught_up(self) -> None:
         """Durable (journal) mode: let the writer commit this process's records first, so it reads its own calls.
@@ -54,7 +53,7 @@ class Reading(LedgerState):
         Background mode promises less, and does not wait.
         """
         writer = self._writer
-        if self.journaled and writer is not None and not writer.on_writer_thread and not (self._closed or self._forked):
+        if self.journaled and not writer.on_writer_thread and not (self._closed or self._forked):
             self.flush(_READ_WAIT)
 
     def records(self, start: int = 1, end: int | None = None) -> Iterator[LedgerRecord]:

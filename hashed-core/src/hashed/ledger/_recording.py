@@ -83,10 +83,9 @@ class Recording(Appending):
         Raises:
             LedgerWriteError: the record cannot be committed (or queued, once the writer has failed).
         """
-        if self._writer is None:  # immediate: committed before the call goes on
+        if not self.background:  # immediate: committed before the call goes on
             fields, slow = entry.fields()
-            kind, agent = entry.kind, entry.agent
-            self.transact(lambda txn: txn.append(kind, agent, fields, slow=slow))
+            self._append_now(entry.kind, entry.agent, fields, slow)
             return
         if not self.journaled:
             recipe = entry.recipe(_IMMUTABLE)

@@ -1,8 +1,8 @@
 """What every part of `Ledger` shares, declared once: the attributes `Ledger.__init__` sets.
 
-`Ledger` is one class written in four modules (`_store.py` opens and closes it, `_appending.py`, `_opening.py`,
-`_reading.py`); each part reads this state through `self`, so an append goes through no more calls than when
-they were one module. `Txn` sees a ledger through this type too.
+`Ledger` is one class written in five modules (`_store.py` opens and closes it, `_recording.py`, `_appending.py`,
+`_opening.py`, `_reading.py`); each part reads this state through `self`, so an append goes through no more calls
+than when they were one module. `Txn` sees a ledger through this type too.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ if TYPE_CHECKING:
     from hashed.ledger._journal import Journal
     from hashed.ledger._mac import Macs
     from hashed.ledger._queued import Recipes
-    from hashed.ledger._signer import Signer
     from hashed.ledger._txn import Txn
-    from hashed.ledger._writer import BackgroundWriter
+    from hashed.ledger._writer import Writer
     from hashed.types import LedgerRecord
 
 __all__ = ["Clock", "LedgerState"]
@@ -51,8 +50,7 @@ class LedgerState:
     # The chain head as of this process's last commit. Trusted optimistically: seq is the primary key, so if
     # another process appended meanwhile, inserting at head+1 fails and the head is read again.
     _head_cache: tuple[int, str] | None
-    _signer: Signer | None
-    _writer: BackgroundWriter | None
+    _writer: Writer  # in every mode: commits what is queued or journaled, signs every record
     _journal: Journal | None
     _journal_type: type[Journal]  # decided once at open: lock-free appends with the GIL (`_free_threading.py`)
     _journal_lock: threading.Lock

@@ -15,14 +15,17 @@ else one `BEGIN IMMEDIATE` transaction (windows, approvals).
 Background (`background=True`). The caller only queues the record; the writer thread commits queued records in
 groups. A crash may lose the last tens of milliseconds of records.
 
-Signatures of records committed in the caller follow in a batch within tens of milliseconds (`_signer.py`);
-records a crash left unsigned are sealed the next time the ledger opens. Until then each unsigned row, and each
-journal frame, carries a MAC under a key only the agent can derive (`_mac.py`): the ledger never signs, nor
-commits from a journal, what this agent did not write itself, and it refuses to open on a chain head that is
-neither signed nor authenticated.
+Every record is placed one way (`_group_commit.stage`, by the writer thread or by a caller's step under the
+same lock, after what the writer still holds) and signed by one signer, the writer's: records a caller committed
+are signed within tens of milliseconds (`Writer.sign_later`); records a crash left unsigned are sealed the next
+time the ledger opens (`_signer.seal_unsigned`), or by a live process of the agent within seconds. Until then
+each unsigned row, and each journal frame, carries a MAC under a key only the agent can derive (`_mac.py`): the
+ledger never signs, nor commits from a journal, what this agent did not write itself, and it refuses to open on a
+chain head that is neither signed nor authenticated.
 
-`Ledger` is one class written in four modules: this one opens and closes it, `_appending.py` appends,
-`_opening.py` checks the chain head and commits dead processes' journals, `_reading.py` reads back.
+`Ledger` is one class written in five modules: this one opens and closes it, `_recording.py` takes the core's
+records and chooses how each is committed, `_appending.py` appends, `_opening.py` checks the chain head and
+commits dead processes' journals, `_reading.py` reads back.
 """
 
 from __future__ import annotations
@@ -48,10 +51,9 @@ from hashed.ledger._queued import Recipes
 from hashed.ledger._reading import Reading
 from hashed.ledger._recording import Recording
 from hashed.ledger._sign_service import SigningPipeline
-from hashed.ledger._signer import Signer
 from hashed.ledger._state import Clock
 from hashed.ledger._txn import Txn
-from hashed.ledger._writer import JOURNAL_POLL, BackgroundWriter
+from hashed.ledger._writer import JOURNAL_POLL, Writer
 from hashed.types import LedgerRecord
 
 __all__ = ["Ledger", "Txn"]
@@ -92,25 +94,20 @@ class Ledger(Recording, Opening, Reading):
             self._check_head(self._db.conn)  # refuses to chain onto a record someone else wrote
             self._head_for_append(self._db.conn)  # refuses a ledger that belongs to another key
         self.seal()
-        name = f"hashed-ledger-{path.name}"
-        self._signer = None
-        self._writer = None
-        if self.background:
-            self._writer = BackgroundWriter(
-                self._db,
-                head=self._head_for_append,
-                body=self._body,
-                pipeline=lambda: SigningPipeline(self.identity),
-                key=lambda: self.identity.public_key,
-                mac=lambda: self.mac,
-                on_error=on_write_error,
-                observer=lambda: self._on_written,
-                recipes=self.recipes,
-                name=name,
-                poll=JOURNAL_POLL if journal else None,
-            )
-        if not background:  # durable (journal) mode too: its approval steps commit in the caller, signed later
-            self._signer = Signer(self._db, lambda: self.identity, name)
+        self._writer = Writer(
+            self._db,
+            head=self._head_for_append,
+            body=self._body,
+            pipeline=lambda: SigningPipeline(self.identity),
+            key=lambda: self.identity.public_key,
+            mac=lambda: self.mac,
+            identity=lambda: self.identity,
+            on_error=on_write_error,
+            observer=lambda: self._on_written,
+            recipes=self.recipes,
+            name=f"hashed-ledger-{path.name}",
+            poll=JOURNAL_POLL if journal else None,
+        )
         self.journals = journal_dir(path)
         self.replay_journals()
         self._journal_type = journal_type()  # with the GIL, appends take no lock (see `_free_threading.py`)
@@ -145,17 +142,13 @@ class Ledger(Recording, Opening, Reading):
         except LedgerError:
             _log.exception("hashed: journals left by other processes are committed at the next start instead")
         self._closed = True
-        if self._signer is not None:
-            self._signer.close(timeout)
-        if self._writer is not None:
-            self._writer.close(timeout)
+        self._writer.close(timeout)
         try:  # signatures are stored now: a signed checkpoint over them (what a hash chain cannot show)
             sign_ledger_checkpoint(self._db, self.identity)
         except (LedgerError, sqlite3.Error):
             _log.exception("hashed: no checkpoint signed at close; the next close signs one")
         journal = self._journal
         if journal is not None:
-            assert self._writer is not None  # noqa: S101 - journal mode has a writer
             if self._writer.committed_through(journal) >= journal.end:
                 journal.discard()
             else:
@@ -173,8 +166,7 @@ def _after_fork_in_child() -> None:
         ledger._forked = True  # appending to the parent's mapping would overwrite the parent's frames
         # Let go of the copies of the parent's journals (unmap, close; never truncate): else this child would hold
         # their locks after the parent died, and the next opener could not commit them until the child exits.
-        writer = ledger._writer
-        for journal in {ledger._journal, *(writer.journals if writer is not None else ())}:
+        for journal in {ledger._journal, *ledger._writer.journals}:
             if journal is not None:
                 journal.close()
 

@@ -1,4 +1,9 @@
-"""The background writer: callers queue records; one thread places, hashes, signs and commits them in groups.
+"""The ledger's writer thread, in every mode: it commits what callers queue or journal, and signs every record.
+
+Callers queue (background mode) or journal (durable mode) records; this thread places, hashes, signs and commits
+them in groups. A step a caller commits itself (immediate mode; a window count or an approval) places its records
+the same way (`_group_commit.stage`, under the same `taken` lock, after everything queued before it) and hands
+them to this thread to sign (`sign_later`): one placer, one signer.
 
 A group's signatures (made by the helper process while the group is prepared) are stored with the next group,
 so callers never wait for the last signature of a group; a crash between the two leaves records unsigned,
@@ -22,6 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from hashed.errors import LedgerWriteError
+from hashed.identity import Identity
 from hashed.ledger._db import Database
 from hashed.ledger._free_threading import gil_enabled
 from hashed.ledger._group_commit import BodyMaker, GroupCommit, Placer
@@ -29,10 +35,11 @@ from hashed.ledger._journal import Journal
 from hashed.ledger._journal_feed import MAX_QUEUE
 from hashed.ledger._mac import Macs
 from hashed.ledger._queued import Queued, Recipes, log_lost
-from hashed.ledger._sign_service import SigningPipeline
+from hashed.ledger._sign_service import SigningPipeline, sign_many
+from hashed.ledger._signer import seal_unsigned
 from hashed.types import LedgerRecord
 
-__all__ = ["JOURNAL_POLL", "BackgroundWriter"]
+__all__ = ["JOURNAL_POLL", "Writer"]
 
 _log = logging.getLogger("hashed.ledger")
 _BATCH = 4096
@@ -49,10 +56,11 @@ _POLL = 0.02  # background mode: also how much a crash may lose
 # later; this process reads its own at once (reads wait for the writer), and a window's counts never wait.
 JOURNAL_POLL = 0.1
 _WARM = 1.0
+_SWEEP = 2.0  # seconds between looks for records a crashed process left unsigned
 
 
-class BackgroundWriter(GroupCommit):
-    """One thread committing queued records in groups, signed."""
+class Writer(GroupCommit):
+    """One thread committing queued records in groups, and signing every record."""
 
     def __init__(
         self,
@@ -63,6 +71,7 @@ class BackgroundWriter(GroupCommit):
         pipeline: Callable[[], SigningPipeline],
         key: Callable[[], str],
         mac: Callable[[], Macs],
+        identity: Callable[[], Identity],
         on_error: str,
         observer: Callable[[], Callable[[LedgerRecord], None] | None],
         recipes: Recipes,
@@ -73,6 +82,11 @@ class BackgroundWriter(GroupCommit):
         self._poll = _POLL if poll is None else poll  # seconds between looks while calls keep coming
         self._recipes = recipes
         self._head, self._body, self._pipeline, self._key, self._mac = head, body, pipeline, key, mac
+        self._identity = identity
+        # (seq, hash, the identity whose key the record names) of records callers committed: a rotation may come
+        # before their signature, and each is signed by the key it names
+        self._to_sign: collections.deque[tuple[int, bytes, Identity]] = collections.deque()
+        self._last_sweep = time.monotonic()
         self._on_error = on_error
         self._observer = observer
         self._queue: collections.deque[Queued] = collections.deque()
@@ -86,7 +100,8 @@ class BackgroundWriter(GroupCommit):
         self._closed = False
         self._busy = 0
         self.broken: LedgerWriteError | None = None
-        self._unsaved: list[tuple[int, bytes]] = []  # (seq, signature) of committed records, stored next time
+        self._ready: collections.deque[tuple[int, bytes]] = collections.deque()  # signatures to store (`take_ready`)
+        self._urgent = False  # a flush or close waits: store signatures now, not once callers go quiet
         self._through: dict[Journal, int] = {}  # journal mode: how far each journal is committed
         self._sources: list[Journal] = []  # journal mode: the journals whose frames are still to be read, in order
         self._pull_lock = threading.Lock()
@@ -110,6 +125,13 @@ class BackgroundWriter(GroupCommit):
             self._drained.clear()  # back-pressure: a caller far ahead of the writer waits for it
             self._kick.set()
             self._drained.wait(1.0)
+
+    def sign_later(self, records: list[tuple[int, bytes, Identity]]) -> None:
+        """Records `(seq, hash, identity)` a caller just committed unsigned: this thread signs and stores them."""
+        self._to_sign.extend(records)
+        self._last_batch = time.monotonic()  # keeps looking every poll while callers commit
+        if self._idle:
+            self._kick.set()
 
     def queued_usage(self, scope: str, since_ns: int) -> tuple[int, float]:
         """Usage of `scope` queued but not committed yet."""
@@ -149,7 +171,7 @@ class BackgroundWriter(GroupCommit):
     @property
     def busy(self) -> bool:
         """Whether records are waiting to be committed."""
-        return bool(self._queue or self._busy or self._unsaved or self.unread)
+        return bool(self._queue or self._busy or self._ready or self._to_sign or self.unread)
 
     @property
     def queued(self) -> int:
@@ -168,11 +190,21 @@ class BackgroundWriter(GroupCommit):
             self._kick.set()
 
     def hurry(self) -> None:
-        """Write now (flush, close)."""
+        """Write and store signatures now (flush, close)."""
+        self._urgent = True
         self._kick.set()
 
     def _loop(self) -> None:
         while True:
+            if self._to_sign:  # stored by the next commit, or alone below
+                self._busy = 1
+                try:
+                    self._sign_committed()
+                    # Keep the WAL short beside the callers (PASSIVE, its own connection): else a committing caller
+                    # meets SQLite's automatic checkpoint, and copies a thousand pages in its own INSERT.
+                    self._db.checkpoint()
+                finally:
+                    self._busy = 0
             self._pull()
             if self._queue:
                 self._busy = 1
@@ -193,24 +225,53 @@ class BackgroundWriter(GroupCommit):
                     self._kick.wait(self._poll)  # let a group gather
                     self._kick.clear()
                 continue
-            if self._unsaved:  # nothing came for a whole poll (or a flush asked): store the signatures alone
+            # Nothing queued: store the signatures alone, unless callers keep committing (each of their commits
+            # carries some, `take_ready`) and no flush is waiting.
+            quiet = time.monotonic() - self.caller_committed >= self._poll
+            if self._ready and (quiet or self._urgent or self._closed):
                 self._busy = 1
                 try:
                     self._save_signatures()
                 finally:
                     self._busy = 0
-                continue
+            if not (self._ready or self._to_sign):
+                self._urgent = False
             if self._closed:
+                if self._to_sign or self._ready:
+                    continue
                 return
+            if time.monotonic() - self._last_sweep > _SWEEP:
+                self._sweep()
+            # Callers keep coming: look again after a poll rather than be woken by each one (or store each group of
+            # signatures in a transaction of its own, holding the write lock callers wait for).
             if time.monotonic() - self._last_batch < _WARM:
-                self._kick.wait(self._poll)  # calls keep coming: look again soon rather than be woken by each one
+                self._kick.wait(self._poll)
             else:
                 self._idle = True  # from now on callers wake the writer: look once more before sleeping
                 self._pull()
-                if not self._queue:
+                if not (self._queue or self._to_sign):
                     self._kick.wait(1.0)
                 self._idle = False
             self._kick.clear()
+
+    def _sign_committed(self) -> None:
+        """Sign what callers committed (by the key each record names); the signatures wait in `_ready`."""
+        to_sign = self._to_sign
+        batch = [to_sign.popleft() for _ in range(len(to_sign))]
+        by_key: dict[str, list[tuple[int, bytes, Identity]]] = {}
+        for entry in batch:  # one key, except around a rotation
+            by_key.setdefault(entry[2].public_key, []).append(entry)
+        for group in by_key.values():
+            signatures = sign_many(group[0][2], [digest for _, digest, _ in group])
+            self._ready.extend(zip((seq for seq, _, _ in group), signatures, strict=True))
+
+    def _sweep(self) -> None:
+        """Sign what a crashed process of this agent left unsigned (a live one signs its own within `_SWEEP`)."""
+        self._last_sweep = time.monotonic()
+        try:
+            seal_unsigned(self._db, self._identity(), self._mac(), older_than_ns=time.time_ns() - int(_SWEEP * 1e9))
+        except LedgerWriteError:
+            _log.warning("hashed: could not look for unsigned records; trying again later", exc_info=True)
 
     def close(self, timeout: float | None) -> None:
         """Write what is queued (within `timeout`), log what could not be written, stop."""
