@@ -12,6 +12,7 @@ import gc
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -88,6 +89,27 @@ def sustained(hashed: Hashed, n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
+def threaded_rate(hashed: Hashed, threads: int, per_thread: int) -> float:
+    """Guarded calls per second from `threads` threads at once, counting until every record is committed and signed.
+
+    With `ledger_sync = "full"` each commit waits for an fsync; callers that commit at the same moment share one.
+    """
+    guarded = hashed.guard("transfer_money")(lambda to, amount: "sent")
+
+    def calls() -> None:
+        for _ in range(per_thread):
+            guarded("acct-9", 50)
+
+    workers = [threading.Thread(target=calls) for _ in range(threads)]
+    start = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    hashed.flush()
+    return threads * per_thread / (time.perf_counter() - start)
+
+
 def policy_eval_1000() -> float:
     rules = "\n".join(
         f"  - {{id: r{i}, tools: [tool_{i}], effect: allow, limits: {{amount: {{max: 1000}}}}}}" for i in range(1000)
@@ -142,6 +164,11 @@ def main() -> None:
             immediate_rate = sustained(h, 20_000)
         rows.append(("immediate (SQLite commit per record): added", f"{i50:.1f}", f"{i99:.1f}", "(durable's safety)"))
         rows.append(("immediate: sustained, all signed (calls/s)", f"{immediate_rate:,.0f}", "", ""))
+        with make_hashed(root / "full", policy=POLICY, ledger_sync="full", raise_internal_errors=False) as h:
+            full_one = sustained(h, 2_000)
+            full_eight = threaded_rate(h, 8, 300)
+        rows.append(("ledger_sync=full (fsync per commit): one thread (calls/s)", f"{full_one:,.0f}", "", ""))
+        rows.append(("ledger_sync=full: 8 threads, commits shared (calls/s)", f"{full_eight:,.0f}", "", ""))
         with make_hashed(root / "bg", policy=POLICY, durability="background", raise_internal_errors=False) as hashed:
             _, b50, b99, _ = added_latency(hashed)
             bg_rate = sustained(hashed, 100_000)

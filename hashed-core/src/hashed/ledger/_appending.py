@@ -105,8 +105,15 @@ class Appending(LedgerState):
         if self._closed:
             raise LedgerError(f"the ledger at {self.path} is closed")
         item = queued((kind, agent, fields, slow, self.clock(), token16(), (), None))
+        if self._groups is not None:  # ledger_sync=full: callers at the same time share one fsync
+            self._groups.commit(item)
+            return
+        self._commit_group([item])
+
+    def _commit_group(self, items: list[Queued]) -> None:
+        """Place and commit records that count nothing and ask nobody, in one transaction (one, alone: one INSERT)."""
         with self._db.lock:
-            done = self._commit_items([item], False, {}, False, None)
+            done = self._commit_items(items, False, {}, False, None)
         self._after_commit(*done)
 
     def _commit_items(

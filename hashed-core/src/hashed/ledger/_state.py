@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from hashed.identity import Identity
+    from hashed.ledger._commit_group import CommitGroups
     from hashed.ledger._db import Database
     from hashed.ledger._journal import Journal
     from hashed.ledger._mac import Macs
@@ -51,6 +52,7 @@ class LedgerState:
     # another process appended meanwhile, inserting at head+1 fails and the head is read again.
     _head_cache: tuple[int, str] | None
     _writer: Writer  # in every mode: commits what is queued or journaled, signs every record
+    _groups: CommitGroups | None  # immediate mode with synchronous FULL: concurrent callers share one fsync
     _journal: Journal | None
     _journal_type: type[Journal]  # decided once at open: lock-free appends with the GIL (`_free_threading.py`)
     _journal_lock: threading.Lock

@@ -42,6 +42,7 @@ from pathlib import Path
 from hashed.errors import LedgerError
 from hashed.identity import Identity
 from hashed.ledger._checkpoints import sign_ledger_checkpoint
+from hashed.ledger._commit_group import CommitGroups
 from hashed.ledger._db import Database
 from hashed.ledger._free_threading import journal_type
 from hashed.ledger._journal import journal_dir
@@ -108,6 +109,8 @@ class Ledger(Recording, Opening, Reading):
             name=f"hashed-ledger-{path.name}",
             poll=JOURNAL_POLL if journal else None,
         )
+        full = not self.background and synchronous.upper() != "NORMAL"
+        self._groups = CommitGroups(self._commit_group) if full else None
         self.journals = journal_dir(path)
         self.replay_journals()
         self._journal_type = journal_type()  # with the GIL, appends take no lock (see `_free_threading.py`)
