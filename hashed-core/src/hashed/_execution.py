@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hashed._signature import ToolSignature
-from hashed.types import Decision, Outcome, Refusal, ToolCall
+from hashed.types import Decision, Outcome, Refusal, ToolCall, new_outcome, new_tool_call
 
 if TYPE_CHECKING:
     from typing_extensions import TypedDict, Unpack
@@ -94,7 +94,7 @@ class Execution:
             return
         self._done = True
         if outcome is None:
-            outcome = Outcome(result, error, time.perf_counter_ns() - self._started if self._started else 0)
+            outcome = new_outcome(result, error, time.perf_counter_ns() - self._started if self._started else 0)
         self._hashed.record(self.decision, outcome)
 
     def run(
@@ -182,14 +182,14 @@ def tool_call(
         bound = dict(kwargs or {})
     else:
         bound = dict(input) if isinstance(input, Mapping) else ({} if input is None else {"input": input})
-    return ToolCall(
+    return new_tool_call(
         tool,
         bound,
-        agent=agent,
-        framework=framework,
-        run_id=None if run_id is None else str(run_id),
-        call_id=None if call_id is None else str(call_id),
-        parent_id=None if parent_id is None else str(parent_id),
+        agent,
+        framework,
+        None if run_id is None else str(run_id),
+        None if call_id is None else str(call_id),
+        None if parent_id is None else str(parent_id),
     )
 
 

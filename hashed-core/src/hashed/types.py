@@ -107,10 +107,41 @@ class Decision:
         return f"{self.tool} denied by policy{rule}: {self.reason}"
 
 
-class _DecisionLayout:
-    """`Decision`'s slots without its frozen `__setattr__`: filled at slot speed, then made a `Decision`."""
+# The guarded call's path builds a ToolCall, a Decision and an Outcome per call. A frozen dataclass's `__init__`
+# sets each field through `object.__setattr__` (≈ 80 ns a field: ≈ 2 µs for the three); these build the same objects
+# as plain slots (same layout), then give them their class: equal, hashable, frozen and `dataclasses.replace`-able.
 
+
+class _ToolCallLayout:
+    __slots__ = ToolCall.__slots__
+
+
+class _DecisionLayout:
     __slots__ = Decision.__slots__
+
+
+def new_tool_call(
+    tool: str,
+    args: Mapping[str, Any],
+    agent: str | None,
+    framework: str,
+    run_id: str | None,
+    call_id: str | None,
+    parent_id: str | None,
+) -> ToolCall:
+    """`ToolCall(...)` in a quarter of the time, for the guarded call's path (one per call)."""
+    c: Any = _ToolCallLayout()
+    c.tool, c.args, c.agent, c.framework, c.run_id, c.call_id, c.parent_id = (
+        tool,
+        args,
+        agent,
+        framework,
+        run_id,
+        call_id,
+        parent_id,
+    )
+    c.__class__ = ToolCall
+    return c  # type: ignore[no-any-return]
 
 
 def new_decision(
@@ -124,11 +155,7 @@ def new_decision(
     tool: str,
     agent: str,
 ) -> Decision:
-    """`Decision(...)` in a quarter of the time, for the guarded call's path (one per call).
-
-    A frozen dataclass's `__init__` sets each field through `object.__setattr__`: ≈ 700 ns for these nine, against
-    ≈ 200 ns as plain slots. Both classes have the same slots, so the object may change class once they are set.
-    """
+    """`Decision(...)` in a quarter of the time, for the guarded call's path (one per call)."""
     d: Any = _DecisionLayout()
     d.effect, d.reason, d.rule_id, d.policy_hash, d.call_ref = effect, reason, rule_id, policy_hash, call_ref
     d.shadow, d.approval_id, d.tool, d.agent = shadow, approval_id, tool, agent
@@ -213,3 +240,15 @@ class LedgerRecord:
     def to_json(self) -> dict[str, Any]:
         """The export form: the body's fields plus `hash` and `sig` (one JSONL line each)."""
         return {**self.body, "hash": self.hash, "sig": self.sig}
+
+
+class _OutcomeLayout:
+    __slots__ = Outcome.__slots__
+
+
+def new_outcome(result: Any, error: BaseException | None, duration_ns: int) -> Outcome:
+    """`Outcome(...)` in a third of the time, for the guarded call's path (one per call; see `new_tool_call`)."""
+    o: Any = _OutcomeLayout()
+    o.result, o.error, o.duration_ns = result, error, duration_ns
+    o.__class__ = Outcome
+    return o  # type: ignore[no-any-return]
