@@ -24,19 +24,25 @@ def _wait_until(condition, what: str) -> None:
 class _SlowFirstCommit:
     """Commits groups; the first one waits until the test lets it go, so that others queue behind it."""
 
-    def __init__(self, fail_second: bool = False) -> None:
+    def __init__(self, fail_second: bool = False, sink_fails: bool = False) -> None:
         self.groups: list[list[str]] = []
         self.release = threading.Event()
         self.fail_second = fail_second
+        self.sink_fails = sink_fails
 
-    def __call__(self, items: list) -> None:
+    def __call__(self, items: list):
         if not self.groups:
             self.groups.append(list(items))
             self.release.wait(10)
-            return
+            return None
         self.groups.append(list(items))
         if self.fail_second and len(self.groups) == 2:
             raise LedgerWriteError("disk full")
+        return self._sink if self.sink_fails else None
+
+    @staticmethod
+    def _sink() -> None:  # what runs once the group is committed (the observer): a failing record sink
+        raise ValueError("sink failed")
 
 
 def _commit_from_threads(groups: CommitGroups, commit: _SlowFirstCommit, names: list[str]) -> dict[str, object]:
@@ -46,7 +52,7 @@ def _commit_from_threads(groups: CommitGroups, commit: _SlowFirstCommit, names: 
         try:
             groups.commit(name)  # type: ignore[arg-type]  # the unit does not look inside items
             results[name] = "committed"
-        except LedgerWriteError as exc:
+        except (LedgerWriteError, ValueError) as exc:
             results[name] = exc
 
     first = threading.Thread(target=run, args=(names[0],))
@@ -85,6 +91,18 @@ def test_every_caller_of_a_group_that_cannot_be_committed_gets_the_error_and_the
     assert all(isinstance(results[name], LedgerWriteError) and "disk full" in str(results[name]) for name in names[1:])
     groups.commit("later")  # type: ignore[arg-type]
     assert commit.groups[-1] == ["later"]
+
+
+def test_a_sink_that_fails_after_a_group_committed_reaches_only_the_caller_whose_thread_runs_it():
+    commit = _SlowFirstCommit(sink_fails=True)
+    groups = CommitGroups(commit)
+    names = [f"r{n}" for n in range(5)]
+
+    results = _commit_from_threads(groups, commit, names)
+
+    failed = [name for name in names[1:] if isinstance(results[name], ValueError)]
+    assert len(failed) == 1  # the caller that committed the group runs the sinks: its call sees the error
+    assert all(results[name] == "committed" for name in names[1:] if name not in failed)  # never a failed commit
 
 
 def test_a_lone_caller_commits_at_once():

@@ -6,6 +6,7 @@ what the writer still held; `enqueue` queues or journals a record; `_recording.p
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from collections.abc import Callable
@@ -108,13 +109,15 @@ class Appending(LedgerState):
         if self._groups is not None:  # ledger_sync=full: callers at the same time share one fsync
             self._groups.commit(item)
             return
-        self._commit_group([item])
+        with self._db.lock:
+            done = self._commit_items([item], False, {}, False, None)
+        self._after_commit(*done)
 
-    def _commit_group(self, items: list[Queued]) -> None:
-        """Place and commit records that count nothing and ask nobody, in one transaction (one, alone: one INSERT)."""
+    def _commit_group(self, items: list[Queued]) -> Callable[[], None]:
+        """Place and commit records that count nothing and ask nobody, in one transaction; then `_after_commit`."""
         with self._db.lock:
             done = self._commit_items(items, False, {}, False, None)
-        self._after_commit(*done)
+        return functools.partial(self._after_commit, *done)
 
     def _commit_items(
         self,

@@ -30,8 +30,11 @@ class _Waiter:
 class CommitGroups:
     """The callers waiting to commit, and whether one of them is committing now."""
 
-    def __init__(self, commit: Callable[[list[Queued]], None]) -> None:
-        self._commit = commit  # commits a group in one transaction (the caller's thread, the write lock taken)
+    def __init__(self, commit: Callable[[list[Queued]], Callable[[], None]]) -> None:
+        # Commits a group in one transaction (the caller's thread) and returns what to do once every caller of the
+        # group is released (tell the writer and the observer): a sink's error then reaches the caller whose thread
+        # runs it, never the others as a failed commit.
+        self._commit = commit
         self._lock = threading.Lock()
         self._waiting: list[_Waiter] = []
         self._busy = False  # a caller is committing a group
@@ -61,8 +64,9 @@ class CommitGroups:
         with self._lock:
             group, self._waiting = self._waiting, []
         error: BaseException | None = None
+        after: Callable[[], None] | None = None
         try:
-            self._commit([member.item for member in group])
+            after = self._commit([member.item for member in group])
         except BaseException as exc:  # noqa: BLE001 - every caller of the group gets it; raised below
             error = exc
         with self._lock:
@@ -78,3 +82,5 @@ class CommitGroups:
                 member.done.set()
         if error is not None:
             raise error
+        if after is not None:
+            after()
