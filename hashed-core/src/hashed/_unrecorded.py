@@ -12,7 +12,8 @@ import contextlib
 import threading
 from typing import TYPE_CHECKING, Any
 
-from hashed._decisions import WrittenOutcome, log_unrecorded
+from hashed._decisions import log_unrecorded
+from hashed._entries import WrittenOutcome
 from hashed.errors import LedgerWriteError
 
 if TYPE_CHECKING:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from hashed._decisions import RECIPES, DecisionEntry, OutcomeEntry
+from hashed._decisions import RECIPES
+from hashed._entries import DecisionEntry, OutcomeEntry
 from hashed.identity import Identity
 from hashed.ledger import Ledger
 from hashed.ledger._approvals import ApprovalStore

@@ -13,7 +13,8 @@ from typing import Any
 from hashed._args import record_args, text
 from hashed._core._approvals import Approvals
 from hashed._core._policy_and_plugins import PolicyAndPlugins
-from hashed._decisions import DecisionEntry, OutcomeEntry, decision_of, log_unrecorded, outcome_fields
+from hashed._decisions import decision_of, log_unrecorded, outcome_fields
+from hashed._entries import DecisionEntry, OutcomeEntry
 from hashed._random import token16
 from hashed.errors import LedgerError, LedgerWriteError, PolicyDenied
 from hashed.policy import PolicyEngine, Verdict

@@ -1,6 +1,6 @@
 """The ledger's record-level interface: `record_decision` and `record_outcome`.
 
-The core hands the ledger an *entry* (`hashed._decisions` makes them): it knows what its record says, and the
+The core hands the ledger an *entry* (`hashed._entries` makes them): it knows what its record says, and the
 ledger chooses how to commit it. Every choice that depends on the durability mode or on the types of the
 arguments is made here, and nowhere else:
 
