@@ -167,7 +167,9 @@ _SPENDER = textwrap.dedent(
         "rules: [{id: r, tools: [spend], effect: allow, limits: {amount: {window: {per: 1d, max_sum: 100}}}},"
         " {id: c, tools: [call], effect: allow, rate: {per: 1h, max_calls: 10}}]"
     )
-    with make_hashed(Path(sys.argv[1]), policy=policy, durability=sys.argv[2]) as hashed:
+    mode = sys.argv[2]  # a durability, or "full": durable with ledger_sync=full (group commit)
+    settings = {"ledger_sync": "full"} if mode == "full" else {"durability": mode}
+    with make_hashed(Path(sys.argv[1]), policy=policy, **settings) as hashed:
         spend = hashed.guard("spend")(lambda amount: "ok")
         call = hashed.guard("call")(lambda: "ok")
         print("ready", flush=True)
@@ -177,7 +179,7 @@ _SPENDER = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("durability", ["durable", "immediate", "background"])
+@pytest.mark.parametrize("durability", ["durable", "immediate", "background", "full"])
 def test_windows_are_shared_by_every_process_of_the_agent_in_every_mode(home, durability):
     procs = [
         subprocess.Popen(
