@@ -17,7 +17,7 @@ import orjson
 from hashed._random import token16
 from hashed.errors import LedgerError, LedgerWriteError
 from hashed.identity import Identity
-from hashed.ledger._group_commit import INSERT_SIG, Staged, insert, stage
+from hashed.ledger._group_commit import INSERT_SIG, Staged, insert, stage, usage_rows
 from hashed.ledger._journal import Journal
 from hashed.ledger._queued import Queued, Recipe, built_fields, journal_marks, queued, store_marks
 from hashed.ledger._sign_service import sign_many
@@ -109,9 +109,7 @@ class Appending(LedgerState):
         if self._groups is not None:  # ledger_sync=full: callers at the same time share one fsync
             self._groups.commit(item)
             return
-        with self._db.lock:
-            done = self._commit_items([item], False, {}, False, None)
-        self._after_commit(*done)
+        self._commit_group([item])()
 
     def _commit_group(self, items: list[Queued]) -> Callable[[], None]:
         """Place and commit records that count nothing and ask nobody, in one transaction; then `_after_commit`."""
@@ -196,10 +194,7 @@ class Appending(LedgerState):
         if sign_now:
             signatures = sign_many(identity, [digest for _, digest, *_ in staged])
             conn.executemany(INSERT_SIG, [(seq, sig) for (seq, *_), sig in zip(staged, signatures, strict=True)])
-        usage: list[tuple[str, int, float]] = []
-        for item in items:  # a loop, not a comprehension: most steps place one record, without usage
-            if item.usage:
-                usage.extend((scope, item.ts, amount) for scope, amount in item.usage)
+        usage = usage_rows(items)
         if usage:
             add_usage(conn, usage, known)
         return staged, signatures

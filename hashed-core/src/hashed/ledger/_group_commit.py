@@ -31,7 +31,7 @@ from hashed.protocol._canonical import encode_prepared
 from hashed.protocol._record import leaf_hash
 from hashed.types import LedgerRecord
 
-__all__ = ["INSERT_SIG", "BodyMaker", "GroupCommit", "Placer", "Staged", "insert", "stage"]
+__all__ = ["INSERT_SIG", "BodyMaker", "GroupCommit", "Placer", "Staged", "insert", "stage", "usage_rows"]
 
 _log = logging.getLogger("hashed.ledger")
 _CHUNK = 256  # records per signing request: small enough to overlap, large enough to amortise the round trip
@@ -89,7 +89,7 @@ class GroupCommit(JournalFeed):
                     store_marks(conn, marks)  # committed with the records: a replay resumes after them
                     if unsaved:
                         conn.executemany(INSERT_SIG, unsaved)
-                    usage = [(scope, item.ts, amount) for item in batch for scope, amount in item.usage]
+                    usage = usage_rows(batch)
                     if usage:
                         add_usage(conn, usage)
             except LedgerWriteError as exc:
@@ -237,3 +237,15 @@ def insert(conn: sqlite3.Connection, staged: list[Staged], key: str, mac: Macs |
             for seq, digest, item, data, _ in staged[1:]
         ]
         conn.executemany(_INSERT_RECORD, rows)
+
+
+def usage_rows(items: list[Queued]) -> list[tuple[str, int, float]]:
+    """The window usage `(scope, ts, amount)` the records of `items` carry, to count with them (`add_usage`).
+
+    A loop, not a comprehension: most groups a caller places are one record without usage.
+    """
+    rows: list[tuple[str, int, float]] = []
+    for item in items:
+        if item.usage:
+            rows.extend((scope, item.ts, amount) for scope, amount in item.usage)
+    return rows
