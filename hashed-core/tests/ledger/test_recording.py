@@ -14,6 +14,7 @@ import pytest
 
 from hashed._decisions import RECIPES
 from hashed._entries import DecisionEntry, OutcomeEntry
+from hashed.errors import LedgerError
 from hashed.identity import Identity
 from hashed.ledger import Ledger
 from hashed.ledger._approvals import ApprovalStore
@@ -97,3 +98,11 @@ def test_an_outcome_keeps_the_digest_of_the_result_in_every_mode(ledger, engine)
     assert len(outcomes[0]["result_digest"]) == 64 and "42 rows" not in str(outcomes[0])
     assert outcomes[1]["error"] == "ValueError: no table"
     assert ledger.verify().ok
+
+
+def test_a_closed_ledger_refuses_a_record_in_every_mode_rather_than_drop_it(ledger, engine):
+    decision = ledger.record_decision(_entry(ledger, engine, ToolCall("run_query", {"sql": "select 1"}), "ref-1"))
+    ledger.close()
+
+    with pytest.raises(LedgerError, match="is closed"):
+        ledger.record_outcome(OutcomeEntry(decision, Outcome("42 rows", None, 1_000)))

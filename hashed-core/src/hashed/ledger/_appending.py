@@ -231,6 +231,8 @@ class Appending(LedgerState):
         writer = self._writer
         if not self.background:
             raise LedgerError("enqueue is for background mode; use transact")
+        if self._closed:  # its writer has stopped: the record would be dropped without a word
+            raise LedgerError(f"the ledger at {self.path} is closed")
         if writer.broken is not None and self.on_write_error == "closed":
             raise writer.broken
         if self._journal is None:
