@@ -26,6 +26,7 @@ import argparse
 import gc
 import itertools
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -57,6 +58,9 @@ from crewai.tools.structured_tool import CrewStructuredTool
 import hashed_crewai
 from hashed import Hashed, Identity, ToolCall
 from hashed_crewai import _hooks, _telemetry
+
+# A scripted model has no native token count: CrewAI estimates it, and logs a warning at every model turn
+logging.getLogger("crewai.llms.base_llm").setLevel(logging.ERROR)
 
 POLICIES = {
     "allow rule": "version: 1\ndefault: deny\nrules: [{id: lookups, tools: [lookup], effect: allow}]\n",

@@ -89,21 +89,26 @@ def decision_fields(
     approval_id: str | None,
 ) -> dict[str, Any]:
     """The fields of a decision record (docs/protocol.md §2)."""
-    return _decision(_ids(call, call_ref), args, engine.hash, engine.shadow, effect.value, reason, rule, approval_id)
+    return _decision(_ids(call, call_ref), args, engine.hash, engine.shadow, effect._value_, reason, rule, approval_id)
 
 
 Ids = tuple[str, str, "str | None", "str | None", "str | None", "str | None"]
 
 
 def _ids(call: ToolCall, call_ref: str) -> Ids:
-    run_id, call_id, parent_id = call.run_id, call.call_id, call.parent_id  # inline: on the caller's path
+    # On the caller's path: ASCII text (nearly always) is taken as it is without calling `text` (a call per field)
+    tool, framework, run_id, call_id, parent_id = call.tool, call.framework, call.run_id, call.call_id, call.parent_id
     return (
         call_ref,
-        text(call.tool),
-        text(call.framework),
-        None if run_id is None else text(str(run_id)),
-        None if call_id is None else text(str(call_id)),
-        None if parent_id is None else text(str(parent_id)),
+        tool if tool.isascii() else text(tool),
+        framework if framework.isascii() else text(framework),
+        None if run_id is None else run_id if type(run_id) is str and run_id.isascii() else text(str(run_id)),
+        None if call_id is None else call_id if type(call_id) is str and call_id.isascii() else text(str(call_id)),
+        None
+        if parent_id is None
+        else parent_id
+        if type(parent_id) is str and parent_id.isascii()
+        else text(str(parent_id)),
     )
 
 
@@ -149,7 +154,7 @@ def decision_recipe(
         tuple(paths),
         engine.hash,
         engine.shadow,
-        verdict.effect.value,
+        verdict.effect._value_,  # not `.value`: an enum's property costs a Python call
         verdict.reason,
         verdict.rule_id,
     )

@@ -43,6 +43,7 @@ class DecisionEntry:
         "asks",
         "counts",
         "decision",
+        "private",
     )
     kind = "decision"
 
@@ -61,19 +62,24 @@ class DecisionEntry:
         self._call, self.agent, self._verdict, self._engine, self._paths = call, agent, verdict, engine, paths
         self._approvals, self._clock = approvals, clock
         effect = verdict.effect
+        tool = call.tool
         self.decision = new_decision(
-            effect, verdict.reason, verdict.rule_id, engine.hash, call_ref, engine.shadow, None, text(call.tool), agent
+            effect,
+            verdict.reason,
+            verdict.rule_id,
+            engine.hash,
+            call_ref,
+            engine.shadow,
+            None,
+            tool if tool.isascii() else text(tool),
+            agent,
         )
+        self.private = bool(paths)  # whether a recipe would hold values the record does not keep (to redact)
         self.asks = asks = effect is Effect.PENDING
         self.counts = counts = bool(verdict.windows)
         if args is None and (asks or counts):
             args = record_args(call.args, paths)
         self._args = args
-
-    @property
-    def private(self) -> bool:
-        """Whether a recipe would hold values the record does not keep (arguments to redact)."""
-        return bool(self._paths)
 
     @property
     def args(self) -> RecordedArgs:

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hashed._signature import ToolSignature
-from hashed.types import Decision, Outcome, Refusal, ToolCall, new_outcome, new_tool_call
+from hashed.types import Decision, Effect, Outcome, Refusal, ToolCall, new_outcome, new_tool_call
 
 if TYPE_CHECKING:
     from typing_extensions import TypedDict, Unpack
@@ -73,7 +73,8 @@ class Execution:
     @property
     def allowed(self) -> bool:
         """Whether the tool body may run now."""
-        return self.decision.allowed
+        decision = self.decision
+        return decision.effect is Effect.ALLOW or decision.shadow  # `Decision.allowed`, a call less
 
     def refuse(self, refuse: Refuse | None = None, *, strict: bool | None = None) -> Any:
         """What the caller gets instead of the result: `refuse(decision, call)`, else a `Refusal`.
@@ -111,15 +112,20 @@ class Execution:
 
         `outcome(result, duration_ns)` reads a framework's result as an `Outcome` (a result that reports an error).
         """
-        if not self.decision.allowed:
+        decision = self.decision
+        if decision.effect is not Effect.ALLOW and not decision.shadow:  # `allowed`, inline: the caller's path
             return self.refuse(refuse, strict=strict)
-        self.start()
+        started = self._started = time.perf_counter_ns()
         try:
             result = body(*args, **(kwargs or {}))
         except BaseException as exc:
             self.finish(error=exc)
             raise
-        self._finish_with(result, outcome)
+        if not self._done:  # `finish`, inline
+            self._done = True
+            duration = time.perf_counter_ns() - started
+            done = new_outcome(result, None, duration) if outcome is None else outcome(result, duration)
+            self._hashed.record(decision, done)
         return result
 
     async def arun(
@@ -248,7 +254,8 @@ def execute(
     With `signature` and `args`/`kwargs`, the body is called with exactly those arguments; otherwise it takes
     none (a framework's own continuation, which runs the tool with the input that was bound).
     """
-    execution = begin(hashed, tool, **binding)
+    call = _bound_or_refused(hashed, tool, binding)  # `begin`, inline: one call and one keyword dict less
+    execution = call if isinstance(call, Execution) else Execution(hashed, call, hashed.check(call))
     if binding.get("input", NO_INPUT) is NO_INPUT and binding.get("arguments") is None:
         args, kwargs = binding.get("args", ()), binding.get("kwargs")
     else:

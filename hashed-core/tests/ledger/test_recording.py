@@ -8,6 +8,8 @@ sees when the call returns, and at what the committed record holds.
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,40 @@ def test_a_closed_ledger_refuses_a_record_in_every_mode_rather_than_drop_it(ledg
 
     with pytest.raises(LedgerError, match="is closed"):
         ledger.record_outcome(OutcomeEntry(decision, Outcome("42 rows", None, 1_000)))
+
+
+def test_a_record_wakes_a_writer_that_went_to_sleep(ledger, engine, monkeypatch):
+    """After a quiet spell the writer sleeps until a record wakes it (`_kick.py`): the record is committed without
+    a flush. Here it would otherwise sleep for an hour, so a lost wake-up fails the test instead of slowing it."""
+    import hashed.ledger._writer as writer_module
+    from hashed.ledger._kick import Kick
+
+    if not ledger.background:
+        pytest.skip("immediate mode commits in the caller")
+
+    class Watched(Kick):
+        """The writer's kick, telling the test when the writer goes to sleep for the hour."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.asleep = threading.Event()
+
+        def wait(self, timeout: float) -> bool:
+            if timeout == 3600.0:
+                self.asleep.set()  # the writer blocks in the wait below before this test's thread runs again
+            return super().wait(timeout)
+
+    monkeypatch.setattr(writer_module, "_ASLEEP", 3600.0)
+    monkeypatch.setattr(writer_module, "_WARM", 0.0)  # asleep as soon as nothing is left to do
+    writer, watched = ledger._writer, Watched()
+    writer._kick, old = watched, writer._kick
+    old.set()  # wake it from its current wait, onto the watched kick
+    assert watched.asleep.wait(60), "the writer never went to sleep"
+
+    ledger.record_decision(_entry(ledger, engine, ToolCall("run_query", {"sql": "select 1"}), "ref-wake"))
+
+    count, deadline = "SELECT count(*) FROM records WHERE kind = 'decision'", time.monotonic() + 60
+    while _other_process_sees(ledger.path, count) != [(1,)] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _other_process_sees(ledger.path, count) == [(1,)]
+    writer._kick.set()  # (the ledger's close wakes the watched kick itself)

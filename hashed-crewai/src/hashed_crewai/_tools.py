@@ -145,7 +145,7 @@ def _claim(tool: object, raw: object) -> tuple[Pending | None, Execution | None,
     if found is None or execution is None or not (found.fresh and execution.allowed and found.about(tool)):
         return found, None, None
     seen = found.seen
-    if not isinstance(raw, Mapping):
+    if type(raw) is not dict and not isinstance(raw, Mapping):  # a dict skips the ABC's check (a Python call)
         return found, None, None
     if raw != seen and any(k not in seen or not (seen[k] is v or seen[k] == v) for k, v in raw.items()):
         return found, None, None

@@ -80,7 +80,11 @@ class ChokePoint(PolicyAndPlugins, Approvals):
         """Evaluate → tighten → record → return: what the record says is `hashed._decisions`'s, how the ledger's."""
         if self._unrecorded.waiting:
             self._unrecorded.write(self.ledger)
-        agent = text(call.agent) if call.agent else self.settings.agent
+        agent = call.agent
+        if not agent:
+            agent = self.settings.agent
+        elif not agent.isascii():  # (`text` itself, only where it can change something: a call less per call)
+            agent = text(agent)
         engine = self._engine
         call_ref = token16()
         if self._pm_version != self._pm.version:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from hashed.errors import LedgerWriteError
 from hashed.ledger._journal import FIRST, Journal
+from hashed.ledger._kick import Kick
 from hashed.ledger._mac import Macs
 from hashed.ledger._queued import ForgedFrameError, Queued, from_frame
 
@@ -30,7 +31,7 @@ class JournalFeed:
     _through: dict[Journal, int]  # how far each journal is committed
     _pull_lock: threading.Lock
     _mac: Callable[[], Macs]
-    _kick: threading.Event
+    _kick: Kick
     broken: LedgerWriteError | None
 
     def follow(self, journal: Journal) -> None:

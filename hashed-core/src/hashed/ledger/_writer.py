@@ -33,6 +33,7 @@ from hashed.ledger._free_threading import gil_enabled
 from hashed.ledger._group_commit import BodyMaker, GroupCommit, Placer
 from hashed.ledger._journal import Journal
 from hashed.ledger._journal_feed import MAX_QUEUE
+from hashed.ledger._kick import Kick
 from hashed.ledger._mac import Macs
 from hashed.ledger._queued import Queued, Recipes, log_lost
 from hashed.ledger._sign_service import SigningPipeline, sign_many
@@ -56,6 +57,7 @@ _POLL = 0.02  # background mode: also how much a crash may lose
 # later; this process reads its own at once (reads wait for the writer), and a window's counts never wait.
 JOURNAL_POLL = 0.1
 _WARM = 1.0
+_ASLEEP = 1.0  # seconds an idle writer sleeps before it looks anyway (a record, a flush or close wakes it sooner)
 _SWEEP = 2.0  # seconds between looks for records a crashed process left unsigned
 
 
@@ -92,7 +94,7 @@ class Writer(GroupCommit):
         self._queue: collections.deque[Queued] = collections.deque()
         self._queued_usage: dict[str, collections.deque[tuple[int, float]]] = {}
         self._usage_lock = threading.Lock()
-        self._kick = threading.Event()
+        self._kick = Kick()  # (not a threading.Event: see `_kick.py`)
         self._drained = threading.Event()
         self._cycle = threading.Lock()  # held from taking a group to committing it (see `taken`)
         self._holding = False  # whether this writer's thread holds `_cycle`
@@ -250,7 +252,7 @@ class Writer(GroupCommit):
                 self._idle = True  # from now on callers wake the writer: look once more before sleeping
                 self._pull()
                 if not (self._queue or self._to_sign):
-                    self._kick.wait(1.0)
+                    self._kick.wait(_ASLEEP)
                 self._idle = False
             self._kick.clear()
 

@@ -26,7 +26,7 @@ def lookup(args: Mapping[str, Any], path: str) -> Any:
     """The argument at a dotted `path` (`payload.to`), or a sentinel when it is absent."""
     value: Any = args
     for part in path.split("."):
-        if isinstance(value, Mapping) and part in value:
+        if (type(value) is dict or isinstance(value, Mapping)) and part in value:  # a dict skips the ABC's check
             value = value[part]
         else:
             return _MISSING
