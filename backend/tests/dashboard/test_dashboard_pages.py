@@ -155,6 +155,7 @@ def test_dashboard_create_key_shown_once_then_revoke(org: Any, dashboard: Any) -
 def test_dashboard_policy_editor_shows_errors_then_saves(org: Any, dashboard: Any) -> None:
     page = dashboard(org)
     page.get_by_role("navigation").get_by_role("link", name="Policies").click()
+    page.wait_for_url("**/policies")  # loaded: htmx (a deferred script) listens to the editor's input from here on
     page.fill("#policy-yaml", BROKEN)
     issues = page.get_by_test_id("issues")
     issues.filter(has_text="line 6").wait_for()  # validated as typed, at line and field, by the core
@@ -162,6 +163,7 @@ def test_dashboard_policy_editor_shows_errors_then_saves(org: Any, dashboard: An
     page.get_by_role("button", name="Save as a new version").click()
     assert "line 6" in page.get_by_role("alert").inner_text()
     assert org.admin.get("/v1/policies/org").status_code == 404  # nothing stored
+    page.wait_for_load_state("load")  # the page the form posted to: typing before htmx listens would go unseen
     page.fill("#policy-yaml", FIXED)
     issues.filter(has_text="Valid policy").wait_for()
     page.fill("#test-form input[name=tool]", "delete_records")
@@ -175,6 +177,7 @@ def test_dashboard_policy_editor_shows_errors_then_saves(org: Any, dashboard: An
     stored = org.admin.get("/v1/policies/org").json()
     assert stored["yaml"] == FIXED and stored["comment"] == "first version" and stored["created_by"] == org.email
     # Drop a rule: the diff says so; saving needs the tick; then roll back to version 1 in one click.
+    page.wait_for_load_state("load")
     page.fill("#policy-yaml", FIXED.split("  - id: never-delete")[0])
     page.get_by_role("button", name="Compare with live").click()
     page.get_by_test_id("diff").filter(has_text="rule never-delete").wait_for()
