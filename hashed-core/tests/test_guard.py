@@ -424,3 +424,18 @@ def test_every_record_of_a_forked_multiprocessing_worker_is_in_the_ledger_once_t
     assert outcomes == (300 if how.startswith("Pool") else 3)
     with make_hashed(home, durability=durability) as reader:
         assert reader.verify().ok and len([r for r in reader.ledger.records() if r.kind == "outcome"]) == outcomes
+
+
+def test_record_given_a_result_instead_of_an_outcome_says_what_it_takes(tmp_path):
+    from hashed import ToolCall
+    from hashed.adapters import outcome, started
+
+    with make_hashed(tmp_path, policy=TRANSFER_POLICY) as hashed:
+        call = ToolCall("transfer_money", {"to": "acct-9", "amount": 5})
+        decision = hashed.check(call)
+        with pytest.raises(TypeError, match=r"takes the call's Outcome, not str: .*hashed\.adapters\.outcome"):
+            hashed.record(decision, "sent")  # type: ignore[arg-type]
+        hashed.record(decision, outcome(started(), result="sent"))  # the right way still records it
+        hashed.flush()
+        kinds = [record.kind for record in hashed.ledger.records()]
+    assert kinds.count("outcome") == 1
