@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hashed._signature import ToolSignature
-from hashed.types import Decision, Effect, Outcome, Refusal, ToolCall, new_outcome, new_tool_call
+from hashed.types import Decision, Outcome, Refusal, ToolCall, new_outcome, new_tool_call
 
 if TYPE_CHECKING:
     from typing_extensions import TypedDict, Unpack
@@ -73,8 +73,7 @@ class Execution:
     @property
     def allowed(self) -> bool:
         """Whether the tool body may run now."""
-        decision = self.decision
-        return decision.effect is Effect.ALLOW or decision.shadow  # `Decision.allowed`, a call less
+        return self.decision.allowed
 
     def refuse(self, refuse: Refuse | None = None, *, strict: bool | None = None) -> Any:
         """What the caller gets instead of the result: `refuse(decision, call)`, else a `Refusal`.
@@ -112,20 +111,15 @@ class Execution:
 
         `outcome(result, duration_ns)` reads a framework's result as an `Outcome` (a result that reports an error).
         """
-        decision = self.decision
-        if decision.effect is not Effect.ALLOW and not decision.shadow:  # `allowed`, inline: the caller's path
+        if not self.decision.allowed:
             return self.refuse(refuse, strict=strict)
-        started = self._started = time.perf_counter_ns()
+        self._started = time.perf_counter_ns()
         try:
             result = body(*args, **(kwargs or {}))
         except BaseException as exc:
             self.finish(error=exc)
             raise
-        if not self._done:  # `finish`, inline
-            self._done = True
-            duration = time.perf_counter_ns() - started
-            done = new_outcome(result, None, duration) if outcome is None else outcome(result, duration)
-            self._hashed.record(decision, done)
+        self._finish_with(result, outcome)
         return result
 
     async def arun(
@@ -151,10 +145,13 @@ class Execution:
         return result
 
     def _finish_with(self, result: Any, outcome: ReadOutcome | None) -> None:
-        if outcome is None:
-            self.finish(result)
-        else:
-            self.finish(outcome=outcome(result, time.perf_counter_ns() - self._started))
+        """`finish` for a body that returned (its result read by `outcome` if given), in one call: the hot path."""
+        if self._done:
+            return
+        self._done = True
+        duration = time.perf_counter_ns() - self._started
+        done = new_outcome(result, None, duration) if outcome is None else outcome(result, duration)
+        self._hashed.record(self.decision, done)
 
 
 def tool_call(

@@ -136,7 +136,7 @@ class ChokePoint(PolicyAndPlugins, Approvals):
         again. A record that cannot be written is logged in full and counted (`unrecorded_outcomes`); with
         `ledger_on_error = "closed"` it is written before the next guarded call, which is refused until it can be.
         """
-        if type(outcome) is not Outcome and not isinstance(outcome, Outcome):  # else it fails deep in the ledger
+        if not isinstance(outcome, Outcome):  # else it fails deep in the ledger, naming nothing
             raise TypeError(
                 f"record() takes the call's Outcome, not {type(outcome).__name__}: build it with "
                 "hashed.adapters.outcome(start, result=...) or Outcome(result=..., error=..., duration_ns=...)"
