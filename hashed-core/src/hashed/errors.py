@@ -173,8 +173,8 @@ class ChainBrokenError(LedgerError):
         sequence: the sequence number of the first bad record.
         reason: why it is bad, in words.
         code: the same, stable for programs: `malformed`, `out_of_order`, `chain_broken`, `hash_mismatch`,
-            `wrong_key`, `unsigned`, `bad_signature` or `bad_rotation` (docs/protocol.md §5); against a checkpoint,
-            `truncated` or `forked` (§8).
+            `wrong_key`, `unsigned`, `bad_signature`, `nonce_reused` or `bad_rotation` (docs/protocol.md §5);
+            against a checkpoint, `truncated` or `forked` (§8).
 
     Example:
         >>> err = ChainBrokenError(7, "hash does not match the record's contents", code="hash_mismatch")

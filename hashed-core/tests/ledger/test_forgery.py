@@ -7,8 +7,11 @@ verify` must fail on it, naming it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -17,9 +20,11 @@ from typer.testing import CliRunner
 
 from hashed import Identity, LedgerError
 from hashed.cli.app import app
-from hashed.ledger._journal import Journal
+from hashed.ledger import read_ledger, verify_records
+from hashed.ledger._journal import FIRST, Journal, frames
 from hashed.ledger._mac import Macs
 from hashed.protocol import canonical_bytes, record_hash
+from hashed.protocol._record import signing_message
 from hashed.testing import FIXED_SEED, make_hashed
 
 AGENT = Identity.from_seed(FIXED_SEED)  # make_hashed's agent
@@ -38,7 +43,8 @@ def _append_forgery(db: Path, **fields: object) -> int:
     with sqlite3.connect(db) as conn:
         seq, digest, body = conn.execute("SELECT seq, hash, body FROM records ORDER BY seq DESC LIMIT 1").fetchone()
         record = orjson.loads(body)
-        record.update(seq=seq + 1, prev=bytes(digest).hex(), nonce="f" * 32, ts=str(int(record["ts"]) + 1), **fields)
+        record.update(seq=seq + 1, prev=bytes(digest).hex(), ts=str(int(record["ts"]) + 1))
+        record.update({"nonce": f"{seq + 1:f>32}", **fields})
         conn.execute(
             "INSERT INTO records (seq, hash, key, kind, ts, body) VALUES (?, ?, ?, ?, ?, ?)",
             (
@@ -196,3 +202,97 @@ def test_a_ledger_of_schema_1_is_upgraded_in_place(tmp_path):
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
         assert conn.execute("SELECT count(*) FROM records").fetchone()[0] == 8
     assert _verify(db)[0] == 0
+
+
+@pytest.mark.parametrize("keep_mac", [True, False], ids=["mac-kept", "mac-rewritten"])
+def test_a_frame_rewritten_in_a_running_agents_journal_is_not_committed(tmp_path, caplog, keep_mac):
+    # A frame changed on disk after the caller wrote it and before the writer reads it is not committed: the
+    # agent's MAC over the frame no longer holds, whether the attacker keeps the old MAC or writes one of his own.
+    home = tmp_path / ".hashed"
+    caplog.set_level(logging.ERROR, "hashed.ledger")
+    with make_hashed(home) as hashed:
+        send = hashed.guard("send_email")(lambda to: "sent")
+        ledger = hashed.ledger
+        with ledger._writer._pull_lock:  # the writer reads no frame meanwhile
+            send("alice@example.com")
+            journal = ledger._journal
+            image = journal.path.read_bytes()
+            start = image.index(b"alice@example.com")
+            os.pwrite(journal._fd, b"mallory@evils.com", start)  # as long: the frame still parses
+            if not keep_mac:  # a MAC of the attacker's own making over the changed frame (no key: a wrong one)
+                os.pwrite(journal._fd, b"0" * 32, max(image.rfind(b"\n", 0, start) + 1, FIRST))
+        send("bob@example.com")
+        assert ledger.flush(10)
+        decisions = [r.body["args"]["to"] for r in ledger.records() if r.kind == "decision"]
+    assert decisions == ["bob@example.com"]  # the rewritten decision is neither the caller's nor committed
+    assert "holds a frame this agent did not write" in caplog.text and "mallory@evils.com" in caplog.text
+    assert _verify(home / "ledger.db")[0] == 0
+
+
+def _nonces(home: Path) -> list[str]:
+    with sqlite3.connect(home / "ledger.db") as conn:
+        return [orjson.loads(body)["nonce"] for (body,) in conn.execute("SELECT body FROM records ORDER BY seq")]
+
+
+def test_the_agents_own_frames_copied_into_a_dead_journal_are_not_committed_twice(tmp_path, caplog):
+    # Their MACs hold (the agent wrote them), but the ledger has them already: committing them again would sign one
+    # call as two, and the backend would refuse the copy's reused nonce and, the chain broken, every record after it.
+    home = tmp_path / ".hashed"
+    with make_hashed(home) as hashed:
+        send = hashed.guard("transfer_money")(lambda to, amount: "sent")
+        with hashed.ledger._writer._pull_lock:  # read the journal before the writer deletes it
+            send("acct-9", 500)
+            image = hashed.ledger._journal.path.read_bytes()
+    ours = [frame for _, frame in frames(image, 0, len(image))]
+    assert len(ours) == 2  # the call's decision and outcome
+    copy = Journal.create(home / "ledger.db.journals", 4096)  # no process holds it: replayed at the next start
+    for frame in [*ours, ours[0]]:  # twice over, and the decision once more
+        copy.append(frame + b"\n")
+    copy.close()
+    caplog.set_level(logging.ERROR, "hashed.ledger")
+    with make_hashed(home) as hashed:
+        send = hashed.guard("transfer_money")(lambda to, amount: "sent")
+        send("acct-9", 7)  # the agent goes on after it
+    nonces = _nonces(home)
+    assert len(nonces) == 4 and len(set(nonces)) == 4  # each call once: a backend accepts every record
+    assert caplog.text.count("holds a copy of a record already committed") == 3
+    assert _verify(home / "ledger.db")[0] == 0
+
+
+def test_bytes_written_past_a_running_agents_journal_end_are_not_committed(tmp_path):
+    # The writer reads its own journal only as far as this process appended: a copy of one of its frames put after
+    # that, where the writer would find it, is not the agent's record.
+    home = tmp_path / ".hashed"
+    with make_hashed(home) as hashed:
+        send = hashed.guard("transfer_money")(lambda to, amount: "sent")
+        ledger = hashed.ledger
+        with ledger._writer._pull_lock:
+            send("acct-9", 500)
+            journal = ledger._journal
+            image = journal.path.read_bytes()
+            first = next(frame for _, frame in frames(image, 0, len(image)))
+            os.pwrite(journal._fd, first + b"\n", journal.end)
+        assert ledger.flush(10)
+        nonces = _nonces(home)
+    assert len(nonces) == 2 and len(set(nonces)) == 2
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["one-thread", "threads"])
+def test_verify_refuses_a_record_that_reuses_a_nonce_even_signed(tmp_path, parallel):
+    # What a replayed frame became before the ledger checked for copies: signed, chained, and refused by any
+    # backend (and with it every record after it). `hashed verify` says so instead of ✓.
+    home = tmp_path / ".hashed"
+    _ledger_with_calls(home, calls=3)
+    db = home / "ledger.db"
+    with sqlite3.connect(db) as conn:
+        first = orjson.loads(conn.execute("SELECT body FROM records WHERE seq = 1").fetchone()[0])
+    copy = _append_forgery(db, nonce=first["nonce"])
+    with sqlite3.connect(db) as conn:
+        digest = conn.execute("SELECT hash FROM records WHERE seq = ?", (copy,)).fetchone()[0]
+        conn.execute("INSERT INTO signatures VALUES (?, ?)", (copy, AGENT.sign(signing_message(bytes(digest)))))
+    records = list(read_ledger(db))
+    with ThreadPoolExecutor(2) if parallel else contextlib.nullcontext() as executor:
+        report = verify_records(records, executor=executor)
+    assert report.error is not None and report.error.sequence == copy and report.error.code == "nonce_reused"
+    code, report_json = _verify(db)
+    assert code == 1 and report_json["error"]["seq"] == copy and "nonce already used" in report_json["error"]["reason"]

@@ -183,10 +183,13 @@ class Journal:
             return
         self._ready = stop
 
-    def frames(self, start: int = 0) -> Iterator[tuple[int, bytes]]:
-        """The frames after `start`: `(offset just past the frame, payload)`, up to the first torn or empty one."""
+    def frames(self, start: int = 0, until: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """The frames after `start`: `(offset just past the frame, payload)`, up to the first torn or empty one.
+
+        `until`: stop there (the process's own end, for a journal it writes: bytes past it are not its frames).
+        """
         view = self._view
-        return iter(()) if view is None else frames(view, start, self.size)
+        return iter(()) if view is None else frames(view, start, self.size if until is None else until)
 
     def discard(self) -> None:
         """Empty and delete the file, then let go of it (still holding the lock while it empties)."""

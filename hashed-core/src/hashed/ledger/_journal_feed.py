@@ -54,7 +54,8 @@ class JournalFeed:
             for journal in self._sources:
                 sealed = journal.retired  # read first: a journal sealed now has all its frames
                 mac = self._mac()
-                for end, payload in journal.frames(journal.pulled):
+                # Only up to where this process appended: past it, whoever wrote to the file, it was not us
+                for end, payload in journal.frames(journal.pulled, journal.end):
                     try:
                         queue.append(from_frame(payload, mac, (journal, end)))
                     except ForgedFrameError as exc:

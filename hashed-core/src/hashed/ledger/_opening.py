@@ -7,14 +7,16 @@ dead processes left in their journals is committed.
 from __future__ import annotations
 
 import functools
+import logging
 import sqlite3
+from collections.abc import Iterable
 
 import orjson
 
 from hashed.errors import LedgerError
 from hashed.ledger._db import get_meta, set_meta
 from hashed.ledger._journal import dead_journals
-from hashed.ledger._queued import ForgedFrameError, from_frame
+from hashed.ledger._queued import ForgedFrameError, Queued, from_frame, log_text
 from hashed.ledger._signer import seal_unsigned
 from hashed.ledger._state import LedgerState
 from hashed.ledger._txn import Txn
@@ -23,6 +25,8 @@ from hashed.protocol._record import GENESIS
 
 __all__ = ["Opening"]
 
+_log = logging.getLogger("hashed.ledger")
+_BODIES_BETWEEN = "SELECT body FROM records WHERE ts BETWEEN ? AND ?"
 _HEAD = "SELECT seq, hash, key, kind FROM records ORDER BY seq DESC LIMIT 1"
 _HEAD_PROOF = (
     "SELECT r.seq, r.hash, r.key, r.mac, s.sig FROM records r LEFT JOIN signatures s ON s.seq = r.seq "
@@ -37,7 +41,8 @@ class Opening(LedgerState):
         """Commit what dead processes left in their journals (journal mode); returns how many records.
 
         Each journal is locked while it is replayed, so two processes opening the ledger at once never commit a
-        frame twice; the offset reached is committed with the records, so a replay cut short resumes there.
+        frame twice; the offset reached is committed with the records, so a replay cut short resumes there. A
+        frame whose record the ledger holds already (`_replayed`) is not committed again.
         """
         replayed = 0
         for journal in dead_journals(self.journals):
@@ -46,11 +51,11 @@ class Opening(LedgerState):
                 with self._db.lock:
                     start = get_meta(self._db.conn, key)
                 try:
-                    pending = list(journal.frames(start))
+                    pending = self._authentic(key, journal.frames(start))
                     for at in range(0, len(pending), 500):
                         group = pending[at : at + 500]
                         self.transact(functools.partial(self._replay, key=key, group=group), sign_now=True)
-                        replayed += len(group)
+                        replayed += sum(item is not None for _, item in group)
                 except (ValueError, TypeError, KeyError) as exc:  # a file or frame this version cannot read
                     raise LedgerError(
                         f"cannot commit the records left in the journal {journal.path} ({exc}); "
@@ -63,14 +68,40 @@ class Opening(LedgerState):
                 journal.close()
         return replayed
 
-    def _replay(self, txn: Txn, key: str, group: list[tuple[int, bytes]]) -> None:
-        for _, payload in group:
+    def _authentic(self, key: str, frames: Iterable[tuple[int, bytes]]) -> list[tuple[int, Queued | None]]:
+        """The records of a dead journal's frames, each with the offset past its frame; None for a frame not to commit.
+
+        Not committed: a frame the agent did not write (its MAC fails), and a *replayed* frame, the agent's own
+        but already committed: copied from another journal, or twice into this one. Its MAC holds, so without
+        this check the agent would sign the same call twice, and the backend, which refuses a nonce used before,
+        would refuse that record and, the chain broken there, every record after it.
+        """
+        out: list[tuple[int, Queued | None]] = []
+        for end, frame in frames:
             try:
-                item = from_frame(payload, self.mac)
+                out.append((end, from_frame(frame, self.mac)))
             except ForgedFrameError as exc:
                 exc.log(key)
+                out.append((end, None))
+        times = [item.ts for _, item in out if item is not None]
+        if not times:
+            return out
+        with self._db.lock:  # a copy has its original's time: the ledger's records of that span hold any original
+            rows = self._db.conn.execute(_BODIES_BETWEEN, (min(times), max(times))).fetchall()
+        used = {orjson.loads(body).get("nonce") for (body,) in rows}
+        for n, (end, item) in enumerate(out):
+            if item is None:
                 continue
-            txn.items.append(item)  # placed when the step commits, with the time and nonce the frame holds
+            if item.nonce in used:
+                text = log_text(item, self.recipes)
+                _log.error("hashed: %s holds a copy of a record already committed; not committed again: %s", key, text)
+                out[n] = (end, None)
+            used.add(item.nonce)
+        return out
+
+    def _replay(self, txn: Txn, key: str, group: list[tuple[int, Queued | None]]) -> None:
+        # placed when the step commits, with the time and nonce the frame holds
+        txn.items.extend(item for _, item in group if item is not None)
         set_meta(txn.conn, key, group[-1][0])
 
     def _head_for_append(self, conn: sqlite3.Connection) -> tuple[int, str]:

@@ -28,6 +28,7 @@ __all__ = [
     "from_frame",
     "journal_marks",
     "log_lost",
+    "log_text",
     "queued",
     "store_marks",
 ]
@@ -118,7 +119,11 @@ def store_marks(conn: sqlite3.Connection, marks: dict[Journal, int]) -> None:
 
 def log_lost(item: Queued, why: str, recipes: Recipes) -> None:
     """Never drop a record silently: when it cannot be committed, its content goes to the error log."""
+    _log.error("hashed: %s; the record is kept only in this log: %s", why, log_text(item, recipes))
+
+
+def log_text(item: Queued, recipes: Recipes) -> str:
+    """A queued record as one line of JSON, for the error log."""
     fields, _ = built_fields(item.kind, item.fields, item.slow, recipes)
     document = {"kind": item.kind, "agent": item.agent, "ts": str(item.ts), "nonce": item.nonce, **fields}
-    text = orjson.dumps(document, default=lambda o: o.fragment if isinstance(o, JsonNumber) else str(o)).decode()
-    _log.error("hashed: %s; the record is kept only in this log: %s", why, text)
+    return orjson.dumps(document, default=lambda o: o.fragment if isinstance(o, JsonNumber) else str(o)).decode()

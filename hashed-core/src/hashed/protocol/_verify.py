@@ -123,6 +123,7 @@ class ChainVerifier:
         self.pending: list[Signature] = []
         self._signatures: Mapping[Signature, bool] = signatures if signatures is not None else {}
         self._from_anywhere = from_anywhere
+        self._nonces: set[str] = set()  # every nonce so far: a record replayed under a new seq reuses one
         self.report = VerifyReport(head=head, keys=[key] if key else [])
 
     def check(self, record: Mapping[str, Any]) -> None:  # noqa: C901 - one early exit per rule, in order
@@ -174,6 +175,12 @@ class ChainVerifier:
                 self.report.first_unsigned = record["seq"]
         elif not isinstance(sig, str) or not _is_hex(sig, 128) or not self._signed(Signature(self.key, actual, sig)):
             raise fail(f"signature does not verify with key {self.key[:16]}…: forged or altered", "bad_signature")
+        nonces = self._nonces
+        if record["nonce"] in nonces:
+            raise fail(
+                "nonce already used by an earlier record: a replayed record, which a backend refuses", "nonce_reused"
+            )
+        nonces.add(record["nonce"])
         if record["kind"] == "key_rotation":
             self._rotate(record, fail)
         self.seq, self.head = record["seq"], actual
@@ -202,6 +209,7 @@ class ChainVerifier:
             signatures=signatures,
         )
         twin.report = dataclasses.replace(self.report, keys=list(self.report.keys))
+        twin._nonces = self._nonces  # shared, not copied (a copy per window would cost O(n) each): `verify_records`
         return twin
 
     def _rotate(self, record: Mapping[str, Any], fail: Callable[[str, str], ChainBrokenError]) -> None:
@@ -248,7 +256,10 @@ def verify_records(
         _feed(verifier, window)
         results = verify_signatures_parallel(verifier.pending, executor)
         if not all(results):
-            # Decide the window again knowing every signature: it stops at the first bad record.
+            # Decide the window again knowing every signature: it stops at the first bad record. Its records that
+            # passed added their nonces to the set `before` shares: take them out first.
+            passed = verifier.report.count - before.report.count
+            verifier._nonces.difference_update(record["nonce"] for record in window[:passed])
             verifier = before._twin(dict(zip(verifier.pending, results, strict=True)))
             _feed(verifier, window)
             return verifier.report
