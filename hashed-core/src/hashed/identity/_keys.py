@@ -17,6 +17,7 @@ import nacl.pwhash
 import nacl.secret
 import nacl.signing
 import nacl.utils
+from nacl.bindings import crypto_sign, crypto_sign_seed_keypair
 
 from hashed.errors import IdentityError
 
@@ -34,10 +35,11 @@ class Identity:
         '3b6a27bcceb6a42d'
     """
 
-    __slots__ = ("_key", "public_key")
+    __slots__ = ("_key", "_secret", "public_key")
 
     def __init__(self, key: nacl.signing.SigningKey) -> None:
         self._key = key
+        self._secret = crypto_sign_seed_keypair(bytes(key))[1]  # libsodium's form of the key, for `sign`
         self.public_key = key.verify_key.encode().hex()
 
     @classmethod
@@ -51,8 +53,12 @@ class Identity:
         return cls(nacl.signing.SigningKey(seed))
 
     def sign(self, message: bytes) -> bytes:
-        """The 64-byte Ed25519 signature of `message`."""
-        return self._key.sign(message).signature
+        """The 64-byte Ed25519 signature of `message`.
+
+        libsodium's `crypto_sign` (the signature, then the message) directly: `SigningKey.sign` wraps the same call
+        in a `SignedMessage`, ≈ 3 µs more per record signed.
+        """
+        return crypto_sign(message, self._secret)[:64]
 
     @property
     def seed(self) -> bytes:
