@@ -26,7 +26,8 @@ from hashed.protocol._record import GENESIS
 __all__ = ["Opening"]
 
 _log = logging.getLogger("hashed.ledger")
-_BODIES_BETWEEN = "SELECT body FROM records WHERE ts BETWEEN ? AND ?"
+_TIMES_BETWEEN = "SELECT seq, ts FROM records WHERE ts BETWEEN ? AND ?"
+_BODY = "SELECT body FROM records WHERE seq = ?"
 _HEAD = "SELECT seq, hash, key, kind FROM records ORDER BY seq DESC LIMIT 1"
 _HEAD_PROOF = (
     "SELECT r.seq, r.hash, r.key, r.mac, s.sig FROM records r LEFT JOIN signatures s ON s.seq = r.seq "
@@ -83,12 +84,16 @@ class Opening(LedgerState):
             except ForgedFrameError as exc:
                 exc.log(key)
                 out.append((end, None))
-        times = [item.ts for _, item in out if item is not None]
+        times = {item.ts for _, item in out if item is not None}
         if not times:
             return out
-        with self._db.lock:  # a copy has its original's time: the ledger's records of that span hold any original
-            rows = self._db.conn.execute(_BODIES_BETWEEN, (min(times), max(times))).fetchall()
-        used = {orjson.loads(body).get("nonce") for (body,) in rows}
+        # A copy has its original's time: only records of exactly those times can be originals. One pass over the
+        # times of the span (no index on them; this runs only after a crash), then the few bodies that match.
+        with self._db.lock:
+            conn = self._db.conn
+            same = [seq for seq, ts in conn.execute(_TIMES_BETWEEN, (min(times), max(times))) if ts in times]
+            bodies = [conn.execute(_BODY, (seq,)).fetchone()[0] for seq in same]
+        used = {orjson.loads(body).get("nonce") for body in bodies}
         for n, (end, item) in enumerate(out):
             if item is None:
                 continue
