@@ -43,7 +43,7 @@ class Opening(LedgerState):
 
         Each journal is locked while it is replayed, so two processes opening the ledger at once never commit a
         frame twice; the offset reached is committed with the records, so a replay cut short resumes there. A
-        frame whose record the ledger holds already (`_replayed`) is not committed again.
+        frame whose record the ledger holds already (`_authentic`) is not committed again.
         """
         replayed = 0
         for journal in dead_journals(self.journals):
