@@ -18,7 +18,8 @@ both cores of a 2-core machine); queries run with the last one. The machine's lo
 and after each ingest measurement is in the table: on a shared machine, compare figures taken at similar load.
 
 PostgreSQL: a throw-away database is created next to $HASHED_TEST_DATABASE_URL
-(default postgresql://postgres@127.0.0.1:5432/test) and dropped afterwards; --no-postgres skips it.
+(default postgresql://postgres@127.0.0.1:5432/test) and dropped afterwards; --no-postgres skips it (--no-sqlite
+skips SQLite).
 """
 
 from __future__ import annotations
@@ -317,6 +318,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--skip-query", action="store_true")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only (e.g. one database per lock hold)")
     parser.add_argument(
         "--baseline",
         type=Path,
@@ -327,7 +329,7 @@ def main() -> None:
     if args.baseline:
         ab(args)
         return
-    databases = [("sqlite", None)]
+    databases: list[tuple[str, str | None]] = [] if args.no_sqlite else [("sqlite", None)]
     base = os.environ.get("HASHED_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
     if not args.no_postgres:
         databases.append(("postgresql", base))
@@ -381,16 +383,16 @@ def main() -> None:
 
 def ab(args: argparse.Namespace) -> None:
     """Same-run A/B of ingest throughput: this checkout against `--baseline`, alternating, same records."""
-    databases = [("sqlite", None)]
+    databases: list[tuple[str, str | None]] = [] if args.no_sqlite else [("sqlite", None)]
     if not args.no_postgres:
         databases.append(
             ("postgresql", os.environ.get("HASHED_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"))
         )
     print(
         "| database | workers | this checkout (rec/s, median) | baseline (rec/s, median) | ratio "
-        "| backend CPU µs/record (this / baseline) | CPU ratio | runs (this / baseline) |"
+        "| backend CPU µs/record (this / baseline) | CPU ratio | runs (this / baseline) | CPU runs (this / baseline) |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for database, pg_base in databases:
         for workers in args.workers:
             with contextlib.ExitStack() as stack:
@@ -412,9 +414,10 @@ def ab(args: argparse.Namespace) -> None:
                 mine, base = statistics.median(rates["this"]), statistics.median(rates["baseline"])
                 mine_cpu, base_cpu = statistics.median(cpu["this"]), statistics.median(cpu["baseline"])
                 runs = " / ".join(", ".join(f"{r:,.0f}" for r in rates[v]) for v in ("this", "baseline"))
+                cpu_runs = " / ".join(", ".join(f"{c:.0f}" for c in cpu[v]) for v in ("this", "baseline"))
                 print(
                     f"| {database} | {workers} | {mine:,.0f} | {base:,.0f} | {mine / base:.3f} "
-                    f"| {mine_cpu:.1f} / {base_cpu:.1f} | {mine_cpu / base_cpu:.3f} | {runs} |",
+                    f"| {mine_cpu:.1f} / {base_cpu:.1f} | {mine_cpu / base_cpu:.3f} | {runs} | {cpu_runs} |",
                     flush=True,
                 )
 

@@ -3,7 +3,9 @@
 What appending a batch of 100 records to an agent's tree costs inside the batch's write transaction (services/
 tree.py: the tree's rows, the checkpoint signature), on SQLite and PostgreSQL, for a tree that already holds
 `--size` leaves. Each sample is one transaction, commit included; the floor is the same transaction with the head
-UPDATE alone, measured in the same run. Wall time and the thread's CPU time, median and p99.
+UPDATE alone, measured in the same run. Wall time and the thread's CPU time, median and p99. The transactions run
+on the server's own writer engine (`Database.writer_engine`: on SQLite WAL, synchronous=NORMAL, BEGIN IMMEDIATE)
+and sign with its own signer (`BackendSigner`), where the checkout has them.
 
     uv run python bench/backend_tree.py [--size 200000] [--batches 300] [--no-postgres]
     uv run python bench/backend_tree.py --baseline DIR   # also run DIR's backend code (another checkout), same run
@@ -36,22 +38,20 @@ def measure(url: str, size: int, batches: int) -> dict[str, list[float]]:
     from nacl.signing import SigningKey
     from sqlalchemy import create_engine, text
 
+    from hashed_backend.db import session
     from hashed_backend.db.models import Base
     from hashed_backend.services import tree as tree_module
+    from hashed_backend.services.checkpoints import BackendSigner
 
-    engine = create_engine(url)
+    if hasattr(session.Database, "run_write"):  # the server's writer engine, its pragmas and BEGIN included
+        engine = session.Database(url.replace("sqlite://", "sqlite+aiosqlite://", 1)).writer_engine
+    else:  # older checkouts
+        engine = create_engine(url)
     Base.metadata.create_all(engine)
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE bench_head (id INTEGER PRIMARY KEY, seq BIGINT)"))
         conn.execute(text("INSERT INTO bench_head VALUES (1, 0)"))
-    key = SigningKey(bytes(32))
-
-    class Signer:
-        name = "bench.example/backend"
-        public_key = key.verify_key.encode().hex()
-
-        def sign(self, message: bytes) -> bytes:
-            return key.sign(message).signature
+    signer = BackendSigner(SigningKey(bytes(32)))
 
     plan = getattr(tree_module, "plan_tree", None)  # older checkouts (a --baseline) have extend_tree instead
     extend = getattr(tree_module, "extend_tree", None)
@@ -65,12 +65,13 @@ def measure(url: str, size: int, batches: int) -> dict[str, list[float]]:
         records = [{"hash": next(leaf).hex()} for _ in range(count)]
         started, cpu = time.perf_counter_ns(), time.thread_time_ns()
         with engine.begin() as conn:
-            args = (conn, "org", "agent", done, "ab" * 32, records, Signer(), 0)
-            if tree and plan is not None:  # as ingest does: the head's UPDATE and the tree's statements together
+            args = (conn, "org", "agent", done, "ab" * 32, records, signer, 0)
+            if plan is not None:  # as ingest does: the head's UPDATE and the tree's statements together
                 from hashed_backend.db.session import execute_all
 
-                step = plan(*args, state)
-                state = tree_module.tree_after(step, execute_all(conn, [(head, {"n": count}), *step.steps])[1:], "a")
+                step = plan(*args, state) if tree else None
+                counts = execute_all(conn, [(head, {"n": count if tree else 0}), *(step.steps if step else ())])
+                state = tree_module.tree_after(step, counts[1:], "a") if tree else state
             else:
                 conn.execute(head, {"n": count if tree else 0})
                 if tree:

@@ -1,16 +1,16 @@
-"""Database.run_write (a whole write transaction on the writer thread), run_one, bulk_insert, read(snapshot=False)."""
+"""Database: run_write (a write transaction on the writer thread), run_one, bulk_insert, execute_all, reads."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hashed_backend.db.migrate import upgrade
 from hashed_backend.db.models import RequestNonce
-from hashed_backend.db.session import Database, bulk_insert
+from hashed_backend.db.session import Database, bulk_insert, execute_all
 from hashed_backend.settings import async_url
 
 
@@ -77,6 +77,33 @@ def test_bulk_insert_stores_every_row_or_raises_integrity_error_and_keeps_none(d
             await db.dispose()
 
     assert asyncio.run(scenario()) == [(r["nonce"], r["expires_ns"]) for r in rows[:200]]
+
+
+def test_execute_all_returns_each_row_count_in_order_or_raises_integrity_error_and_keeps_none(database_url):
+    add = insert(RequestNonce).values(
+        public_key=bindparam("k"), nonce=bindparam("n"), expires_ns=bindparam("e")
+    )  # named parameters only: execute_all hands them to the driver as they are
+    move = update(RequestNonce).where(RequestNonce.public_key == bindparam("k")).values(expires_ns=bindparam("e"))
+    rows = [{"k": "d" * 64, "n": f"{i:016d}", "e": i} for i in range(3)]
+
+    async def scenario():
+        db = Database(async_url(database_url))
+        try:
+            await upgrade(db)
+            counts = await db.run_write(
+                execute_all, [(add, rows), (move, {"k": "d" * 64, "e": 7}), (move, {"k": "-", "e": 0})]
+            )
+            with pytest.raises(IntegrityError):
+                await db.run_write(execute_all, [(move, {"k": "d" * 64, "e": 8}), (add, rows[2:])])
+            async with db.read() as conn:
+                kept = (
+                    await conn.execute(select(RequestNonce.expires_ns).where(RequestNonce.public_key == "d" * 64))
+                ).all()
+            return counts, kept
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(scenario()) == ([3, 3, 0], [(7,)] * 3)
 
 
 def test_run_one_executes_one_statement_on_its_own(database_url):

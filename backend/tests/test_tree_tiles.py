@@ -11,12 +11,23 @@ import hashlib
 import random
 
 import pytest
+from nacl.signing import SigningKey
 from sqlalchemy import create_engine, func, select
 
 from hashed import Identity
-from hashed.protocol import MemoryNodeStore, consistency_proof, inclusion_proof, root_at
+from hashed.protocol import (
+    Checkpoint,
+    MemoryNodeStore,
+    agent_origin,
+    consistency_proof,
+    inclusion_proof,
+    open_checkpoint,
+    root_at,
+    sign_checkpoint,
+)
 from hashed_backend.db.models import Base, MerkleTile, Tree
 from hashed_backend.db.session import execute_all
+from hashed_backend.services.checkpoints import BackendSigner
 from hashed_backend.services.tree import SqlNodeStore, TreeState, plan_tree, tree_after
 
 
@@ -67,3 +78,30 @@ def test_tiles_hold_every_node_whatever_the_batches_and_whoever_remembers_the_tr
         # 16 hashes a row: the leaves, every 16th level-4 node, …, not one row per node.
         tiles = conn.execute(select(func.count()).select_from(MerkleTile.__table__)).scalar()
         assert tiles == sum(-(-(size >> level) // 16) for level in (0, 4, 8) if size >> level)
+
+
+def test_a_batch_of_many_tiles_and_its_checkpoint_are_those_of_the_rfc6962_tree(engine):
+    # 600 leaves after 5: 38 tiles of leaves and 3 of level 4, so more than one upsert statement (16 tiles each).
+    leaves = [hashlib.sha256(str(i).encode()).digest() for i in range(605)]
+    signer = BackendSigner(SigningKey(bytes(range(32))))
+    key = Identity.generate().public_key
+    expected = MemoryNodeStore()
+    state = None
+    for batch in (leaves[:5], leaves[5:]):
+        with engine.begin() as conn:
+            step = plan_tree(
+                conn, "org", "agent", expected.size, key, [{"hash": h.hex()} for h in batch], signer, 9, state
+            )
+            assert step is not None
+            state = tree_after(step, execute_all(conn, step.steps), "agent")
+        expected.extend(batch)
+    assert state is not None and state.size == 605 and len(step.steps) == 1 + 3
+    with engine.connect() as conn:
+        store = SqlNodeStore(conn, "agent")
+        every = [(level, idx) for level in range(10) for idx in range(605 >> level)]
+        assert store.get_nodes(every) == expected.get_nodes(every)
+        row = conn.execute(select(Tree.size, Tree.compact, Tree.note, Tree.signed_ns)).one()
+    checkpoint = Checkpoint(agent_origin(key), 605, expected.root())
+    assert row.note == sign_checkpoint(checkpoint, signer, signer.name)  # the core's note, byte for byte
+    assert open_checkpoint(row.note, [signer.verifier]).checkpoint == checkpoint
+    assert (row.size, row.compact, row.signed_ns) == (605, b"".join(expected.tree.hashes), 9)

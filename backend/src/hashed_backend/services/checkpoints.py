@@ -23,6 +23,7 @@ from sqlalchemy import Connection, insert, select
 from hashed.errors import NoteError
 from hashed.protocol import (
     Checkpoint,
+    NoteSignature,
     NoteVerifier,
     SignedCheckpoint,
     format_note,
@@ -42,16 +43,17 @@ MAX_NOTE = 16_384
 
 
 class BackendSigner:
-    """The backend key as a note signer (`hashed.protocol.SigningIdentity`), with its key name."""
+    """The backend key as a note signer (`hashed.protocol.SigningIdentity`), with its key name.
+
+    Its name, and the key ID every signature line carries, are worked out once: the process signs a checkpoint
+    per ingested batch.
+    """
 
     def __init__(self, key: nacl.signing.SigningKey) -> None:
         self.key = key
         self.public_key = key.verify_key.encode().hex()
-
-    @property
-    def name(self) -> str:
-        """The key name its checkpoint signatures carry."""
-        return BACKEND_KEY_PREFIX + self.public_key
+        self.name = BACKEND_KEY_PREFIX + self.public_key  # the key name its checkpoint signatures carry
+        self._key_id = self.verifier.key_id
 
     @property
     def verifier(self) -> NoteVerifier:
@@ -61,6 +63,14 @@ class BackendSigner:
     def sign(self, message: bytes) -> bytes:
         """Ed25519 signature of `message`."""
         return self.key.sign(message).signature
+
+    def sign_checkpoint(self, checkpoint: Checkpoint) -> str:
+        """The note `hashed.protocol.sign_checkpoint(checkpoint, self, self.name)` makes, a few µs sooner.
+
+        What depends on the key alone (its name checked, its ID hashed) is not done again for every batch.
+        """
+        text = checkpoint.text
+        return format_note(text, [NoteSignature(self.name, self._key_id, self.sign(text.encode()))])
 
 
 def _text(note: str) -> Checkpoint:

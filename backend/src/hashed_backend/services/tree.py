@@ -10,8 +10,10 @@ head's seq, on every replica.
 
 Each process remembers, per agent, the tree it last committed (`TreeState`: compact range and the rightmost,
 partial tile of each tile level), so a batch costs two statements in the write transaction, and no read: an
-UPDATE of `trees` and one upsert of the tiles it touched, sent with the statement that moves the agent's head
-(one round trip on PostgreSQL, `execute_all`). A tree at a given size is the same on every replica
+UPDATE of `trees` and one multi-row upsert of the tiles it touched (one per 16 tiles), sent with the statement
+that moves the agent's head (one round trip on PostgreSQL, `execute_all`). A batch's new nodes are hashed level
+by level, each level's pairs in one pass (`_grow`): ≈ 0.7 µs per record, most of it SHA-256 itself. A tree at a
+given size is the same on every replica
 (the records' own), so a remembered one is only out of date when another replica moved the agent's head since:
 its size then differs from the head the batch extends, and the tree is read again.
 
@@ -32,9 +34,9 @@ import weakref
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, Table, and_, bindparam, insert, or_, select, text, update
+from sqlalchemy import Connection, Table, TextClause, and_, bindparam, insert, or_, select, text, update
 
-from hashed.protocol import Checkpoint, CompactRange, agent_origin, hash_children, sign_checkpoint
+from hashed.protocol import Checkpoint, CompactRange, agent_origin, hash_children
 from hashed_backend.db.models import MerkleTile, Tree
 from hashed_backend.db.session import Step
 
@@ -71,10 +73,20 @@ _INSERT_TREE = insert(_TREES).values(
     note=bindparam("note"),
     signed_ns=bindparam("at"),
 )
-_UPSERT = text(
-    "INSERT INTO merkle_tiles (agent_id, level, idx, hashes) VALUES (:agent_id, :level, :idx, :hashes) "
-    "ON CONFLICT (agent_id, level, idx) DO UPDATE SET hashes = excluded.hashes"
-)
+_ROWS = 16  # tiles upserted by one statement: a batch of 100 records touches ≈ 8
+
+
+def _upsert_rows(count: int) -> TextClause:
+    values = ", ".join(f"(:a, :l{i}, :i{i}, :h{i})" for i in range(count))
+    return text(
+        f"INSERT INTO merkle_tiles (agent_id, level, idx, hashes) VALUES {values} "  # noqa: S608 - no input in it
+        "ON CONFLICT (agent_id, level, idx) DO UPDATE SET hashes = excluded.hashes"
+    )
+
+
+# One multi-row statement per 16 tiles, not one execution per tile: on PostgreSQL each is a message to the
+# server in the pipeline. Built once for each row count, so each compiles once.
+_UPSERTS = {count: _upsert_rows(count) for count in range(1, _ROWS + 1)}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -85,6 +97,10 @@ class TreeState:
     compact: tuple[bytes, ...]  # the compact range's hashes, largest subtree first
     origin: str
     edges: dict[int, bytes]  # tile level -> hashes of its rightmost tile, if partial (its index follows from size)
+
+    def root(self) -> bytes:
+        """The tree's root hash (RFC 6962 MTH), from its compact range."""
+        return CompactRange(self.size, self.compact).root()
 
 
 _known: weakref.WeakKeyDictionary[object, dict[str, TreeState]] = weakref.WeakKeyDictionary()
@@ -104,13 +120,8 @@ def remember(db: object, agent_id: str, state: TreeState | None) -> None:
         states[agent_id] = state
 
 
-def _pack(tree: CompactRange) -> bytes:
-    """A compact range as one blob: its hashes, largest subtree first."""
-    return b"".join(tree.hashes)
-
-
 def unpack(size: int, blob: bytes) -> CompactRange:
-    """The compact range of a tree of `size` leaves from `_pack`'s blob."""
+    """The compact range of a tree of `size` leaves from its `trees.compact` blob (its hashes, largest first)."""
     return CompactRange(size, [bytes(blob[i : i + 32]) for i in range(0, len(blob), 32)])
 
 
@@ -118,7 +129,7 @@ def unpack(size: int, blob: bytes) -> CompactRange:
 class TreeStep:
     """A batch's change to an agent's tree, planned: the statements that make it, and the tree after them."""
 
-    steps: list[Step]  # the `trees` row first (its row count tells whether it held), then the tiles' upsert
+    steps: list[Step]  # the `trees` row first (its row count tells whether it held), then the tiles' upserts
     after: TreeState
 
 
@@ -147,20 +158,18 @@ def plan_tree(
         state = _read(conn, agent_id, old_size, first_key)
         if state is None:
             return None
-    tree = CompactRange(state.size, state.compact)
-    touched = _touched(state, tree.extend(bytes.fromhex(record["hash"]) for record in records))
-    if touched is None:  # pragma: no cover - tiles grow with the tree, in one transaction
+    grown = _grow(state, _leaves(records))
+    if grown is None:  # pragma: no cover - tiles grow with the tree, in one transaction
         _log.error("agent %s: its tiles do not match its tree at size %d; it is left as it is", agent_id, old_size)
         return None
-    checkpoint = Checkpoint(state.origin, tree.size, tree.root())
-    note = None if signer is None else sign_checkpoint(checkpoint, signer, signer.name)
-    row = {"a": agent_id, "old": old_size, "new_size": tree.size, "compact": _pack(tree), "note": note, "at": now}
+    after, tiles = grown
+    note = None if signer is None else signer.sign_checkpoint(Checkpoint(after.origin, after.size, after.root()))
+    compact = b"".join(after.compact)
+    row = {"a": agent_id, "old": old_size, "new_size": after.size, "compact": compact, "note": note, "at": now}
     write: Step = (
         (_INSERT_TREE, {**row, "org": org_id, "origin": state.origin}) if state.size == 0 else (_UPDATE_TREE, row)
     )
-    tiles = [{"agent_id": agent_id, "level": lv, "idx": ix, "hashes": bytes(h)} for (lv, ix), h in touched.items()]
-    after = TreeState(tree.size, tuple(tree.hashes), state.origin, _edges(tree.size, touched, state))
-    return TreeStep([write, (_UPSERT, tiles)], after)
+    return TreeStep([write, *_upserts(agent_id, tiles)], after)
 
 
 def tree_after(step: TreeStep | None, counts: Sequence[int], agent_id: str) -> TreeState | None:
@@ -207,31 +216,60 @@ def _levels(size: int) -> Iterable[tuple[int, int]]:
         level += 1
 
 
-def _touched(state: TreeState, nodes: Iterable[tuple[int, int, bytes]]) -> dict[tuple[int, int], bytearray] | None:
-    """Every tile the new nodes go into, with its whole content after them; None if a partial tile is missing."""
-    touched: dict[tuple[int, int], bytearray] = {}
-    for level, idx, digest in nodes:
-        if level % _TILE_HEIGHT:
-            continue
-        key = (level // _TILE_HEIGHT, idx // _WIDTH)
-        content = touched.get(key)
-        if content is None:
-            held = idx % _WIDTH
-            content = touched[key] = bytearray(state.edges.get(key[0], b"") if held else b"")
-            if len(content) != held * _HASH:
+def _leaves(records: Sequence[dict[str, Any]]) -> bytes:
+    """The records' hashes, which are their RFC 6962 leaf hashes already, as one blob (one `fromhex` call)."""
+    leaves = bytes.fromhex("".join([record["hash"] for record in records]))
+    if len(leaves) != _HASH * len(records):
+        raise ValueError("a record's hash is not 32 bytes in hex")
+    return leaves
+
+
+def _grow(state: TreeState, leaves: bytes) -> tuple[TreeState, dict[tuple[int, int], bytes]] | None:
+    """The tree with `leaves` (32-byte hashes, concatenated) appended, and every tile they touch, whole.
+
+    Level by level rather than leaf by leaf (`CompactRange.append`): the nodes a batch completes at level L + 1
+    are the pairs of those it completes at level L, with the compact range's node at L as the first left
+    sibling when the batch starts on a right child. One list comprehension of hashes per level, no per-leaf
+    bookkeeping. None if a partial tile the tree needs is missing from `state.edges`.
+    """
+    old, size = state.size, state.size + len(leaves) // _HASH
+    nodes = [leaves[i : i + _HASH] for i in range(0, len(leaves), _HASH)]
+    compact: list[bytes] = []  # smallest subtree first
+    tiles: dict[tuple[int, int], bytes] = {}
+    edges = dict(state.edges)
+    for level in range(size.bit_length()):
+        first, end = old >> level, size >> level  # the level's new nodes: indexes first … end - 1
+        tile_level, rise = divmod(level, _TILE_HEIGHT)
+        if not rise and end > first:
+            held = first % _WIDTH
+            blob = (edges.get(tile_level, b"") if held else b"") + (leaves if level == 0 else b"".join(nodes))
+            if len(blob) != (end - first + held) * _HASH:
                 return None
-        content += digest
-    return touched
+            for at in range(0, len(blob), _WIDTH * _HASH):
+                tiles[tile_level, (first - held + at // _HASH) // _WIDTH] = blob[at : at + _WIDTH * _HASH]
+            if end % _WIDTH:
+                edges[tile_level] = tiles[tile_level, end // _WIDTH]
+            else:
+                edges.pop(tile_level, None)
+        if first & 1:  # the batch starts on a right child: its left sibling is in the compact range
+            nodes.insert(0, state.compact[(old >> (level + 1)).bit_count()])
+        if end & 1:
+            compact.append(nodes[-1])
+        nodes = list(map(hash_children, nodes[0::2], nodes[1::2]))
+    return TreeState(size, tuple(reversed(compact)), state.origin, edges), tiles
 
 
-def _edges(size: int, touched: dict[tuple[int, int], bytearray], before: TreeState) -> dict[int, bytes]:
-    """The rightmost tile of each level that is partial at `size`: touched by the batch, or as it was."""
-    edges = {}
-    for level, count in _levels(size):
-        if count % _WIDTH:
-            content = touched.get((level, count // _WIDTH))
-            edges[level] = bytes(content) if content is not None else before.edges[level]
-    return edges
+def _upserts(agent_id: str, tiles: dict[tuple[int, int], bytes]) -> list[Step]:
+    """The statements that write these tiles, whole, over what each held."""
+    rows = list(tiles.items())
+    steps: list[Step] = []
+    for start in range(0, len(rows), _ROWS):
+        chunk = rows[start : start + _ROWS]
+        params: dict[str, Any] = {"a": agent_id}
+        for i, ((level, idx), hashes) in enumerate(chunk):
+            params[f"l{i}"], params[f"i{i}"], params[f"h{i}"] = level, idx, hashes
+        steps.append((_UPSERTS[len(chunk)], params))
+    return steps
 
 
 class SqlNodeStore:
