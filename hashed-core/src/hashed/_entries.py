@@ -11,7 +11,14 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hashed._args import RecordedArgs, record_args, text
-from hashed._decisions import commit_decision, decision_fields, decision_recipe, outcome_fields, outcome_recipe
+from hashed._decisions import (
+    commit_decision,
+    decision_fields,
+    decision_recipe,
+    kept_outcome_recipe,
+    outcome_fields,
+    outcome_recipe,
+)
 from hashed.policy import PolicyEngine, Verdict
 from hashed.types import Decision, Effect, Outcome, ToolCall, new_decision
 
@@ -111,6 +118,10 @@ class DecisionEntry:
             return decision_recipe(call, self._paths, self.decision.call_ref, self._engine, self._verdict)
         return None
 
+    def kept(self) -> None:
+        """None: a private decision's arguments are redacted as its fields are built (by the caller, for a journal)."""
+        return None
+
     def commit(self, txn: Txn) -> Decision:
         """Count windows, resolve approvals, append the record (`commit_decision`); the final `Decision`."""
         return commit_decision(
@@ -150,6 +161,10 @@ class OutcomeEntry:
             return outcome_recipe(self._decision, outcome)
         return None
 
+    def kept(self) -> tuple[Any, ...]:
+        """`kept_outcome_recipe`: the record's values, the result digested (for a journal)."""
+        return kept_outcome_recipe(self._decision, self._outcome)
+
 
 class WrittenOutcome:
     """An outcome record whose fields are built already (one that could not be written when its call returned)."""
@@ -166,5 +181,9 @@ class WrittenOutcome:
         return self._fields, False
 
     def recipe(self, plain: frozenset[type]) -> None:
+        """None: the fields are built."""
+        return None
+
+    def kept(self) -> None:
         """None: the fields are built."""
         return None

@@ -49,6 +49,9 @@ class Entry(Protocol):
     def recipe(self, plain: frozenset[type]) -> Recipe | None:
         """A recipe for the writer (`recipes[kind]`), if every value it holds is of a type in `plain`; else None."""
 
+    def kept(self) -> Recipe | None:
+        """For a private entry, a recipe of only what the record keeps, in plain JSON values; else None."""
+
 
 class Step(Entry, Protocol):
     """A decision entry: it may count windows or ask for approval, atomically with its record."""
@@ -91,8 +94,8 @@ class Recording(Appending):
             recipe = entry.recipe(_IMMUTABLE)
         elif not entry.private:
             recipe = entry.recipe(_JSON_EXACT)
-        else:  # a journal keeps on disk what it is given
-            recipe = None
+        else:  # a journal keeps on disk what it is given: only what the record keeps
+            recipe = entry.kept()
         if recipe is not None:
             self.enqueue(entry.kind, entry.agent, recipe)
         else:
