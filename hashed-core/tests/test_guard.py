@@ -439,3 +439,29 @@ def test_record_given_a_result_instead_of_an_outcome_says_what_it_takes(tmp_path
         hashed.flush()
         kinds = [record.kind for record in hashed.ledger.records()]
     assert kinds.count("outcome") == 1
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no message for you")
+
+
+@pytest.mark.parametrize("durability", ["durable", "immediate", "background"])
+def test_a_tool_that_raises_or_returns_text_json_cannot_carry_still_gets_its_outcome_recorded(tmp_path, durability):
+    # What a tool raises or returns is any object: before, a lone surrogate in an error message or a returned
+    # string (or an exception whose message cannot be made) raised a TypeError from the ledger after the tool
+    # had run, in place of the tool's own error, and its outcome was never recorded.
+    with make_hashed(tmp_path / ".hashed", durability=durability) as hashed:
+        fail = hashed.guard("fail")(lambda error: (_ for _ in ()).throw(error))
+        echo = hashed.guard("echo")(lambda value: value)
+        with pytest.raises(ValueError, match="lone"):
+            fail(ValueError("lone \udc80 surrogate"))
+        with pytest.raises(_Unprintable):
+            fail(_Unprintable())
+        assert echo("\ud800 alone") == "\ud800 alone"
+        assert hashed.flush(timeout=10)
+        outcomes = [r.body for r in hashed.ledger.records() if r.kind == "outcome"]
+        assert [o["status"] for o in outcomes] == ["error", "error", "ok"]
+        assert outcomes[0]["error"] == "ValueError: lone \\udc80 surrogate"  # escaped, as arguments are
+        assert outcomes[1]["error"] == "_Unprintable: (its message could not be read)"
+        assert outcomes[2]["result_digest"] and hashed.verify().ok

@@ -225,8 +225,12 @@ def _resolve_approval(
 
 def _result_digest(result: Any) -> str:
     if isinstance(result, str) or result is None:  # the common case: orjson's bytes are already RFC 8785 here
-        digest: str = _sha256(orjson.dumps({"result": result})).hexdigest()
-        return digest
+        try:
+            digest: str = _sha256(orjson.dumps({"result": result})).hexdigest()
+        except TypeError:  # a lone surrogate, which is not UTF-8: digested as the record would carry it, escaped
+            pass
+        else:
+            return digest
     return record_args({"result": result}).digest
 
 
@@ -273,7 +277,13 @@ def kept_outcome_recipe(decision: Decision, outcome: Outcome) -> tuple[Any, ...]
     error = outcome.error
     if error is None:
         return (decision.call_ref, decision.tool, "ok", None, _result_digest(outcome.result), outcome.duration_ns)
-    failed = f"{type(error).__name__}: {str(error)[:200]}"
+    # What the tool raised is any object: a message JSON cannot carry (a lone surrogate) or one that cannot be
+    # made must not keep the call's outcome out of the ledger
+    try:
+        message = str(error)[:200]
+    except Exception:  # noqa: BLE001 - the error's own __str__ failed
+        message = "(its message could not be read)"
+    failed = text(f"{type(error).__name__}: {message}")
     return (decision.call_ref, decision.tool, "error", failed, None, outcome.duration_ns)
 
 

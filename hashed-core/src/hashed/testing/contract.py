@@ -115,6 +115,16 @@ class AdapterContract:
         assert outcome.body["status"] == "error"
         assert outcome.body["error"] == "ValueError: bank is down"
 
+    def test_a_tool_error_json_cannot_carry_is_recorded(self, harness: AdapterHarness, guarded: Hashed) -> None:
+        # A lone surrogate in what a tool raises once kept the call's outcome out of the ledger (a TypeError
+        # from inside the guard, after the tool ran, in place of the tool's own error).
+        error = ValueError("bank \udc80 is down")
+        run = harness.run(guarded, "transfer_money", {"to": "acct-9", "amount": 5}, tool_raises=error)
+        outcomes = [r.body for r in _records(guarded) if r.kind == "outcome"]  # a framework may retry the tool
+        assert run.executed and len(outcomes) == len(run.executed)
+        assert {(o["status"], o["error"]) for o in outcomes} == {("error", "ValueError: bank \\udc80 is down")}
+        self._assert_verifies(guarded)
+
     def test_strict_mode_raises_policy_denied(self, harness: AdapterHarness, guarded: Hashed) -> None:
         guarded.settings = guarded.settings.model_copy(update={"strict": True})
         run = harness.run(guarded, "delete_file", {"path": "/tmp/x"})
