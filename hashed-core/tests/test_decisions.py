@@ -112,17 +112,26 @@ def test_outcome_fields_of_a_failed_call_keep_the_error_short_and_no_result():
 
 
 def test_recorded_args_that_cannot_be_recorded_say_so_instead_of_failing(caplog):
+    class Unreadable(dict):
+        def items(self):  # type: ignore[override]
+            raise RuntimeError("no")
+
+    with caplog.at_level(logging.ERROR, logger="hashed"):
+        args = recorded_args({"thing": Unreadable(a=1)}, [], "transfer_money")
+
+    assert args.stored == {"unrecorded": "the arguments could not be recorded"}
+    assert "the arguments of transfer_money could not be recorded" in caplog.text
+
+
+def test_an_argument_whose_repr_fails_is_recorded_with_a_note_saying_so():
     class Unprintable:
         def __repr__(self) -> str:
             raise RuntimeError("no")
 
         __str__ = __repr__
 
-    with caplog.at_level(logging.ERROR, logger="hashed"):
-        args = recorded_args({"thing": Unprintable()}, [], "transfer_money")
-
-    assert args.stored == {"unrecorded": "the arguments could not be recorded"}
-    assert "the arguments of transfer_money could not be recorded" in caplog.text
+    stored = record_args({"thing": Unprintable(), Unprintable(): 1}).stored
+    assert stored == {"thing": "<Unprintable object: its repr() failed>", "<Unprintable object: its str() failed>": 1}
 
 
 def test_log_unrecorded_keeps_the_whole_record_in_the_error_log(caplog):

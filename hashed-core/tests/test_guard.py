@@ -465,3 +465,31 @@ def test_a_tool_that_raises_or_returns_text_json_cannot_carry_still_gets_its_out
         assert outcomes[0]["error"] == "ValueError: lone \\udc80 surrogate"  # escaped, as arguments are
         assert outcomes[1]["error"] == "_Unprintable: (its message could not be read)"
         assert outcomes[2]["result_digest"] and hashed.verify().ok
+
+
+class _NoRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+class _OddRepr:
+    def __repr__(self) -> str:
+        return "odd \udc80 repr"
+
+
+class _NoItems(dict):
+    def items(self):  # type: ignore[override]
+        raise RuntimeError("no items")
+
+
+@pytest.mark.parametrize("durability", ["durable", "immediate", "background"])
+def test_whatever_a_tool_returns_comes_back_and_its_outcome_is_recorded(tmp_path, durability):
+    # The tool has run: nothing it returns may turn into an error from the guard (the caller could run it again).
+    with make_hashed(tmp_path / ".hashed", durability=durability) as hashed:
+        results = [_NoRepr(), _OddRepr(), _NoItems(a=1), {_NoRepr(): 1}]
+        make = hashed.guard("make")(lambda index: results[index])
+        assert all(make(index) is result for index, result in enumerate(results))
+        assert hashed.flush(timeout=10)
+        outcomes = [r.body for r in hashed.ledger.records() if r.kind == "outcome"]
+        assert [o["status"] for o in outcomes] == ["ok"] * 4 and all(o["result_digest"] for o in outcomes)
+        assert hashed.verify().ok

@@ -13,7 +13,7 @@ import decimal
 import enum
 import hashlib
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import PurePath
 from typing import Any
 
@@ -88,7 +88,7 @@ class _Walk:
     def mapping(self, value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, item in value.items():
-            name = text(key) if isinstance(key, str) else text(str(key))
+            name = text(key) if isinstance(key, str) else _shown(key, str)
             if not self.slow and not name.isascii() and max(name) > "\uffff":
                 self.slow = True
             out[name] = self.value(item, depth)
@@ -111,11 +111,23 @@ class _Walk:
             try:
                 return self.value(dump(mode="json"), depth + 1)
             except Exception:  # noqa: BLE001 - a broken model still gets recorded, as its repr
-                return repr(value)[:200]
+                return _shown(value, repr)[:200]
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
             return self.mapping(fields, depth + 1)
-        return repr(value)[:200]
+        return _shown(value, repr)[:200]
+
+
+def _shown(value: Any, how: Callable[[Any], str]) -> str:
+    """`how(value)` (`str` or `repr`) as text JSON can carry; a note when the object's own method fails.
+
+    Whatever a tool is given or returns is recorded: an object whose `__repr__` raises must not keep the call's
+    record out of the ledger (a result's, after the tool ran).
+    """
+    try:
+        return text(how(value))
+    except Exception:  # noqa: BLE001 - its own method failed; the record says so
+        return text(f"<{type(value).__name__} object: its {how.__name__}() failed>")
 
 
 def _truncate(value: Any) -> Any:

@@ -231,7 +231,11 @@ def _result_digest(result: Any) -> str:
             pass
         else:
             return digest
-    return record_args({"result": result}).digest
+    try:
+        return record_args({"result": result}).digest
+    except Exception:  # noqa: BLE001 - the tool ran: its outcome is recorded, whatever it returned
+        _log.exception("hashed: a tool's result could not be read to digest it; the digest is of a note saying so")
+        return record_args({"result": f"<a {type(result).__name__} that could not be read>"}).digest
 
 
 def _small_sha256() -> Callable[[bytes], Any]:
