@@ -463,7 +463,7 @@ def test_a_tool_that_raises_or_returns_text_json_cannot_carry_still_gets_its_out
         outcomes = [r.body for r in hashed.ledger.records() if r.kind == "outcome"]
         assert [o["status"] for o in outcomes] == ["error", "error", "ok"]
         assert outcomes[0]["error"] == "ValueError: lone \\udc80 surrogate"  # escaped, as arguments are
-        assert outcomes[1]["error"] == "_Unprintable: (its message could not be read)"
+        assert outcomes[1]["error"] == "_Unprintable: <_Unprintable object: its str() failed>"
         assert outcomes[2]["result_digest"] and hashed.verify().ok
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from hashed.protocol._canonical import MAX_SAFE_INTEGER, JsonNumber, encode_prepared
 
-__all__ = ["REDACTED", "RecordedArgs", "record_args", "text"]
+__all__ = ["REDACTED", "RecordedArgs", "record_args", "shown", "text"]
 
 REDACTED = "[REDACTED]"
 MAX_STRING = 4096
@@ -88,7 +88,7 @@ class _Walk:
     def mapping(self, value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, item in value.items():
-            name = text(key) if isinstance(key, str) else _shown(key, str)
+            name = text(key) if isinstance(key, str) else shown(key, str)
             if not self.slow and not name.isascii() and max(name) > "\uffff":
                 self.slow = True
             out[name] = self.value(item, depth)
@@ -111,14 +111,14 @@ class _Walk:
             try:
                 return self.value(dump(mode="json"), depth + 1)
             except Exception:  # noqa: BLE001 - a broken model still gets recorded, as its repr
-                return _shown(value, repr)[:200]
+                return shown(value, repr)[:200]
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
             return self.mapping(fields, depth + 1)
-        return _shown(value, repr)[:200]
+        return shown(value, repr)[:200]
 
 
-def _shown(value: Any, how: Callable[[Any], str]) -> str:
+def shown(value: Any, how: Callable[[Any], str]) -> str:
     """`how(value)` (`str` or `repr`) as text JSON can carry; a note when the object's own method fails.
 
     Whatever a tool is given or returns is recorded: an object whose `__repr__` raises must not keep the call's

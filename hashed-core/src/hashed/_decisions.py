@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from hashed._args import RecordedArgs, record_args, text
+from hashed._args import RecordedArgs, record_args, shown, text
 from hashed.ledger._approvals import ApprovalStore
 from hashed.ledger._txn import Txn
 from hashed.policy import ApprovalSpec, PolicyEngine, Verdict
@@ -273,7 +273,7 @@ def outcome_recipe(decision: Decision, outcome: Outcome) -> tuple[Any, ...]:
 
 
 def kept_outcome_recipe(decision: Decision, outcome: Outcome) -> tuple[Any, ...]:
-    """`outcome_fields` as a recipe of what the record keeps (the result's digest, not the result): for a journal.
+    """An outcome record's values (the result's digest, not the result): a journal's recipe, and `outcome_fields`.
 
     The writer builds the record from six plain values instead of parsing and preparing a dict (≈ 1.2 µs less
     per record of the writer's time, which bounds sustained throughput).
@@ -282,12 +282,8 @@ def kept_outcome_recipe(decision: Decision, outcome: Outcome) -> tuple[Any, ...]
     if error is None:
         return (decision.call_ref, decision.tool, "ok", None, _result_digest(outcome.result), outcome.duration_ns)
     # What the tool raised is any object: a message JSON cannot carry (a lone surrogate) or one that cannot be
-    # made must not keep the call's outcome out of the ledger
-    try:
-        message = str(error)[:200]
-    except Exception:  # noqa: BLE001 - the error's own __str__ failed
-        message = "(its message could not be read)"
-    failed = text(f"{type(error).__name__}: {message}")
+    # made must not keep the call's outcome out of the ledger (`shown`)
+    failed = f"{text(type(error).__name__)}: {shown(error, str)[:200]}"
     return (decision.call_ref, decision.tool, "error", failed, None, outcome.duration_ns)
 
 
