@@ -493,3 +493,23 @@ def test_whatever_a_tool_returns_comes_back_and_its_outcome_is_recorded(tmp_path
         outcomes = [r.body for r in hashed.ledger.records() if r.kind == "outcome"]
         assert [o["status"] for o in outcomes] == ["ok"] * 4 and all(o["result_digest"] for o in outcomes)
         assert hashed.verify().ok
+
+
+@pytest.mark.parametrize("durability", ["durable", "immediate", "background"])
+def test_an_amount_whose_repr_or_items_fail_is_refused_and_the_refusal_recorded(tmp_path, durability):
+    # Before, both raised the object's own error out of the guard: the tool did not run, but no decision was
+    # recorded, and the caller got a RuntimeError instead of the refusal.
+    policy = "version: 1\ndefault: deny\nrules:\n  - {id: small, tools: [pay], effect: allow, limits: {amount: {max: 9}}}\n"
+    ran = []
+    with make_hashed(tmp_path / ".hashed", policy=policy, durability=durability) as hashed:
+        pay = hashed.guard("pay")(lambda to, amount: ran.append(amount))
+        assert isinstance(pay("acct", _NoRepr()), Refusal)
+        assert isinstance(pay("acct", _NoItems(cents=900)), Refusal)
+        assert hashed.flush(timeout=10)
+        decisions = [r.body for r in hashed.ledger.records() if r.kind == "decision"]
+        assert hashed.verify().ok
+    assert ran == []
+    assert [d["effect"] for d in decisions] == ["deny", "deny"]
+    assert decisions[0]["reason"] == "amount=<_NoRepr object: its repr() failed> is not a number"
+    assert decisions[0]["args"] == {"to": "acct", "amount": "<_NoRepr object: its repr() failed>"}
+    assert decisions[1]["args"] == {"unrecorded": "the arguments could not be recorded"}

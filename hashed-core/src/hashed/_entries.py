@@ -18,6 +18,7 @@ from hashed._decisions import (
     kept_outcome_recipe,
     outcome_fields,
     outcome_recipe,
+    recorded_args,
 )
 from hashed.policy import PolicyEngine, Verdict
 from hashed.types import Decision, Effect, Outcome, ToolCall, new_decision
@@ -90,10 +91,15 @@ class DecisionEntry:
 
     @property
     def args(self) -> RecordedArgs:
-        """The arguments as the record keeps them (made once)."""
+        """The arguments as the record keeps them (made once).
+
+        A step that counts or asks has them already (`record_args`: arguments that cannot be read fail it
+        closed, since an approval is matched on their digest); any other decision is recorded even then, as the
+        writer records a recipe's (`recorded_args`).
+        """
         args = self._args
         if args is None:
-            args = self._args = record_args(self._call.args, self._paths)
+            args = self._args = recorded_args(self._call.args, self._paths, self.decision.tool)
         return args
 
     def fields(self) -> tuple[dict[str, Any], bool]:

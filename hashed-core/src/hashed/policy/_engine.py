@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hashed._args import shown
 from hashed.policy._conditions import Check, as_number, compile_when, is_missing, lookup, non_finite, numeric_names
 from hashed.policy._loader import policy_hash
 from hashed.policy._schema import ApprovalSpec, Policy, Rule
@@ -140,11 +141,11 @@ class _Compiled:
                 return Verdict(Effect.DENY, f"argument {name} is missing but the rule limits it", self.id)
             number = as_number(value)
             if number is None:
-                return Verdict(Effect.DENY, f"{name}={value!r} is not a number", self.id)
+                return Verdict(Effect.DENY, f"{name}={_short(value)} is not a number", self.id)
             if limit.max is not None and number > limit.max:
-                return Verdict(Effect.DENY, f"{name}={value!r} is over the limit of {limit.max:g}", self.id)
+                return Verdict(Effect.DENY, f"{name}={_short(value)} is over the limit of {limit.max:g}", self.id)
             if limit.min is not None and number < limit.min:
-                return Verdict(Effect.DENY, f"{name}={value!r} is under the minimum of {limit.min:g}", self.id)
+                return Verdict(Effect.DENY, f"{name}={_short(value)} is under the minimum of {limit.min:g}", self.id)
             if limit.window is not None:
                 # A sum window bounds what is spent: a negative amount counts as nothing, never as credit.
                 amount = max(number, 0.0)
@@ -167,7 +168,8 @@ class _Compiled:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    """An argument's repr for a reason: cut short, and a note if the object's own `__repr__` fails (`shown`)."""
+    text = shown(value, repr)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
