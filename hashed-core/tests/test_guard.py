@@ -499,7 +499,8 @@ def test_whatever_a_tool_returns_comes_back_and_its_outcome_is_recorded(tmp_path
 def test_an_amount_whose_repr_or_items_fail_is_refused_and_the_refusal_recorded(tmp_path, durability):
     # Before, both raised the object's own error out of the guard: the tool did not run, but no decision was
     # recorded, and the caller got a RuntimeError instead of the refusal.
-    policy = "version: 1\ndefault: deny\nrules:\n  - {id: small, tools: [pay], effect: allow, limits: {amount: {max: 9}}}\n"
+    rule = "{id: small, tools: [pay], effect: allow, limits: {amount: {max: 9}}}"
+    policy = f"version: 1\ndefault: deny\nrules:\n  - {rule}\n"
     ran = []
     with make_hashed(tmp_path / ".hashed", policy=policy, durability=durability) as hashed:
         pay = hashed.guard("pay")(lambda to, amount: ran.append(amount))
