@@ -140,7 +140,11 @@ Shipper = Annotated[Caller, Depends(_caller(kinds=_AGENT, registered=False))]
 
 
 async def _auth_rate_limit(request: Request, state: State) -> None:
-    """Per-IP limit on sign-up, log-in and agent registration (password and challenge guessing)."""
+    """Per-IP limit on sign-up and log-in (password guessing).
+
+    Not on agent registration: it needs a valid agent key, so it counts against that key like any other request,
+    and a fleet restarting behind one address is not throttled as one client.
+    """
     client = request.client.host if request.client else "unknown"
     s = state.settings
     wait = state.limiter.hit(f"ip:{client}", rate=s.auth_rate_per_ip, burst=s.auth_burst_per_ip)
@@ -154,5 +158,3 @@ async def _auth_rate_limit(request: Request, state: State) -> None:
 
 
 AuthRateLimit = Depends(_auth_rate_limit)
-# As a parameter after the caller's credentials: a request with a wrong key is 401 (what to fix), never 429.
-AuthRateLimited = Annotated[None, AuthRateLimit]

@@ -18,7 +18,7 @@ from hashed.errors import ChainBrokenError
 from hashed.protocol import GENESIS, ChainVerifier, registration_message
 from hashed_backend.credentials import iso, new_id, now_ns
 from hashed_backend.db.models import Agent, AgentKey, Challenge, Quarantine, Record
-from hashed_backend.deps import Admin, AuthRateLimited, State, Writer
+from hashed_backend.deps import Admin, State, Writer
 from hashed_backend.deps import AgentKey as AgentKeyCaller
 from hashed_backend.errors import ApiError
 from hashed_backend.schemas.agents import AgentOut, ChainOut, ChallengeIn, ChallengeOut, Gap, RegisterIn
@@ -48,7 +48,7 @@ async def _get(state: State, org_id: str, agent_id: str) -> Any:
 
 
 @router.post("/challenge", status_code=201, response_model=ChallengeOut)
-async def challenge(body: ChallengeIn, caller: AgentKeyCaller, _: AuthRateLimited, state: State) -> ChallengeOut:
+async def challenge(body: ChallengeIn, caller: AgentKeyCaller, state: State) -> ChallengeOut:
     """Step 1 of registration: a single-use challenge, valid for 5 minutes, bound to this name and key."""
     challenge_id, secret, expires = new_id("chl"), os.urandom(32).hex(), now_ns() + _CHALLENGE_NS
     async with state.db.write() as conn:
@@ -66,9 +66,7 @@ async def challenge(body: ChallengeIn, caller: AgentKeyCaller, _: AuthRateLimite
 
 
 @router.post("/register", status_code=201, response_model=AgentOut)
-async def register(
-    body: RegisterIn, caller: AgentKeyCaller, _: AuthRateLimited, state: State, response: Response
-) -> AgentOut:
+async def register(body: RegisterIn, caller: AgentKeyCaller, state: State, response: Response) -> AgentOut:
     """Step 2: the signature of `registration_message(challenge, name, public_key)` registers the agent.
 
     Registering the same name with the same key again answers 200 with the agent; a name or key that
