@@ -11,8 +11,10 @@ import contextlib
 import logging
 import os
 import sqlite3
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -296,3 +298,58 @@ def test_verify_refuses_a_record_that_reuses_a_nonce_even_signed(tmp_path, paral
     assert report.error is not None and report.error.sequence == copy and report.error.code == "nonce_reused"
     code, report_json = _verify(db)
     assert code == 1 and report_json["error"]["seq"] == copy and "nonce already used" in report_json["error"]["reason"]
+
+
+@contextlib.contextmanager
+def _journal_sealed_after(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Journal]]:
+    """A running agent with small journals after one call; once the body is done, a call that fills the journal."""
+    monkeypatch.setattr("hashed.ledger._appending._JOURNAL_CAPACITY", 4096)
+    with make_hashed(home) as hashed:
+        send = hashed.guard("transfer_money")(lambda to, amount: "sent")
+        send("acct-9", 500)
+        journal = hashed.ledger._journal
+        yield send, journal
+        send("acct-" + "9" * 4000, 7)  # does not fit: the journal is sealed, the call goes to a new one
+        assert hashed.ledger._journal is not journal
+        assert hashed.ledger.flush(10)
+
+
+def test_a_copy_planted_where_a_full_journal_ends_is_not_committed_when_it_is_sealed(tmp_path, monkeypatch, caplog):
+    # Sealing a full journal also reads the frames other threads appended while it sealed: a copy of one of the
+    # agent's frames written where the journal ends, into room the next call's frame does not fit, was read there
+    # and committed a second time.
+    caplog.set_level(logging.ERROR, "hashed.ledger")
+    home = tmp_path / ".hashed"
+    with _journal_sealed_after(home, monkeypatch) as (_, journal):
+        image = journal.path.read_bytes()
+        first = next(frame for _, frame in frames(image, 0, len(image)))
+        room = journal.size - journal.end
+        assert len(first) + 1 < room < 4000  # the copy fits; the next call's frame will not
+        os.pwrite(journal._fd, first + b"\n", journal.end)
+    nonces = _nonces(home)
+    assert len(nonces) == 4 and len(set(nonces)) == 4
+    assert "holds a copy of a record already committed" in caplog.text
+    assert _verify(home / "ledger.db")[0] == 0
+
+
+def test_frames_other_threads_appended_while_a_journal_was_sealed_are_committed(tmp_path, monkeypatch):
+    # What sealing reads past the journal's end for: a thread's append that lands after the sealing thread read the
+    # end and before it closed the file. Played here by writing one call's two frames past the end, as such an
+    # append leaves them; they are the agent's own and new, so they are committed, once.
+    home = tmp_path / ".hashed"
+    with _journal_sealed_after(home, monkeypatch) as (send, journal):
+        at = journal.end
+
+        def racing(frame: bytes) -> bool:
+            nonlocal at
+            at += os.pwrite(journal._fd, frame, at)
+            return True
+
+        journal.append = racing  # type: ignore[method-assign]
+        send("acct-9", 600)
+        del journal.append
+    with sqlite3.connect(home / "ledger.db") as conn:
+        bodies = [orjson.loads(body) for (body,) in conn.execute("SELECT body FROM records ORDER BY seq")]
+    assert [b.get("args", {}).get("amount") for b in bodies if b["kind"] == "decision"] == [500, 600, 7]
+    assert len({b["nonce"] for b in bodies}) == 6
+    assert _verify(home / "ledger.db")[0] == 0

@@ -94,6 +94,16 @@ class Journal:
         return self._last
 
     @property
+    def sealed_at(self) -> int:
+        """Once sealed, where the frames ended when sealing began: the frames after it came in while it sealed."""
+        return self._last
+
+    def holds(self, frame: bytes, before: int) -> bool:
+        """Whether these very bytes are in the journal before offset `before` (a frame copied from there)."""
+        view = self._view
+        return view is not None and view.find(frame, FIRST, before) >= 0
+
+    @property
     def retired(self) -> bool:
         """Sealed: no frame will be added; the writer deletes it once committed through `end`."""
         return self._sealed is not None

@@ -8,18 +8,24 @@ end.
 from __future__ import annotations
 
 import collections
+import contextlib
+import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 
 from hashed.errors import LedgerWriteError
+from hashed.ledger._db import Database
 from hashed.ledger._journal import FIRST, Journal
 from hashed.ledger._kick import Kick
 from hashed.ledger._mac import Macs
-from hashed.ledger._queued import ForgedFrameError, Queued, from_frame
+from hashed.ledger._queued import ForgedFrameError, Queued, Recipes, from_frame, log_text
+from hashed.ledger._replays import committed_nonces
 
 __all__ = ["MAX_QUEUE", "JournalFeed"]
 
+_log = logging.getLogger("hashed.ledger")
 MAX_QUEUE = 4096  # queued records before callers wait: bounds memory, and the garbage collector's work
 
 
@@ -31,6 +37,8 @@ class JournalFeed:
     _through: dict[Journal, int]  # how far each journal is committed
     _pull_lock: threading.Lock
     _mac: Callable[[], Macs]
+    _db: Database
+    _recipes: Recipes
     _kick: Kick
     broken: LedgerWriteError | None
 
@@ -57,9 +65,14 @@ class JournalFeed:
                 # Only up to where this process appended: past it, whoever wrote to the file, it was not us
                 for end, payload in journal.frames(journal.pulled, journal.end):
                     try:
-                        queue.append(from_frame(payload, mac, (journal, end)))
+                        item = from_frame(payload, mac, (journal, end))
                     except ForgedFrameError as exc:
                         exc.log(str(journal.path))
+                    else:
+                        if not (
+                            sealed and journal.pulled >= journal.sealed_at and self._copied(journal, item, payload)
+                        ):
+                            queue.append(item)
                     journal.pulled = end
                     if len(queue) >= limit:
                         break
@@ -68,6 +81,25 @@ class JournalFeed:
                 done += 1
             if done:
                 del self._sources[:done]
+
+    def _copied(self, journal: Journal, item: Queued, frame: bytes) -> bool:
+        """Whether a frame found past where `journal` ended when it was sealed is a copy of one of ours (logged).
+
+        Sealing reads the frames other threads appended while it closed the file; a copy of one of the agent's own
+        frames written there (its MAC holds) would be read too. Its original is in a journal this process still
+        holds (deleted only once committed), or committed (`_replays.py`). Rare: only then is the ledger read.
+        """
+        held = any(other.holds(frame, journal.pulled if other is journal else other.end) for other in self.journals)
+        if not held:
+            uri = f"{self._db.path.resolve().as_uri()}?mode=ro"
+            with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:  # not the locked one: no lock order
+                held = item.nonce in committed_nonces(conn, (item.ts,))
+        if held:
+            text = log_text(item, self._recipes)
+            _log.error(
+                "hashed: %s holds a copy of a record already committed; not committed again: %s", journal.path, text
+            )
+        return held
 
     def keep_up(self, timeout: float) -> None:
         """Journal mode: a caller that starts a new journal waits (up to `timeout`) for a writer two journals behind.

@@ -17,6 +17,7 @@ from hashed.errors import LedgerError
 from hashed.ledger._db import get_meta, set_meta
 from hashed.ledger._journal import dead_journals
 from hashed.ledger._queued import ForgedFrameError, Queued, from_frame, log_text
+from hashed.ledger._replays import committed_nonces
 from hashed.ledger._signer import seal_unsigned
 from hashed.ledger._state import LedgerState
 from hashed.ledger._txn import Txn
@@ -26,8 +27,6 @@ from hashed.protocol._record import GENESIS
 __all__ = ["Opening"]
 
 _log = logging.getLogger("hashed.ledger")
-_TIMES_BETWEEN = "SELECT seq, ts FROM records WHERE ts BETWEEN ? AND ?"
-_BODY = "SELECT body FROM records WHERE seq = ?"
 _HEAD = "SELECT seq, hash, key, kind FROM records ORDER BY seq DESC LIMIT 1"
 _HEAD_PROOF = (
     "SELECT r.seq, r.hash, r.key, r.mac, s.sig FROM records r LEFT JOIN signatures s ON s.seq = r.seq "
@@ -87,13 +86,8 @@ class Opening(LedgerState):
         times = {item.ts for _, item in out if item is not None}
         if not times:
             return out
-        # A copy has its original's time: only records of exactly those times can be originals. One pass over the
-        # times of the span (no index on them; this runs only after a crash), then the few bodies that match.
         with self._db.lock:
-            conn = self._db.conn
-            same = [seq for seq, ts in conn.execute(_TIMES_BETWEEN, (min(times), max(times))) if ts in times]
-            bodies = [conn.execute(_BODY, (seq,)).fetchone()[0] for seq in same]
-        used = {orjson.loads(body).get("nonce") for body in bodies}
+            used = committed_nonces(self._db.conn, times)
         for n, (end, item) in enumerate(out):
             if item is None:
                 continue
