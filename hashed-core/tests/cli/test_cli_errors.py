@@ -249,3 +249,18 @@ def test_verify_says_what_a_chain_cannot_show(project):
     assert "✓ 2 records verified (seq 1–2)" in result.output
     assert "cannot show records cut off after its head (a truncated tail)" in result.output
     assert "hashed agent show AGENT" in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["logs", "export", "--bundle", "out.bundle"], ["proof", "checkpoint"], ["proof", "cosign", "--witness", "x"]],
+    ids=["bundle", "checkpoint", "cosign"],
+)
+def test_commands_that_read_the_ledger_say_whether_it_is_missing_or_not_a_ledger(project, args):
+    # Before the agent's first call there is no ledger yet: "is not a ledger" sent people looking for damage.
+    result = runner.invoke(app, args)
+    assert "no ledger at" in _one_error(result, 2)
+    assert "first guarded call" in next(line for line in result.output.splitlines() if line.startswith("→"))
+    (project / "notes.db").write_text("not a database")
+    named = [*args, "--ledger", "notes.db"] if args[0] == "logs" else [*args[:2], "notes.db", *args[2:]]
+    assert "notes.db is not a ledger" in _one_error(runner.invoke(app, named), 2)

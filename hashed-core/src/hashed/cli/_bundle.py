@@ -16,9 +16,8 @@ import typer
 from rich.markup import escape
 
 from hashed.cli._output import EXIT_CHECK_FAILED, EXIT_NOTHING_CHECKED, EXIT_USAGE, console, err, fail, print_json
-from hashed.cli._project import project
+from hashed.cli._project import ledger_file
 from hashed.errors import HashedError, NoteError
-from hashed.ledger import is_ledger_file
 from hashed.ledger._bundle import write_ledger_bundle
 from hashed.protocol import (
     BUNDLE_FORMAT,
@@ -35,9 +34,7 @@ __all__ = ["export_bundle", "is_bundle_file", "verify_bundle_file"]
 
 def export_bundle(out: Path, ledger: Path | None) -> None:
     """Write the bundle of the project's ledger (or `ledger`) to `out`, atomically (`out.part`, then renamed)."""
-    path = ledger if ledger is not None else project().ledger_path
-    if not path.exists() or not is_ledger_file(path):
-        fail(f"{path} is not a ledger", code=EXIT_USAGE, hint="run where the agent runs, or pass --ledger PATH")
+    path = ledger_file(ledger)
     part = out.with_name(out.name + ".part")
     try:
         with part.open("wb") as handle:

@@ -13,9 +13,9 @@ import typer
 from rich.markup import escape
 
 from hashed.cli._output import EXIT_CHECK_FAILED, EXIT_NOTHING_CHECKED, EXIT_USAGE, console, err, fail
-from hashed.cli._project import project
+from hashed.cli._project import ledger_file
 from hashed.errors import HashedError, NoteError
-from hashed.ledger import is_ledger_file, read_ledger
+from hashed.ledger import read_ledger
 from hashed.ledger._checkpoints import latest_checkpoint, store_cosigned
 from hashed.ledger._db import Database
 from hashed.protocol import MemoryNodeStore, NoteVerifier, agent_origin, consistency_proof
@@ -42,9 +42,7 @@ def cosign(
     required: int | None = typer.Option(None, "--min", min=0, help="Fail unless this many cosigned (default: all)."),
 ) -> None:
     """Ask witnesses to cosign the latest checkpoint; store their cosignatures in the ledger (bundles carry them)."""
-    path = ledger if ledger is not None else project().ledger_path
-    if not path.exists() or not is_ledger_file(path):
-        fail(f"{path} is not a ledger", code=EXIT_USAGE, hint="pass .hashed/ledger.db, or run where the agent runs")
+    path = ledger_file(ledger)
     witnesses = [_witness(value) for value in witness]
     need = len(witnesses) if required is None else required
     db = Database(path)

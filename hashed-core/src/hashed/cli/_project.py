@@ -11,8 +11,9 @@ from pathlib import Path
 
 from hashed.cli._output import EXIT_SETUP, EXIT_USAGE, fail
 from hashed.config import HashedSettings
+from hashed.ledger import is_ledger_file
 
-__all__ = ["INIT_HINT", "project", "read_policy"]
+__all__ = ["INIT_HINT", "ledger_file", "project", "read_policy"]
 
 INIT_HINT = "run hashed init here (it keeps an existing key and adds what is missing), or set HASHED_HOME"
 
@@ -44,3 +45,18 @@ def read_policy(path: Path | None) -> tuple[Path, str]:
         return target, target.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read {target}: {exc}", code=code, hint="pass a readable YAML policy file")
+
+
+def ledger_file(path: Path | None) -> Path:
+    """The ledger named (else the project's); exits 2 saying whether it is missing or not a ledger at all."""
+    target = path if path is not None else project().ledger_path
+    if not target.exists():
+        hint = (
+            "check the path (a project's ledger is .hashed/ledger.db)"
+            if path is not None
+            else "the agent writes it at its first guarded call: run the agent here once, or pass the ledger's path"
+        )
+        fail(f"no ledger at {target}", code=EXIT_USAGE, hint=hint)
+    if not is_ledger_file(target):
+        fail(f"{target} is not a ledger", code=EXIT_USAGE, hint="pass .hashed/ledger.db, or run where the agent runs")
+    return target

@@ -14,9 +14,8 @@ import typer
 
 from hashed.cli._cosign import cosign
 from hashed.cli._output import EXIT_CHECK_FAILED, EXIT_USAGE, err, fail
-from hashed.cli._project import project
+from hashed.cli._project import ledger_file
 from hashed.errors import HashedError
-from hashed.ledger import is_ledger_file
 from hashed.ledger._checkpoints import latest_checkpoint
 from hashed.ledger._db import Database, SQLiteError
 from hashed.protocol import (
@@ -169,9 +168,7 @@ def checkpoint_(
     out: Path | None = typer.Option(None, "--out", help="Write it to this file (default: print it)."),
 ) -> None:
     """Print the latest checkpoint the agent signed over its ledger (periodically and at close): keep it."""
-    path = ledger if ledger is not None else project().ledger_path
-    if not is_ledger_file(path):
-        fail(f"{path} is not a ledger", code=EXIT_USAGE, hint="pass .hashed/ledger.db, or run where the agent runs")
+    path = ledger_file(ledger)
     db = Database(path, readonly=True)
     try:
         note = latest_checkpoint(db)
