@@ -6,10 +6,11 @@
    with and without filters, and deep in the keyset pagination. p50 and p99 latency.
 
     uv run python bench/backend_ingest.py [--workers 1 2] [--records 24000] [--rows 1000000] [--skip-query]
-    uv run python bench/backend_ingest.py --baseline DIR     # same-run A/B of ingest against another checkout
+    uv run python bench/backend_ingest.py --baseline DIR [DIR …]   # same-run A/B of ingest against other checkouts
 
 With `--baseline DIR` (e.g. `git archive <rev> | tar -x -C DIR`), two backends run side by side, this checkout's
-and DIR's code, and each run ships the same freshly made records to both, alternating which goes first. Besides
+and DIR's code, and each run ships the same freshly made records to both, alternating which goes first (several
+DIRs: one backend each, every run ships to all, the order rotating; one row per DIR). Besides
 records/s, it reports the backend's CPU time per record (its processes' user + system time), which a busy
 machine moves far less than throughput.
 
@@ -322,8 +323,9 @@ def main() -> None:
     parser.add_argument(
         "--baseline",
         type=Path,
-        help="a checkout of the code to compare with (e.g. `git archive <rev> | tar -x -C DIR`): ingest only, "
-        "both backends running, runs alternating between them on the same records",
+        nargs="+",
+        help="checkouts of the code to compare with (e.g. `git archive <rev> | tar -x -C DIR`): ingest only, "
+        "every backend running, runs alternating between them on the same records",
     )
     args = parser.parse_args()
     if args.baseline:
@@ -382,44 +384,63 @@ def main() -> None:
 
 
 def ab(args: argparse.Namespace) -> None:
-    """Same-run A/B of ingest throughput: this checkout against `--baseline`, alternating, same records."""
+    """Same-run A/B of ingest throughput: this checkout against each `--baseline`, alternating, same records.
+
+    With several baselines (e.g. the code before a change and a build without a feature), every run ships its
+    records to every backend, in an order that rotates (and reverses every other round), and one row per baseline
+    compares this checkout with it; "paired" is the median of the run-by-run ratios, which a machine whose load
+    drifts during the measurement moves less than the ratio of the medians.
+    """
     databases: list[tuple[str, str | None]] = [] if args.no_sqlite else [("sqlite", None)]
     if not args.no_postgres:
         databases.append(
             ("postgresql", os.environ.get("HASHED_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"))
         )
     print(
-        "| database | workers | this checkout (rec/s, median) | baseline (rec/s, median) | ratio "
-        "| backend CPU µs/record (this / baseline) | CPU ratio | runs (this / baseline) | CPU runs (this / baseline) |"
+        "| database | workers | baseline | this checkout (rec/s, median) | baseline (rec/s, median) | ratio (paired) "
+        "| backend CPU µs/record (this / baseline) | CPU ratio (paired) | runs (this / baseline) "
+        "| CPU runs (this / baseline) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    variants: list[tuple[str, Path | None]] = [("this", None)]
+    variants += [(f"{n}:{path.name}", path) for n, path in enumerate(args.baseline, 1)]
     for database, pg_base in databases:
         for workers in args.workers:
             with contextlib.ExitStack() as stack:
                 folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
                 urls = {}
-                for variant, src in (("this", None), ("baseline", args.baseline)):
+                for n, (variant, src) in enumerate(variants):
                     database_url = stack.enter_context(_fresh_pg(pg_base))
-                    urls[variant] = stack.enter_context(backend(folder / variant, database_url, workers, src))
-                rates: dict[str, list[float]] = {"this": [], "baseline": []}
-                cpu: dict[str, list[float]] = {"this": [], "baseline": []}
+                    urls[variant] = stack.enter_context(backend(folder / str(n), database_url, workers, src))
+                rates: dict[str, list[float]] = {variant: [] for variant, _ in variants}
+                cpu: dict[str, list[float]] = {variant: [] for variant, _ in variants}
                 for run in range(args.runs):
                     prepared = prepare(folder / f"records-{run}", args.agents, args.records // args.agents)
-                    order = ("this", "baseline") if run % 2 == 0 else ("baseline", "this")
-                    for variant in order:
+                    turn = run % len(variants)
+                    order = [variant for variant, _ in variants[turn:] + variants[:turn]]
+                    for variant in order if run // len(variants) % 2 == 0 else reversed(order):
                         before = cpu_seconds(urls[variant])
                         rate, _ = ingest(urls[variant], folder, args.agents, args.records // args.agents, prepared)
                         rates[variant].append(rate)
                         cpu[variant].append((cpu_seconds(urls[variant]) - before) / args.records * 1e6)
-                mine, base = statistics.median(rates["this"]), statistics.median(rates["baseline"])
-                mine_cpu, base_cpu = statistics.median(cpu["this"]), statistics.median(cpu["baseline"])
-                runs = " / ".join(", ".join(f"{r:,.0f}" for r in rates[v]) for v in ("this", "baseline"))
-                cpu_runs = " / ".join(", ".join(f"{c:.0f}" for c in cpu[v]) for v in ("this", "baseline"))
-                print(
-                    f"| {database} | {workers} | {mine:,.0f} | {base:,.0f} | {mine / base:.3f} "
-                    f"| {mine_cpu:.1f} / {base_cpu:.1f} | {mine_cpu / base_cpu:.3f} | {runs} | {cpu_runs} |",
-                    flush=True,
-                )
+                for variant, _ in variants[1:]:
+                    _ab_row(database, workers, variant, rates, cpu)
+
+
+def _ab_row(
+    database: str, workers: int, baseline: str, rates: dict[str, list[float]], cpu: dict[str, list[float]]
+) -> None:
+    mine, base = statistics.median(rates["this"]), statistics.median(rates[baseline])
+    mine_cpu, base_cpu = statistics.median(cpu["this"]), statistics.median(cpu[baseline])
+    paired = statistics.median(a / b for a, b in zip(rates["this"], rates[baseline], strict=True))
+    paired_cpu = statistics.median(a / b for a, b in zip(cpu["this"], cpu[baseline], strict=True))
+    runs = " / ".join(", ".join(f"{r:,.0f}" for r in rates[v]) for v in ("this", baseline))
+    cpu_runs = " / ".join(", ".join(f"{c:.0f}" for c in cpu[v]) for v in ("this", baseline))
+    print(
+        f"| {database} | {workers} | {baseline} | {mine:,.0f} | {base:,.0f} | {mine / base:.3f} ({paired:.3f}) "
+        f"| {mine_cpu:.1f} / {base_cpu:.1f} | {mine_cpu / base_cpu:.3f} ({paired_cpu:.3f}) | {runs} | {cpu_runs} |",
+        flush=True,
+    )
 
 
 @contextlib.contextmanager

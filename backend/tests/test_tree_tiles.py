@@ -28,7 +28,7 @@ from hashed.protocol import (
 from hashed_backend.db.models import Base, MerkleTile, Tree
 from hashed_backend.db.session import execute_all
 from hashed_backend.services.checkpoints import BackendSigner
-from hashed_backend.services.tree import SqlNodeStore, TreeState, plan_tree, tree_after
+from hashed_backend.services.tree import SqlNodeStore, TreeState, plan_ahead, plan_tree, tree_after
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -105,3 +105,64 @@ def test_a_batch_of_many_tiles_and_its_checkpoint_are_those_of_the_rfc6962_tree(
     assert row.note == sign_checkpoint(checkpoint, signer, signer.name)  # the core's note, byte for byte
     assert open_checkpoint(row.note, [signer.verifier]).checkpoint == checkpoint
     assert (row.size, row.compact, row.signed_ns) == (605, b"".join(expected.tree.hashes), 9)
+
+
+# Batches ending at, just before and just after tile boundaries (16 leaves, 256, 4,096) and powers of two, so that
+# a batch completes, fills or starts a tile at every tile level, carries through many levels at once (4,095 + 1)
+# or completes nothing above its first levels (where `_grow` stops walking up and keeps the old compact range).
+_BOUNDARY_SIZES = [1, 2, 15, 16, 17, 31, 32, 33, 255, 256, 257, 272, 511, 512, 513, 4095, 4096, 4097, 4111, 4112, 4400]
+
+
+def test_tiles_and_compact_range_at_and_around_tile_boundaries(engine):
+    leaves = [hashlib.sha256(str(i).encode()).digest() for i in range(_BOUNDARY_SIZES[-1])]
+    key = Identity.generate().public_key
+    expected = MemoryNodeStore()
+    state = None
+    size = 0
+    for end in _BOUNDARY_SIZES:
+        batch = leaves[size:end]
+        with engine.begin() as conn:
+            step = plan_tree(conn, "org", "agent", size, key, [{"hash": h.hex()} for h in batch], None, 0, state)
+            assert step is not None
+            state = tree_after(step, execute_all(conn, step.steps), "agent")
+        expected.extend(batch)
+        size = end
+        assert state is not None and state.size == size
+        assert state.compact == tuple(expected.tree.hashes)  # the compact range, largest subtree first
+        assert state.root() == expected.root()
+        for level, count in ((0, size), (1, size >> 4), (2, size >> 8), (3, size >> 12)):
+            if count % 16:  # the rightmost partial tile of each level is remembered, whole
+                tile_level = level * 4
+                first = count - count % 16
+                want = b"".join(expected.get_nodes([(tile_level, i) for i in range(first, count)]))
+                assert state.edges[level] == want
+            else:
+                assert level not in state.edges
+        with engine.connect() as conn:
+            store = SqlNodeStore(conn, "agent")
+            every = [(level, idx) for level in range(size.bit_length()) for idx in range(size >> level)]
+            assert store.get_nodes(every) == expected.get_nodes(every)
+            for old in sorted({1, max(1, size // 2), max(1, size - 1), size}):
+                assert consistency_proof(store, old, size) == consistency_proof(expected, old, size)
+                assert inclusion_proof(store, old - 1, size) == inclusion_proof(expected, old - 1, size)
+
+
+def test_a_tree_planned_ahead_is_the_one_planned_in_the_transaction(engine):
+    leaves = [hashlib.sha256(str(i).encode()).digest() for i in range(300)]
+    signer = BackendSigner(SigningKey(bytes(range(32))))
+    key = Identity.generate().public_key
+    records = [{"hash": h.hex()} for h in leaves]
+    with engine.begin() as conn:
+        first = plan_tree(conn, "org", "agent", 0, key, records[:17], signer, 5)
+        assert first is not None
+        state = tree_after(first, execute_all(conn, first.steps), "agent")
+    assert state is not None
+    # Not the tree at the batch's start (never seen, or another replica moved it since): planned in the transaction.
+    assert plan_ahead("org", "agent", 17, records[17:], signer, 6, None) is None
+    assert plan_ahead("org", "agent", 16, records[16:], signer, 6, state) is None
+    assert plan_ahead("org", "agent", 17, [], signer, 6, state) is None
+    ahead = plan_ahead("org", "agent", 17, records[17:], signer, 6, state)
+    with engine.begin() as conn:
+        inside = plan_tree(conn, "org", "agent", 17, key, records[17:], signer, 6, state)
+        read_back = plan_tree(conn, "org", "agent", 17, key, records[17:], signer, 6, None)
+    assert ahead is not None and ahead == inside == read_back  # the same statements, parameters and tree after

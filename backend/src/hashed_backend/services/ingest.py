@@ -54,7 +54,7 @@ from hashed_backend.errors import ApiError
 from hashed_backend.jsontext import json_text, storable_text
 from hashed_backend.services.checkpoints import BackendSigner
 from hashed_backend.services.record_fields import problem
-from hashed_backend.services.tree import TreeState, known, plan_tree, remember, tree_after
+from hashed_backend.services.tree import TreeState, TreeStep, known, plan_ahead, plan_tree, remember, tree_after
 
 __all__ = ["AgentChain", "Decided", "decide", "ingest", "refusal_code"]
 
@@ -401,8 +401,11 @@ async def _attempt(
         _quarantine_row(org_id, agent_id, signer, records[i], decided.results[i], received) for i in decided.refused
     ]
     state = known(db, agent_id)
+    ahead = plan_ahead(org_id, agent_id, chain.seq, rows, backend, received, state)  # off the writer thread
     try:
-        state = await db.run_write(_store, org_id, agent_id, chain, decided, rows, refused, received, backend, state)
+        state = await db.run_write(
+            _store, org_id, agent_id, chain, decided, rows, refused, received, backend, state, ahead
+        )
     except IntegrityError:
         raise _Again from None
     remember(db, agent_id, state)
@@ -428,10 +431,12 @@ def _store(
     received: int,
     backend: BackendSigner | None = None,
     state: TreeState | None = None,
+    ahead: TreeStep | None = None,
 ) -> TreeState | None:
     """The batch's one write transaction (on the database's writer thread): head, records, tree, keys, quarantine.
 
-    `state`: the agent's tree as this process last committed it; returns the tree after the batch.
+    `state`: the agent's tree as this process last committed it; returns the tree after the batch. `ahead`: the
+    tree's step, planned from `state` before the transaction (`plan_ahead`); None: planned here.
 
     The head moves only if it is still the one the batch was decided against. A batch of refusals alone leaves it
     where it was, through the same conditional UPDATE: if another request stored records since, the nonces `_load`
@@ -451,7 +456,11 @@ def _store(
     step = None
     if rows:  # stored before the head moves: a record stored meanwhile at the same seq fails the insert (retried)
         bulk_insert(conn, _RECORDS, rows)
-        step = plan_tree(conn, org_id, agent_id, chain.seq, chain.key, rows, backend, received, state)
+        step = (
+            ahead
+            if ahead is not None
+            else plan_tree(conn, org_id, agent_id, chain.seq, chain.key, rows, backend, received, state)
+        )
     counts = execute_all(conn, [(_MOVE_HEAD, move), *(step.steps if step else ())])  # one round trip (PostgreSQL)
     if counts[0] != 1:
         raise _Again

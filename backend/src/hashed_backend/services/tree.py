@@ -12,10 +12,17 @@ Each process remembers, per agent, the tree it last committed (`TreeState`: comp
 partial tile of each tile level), so a batch costs two statements in the write transaction, and no read: an
 UPDATE of `trees` and one multi-row upsert of the tiles it touched (one per 16 tiles), sent with the statement
 that moves the agent's head (one round trip on PostgreSQL, `execute_all`). A batch's new nodes are hashed level
-by level, each level's pairs in one pass (`_grow`): ≈ 0.7 µs per record, most of it SHA-256 itself. A tree at a
-given size is the same on every replica
-(the records' own), so a remembered one is only out of date when another replica moved the agent's head since:
-its size then differs from the head the batch extends, and the tree is read again.
+by level, each level's pairs in one pass, up to the first level where the batch completes none (`_grow`):
+≈ 0.6 µs per record, most of it SHA-256 itself. A tree at a given size is the same on every replica (the
+records' own), so a remembered one is only out of date when another replica moved the agent's head since: its
+size then differs from the head the batch extends, and the tree is read again.
+
+With a remembered tree, the step (hashing, the checkpoint's signature) is planned before the write transaction
+(`plan_ahead`), on the request's own thread: the writer thread then only runs its statements. On SQLite every
+write of the process waits for that thread, and pure Python there also waits for the GIL each time it resumes;
+planned inside, the step made each batch's write ≈ 2 ms longer for ≈ 0.4 ms of CPU (issue #22,
+docs/performance.md). The statements' guards (`trees.size`, the head) make a step planned from a tree
+that moved meanwhile fail with the head's UPDATE, and the batch is decided again.
 
 At each batch the backend signs a checkpoint of the new tree (`trees.note`; one Ed25519 signature per batch,
 ≈ 25 µs, against the batch's ≈ 100 record signatures verified before it). Proofs read the O(log n) tiles holding
@@ -29,6 +36,7 @@ database (retention archived its start) has no tree: its records are stored as b
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import weakref
 from collections.abc import Iterable, Sequence
@@ -48,6 +56,7 @@ __all__ = [
     "TreeState",
     "TreeStep",
     "known",
+    "plan_ahead",
     "plan_tree",
     "remember",
     "tree_after",
@@ -59,6 +68,7 @@ _TILES, _TREES = cast(Table, MerkleTile.__table__), cast(Table, Tree.__table__)
 _TILE_HEIGHT = 4  # a tile is a subtree 4 levels high: 16 hashes of its bottom level
 _WIDTH = 1 << _TILE_HEIGHT
 _HASH = 32
+_NODE = b"\x01"  # RFC 6962 interior node prefix (`hashed.protocol.hash_children`; tests check every node against it)
 _UPDATE_TREE = (
     update(_TREES)
     .where(_TREES.c.agent_id == bindparam("a"), _TREES.c.size == bindparam("old"))  # a guard: see `tree_after`
@@ -158,14 +168,46 @@ def plan_tree(
         state = _read(conn, agent_id, old_size, first_key)
         if state is None:
             return None
+    return _plan(org_id, agent_id, state, records, signer, now)
+
+
+def plan_ahead(
+    org_id: str,
+    agent_id: str,
+    old_size: int,
+    records: Sequence[dict[str, Any]],
+    signer: BackendSigner | None,
+    now: int,
+    state: TreeState | None,
+) -> TreeStep | None:
+    """`plan_tree` before the write transaction, from the tree this process remembers; None: plan it in there.
+
+    The step is the same as `plan_tree`'s, and holds only where the tree is still at `old_size` when it runs (the
+    `trees` UPDATE's guard, with the head's): so the hashing and the signature, pure Python holding the GIL, are
+    not done on the writer thread, whose transaction every other write waits for (issue #22: there they cost
+    ingest on SQLite far more than their CPU time).
+    """
+    if not records or state is None or state.size != old_size:
+        return None
+    return _plan(org_id, agent_id, state, records, signer, now)
+
+
+def _plan(
+    org_id: str,
+    agent_id: str,
+    state: TreeState,
+    records: Sequence[dict[str, Any]],
+    signer: BackendSigner | None,
+    now: int,
+) -> TreeStep | None:
     grown = _grow(state, _leaves(records))
     if grown is None:  # pragma: no cover - tiles grow with the tree, in one transaction
-        _log.error("agent %s: its tiles do not match its tree at size %d; it is left as it is", agent_id, old_size)
+        _log.error("agent %s: its tiles do not match its tree at size %d; it is left as it is", agent_id, state.size)
         return None
     after, tiles = grown
     note = None if signer is None else signer.sign_checkpoint(Checkpoint(after.origin, after.size, after.root()))
     compact = b"".join(after.compact)
-    row = {"a": agent_id, "old": old_size, "new_size": after.size, "compact": compact, "note": note, "at": now}
+    row = {"a": agent_id, "old": state.size, "new_size": after.size, "compact": compact, "note": note, "at": now}
     write: Step = (
         (_INSERT_TREE, {**row, "org": org_id, "origin": state.origin}) if state.size == 0 else (_UPDATE_TREE, row)
     )
@@ -229,20 +271,28 @@ def _grow(state: TreeState, leaves: bytes) -> tuple[TreeState, dict[tuple[int, i
 
     Level by level rather than leaf by leaf (`CompactRange.append`): the nodes a batch completes at level L + 1
     are the pairs of those it completes at level L, with the compact range's node at L as the first left
-    sibling when the batch starts on a right child. One list comprehension of hashes per level, no per-leaf
-    bookkeeping. None if a partial tile the tree needs is missing from `state.edges`.
+    sibling when the batch starts on a right child. Each level's new nodes are one blob, hashed pair by pair
+    in one list comprehension (RFC 6962 `hash_children` inline, a slice and one concatenation per node), and the
+    first level where the batch completes no node ends the walk: every larger subtree of the compact range is
+    the old one (a batch of 100 on a tree of 200,000 walks 8 levels, not 18). Together ≈ 17 % less time than
+    node lists through `hash_children` and every level. None if a partial tile the tree needs is missing from
+    `state.edges`.
     """
     old, size = state.size, state.size + len(leaves) // _HASH
-    nodes = [leaves[i : i + _HASH] for i in range(0, len(leaves), _HASH)]
+    nodes = leaves  # the level's new nodes (indexes first … end - 1), concatenated
     compact: list[bytes] = []  # smallest subtree first
     tiles: dict[tuple[int, int], bytes] = {}
     edges = dict(state.edges)
+    sha256, pair = hashlib.sha256, 2 * _HASH
     for level in range(size.bit_length()):
         first, end = old >> level, size >> level  # the level's new nodes: indexes first … end - 1
+        if first == end:  # none from here up: the compact range's larger subtrees are the old ones
+            compact.extend(reversed(state.compact[: first.bit_count()]))
+            break
         tile_level, rise = divmod(level, _TILE_HEIGHT)
-        if not rise and end > first:
+        if not rise:
             held = first % _WIDTH
-            blob = (edges.get(tile_level, b"") if held else b"") + (leaves if level == 0 else b"".join(nodes))
+            blob = (edges.get(tile_level, b"") + nodes) if held else nodes
             if len(blob) != (end - first + held) * _HASH:
                 return None
             for at in range(0, len(blob), _WIDTH * _HASH):
@@ -252,10 +302,10 @@ def _grow(state: TreeState, leaves: bytes) -> tuple[TreeState, dict[tuple[int, i
             else:
                 edges.pop(tile_level, None)
         if first & 1:  # the batch starts on a right child: its left sibling is in the compact range
-            nodes.insert(0, state.compact[(old >> (level + 1)).bit_count()])
+            nodes = state.compact[(old >> (level + 1)).bit_count()] + nodes
         if end & 1:
-            compact.append(nodes[-1])
-        nodes = list(map(hash_children, nodes[0::2], nodes[1::2]))
+            compact.append(nodes[-_HASH:])
+        nodes = b"".join([sha256(_NODE + nodes[at : at + pair]).digest() for at in range(0, len(nodes) - _HASH, pair)])
     return TreeState(size, tuple(reversed(compact)), state.origin, edges), tiles
 
 
