@@ -332,10 +332,18 @@ def test_a_copy_planted_where_a_full_journal_ends_is_not_committed_when_it_is_se
     assert _verify(home / "ledger.db")[0] == 0
 
 
-def test_frames_other_threads_appended_while_a_journal_was_sealed_are_committed(tmp_path, monkeypatch):
+@pytest.mark.parametrize("ledger_readable", [True, False], ids=["ledger-read", "ledger-unreadable"])
+def test_frames_other_threads_appended_while_a_journal_was_sealed_are_committed(tmp_path, monkeypatch, ledger_readable):
     # What sealing reads past the journal's end for: a thread's append that lands after the sealing thread read the
     # end and before it closed the file. Played here by writing one call's two frames past the end, as such an
-    # append leaves them; they are the agent's own and new, so they are committed, once.
+    # append leaves them; they are the agent's own and new, so they are committed, once. If the ledger cannot be
+    # read to look for an original, they are committed too (and the writer goes on).
+    if not ledger_readable:
+
+        def unreadable(conn: sqlite3.Connection, times: object) -> set[str]:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr("hashed.ledger._journal_feed.committed_nonces", unreadable)
     home = tmp_path / ".hashed"
     with _journal_sealed_after(home, monkeypatch) as (send, journal):
         at = journal.end

@@ -92,8 +92,13 @@ class JournalFeed:
         held = any(other.holds(frame, journal.pulled if other is journal else other.end) for other in self.journals)
         if not held:
             uri = f"{self._db.path.resolve().as_uri()}?mode=ro"
-            with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:  # not the locked one: no lock order
-                held = item.nonce in committed_nonces(conn, (item.ts,))
+            try:
+                with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:  # not the locked one: no lock order
+                    held = item.nonce in committed_nonces(conn, (item.ts,))
+            except sqlite3.Error as exc:  # committing it goes through the writer's own error handling
+                _log.warning(
+                    "hashed: could not look for %s's original in the ledger (%s); committing it", item.nonce, exc
+                )
         if held:
             text = log_text(item, self._recipes)
             _log.error(
