@@ -454,3 +454,31 @@ def test_background_records_whose_signatures_a_crash_lost_are_signed_when_the_le
     with make_hashed(home) as again:
         report = again.verify()
         assert report.ok and report.count == 100 and report.unsigned == 0
+
+
+def test_a_writer_thread_that_fails_unexpectedly_refuses_the_next_calls_and_the_next_start_loses_none(
+    tmp_path, monkeypatch, caplog
+):
+    # A bug in the writer's thread killed it silently: calls went on being journaled with nothing committing them,
+    # and flush() or a read waited for nothing. Now it is an error callers see (refused, as a write failure is).
+    home = tmp_path / ".hashed"
+    hashed = make_hashed(home, raise_internal_errors=False)
+    ran = []
+    send = hashed.guard("send_email")(lambda to: ran.append(to) or "sent")
+    send("a@example.com")
+
+    def a_bug(self: Writer, batch: object) -> None:
+        raise RuntimeError("a bug in the writer")
+
+    monkeypatch.setattr(Writer, "_write", a_bug)
+    caplog.set_level(logging.CRITICAL, "hashed.ledger")
+    send("b@example.com")  # journaled before the writer looks
+    assert not hashed.flush(timeout=5)
+    with pytest.raises(LedgerWriteError, match="writer thread stopped .*RuntimeError: a bug in the writer"):
+        send("c@example.com")
+    assert ran == ["a@example.com", "b@example.com"] and "writer thread stopped" in caplog.text
+    monkeypatch.undo()
+    hashed.close(timeout=1)
+    with make_hashed(home) as again:  # the journal is committed by the next start
+        decisions = [r.body["args"]["to"] for r in again.ledger.records() if r.kind == "decision"]
+        assert decisions == ["a@example.com", "b@example.com"] and again.verify().ok

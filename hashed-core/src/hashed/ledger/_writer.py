@@ -197,6 +197,21 @@ class Writer(GroupCommit):
         self._kick.set()
 
     def _loop(self) -> None:
+        """The thread: `_steps` until closed. If it fails unexpectedly (a bug), say so and refuse what needs it.
+
+        Otherwise a dead writer would be silent: callers journal on, `flush()` and reads wait for nothing. Journaled
+        records stay in the journal and are committed by the next start.
+        """
+        try:
+            self._steps()
+        except Exception as exc:  # noqa: BLE001 - any failure: said loudly, and callers are refused (`broken`)
+            self.broken = LedgerWriteError(
+                f"the ledger's writer thread stopped ({type(exc).__name__}: {exc}); records made from now on wait in "
+                "the journal (durable mode) or are lost (background mode): restart the process, and report this bug"
+            )
+            _log.critical("hashed: %s", self.broken, exc_info=True)
+
+    def _steps(self) -> None:
         while True:
             if self._to_sign:  # stored by the next commit, or alone below
                 self._busy = 1
