@@ -23,12 +23,12 @@ from sqlalchemy import Connection, insert, select
 from hashed.errors import NoteError
 from hashed.protocol import (
     Checkpoint,
-    NoteSignature,
     NoteVerifier,
     SignedCheckpoint,
     format_note,
     open_checkpoint,
     root_at,
+    sign_checkpoint,
     sign_note_text,
 )
 from hashed_backend.db.models import AgentKey, CheckpointNote, Tree
@@ -45,15 +45,13 @@ MAX_NOTE = 16_384
 class BackendSigner:
     """The backend key as a note signer (`hashed.protocol.SigningIdentity`), with its key name.
 
-    Its name, and the key ID every signature line carries, are worked out once: the process signs a checkpoint
-    per ingested batch.
+    Its name is worked out once: the process signs a checkpoint per ingested batch.
     """
 
     def __init__(self, key: nacl.signing.SigningKey) -> None:
         self.key = key
         self.public_key = key.verify_key.encode().hex()
         self.name = BACKEND_KEY_PREFIX + self.public_key  # the key name its checkpoint signatures carry
-        self._key_id = self.verifier.key_id
 
     @property
     def verifier(self) -> NoteVerifier:
@@ -65,12 +63,8 @@ class BackendSigner:
         return self.key.sign(message).signature
 
     def sign_checkpoint(self, checkpoint: Checkpoint) -> str:
-        """The note `hashed.protocol.sign_checkpoint(checkpoint, self, self.name)` makes, a few µs sooner.
-
-        What depends on the key alone (its name checked, its ID hashed) is not done again for every batch.
-        """
-        text = checkpoint.text
-        return format_note(text, [NoteSignature(self.name, self._key_id, self.sign(text.encode()))])
+        """The checkpoint as a note signed by the backend key, under its key name."""
+        return sign_checkpoint(checkpoint, self, self.name)
 
 
 def _text(note: str) -> Checkpoint:

@@ -162,13 +162,9 @@ def plan_tree(
     (`known`); read from the database if it is not at `old_size` (another replica moved it since, or this process
     never saw it). None: the agent has no tree, or it is left as it is.
     """
-    if not records:
-        return None
-    if state is None or state.size != old_size:
+    if records and (state is None or state.size != old_size):
         state = _read(conn, agent_id, old_size, first_key)
-        if state is None:
-            return None
-    return _plan(org_id, agent_id, state, records, signer, now)
+    return plan_ahead(org_id, agent_id, old_size, records, signer, now, state)
 
 
 def plan_ahead(
@@ -180,26 +176,15 @@ def plan_ahead(
     now: int,
     state: TreeState | None,
 ) -> TreeStep | None:
-    """`plan_tree` before the write transaction, from the tree this process remembers; None: plan it in there.
+    """`plan_tree` from `state` alone, before the write transaction; None: no tree at `old_size` to plan from.
 
-    The step is the same as `plan_tree`'s, and holds only where the tree is still at `old_size` when it runs (the
-    `trees` UPDATE's guard, with the head's): so the hashing and the signature, pure Python holding the GIL, are
-    not done on the writer thread, whose transaction every other write waits for (issue #22: there they cost
-    ingest on SQLite far more than their CPU time).
+    `plan_tree` ends here once it has the tree. The step holds only where the tree is still at `old_size` when it
+    runs (the `trees` UPDATE's guard, with the head's): so the hashing and the signature, pure Python holding the
+    GIL, are not done on the writer thread, whose transaction every other write waits for (issue #22: there they
+    cost ingest on SQLite far more than their CPU time).
     """
     if not records or state is None or state.size != old_size:
         return None
-    return _plan(org_id, agent_id, state, records, signer, now)
-
-
-def _plan(
-    org_id: str,
-    agent_id: str,
-    state: TreeState,
-    records: Sequence[dict[str, Any]],
-    signer: BackendSigner | None,
-    now: int,
-) -> TreeStep | None:
     grown = _grow(state, _leaves(records))
     if grown is None:  # pragma: no cover - tiles grow with the tree, in one transaction
         _log.error("agent %s: its tiles do not match its tree at size %d; it is left as it is", agent_id, state.size)

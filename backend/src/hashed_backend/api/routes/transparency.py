@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import Connection, select
 from starlette.responses import Response
 
-from hashed.protocol import Checkpoint, consistency_proof, inclusion_proof, root_at, sign_checkpoint
+from hashed.protocol import Checkpoint, consistency_proof, inclusion_proof, root_at
 from hashed_backend.credentials import iso, now_ns
 from hashed_backend.db.models import Agent, CheckpointNote, Record, Tree
 from hashed_backend.deps import AdminOrAgent, Caller, State
@@ -82,7 +82,7 @@ def _note_at(conn: Connection, signer: BackendSigner, tree: Any, size: int, root
         return str(cosigned)
     if size == tree.size and tree.note is not None:
         return str(tree.note)
-    return sign_checkpoint(Checkpoint(tree.origin, size, root), signer, signer.name)
+    return signer.sign_checkpoint(Checkpoint(tree.origin, size, root))
 
 
 def _agent_checkpoint(row: Any) -> AgentCheckpoint:
