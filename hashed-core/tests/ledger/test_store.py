@@ -456,6 +456,35 @@ def test_background_records_whose_signatures_a_crash_lost_are_signed_when_the_le
         assert report.ok and report.count == 100 and report.unsigned == 0
 
 
+def test_after_the_writer_thread_dies_a_background_ledger_left_open_logs_each_record_at_once(
+    tmp_path, monkeypatch, caplog
+):
+    # With `ledger_on_error = "open"` calls run on once the writer has died; their records were queued in memory
+    # for a thread that would never take them: the queue grew with every call until the process ended.
+    hashed = make_hashed(tmp_path / ".hashed", durability="background", ledger_on_error="open")
+    send = hashed.guard("send_email")(lambda to: "sent")
+    send("a@example.com")
+    assert hashed.flush(timeout=10)
+
+    def a_bug(self: Writer, batch: object) -> None:
+        raise RuntimeError("a bug in the writer")
+
+    monkeypatch.setattr(Writer, "_write", a_bug)
+    caplog.set_level(logging.ERROR, "hashed.ledger")
+    send("b@example.com")
+    assert not hashed.flush(timeout=5)  # the writer took b's records and died
+    writer = hashed.ledger._writer
+    assert writer.broken is not None
+    held = writer.queued  # b's records, which the writer held when it died (logged when the ledger closes)
+    for n in range(300):
+        assert send(f"late-{n}@example.com") == "sent"
+    assert writer.queued == held <= 2  # nothing more held for a thread that is gone
+    logged = [r.getMessage() for r in caplog.records if "writer thread has stopped" in r.getMessage()]
+    assert len(logged) == 600 and all("send_email" in line for line in logged)  # a decision and an outcome each
+    assert any("late-299@example.com" in line for line in logged)
+    hashed.close(timeout=1)
+
+
 def test_a_writer_thread_that_fails_unexpectedly_refuses_the_next_calls_and_the_next_start_loses_none(
     tmp_path, monkeypatch, caplog
 ):

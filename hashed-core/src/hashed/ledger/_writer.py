@@ -115,7 +115,14 @@ class Writer(GroupCommit):
         self._thread.start()
 
     def put(self, item: Queued) -> None:
-        """Queue one record (the caller's whole cost in background mode)."""
+        """Queue one record (the caller's whole cost in background mode).
+
+        Once the thread has died (`broken`, callers let through by `on_write_error="open"`), nothing would ever take
+        the record: it goes to the error log now rather than into a queue that grows until the process ends.
+        """
+        if self.broken is not None and not self._thread.is_alive():
+            log_lost(item, "the ledger's writer thread has stopped", self._recipes)
+            return
         if item.usage:
             with self._usage_lock:
                 for scope, amount in item.usage:
