@@ -18,6 +18,22 @@ from hashed.testing.contract import AdapterContract, HarnessRun
 from hashed_crewai import guard_tool, instrument, uninstrument
 
 
+class SelfRunning(BaseTool):
+    """A user's tool class that runs its body itself: its `run` overrides CrewAI's `BaseTool.run`."""
+
+    inner: Any
+
+    def _run(self, **kwargs: Any) -> Any:
+        return self.inner.func(**kwargs)
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(**kwargs)
+
+    @classmethod
+    def of(cls, tool: BaseTool) -> SelfRunning:
+        return cls(name=tool.name, description=tool.description, args_schema=tool.args_schema, inner=tool)
+
+
 class CrewAIHarness:
     framework = "crewai"
 
@@ -26,7 +42,11 @@ class CrewAIHarness:
         self.kit = kit
 
     def _tools(
-        self, run: HarnessRun, hashed: Hashed | None, tool_raises: BaseException | None = None
+        self,
+        run: HarnessRun,
+        hashed: Hashed | None,
+        tool_raises: BaseException | None = None,
+        overriding: bool = False,
     ) -> dict[str, Any]:
         def body(**kwargs: Any) -> str:
             run.executed.append(kwargs)
@@ -63,6 +83,8 @@ class CrewAIHarness:
         tools: dict[str, BaseTool] = {t.name: t for t in (transfer_money, delete_file, run_query, write_file, relay)}
         if hashed is not None:
             tools = {name: guard_tool(t, hashed) for name, t in tools.items()}
+        if overriding:
+            tools = {name: SelfRunning.of(t) for name, t in tools.items()}
         return tools
 
     def _kickoff(
@@ -73,9 +95,10 @@ class CrewAIHarness:
         installed: bool = False,
         tool_raises: BaseException | None = None,
         concurrently: bool = False,
+        overriding: bool = False,
     ) -> HarnessRun:
         run = HarnessRun()
-        tools = list(self._tools(run, None if installed else hashed, tool_raises).values())
+        tools = list(self._tools(run, None if installed else hashed, tool_raises, overriding).values())
         if concurrently and self.path == "react":  # ReAct asks for one call per turn: concurrent tasks instead
             llms = [self.kit.script(self.path, [call]) for call in calls]
         else:
@@ -119,6 +142,13 @@ class CrewAIHarness:
 
     def run_parallel(self, hashed: Hashed, calls: list[tuple[str, dict[str, Any]]]) -> HarnessRun:
         return self._kickoff(hashed, calls, concurrently=True)
+
+    def run_overriding(self, hashed: Hashed, tool: str, args: dict[str, Any]) -> HarnessRun:
+        instrument(hashed)
+        try:
+            return self._kickoff(hashed, [(tool, args)], installed=True, overriding=True)
+        finally:
+            uninstrument()
 
     def run_single_input(self, hashed: Hashed, tool: str, value: str) -> HarnessRun:
         run = HarnessRun()

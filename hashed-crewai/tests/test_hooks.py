@@ -406,3 +406,140 @@ def test_a_standalone_agent_is_guarded(guarded, toolbox, kit, path):
     ]
     assert {(d.body["run_id"], d.body["parent_id"]) for d in decisions} == {(None, None)}  # no crew, no task
     kit.assert_verifies(guarded)
+
+
+class PathInput(BaseModel):
+    path: str
+    encoding: str = "utf-8"
+
+
+class LoggedDelete(BaseTool):
+    """A user's tool class that overrides `run` itself (to log each run) and calls its body directly."""
+
+    name: str = "delete_file"
+    description: str = "Delete a file."
+    args_schema: type[BaseModel] = PathInput
+    ran: list[str] = Field(default_factory=list)
+
+    def _run(self, path: str, encoding: str = "utf-8") -> str:
+        self.ran.append(path)
+        return "deleted"
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(*args, **kwargs)
+
+    async def arun(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(*args, **kwargs)
+
+
+class LoggedRead(BaseTool):
+    """A user's tool class whose `run` and `arun` go on to `BaseTool`'s through super(): one run, decided once."""
+
+    name: str = "read_file"
+    description: str = "Read a file."
+    args_schema: type[BaseModel] = PathInput
+    ran: list[str] = Field(default_factory=list)
+
+    def _run(self, path: str, encoding: str = "utf-8") -> str:
+        self.ran.append(path)
+        return f"read {path}"
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        return super().run(*args, **kwargs)
+
+    async def _arun(self, path: str, encoding: str = "utf-8") -> str:
+        return self._run(path, encoding)
+
+    async def arun(self, *args: Any, **kwargs: Any) -> Any:
+        return await super().arun(*args, **kwargs)
+
+
+def test_a_tool_class_that_overrides_run_is_decided_wherever_it_runs(guarded, kit, path):
+    # Its override ran the body past the wrapper of BaseTool.run: called from another tool's body, or directly,
+    # a denied delete_file ran, with no record at all. The model's own call was blocked by the hook.
+    deleter = LoggedDelete()
+
+    @tool("transfer_money")
+    def relay(to: str, amount: float) -> str:
+        """Send money."""
+        return deleter.run(path="/srv/data")
+
+    llm = kit.script(path, [("delete_file", {"path": "/etc"})], [("transfer_money", {"to": "acct-9", "amount": 5})])
+    kit.crew(llm, [deleter, relay]).kickoff()
+    assert deleter.run(path="/direct") == "delete_file denied by policy (rule no-delete): Agents never delete files."
+    assert deleter.ran == []
+    assert llm.results() == [
+        "delete_file denied by policy (rule no-delete): Agents never delete files.",
+        "delete_file denied by policy (rule no-delete): Agents never delete files.",
+    ]
+    assert kit.decisions(guarded) == [
+        ("delete_file", "deny"),
+        ("transfer_money", "allow"),
+        ("delete_file", "deny"),
+        ("delete_file", "deny"),
+    ]
+    kit.assert_verifies(guarded)
+
+
+def test_an_override_that_goes_on_through_super_is_decided_once_per_run(guarded, kit, path):
+    # read_file's rule allows the agent two calls an hour: decided twice per run, the second would be refused
+    reader = LoggedRead()
+    llm = kit.script(path, *([("read_file", {"path": p})] for p in ("/a", "/b", "/c")))
+    kit.crew(llm, [reader]).kickoff()
+    assert reader.ran == ["/a", "/b"]
+    assert llm.results()[:2] == ["read /a", "read /b"]
+    assert llm.results()[2].startswith("read_file denied by policy (rule reads): rate limit reached")
+    assert [(r.kind, r.body["tool"], r.body.get("effect")) for r in kit.records(guarded)] == [
+        ("decision", "read_file", "allow"),
+        ("outcome", "read_file", None),
+        ("decision", "read_file", "allow"),
+        ("outcome", "read_file", None),
+        ("decision", "read_file", "deny"),
+    ]
+    kit.assert_verifies(guarded)
+
+
+class SyncReader(LoggedRead):
+    """Its `arun` calls its own `run`: still one run, decided once."""
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        return super().run(*args, **kwargs)
+
+    async def arun(self, *args: Any, **kwargs: Any) -> Any:
+        return self.run(*args, **kwargs)
+
+
+async def test_an_overriding_arun_is_decided_where_it_runs(guarded, kit):
+    deleter, reader, sync_reader = LoggedDelete(), LoggedRead(), SyncReader()
+    assert (await deleter.arun(path="/x")).startswith("delete_file denied by policy")
+    assert await reader.arun(path="/a") == "read /a"
+    assert await sync_reader.arun(path="/b") == "read /b"
+    assert (await reader.arun(path="/c")).startswith("read_file denied by policy (rule reads)")
+    assert (deleter.ran, reader.ran, sync_reader.ran) == ([], ["/a"], ["/b"])
+    assert kit.decisions(guarded) == [
+        ("delete_file", "deny"),
+        ("read_file", "allow"),
+        ("read_file", "allow"),
+        ("read_file", "deny"),
+    ]
+    kit.assert_verifies(guarded)
+
+
+def test_a_tool_class_made_after_instrument_that_overrides_run_is_decided_too(guarded, kit):
+    # LoggedDelete above was made before instrument() (found then); this one after (wrapped as it is made)
+    ran = []
+
+    class Shred(BaseTool):
+        name: str = "delete_file"
+        description: str = "Shred a file."
+        args_schema: type[BaseModel] = PathInput
+
+        def _run(self, path: str, encoding: str = "utf-8") -> str:
+            ran.append(path)
+            return "shredded"
+
+        def run(self, *args: Any, **kwargs: Any) -> Any:
+            return self._run(*args, **kwargs)
+
+    assert Shred().run(path="/x") == "delete_file denied by policy (rule no-delete): Agents never delete files."
+    assert ran == [] and kit.decisions(guarded) == [("delete_file", "deny")]

@@ -15,6 +15,7 @@ from langchain_core.messages import AnyMessage, ToolMessage
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.graph import END, START, StateGraph
+from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 import hashed_langchain
@@ -199,21 +200,72 @@ def test_a_glob_that_matches_nothing_stops_the_agent_at_start(tmp_path):
         make_hashed(tmp_path / ".hashed", policy='rules: [{id: r, tools: ["delete_["], effect: deny}]')
 
 
-def test_a_tool_class_that_overrides_run_is_named_loudly(hashed):
-    HashedMiddleware(hashed)  # the hook is in place from here on
-    with pytest.warns(RuntimeWarning, match=r"SelfRunning overrides run, so Hashed cannot guard"):
+class _PathInput(BaseModel):
+    path: str
 
-        class SelfRunning(BaseTool):
-            name: str = "self_running"
-            description: str = "Runs itself."
 
-            def run(self, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
-                return "ran unguarded"
+class SelfRunning(BaseTool):
+    """A user's tool class whose `run` and `arun` skip LangChain's own (to log each run, say)."""
 
-            def _run(self, *args: Any, **kwargs: Any) -> Any:
-                return "ran"
+    name: str = "write_file"
+    description: str = "Write a file."
+    args_schema: type[BaseModel] = _PathInput
+    ran: list[str] = Field(default_factory=list)
 
-    assert isinstance(SelfRunning(), BaseTool)
+    def run(self, tool_input: Any, *args: Any, tool_call_id: str | None = None, **kwargs: Any) -> Any:
+        out = self._run(**tool_input)  # as LangChain's run answers a model's tool call: with a ToolMessage
+        return out if tool_call_id is None else ToolMessage(out, tool_call_id=tool_call_id, name=self.name)
+
+    async def arun(self, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.run(tool_input, *args, **kwargs)
+
+    def _run(self, path: str) -> str:
+        self.ran.append(path)
+        return "written"
+
+
+class PassingOn(SelfRunning):
+    """An override that goes on to LangChain's own run through super(): one run, decided once."""
+
+    def run(self, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
+        return BaseTool.run(self, tool_input, *args, **kwargs)
+
+    async def arun(self, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
+        return await BaseTool.arun(self, tool_input, *args, **kwargs)
+
+
+def test_a_tool_class_that_overrides_run_is_decided_where_it_runs(hashed, kit):
+    # Its run skipped LangChain's, where Hashed decides: an agent's call that policy denies ran (a warning said so)
+    HashedMiddleware(hashed)  # the wrapper is in place from here on; SelfRunning was made before (found then)
+    tool = SelfRunning()
+    model = kit.script([("write_file", {"path": "/etc/passwd"}), ("write_file", {"path": "/tmp/a"})])
+    create_agent(model, [tool], middleware=[HashedMiddleware(hashed)]).invoke({"messages": [("user", "go")]})
+    assert tool.ran == ["/tmp/a"]
+    assert model.saw()["c0"].startswith("write_file denied by policy (rule no-etc)")
+    assert model.saw()["c1"] == "written"
+    assert [d[:2] for d in _decisions(hashed)] == [("write_file", "deny"), ("write_file", "allow")]
+    assert hashed.verify().ok
+
+
+async def test_an_override_made_after_the_wrapper_is_decided_once_per_run_sync_and_async(hashed, kit):
+    hashed_langchain.instrument(hashed)
+
+    class Late(PassingOn):  # made after instrument(): wrapped as it is made
+        def run(self, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
+            return super().run(tool_input, *args, **kwargs)
+
+    tool, plain = Late(), SelfRunning()
+    assert tool.invoke({"path": "/tmp/a"}) == "written"
+    assert await tool.ainvoke({"path": "/tmp/b"}) == "written"
+    assert await plain.ainvoke({"path": "/tmp/c"}) == "written"  # its arun calls its own run: the same run
+    with pytest.raises(PolicyDenied, match="rule no-etc"):
+        tool.invoke({"path": "/etc/passwd"})
+    with pytest.raises(PolicyDenied, match="rule no-etc"):
+        await plain.ainvoke({"path": "/etc/shadow"})
+    assert (tool.ran, plain.ran) == (["/tmp/a", "/tmp/b"], ["/tmp/c"])
+    # one decision per run: Late.run, PassingOn.run and BaseTool.run are one run, not three
+    assert [d[:2] for d in _decisions(hashed)] == [("write_file", "allow")] * 3 + [("write_file", "deny")] * 2
+    assert hashed.verify().ok
 
 
 def test_refused_tool_call_message_is_an_error_tool_message(hashed, tools, kit):

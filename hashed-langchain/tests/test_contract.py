@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated, Any
 
 import langchain.agents
@@ -33,10 +34,28 @@ class _Rewrite(AgentMiddleware):
         return handler(request.override(tool_call={**request.tool_call, "args": self.args}))
 
 
+class _SelfRunning(BaseTool):
+    """A user's tool class that runs its body itself: its `run` overrides LangChain's `BaseTool.run`."""
+
+    inner: StructuredTool
+
+    def run(self, tool_input: Any, *args: Any, tool_call_id: str | None = None, **kwargs: Any) -> Any:
+        arguments = dict(tool_input)
+        if "tool_call_id" in inspect.signature(self.inner.func).parameters:  # relay's injected id
+            arguments.setdefault("tool_call_id", tool_call_id)
+        out = self._run(**arguments)
+        return out if tool_call_id is None else ToolMessage(out, tool_call_id=tool_call_id, name=self.name)
+
+    def _run(self, **kwargs: Any) -> Any:
+        return self.inner.func(**kwargs)  # type: ignore[misc]
+
+
 class LangChainHarness:
     framework = "langchain"
 
-    def _tools(self, run: HarnessRun, tool_raises: BaseException | None) -> dict[str, BaseTool]:
+    def _tools(
+        self, run: HarnessRun, tool_raises: BaseException | None, overriding: bool = False
+    ) -> dict[str, BaseTool]:
         def body(**kwargs: Any) -> str:
             run.executed.append(kwargs)
             if tool_raises is not None:
@@ -65,10 +84,15 @@ class LangChainHarness:
             inner = {"name": "delete_file", "args": {"path": path}, "id": tool_call_id, "type": "tool_call"}
             return str(tools["delete_file"].invoke(inner).content)
 
-        tools = {
+        tools: dict[str, BaseTool] = {
             f.__name__: StructuredTool.from_function(f)
             for f in (transfer_money, delete_file, run_query, write_file, relay)
         }
+        if overriding:
+            tools = {
+                name: _SelfRunning(name=name, description=t.description, args_schema=t.args_schema, inner=t)
+                for name, t in tools.items()
+            }
         return tools
 
     def _agent_run(
@@ -79,9 +103,10 @@ class LangChainHarness:
         installed: bool = False,
         extra: tuple[AgentMiddleware, ...] = (),
         tool_raises: BaseException | None = None,
+        overriding: bool = False,
     ) -> HarnessRun:
         run = HarnessRun()
-        tools = self._tools(run, tool_raises)
+        tools = self._tools(run, tool_raises, overriding)
         tool_calls = [{"name": n, "args": a, "id": f"call-{i}", "type": "tool_call"} for i, (n, a) in enumerate(calls)]
         model = _Model(responses=[AIMessage("", tool_calls=tool_calls), AIMessage("ok")])
         middleware = [] if installed else [HashedMiddleware(hashed), *extra]
@@ -111,6 +136,13 @@ class LangChainHarness:
 
     def run_parallel(self, hashed: Hashed, calls: list[tuple[str, dict[str, Any]]]) -> HarnessRun:
         return self._agent_run(hashed, calls)
+
+    def run_overriding(self, hashed: Hashed, tool: str, args: dict[str, Any]) -> HarnessRun:
+        instrument(hashed)
+        try:
+            return self._agent_run(hashed, [(tool, args)], installed=True, overriding=True)
+        finally:
+            uninstrument()
 
     def run_single_input(self, hashed: Hashed, tool: str, value: str) -> HarnessRun:
         run = HarnessRun()

@@ -6,7 +6,9 @@ ids, and the continuation that runs the tool. `execute` (or `aexecute`) binds th
 will receive them, decides, runs the continuation at most once if allowed, records the outcome or the error,
 and returns the result or the refusal, which the adapter words the framework's way with
 `decision.refusal_message`. Frameworks that split a call into "before" and "after" events use `begin` and
-`Execution.finish`. An adapter never evaluates policy, counts, signs, stores, ships or words a refusal itself.
+`Execution.finish`. An adapter that decides in a framework's tool base class wraps the user's classes that
+override that method with `Overrides`. An adapter never evaluates policy, counts, signs, stores, ships or words a
+refusal itself.
 
 Example:
     from hashed.adapters import ToolSignature, current, execute
@@ -35,6 +37,7 @@ from typing import Any
 
 from hashed._core import current
 from hashed._execution import NO_INPUT, Execution, abegin, aexecute, begin, execute
+from hashed._overrides import Overrides
 from hashed._random import token16
 from hashed._signature import ToolSignature
 from hashed.errors import FrameworkVersionError, PolicyDenied
@@ -47,6 +50,7 @@ __all__ = [
     "Execution",
     "FrameworkVersionError",
     "Outcome",
+    "Overrides",
     "PolicyDenied",
     "Refusal",
     "ToolCall",

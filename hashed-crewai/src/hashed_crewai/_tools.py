@@ -9,6 +9,11 @@ The before hook (`_hooks.py`) decides a call first, on the parse of its input, a
 `Pending`. The wrapper runs the body under it only if it is about this tool and these very arguments, once; else it
 decides the run itself: arguments another hook rewrote after Hashed's, the retries CrewAI makes after a tool error,
 runs no hook saw. The body gets the parse that was decided: the tool's parser is handed it instead of parsing again.
+
+A tool class of the user's that overrides `run` or `arun` itself (to log, to retry) would run its body past the
+wrapper of `BaseTool.run` wherever no hook decides first: a tool calling it, a direct call. Its override is wrapped
+too, when the class is made (or when `instrument()` finds it), and is decided like any run; the `super().run()` it
+may go on to is the same run, not decided twice (`_inside`).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from crewai.tools.base_tool import BaseTool, Tool
 from crewai.tools.structured_tool import CrewStructuredTool
 from pydantic import PrivateAttr
 
-from hashed.adapters import Execution, abegin, begin, current
+from hashed.adapters import Execution, Overrides, abegin, begin, current
 from hashed_crewai._plugin import _Installed
 from hashed_crewai._translate import FRAMEWORK, arguments, original_of, parse_input, parse_kwargs
 
@@ -218,30 +223,50 @@ def _handed(original: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, 
     return parse
 
 
-def _run(original: Callable[..., Any]) -> Callable[..., Any]:
+def _run(original: Callable[..., Any], owner: type = BaseTool) -> Callable[..., Any]:
+    marks = owner not in (BaseTool, Tool)  # a user's override: what it reaches through super() is the same run
+
     @functools.wraps(original)
     def run(self: BaseTool, *args: Any, **kwargs: Any) -> Any:
         hashed = guarding(self)
-        if hashed is None:
+        if hashed is None or (_overrides.inside.get() is not None and _overrides.within(self, owner, "run")):
             return original(self, *args, **kwargs)
         read = lambda: parse_kwargs(self, args, kwargs)  # noqa: E731 - read only when this run is decided here
         raw = None if args else kwargs
-        return _guarded(self, hashed, raw, read, lambda: original(self, *args, **kwargs), handoff=not args)
+        inside = _overrides.enter(self, owner, "run") if marks else None
+        try:
+            return _guarded(self, hashed, raw, read, lambda: original(self, *args, **kwargs), handoff=not args)
+        finally:
+            if inside is not None:
+                _overrides.inside.reset(inside)
 
-    return run
+    return _overrides.made(run)
 
 
-def _arun(original: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Coroutine[Any, Any, Any]]:
+def _arun(
+    original: Callable[..., Coroutine[Any, Any, Any]], owner: type = BaseTool
+) -> Callable[..., Coroutine[Any, Any, Any]]:
+    marks = owner not in (BaseTool, Tool)
+
     @functools.wraps(original)
     async def arun(self: BaseTool, *args: Any, **kwargs: Any) -> Any:
         hashed = guarding(self)
-        if hashed is None:
+        if hashed is None or (_overrides.inside.get() is not None and _overrides.within(self, owner, "arun")):
             return await original(self, *args, **kwargs)
         read = lambda: parse_kwargs(self, args, kwargs)  # noqa: E731 - read only when this run is decided here
         body = lambda: original(self, *args, **kwargs)  # noqa: E731 - the continuation, awaited once
-        return await _aguarded(self, hashed, None if args else kwargs, read, body, handoff=not args)
+        inside = _overrides.enter(self, owner, "arun") if marks else None
+        try:
+            return await _aguarded(self, hashed, None if args else kwargs, read, body, handoff=not args)
+        finally:
+            if inside is not None:
+                _overrides.inside.reset(inside)
 
-    return arun
+    return _overrides.made(arun)
+
+
+# A tool class of the user's that overrides `run`/`arun` (see above): wrapped as `BaseTool`'s are, by `install_runs`
+_overrides = Overrides(BaseTool, {"run": _run, "arun": _arun}, "hashed_crewai")
 
 
 def _invoke(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -282,6 +307,7 @@ def install_runs() -> None:
     for cls in (BaseTool, Tool):
         cls.run = _run(cls.__dict__["run"])  # type: ignore[method-assign]
         cls.arun = _arun(cls.__dict__["arun"])  # type: ignore[method-assign]
+    _overrides.install()  # a tool class that overrides run/arun (see above), made before now or from now on
     CrewStructuredTool.invoke = _invoke(CrewStructuredTool.invoke)  # type: ignore[method-assign]
     CrewStructuredTool.ainvoke = _ainvoke(CrewStructuredTool.ainvoke)  # type: ignore[method-assign]
     CrewStructuredTool._parse_args = _handed(CrewStructuredTool._parse_args)  # type: ignore[method-assign]

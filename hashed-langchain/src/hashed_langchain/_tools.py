@@ -9,21 +9,19 @@ The wrapper is installed once per process and does nothing unless the run is in 
 `HashedMiddleware`'s tool call, in a run given a `HashedCallbackHandler`, or everywhere after `instrument()`.
 A refused model tool call (one with a tool call id) answers with a `ToolMessage` (status error) so the agent
 goes on; a refused direct call raises `PolicyDenied`. A tool class that overrides `run` or `arun` itself would
-bypass the wrapper: it is named in a warning as soon as the wrapper and the class both exist.
+run its body past that wrapper: its override is wrapped too, as soon as the wrapper and the class both exist.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
-import warnings
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from langchain_core.tools.base import BaseTool  # the module, not the package: may load while it imports
 
-from hashed.adapters import PolicyDenied, aexecute, current, execute, unique_id
+from hashed.adapters import Overrides, PolicyDenied, aexecute, current, execute, unique_id
 from hashed_langchain._callbacks import HashedCallbackHandler
 from hashed_langchain._translate import FRAMEWORK, arguments, identity, parse, read_outcome, refusal
 
@@ -31,8 +29,6 @@ if TYPE_CHECKING:
     from hashed import Decision, Hashed, ToolCall
 
 __all__ = ["Scope", "activate", "deactivate", "install", "scope"]
-
-_log = logging.getLogger("hashed.langchain")
 
 
 class Scope(NamedTuple):
@@ -93,52 +89,11 @@ def install() -> None:
 
     The decision is made on the tool's own parse of the input, which is then handed to the tool body as it is:
     LangChain's `_to_args_and_kwargs` is wrapped to return that very parse instead of parsing a second time.
+    A tool class that overrides `run` or `arun` itself gets its own wrapper (when the class is made, or found now).
     """
     if _State.run is not None:
         return
     run, arun, parse_input = BaseTool.run, BaseTool.arun, BaseTool._to_args_and_kwargs
-
-    def prepare(tool: BaseTool, tool_input: Any, kwargs: dict[str, Any], found: Scope, coroutine: bool) -> Any:
-        call_id = kwargs.get("tool_call_id")
-        if call_id is None and kwargs.get("run_id") is None:  # a direct call: LangChain's run id names it
-            kwargs["run_id"] = unique_id()
-
-        def bound() -> dict[str, Any]:
-            parsed = parse(tool, tool_input, call_id)
-            _parsed.set((tool, tool_input, parsed))  # the body gets this very parse (see `parsed_once`)
-            return arguments(tool, parsed, coroutine=coroutine)
-
-        return {
-            "arguments": bound,
-            "framework": FRAMEWORK,
-            "call_id": call_id or kwargs.get("run_id"),
-            "refuse": _raise if call_id is None else refusal(call_id, tool.name),
-            "outcome": read_outcome,
-            **identity(kwargs.get("config"), found.agent),
-        }
-
-    @functools.wraps(run)
-    def guarded_run(self: BaseTool, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
-        found = _in_scope(self, kwargs.get("callbacks", args[3] if len(args) > 3 else None))
-        if found is None:
-            return run(self, tool_input, *args, **kwargs)
-        how = prepare(self, tool_input, kwargs, found, coroutine=False)
-        try:
-            return execute(found.hashed or current(), self.name, lambda: run(self, tool_input, *args, **kwargs), **how)
-        finally:
-            _parsed.set(None)  # never left for another run (a refused call's parse was not taken)
-
-    @functools.wraps(arun)
-    async def guarded_arun(self: BaseTool, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
-        found = _in_scope(self, kwargs.get("callbacks", args[3] if len(args) > 3 else None))
-        if found is None:
-            return await arun(self, tool_input, *args, **kwargs)
-        how = prepare(self, tool_input, kwargs, found, coroutine=True)
-        body = lambda: arun(self, tool_input, *args, **kwargs)  # noqa: E731 - the continuation, awaited once
-        try:
-            return await aexecute(found.hashed or current(), self.name, body, **how)
-        finally:
-            _parsed.set(None)
 
     @functools.wraps(parse_input)
     def parsed_once(self: BaseTool, tool_input: Any, tool_call_id: str | None) -> Any:
@@ -149,38 +104,108 @@ def install() -> None:
         return parse_input(self, tool_input, tool_call_id)
 
     _State.run, _State.arun = run, arun
-    BaseTool.run = guarded_run  # type: ignore[method-assign]
-    BaseTool.arun = guarded_arun  # type: ignore[method-assign]
+    BaseTool.run = _guarded_run(run, BaseTool)  # type: ignore[method-assign]
+    BaseTool.arun = _guarded_arun(arun, BaseTool)  # type: ignore[method-assign]
     BaseTool._to_args_and_kwargs = parsed_once  # type: ignore[method-assign]
-    for cls in _subclasses(BaseTool):
-        _warn_if_bypassing(cls)
-    original = BaseTool.__dict__.get("__pydantic_init_subclass__")
-
-    def init_subclass(cls: type[BaseTool], /, **kwargs: Any) -> None:
-        if original is not None:
-            original.__func__(cls, **kwargs)
-        else:
-            super(BaseTool, cls).__pydantic_init_subclass__(**kwargs)
-        _warn_if_bypassing(cls)
-
-    BaseTool.__pydantic_init_subclass__ = classmethod(init_subclass)  # type: ignore[assignment,method-assign]
+    _overrides.install()
 
 
-def _subclasses(cls: type[Any]) -> list[type[Any]]:
-    out: list[type[Any]] = []
-    subs: list[type[Any]] = cls.__subclasses__()
-    for sub in subs:
-        out += [sub, *_subclasses(sub)]
-    return out
+def _prepare(tool: BaseTool, tool_input: Any, kwargs: dict[str, Any], found: Scope, coroutine: bool) -> Any:
+    call_id = kwargs.get("tool_call_id")
+    if call_id is None and kwargs.get("run_id") is None:  # a direct call: LangChain's run id names it
+        kwargs["run_id"] = unique_id()
+
+    def bound() -> dict[str, Any]:
+        parsed = parse(tool, tool_input, call_id)
+        _parsed.set((tool, tool_input, parsed))  # the body gets this very parse (see `parsed_once`)
+        return arguments(tool, parsed, coroutine=coroutine)
+
+    return {
+        "arguments": bound,
+        "framework": FRAMEWORK,
+        "call_id": call_id or kwargs.get("run_id"),
+        "refuse": _raise if call_id is None else refusal(call_id, tool.name),
+        "outcome": read_outcome,
+        **identity(kwargs.get("config"), found.agent),
+    }
 
 
-def _warn_if_bypassing(cls: type) -> None:
-    """Say, once, when a tool class runs its body without going through `BaseTool.run`/`arun`."""
-    overrides = [name for name in ("run", "arun") if name in cls.__dict__]
-    if overrides:
-        message = (
-            f"hashed: tool class {cls.__module__}.{cls.__qualname__} overrides {' and '.join(overrides)}, so Hashed "
-            "cannot guard its tools where LangChain runs them: guard the function its body calls with @hashed.guard"
-        )
-        _log.warning("%s", message)
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
+def _override_input(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """An override's tool input (its first argument, as LangChain's `run` takes it) and its keywords, copied.
+
+    The copy is what the decision reads (`_prepare` names a direct call in it): the override gets its own arguments.
+    """
+    return (args[0] if args else kwargs.get("tool_input", {})), dict(kwargs)
+
+
+def _guarded_run(run: Callable[..., Any], owner: type) -> Callable[..., Any]:
+    if owner is BaseTool:
+
+        @functools.wraps(run)
+        def guarded_run(self: BaseTool, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
+            found = _in_scope(self, kwargs.get("callbacks", args[3] if len(args) > 3 else None))
+            if found is None or (_overrides.inside.get() is not None and _overrides.within(self, owner, "run")):
+                return run(self, tool_input, *args, **kwargs)
+            how = _prepare(self, tool_input, kwargs, found, coroutine=False)
+            try:
+                body = lambda: run(self, tool_input, *args, **kwargs)  # noqa: E731 - the continuation, run once
+                return execute(found.hashed or current(), self.name, body, **how)
+            finally:
+                _parsed.set(None)  # never left for another run (a refused call's parse was not taken)
+
+        return _overrides.made(guarded_run)
+
+    @functools.wraps(run)
+    def guarded_override(self: BaseTool, *args: Any, **kwargs: Any) -> Any:
+        found = _in_scope(self, kwargs.get("callbacks"))
+        if found is None or (_overrides.inside.get() is not None and _overrides.within(self, owner, "run")):
+            return run(self, *args, **kwargs)
+        tool_input, seen = _override_input(args, kwargs)
+        how = _prepare(self, tool_input, seen, found, coroutine=False)
+        inside = _overrides.enter(self, owner, "run")
+        try:
+            return execute(found.hashed or current(), self.name, lambda: run(self, *args, **kwargs), **how)
+        finally:
+            _parsed.set(None)
+            _overrides.inside.reset(inside)
+
+    return _overrides.made(guarded_override)
+
+
+def _guarded_arun(arun: Callable[..., Any], owner: type) -> Callable[..., Any]:
+    if owner is BaseTool:
+
+        @functools.wraps(arun)
+        async def guarded_arun(self: BaseTool, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
+            found = _in_scope(self, kwargs.get("callbacks", args[3] if len(args) > 3 else None))
+            if found is None or (_overrides.inside.get() is not None and _overrides.within(self, owner, "arun")):
+                return await arun(self, tool_input, *args, **kwargs)
+            how = _prepare(self, tool_input, kwargs, found, coroutine=True)
+            body = lambda: arun(self, tool_input, *args, **kwargs)  # noqa: E731 - the continuation, awaited once
+            try:
+                return await aexecute(found.hashed or current(), self.name, body, **how)
+            finally:
+                _parsed.set(None)
+
+        return _overrides.made(guarded_arun)
+
+    @functools.wraps(arun)
+    async def guarded_aoverride(self: BaseTool, *args: Any, **kwargs: Any) -> Any:
+        found = _in_scope(self, kwargs.get("callbacks"))
+        if found is None or (_overrides.inside.get() is not None and _overrides.within(self, owner, "arun")):
+            return await arun(self, *args, **kwargs)
+        tool_input, seen = _override_input(args, kwargs)
+        how = _prepare(self, tool_input, seen, found, coroutine=True)
+        inside = _overrides.enter(self, owner, "arun")
+        try:
+            body = lambda: arun(self, *args, **kwargs)  # noqa: E731 - the continuation, awaited once
+            return await aexecute(found.hashed or current(), self.name, body, **how)
+        finally:
+            _parsed.set(None)
+            _overrides.inside.reset(inside)
+
+    return _overrides.made(guarded_aoverride)
+
+
+# A tool class of the user's that overrides `run`/`arun` would run its body past `BaseTool.run`: wrapped too
+_overrides = Overrides(BaseTool, {"run": _guarded_run, "arun": _guarded_arun}, "hashed_langchain")

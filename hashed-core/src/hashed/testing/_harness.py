@@ -75,6 +75,9 @@ class AdapterHarness(Protocol):
       arguments to `rewritten` before the tool runs.
     - `run_parallel(hashed, calls) -> HarnessRun`: the model asks for several tool calls at once
       (`calls`: a list of `(tool, args)`), which the framework runs concurrently.
+    - `run_overriding(hashed, tool, args) -> HarnessRun`: like `run` in the zero-code path, but every tool is of a
+      user's class that overrides the framework's own method for running a tool and calls its body itself (so
+      `relay`'s nested call goes through such a tool too).
 
     Example:
         run = harness.run(hashed, "transfer_money", {"to": "acct-9", "amount": 50})

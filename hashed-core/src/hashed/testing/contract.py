@@ -233,6 +233,25 @@ class AdapterContract:
         assert effects == ["deny", "allow"]
         self._assert_verifies(guarded)
 
+    def test_a_tool_class_that_runs_its_body_itself_is_decided_too(
+        self, harness: AdapterHarness, guarded: Hashed
+    ) -> None:
+        overriding = getattr(harness, "run_overriding", None)
+        if overriding is None:
+            pytest.skip(f"no {harness.framework} tool class can reach its body past where the adapter decides")
+        assert overriding(guarded, "delete_file", {"path": "/x"}).executed == []
+        relayed = overriding(guarded, "relay", {"path": "/srv/data"})
+        assert relayed.executed == [{"path": "/srv/data"}]  # relay's body ran; the delete_file it asked for did not
+        assert overriding(guarded, "write_file", {"path": "/tmp/x"}).executed == [{"path": "/tmp/x"}]
+        decisions = [(d.body["tool"], d.body["effect"]) for d in _decisions(guarded)]  # one per run, no more
+        assert decisions == [
+            ("delete_file", "deny"),
+            ("relay", "allow"),
+            ("delete_file", "deny"),
+            ("write_file", "allow"),
+        ]
+        self._assert_verifies(guarded)
+
     def test_parallel_calls_never_overshoot_a_window(self, harness: AdapterHarness, guarded: Hashed) -> None:
         parallel = getattr(harness, "run_parallel", None)
         if parallel is None:
