@@ -47,6 +47,10 @@ def test_an_override_made_before_or_after_install_is_decided_once_per_run_and_a_
         def run(self, n: int) -> list[str]:  # calls itself once: a second run, decided on its own
             return [*self.run(n - 1), "after"] if n > 0 else super().run(n)
 
+    class Static(Tool):
+        run = staticmethod(lambda n: ["static"])  # not called with the tool as self: left as it is
+
+    assert Static().run(1) == ["static"]
     assert Before().run(1) == ["before", "tool:1"]
     assert After().run(1) == ["tool:0", "after"]
     assert Tool().run(2) == ["tool:2"]

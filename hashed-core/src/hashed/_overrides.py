@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
+from types import FunctionType
 from typing import Any
 
 __all__ = ["Overrides"]
@@ -85,10 +86,13 @@ class Overrides:
         base.__pydantic_init_subclass__ = classmethod(init_subclass)  # type: ignore[attr-defined]
 
     def wrap_class(self, cls: type) -> None:
-        """Wrap each method of `wrap` that `cls` defines itself (not inherited), unless it is already wrapped."""
+        """Wrap each method of `wrap` that `cls` defines itself (not inherited), unless it is already wrapped.
+
+        Only a plain function is: a `staticmethod` or another descriptor is not called with the tool as `self`.
+        """
         for name, wrap in self.wrap.items():
             own = cls.__dict__.get(name)
-            if callable(own) and own not in self._made:
+            if isinstance(own, FunctionType) and own not in self._made:
                 setattr(cls, name, self.made(wrap(own, cls)))
 
 
