@@ -14,7 +14,7 @@ import pytest
 
 from hashed import Identity
 from hashed.ledger import GENESIS, record_hash, signing_message
-from hashed_backend.services.ingest import AgentChain, _decide_verified, decide
+from hashed_backend.services.ingest_decide import AgentChain, decide, decide_verified
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def rehashed(record):
 
 def verdicts(records, chain, stored, pool, used=frozenset()):
     sequential = decide(records, chain, stored, used, defer=False)
-    parallel = asyncio.run(_decide_verified(records, chain, stored, used, pool, 2))
+    parallel = asyncio.run(decide_verified(records, chain, stored, used, pool, 2))
     assert sequential.pending == [] and parallel.pending == []
     as_tuple = lambda d: (d.results, d.stored, d.refused, d.seq, d.head, d.keys)  # noqa: E731
     assert as_tuple(parallel) == as_tuple(sequential)

@@ -1,23 +1,8 @@
-"""Log ingest: verify a batch of one agent's records against its stored chain, then store it in one transaction.
-
-Verification is `hashed.ledger.ChainVerifier`, continued from the agent's stored head (`seq`, `hash`, key).
-Each record is decided in order:
-
-- `seq` below 1: refused (`malformed`, the reason says so);
-- `seq` at or below the verified head: `duplicate` if it is the stored record, field for field, else refused
-  (`conflict`: a tampered resend, or a different record that would fork the chain; quarantined and logged);
-- a nonce this agent already used: refused (`nonce_reused`);
-- a field that is not of the form docs/protocol.md gives it (`record_fields.problem`): refused (`malformed`);
-- otherwise `ChainVerifier.check`: stored, or refused with the verifier's reason.
+"""Log ingest: decide a batch of one agent's records against its stored chain (`ingest_decide.py`), then store it.
 
 Nothing a signed record may contain stops ingest: text a database cannot store (a NUL in PostgreSQL, a lone
 surrogate anywhere) never reaches a column as such. `raw` is JSON, which escapes both; the few text columns
 copied out of a record (`tool`, a quarantined record's claimed `hash`, reasons) are escaped the same way.
-
-Ed25519 checks dominate the cost and PyNaCl releases the GIL, so the verifier defers them
-(`check_signatures=False`) and they run on the thread pool at once (`hashed.ledger.verify_signatures`). A
-signature's validity depends on the record alone, so when one fails the batch is decided again knowing
-every result, which is exactly the verdict of checking each signature in turn.
 
 At most one read (the agent's head, unless the caller's authentication read it already; the stored hashes
 only of records at or below it) and one write transaction per batch. The head moves with a conditional
@@ -32,39 +17,32 @@ Refused records go to the quarantine table with their code and reason, never to 
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import orjson
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from hashed.errors import ChainBrokenError
-from hashed.protocol import GENESIS, ChainVerifier, Signature, verify_signatures
+from hashed.protocol import GENESIS
 from hashed_backend.credentials import now_ns
 from hashed_backend.db.models import Agent, AgentKey, Quarantine, Record
 from hashed_backend.db.session import Database, bulk_insert, execute_all
 from hashed_backend.errors import ApiError
 from hashed_backend.jsontext import json_text, storable_text
 from hashed_backend.services.checkpoints import BackendSigner
-from hashed_backend.services.record_fields import problem
+from hashed_backend.services.ingest_decide import INT64, AgentChain, Decided, decide_verified, seq_of
 from hashed_backend.services.tree import TreeState, TreeStep, known, plan_ahead, plan_tree, remember, tree_after
 
-__all__ = ["AgentChain", "Decided", "decide", "ingest", "refusal_code"]
+__all__ = ["ingest"]
 
 _log = logging.getLogger("hashed_backend")
-_MIN_CHUNK = 16
 _NONCE = re.compile("[0-9a-f]{32}")
-_INT64 = 2**63 - 1
 _EFFECTS = frozenset({"allow", "deny", "pending"})
 _ATTEMPTS = 6  # the first may only show that the used nonces must be read
-_ROUNDS = 3
 _BEFORE_NONCES = frozenset({"conflict", "nonce_reused"})  # refusals `decide` makes before the used-nonce check
 
 # Built once: the hot statements skip construction and reuse their compiled form.
@@ -90,146 +68,9 @@ _MOVE_HEAD = (
 _QUARANTINE = cast(Table, Quarantine.__table__)
 
 
-def refusal_code(error: ChainBrokenError) -> str:
-    """The API code for a verifier failure: the core's stable `ChainBrokenError.code`.
-
-    Example:
-        >>> refusal_code(ChainBrokenError(3, "hash does not match", code="hash_mismatch"))
-        'hash_mismatch'
-    """
-    return error.code
-
-
-@dataclass(frozen=True, slots=True)
-class AgentChain:
-    """What is stored of an agent's chain: where verification continues from."""
-
-    agent_id: str
-    key: str
-    seq: int
-    head: str
-
-
-@dataclass(slots=True)
-class Decided:
-    """The fate of each record of a batch, the chain after the stored ones, and the signatures still to check."""
-
-    results: list[dict[str, Any]] = field(default_factory=list)
-    stored: list[int] = field(default_factory=list)
-    refused: list[int] = field(default_factory=list)
-    seq: int = 0
-    head: str = GENESIS
-    keys: list[str] = field(default_factory=list)
-    pending: list[Signature] = field(default_factory=list)
-
-
-def _seq_of(record: Mapping[str, Any]) -> int | None:
-    seq = record.get("seq")
-    return seq if isinstance(seq, int) and not isinstance(seq, bool) and -_INT64 <= seq <= _INT64 else None
-
-
-def _refuse(out: Decided, index: int, seq: int | None, code: str, reason: str) -> None:
-    out.results.append({"seq": seq, "status": "refused", "code": code, "reason": storable_text(reason)})
-    out.refused.append(index)
-
-
-def decide(
-    records: Sequence[Mapping[str, Any]],
-    chain: AgentChain,
-    stored: Mapping[int, Mapping[str, Any]],
-    used_nonces: frozenset[str],
-    signatures: Mapping[Signature, bool] | None = None,
-    *,
-    defer: bool = True,
-) -> Decided:
-    """Decide every record in order, knowing `signatures`; pure, so it can run on a worker thread.
-
-    `stored`: the stored records (as ingested) of the batch's seqs at or below the chain's head.
-    `defer`: a signature not in `signatures` is taken as good and listed in `pending` (else it is checked).
-    """
-    verifier = ChainVerifier(
-        key=chain.key, seq=chain.seq, head=chain.head, check_signatures=not defer, signatures=signatures
-    )
-    out = Decided(seq=chain.seq, head=chain.head, pending=verifier.pending)
-    accepted: dict[int, Mapping[str, Any]] = {}
-    nonces: set[str] = set()
-    for index, record in enumerate(records):
-        seq = _seq_of(record)
-        if seq is not None and seq < 1:
-            _refuse(out, index, seq, "malformed", f"record {seq}: seq must be 1 or more (the first record is 1)")
-            continue
-        if seq is not None and seq <= verifier.seq:
-            known = accepted.get(seq, stored.get(seq))
-            if known is not None and known == record:
-                out.results.append({"seq": seq, "status": "duplicate", "code": None, "reason": None})
-            else:
-                reason = (
-                    f"record {seq} is already stored with other contents: a tampered resend, or a fork of the chain"
-                )
-                _refuse(out, index, seq, "conflict", reason)
-            continue
-        nonce = record.get("nonce")
-        if isinstance(nonce, str) and (nonce in used_nonces or nonce in nonces):
-            _refuse(
-                out, index, seq, "nonce_reused", f"record {seq}: nonce already used by another record of this agent"
-            )
-            continue
-        wrong = problem(record)
-        if wrong is not None:
-            _refuse(out, index, seq, "malformed", f"record {seq}: {wrong}")
-            continue
-        try:
-            verifier.check(record)
-        except ChainBrokenError as exc:
-            _refuse(out, index, seq, refusal_code(exc), str(exc))
-            continue
-        accepted[record["seq"]] = record
-        nonces.add(record["nonce"])
-        out.results.append({"seq": seq, "status": "stored", "code": None, "reason": None})
-        out.stored.append(index)
-    out.seq, out.head, out.keys = verifier.seq, verifier.head, verifier.report.keys
-    return out
-
-
-async def _decide_verified(
-    records: Sequence[Mapping[str, Any]],
-    chain: AgentChain,
-    stored: Mapping[int, Mapping[str, Any]],
-    used_nonces: frozenset[str],
-    pool: Executor,
-    threads: int,
-) -> Decided:
-    """`decide`, with the deferred signatures checked on `threads` pool threads at once, until none is left."""
-    known: dict[Signature, bool] = {}
-    for _ in range(_ROUNDS):
-        decided = decide(records, chain, stored, used_nonces, known)
-        if not decided.pending:
-            return decided
-        results = await _verify(decided.pending, pool, threads)
-        known.update(zip(decided.pending, results, strict=True))
-        if all(results):
-            decided.pending = []  # every signature it took as good is checked now
-            return decided
-        # A signature failed: its record is refused, so what follows it is decided again, knowing more.
-    # Failures keep uncovering records not reached before (forks of refused records): check the rest in turn.
-    job = functools.partial(decide, records, chain, stored, used_nonces, known, defer=False)
-    return await asyncio.get_running_loop().run_in_executor(pool, job)
-
-
-async def _verify(signatures: Sequence[Signature], pool: Executor, threads: int) -> list[bool]:
-    count = max(1, min(threads, len(signatures) // _MIN_CHUNK))
-    size = -(-len(signatures) // count)
-    loop = asyncio.get_running_loop()
-    jobs = [
-        loop.run_in_executor(pool, verify_signatures, signatures[start : start + size])
-        for start in range(0, len(signatures), size)
-    ]
-    return [ok for part in await asyncio.gather(*jobs) for ok in part]
-
-
 def _timestamp(ts: Any) -> int | None:
     """The record's `ts` (nanoseconds, a decimal string) as an integer column value, when it is one."""
-    if isinstance(ts, str) and ts.isascii() and ts.isdigit() and len(ts) <= 19 and int(ts) <= _INT64:
+    if isinstance(ts, str) and ts.isascii() and ts.isdigit() and len(ts) <= 19 and int(ts) <= INT64:
         return int(ts)
     return None
 
@@ -283,7 +124,7 @@ async def _load(
     """
     if head is not None and not nonces:
         chain = AgentChain(agent_id, *head)
-        if not any((s := _seq_of(r)) is not None and 0 < s <= chain.seq for r in records):
+        if not any((s := seq_of(r)) is not None and 0 < s <= chain.seq for r in records):
             return chain, {}, frozenset()
     stored: dict[int, Any] = {}
     used: frozenset[str] = frozenset()
@@ -292,7 +133,7 @@ async def _load(
     async with db.read(snapshot=False) as conn:
         row = (await conn.execute(_CHAIN, {"agent_id": agent_id, "org_id": org_id})).one()
         chain = AgentChain(agent_id, row.public_key, row.head_seq, row.head_hash)
-        old = sorted({s for r in records if (s := _seq_of(r)) is not None and 0 < s <= chain.seq})
+        old = sorted({s for r in records if (s := seq_of(r)) is not None and 0 < s <= chain.seq})
         if old:
             rows = await conn.execute(_STORED, {"agent_id": agent_id, "seqs": old})
             stored = {row.seq: orjson.loads(row.raw) for row in rows}
@@ -342,7 +183,7 @@ async def ingest(
         reason = "no agent of this organisation holds the key that signed the batch: register it first"
         results = [
             {
-                "seq": _seq_of(r) if isinstance(r, Mapping) else None,
+                "seq": seq_of(r) if isinstance(r, Mapping) else None,
                 "status": "refused",
                 "code": "unknown_agent",
                 "reason": reason,
@@ -381,12 +222,12 @@ async def _attempt(
     backend: BackendSigner | None,
 ) -> tuple[list[dict[str, Any]], tuple[int, str]]:
     chain, stored, used_nonces = await _load(db, org_id, agent_id, records, nonces=nonces, head=head)
-    decided = await _decide_verified(records, chain, stored, used_nonces, pool, threads)
+    decided = await decide_verified(records, chain, stored, used_nonces, pool, threads)
     if signer not in decided.keys and signer not in await _agent_keys(db, org_id, agent_id):
         # Signed by a key the chain never rotated to: nothing in this batch is the agent's.
         reason = "the batch is signed by a key this agent never rotated to"
         decided = Decided(
-            [{"seq": _seq_of(r), "status": "refused", "code": "unknown_agent", "reason": reason} for r in records],
+            [{"seq": seq_of(r), "status": "refused", "code": "unknown_agent", "reason": reason} for r in records],
             [],
             list(range(len(records))),
             chain.seq,
