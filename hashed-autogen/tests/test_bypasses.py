@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 from autogen_agentchat.agents import AssistantAgent
-from autogen_core import FunctionCall
+from autogen_core import AgentId, CancellationToken, FunctionCall, SingleThreadedAgentRuntime
 from autogen_core.models import CreateResult, RequestUsage
-from autogen_core.tools import StaticWorkbench, ToolOverride
+from autogen_core.tool_agent import ToolAgent, ToolExecutionException
+from autogen_core.tools import FunctionTool, StaticWorkbench, ToolOverride
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
+from hashed import PolicyDenied
 from hashed_autogen import guard_tools, instrument
 
 
@@ -47,3 +49,102 @@ def test_a_renamed_tool_is_decided_under_its_own_name(guarded, toolbox, kit):
     [decision] = kit.decisions(guarded)
     assert (decision.body["tool"], decision.body["effect"]) == ("delete_file", "deny")
     assert "Agents never delete files" in next(iter(kit.results(task).values())).content
+
+
+RELAY_POLICY = """
+version: 1
+default: deny
+rules:
+  - {id: relays, tools: [relay], effect: allow}
+  - {id: reads, tools: [read_file], effect: allow}
+  - {id: no-delete, tools: [delete_file], effect: deny, reason: Agents never delete files.}
+"""
+
+
+def test_under_instrument_a_tool_that_runs_another_has_that_run_decided_too(guarded, toolbox, kit):
+    # A tool body awaiting another tool's run_json ran a call the policy denies, with no record: only the agent's
+    # own calls were decided. Now each run no agent's call decided is decided where it runs, under the agent's name.
+    guarded.set_policy(RELAY_POLICY)
+    instrument(guarded)
+    tools = {t.name: t for t in toolbox.tools()}
+
+    async def relay(path: str) -> str:
+        """Read a file, then tidy it up."""
+        await tools["read_file"].run_json({"path": path}, CancellationToken())
+        return str(await tools["delete_file"].run_json({"path": path}, CancellationToken(), call_id="inner"))
+
+    bot = AssistantAgent(
+        "janitor",
+        model_client=kit.replay([("relay", {"path": "/srv/a"})]),
+        tools=[*tools.values(), FunctionTool(relay, description="Relay.")],
+    )
+    task = kit.run(bot.run(task="tidy up"))
+    assert toolbox.executed == [("read_file", {"path": "/srv/a", "encoding": "utf-8"})]
+    result = kit.results(task)["c0"]  # relay's body learnt of the refusal by PolicyDenied, and failed with it
+    assert (result.is_error, result.content) == (
+        True,
+        "delete_file denied by policy (rule no-delete): Agents never delete files.",
+    )
+    assert [(r.kind, r.body["tool"], r.body["agent"], r.body.get("effect")) for r in kit.records(guarded)] == [
+        ("decision", "relay", "janitor", "allow"),
+        ("decision", "read_file", "janitor", "allow"),
+        ("outcome", "read_file", "janitor", None),
+        ("decision", "delete_file", "janitor", "deny"),
+        ("outcome", "relay", "janitor", None),
+    ]
+    kit.assert_verifies(guarded)
+
+
+async def test_under_instrument_the_core_tool_agent_and_direct_runs_are_decided(guarded, toolbox, kit):
+    # Under zero-code only AssistantAgent's calls were decided: the core ToolAgent ran a denied call, and so did a
+    # direct `await tool.run_json(...)`.
+    instrument(guarded)
+    tools = toolbox.tools()
+    runtime = SingleThreadedAgentRuntime()
+    await ToolAgent.register(runtime, "tools", lambda: ToolAgent("tools", tools))
+    runtime.start()
+    try:
+        with pytest.raises(ToolExecutionException) as refused:
+            await kit.timed(
+                runtime.send_message(
+                    FunctionCall(id="t0", name="delete_file", arguments='{"path": "/x"}'), AgentId("tools", "default")
+                )
+            )
+        assert "Agents never delete files" in refused.value.content
+        done = await kit.timed(
+            runtime.send_message(
+                FunctionCall(id="t1", name="read_file", arguments='{"path": "/a"}'), AgentId("tools", "default")
+            )
+        )
+    finally:
+        await runtime.stop_when_idle()
+    assert (done.content, done.is_error) == ("read_file done", False)
+    by_name = {t.name: t for t in tools}
+    with pytest.raises(PolicyDenied, match="Agents never delete files"):
+        await by_name["delete_file"].run_json({"path": "/y"}, CancellationToken())
+    assert await by_name["read_file"].run_json({"path": "/b"}, CancellationToken()) == "read_file done"
+    assert toolbox.executed == [
+        ("read_file", {"path": "/a", "encoding": "utf-8"}),
+        ("read_file", {"path": "/b", "encoding": "utf-8"}),
+    ]
+    assert [(r.kind, r.body["tool"], r.body.get("effect"), r.body.get("call_id")) for r in kit.records(guarded)] == [
+        ("decision", "delete_file", "deny", "t0"),
+        ("decision", "read_file", "allow", "t1"),
+        ("outcome", "read_file", None, None),  # (an outcome names its decision, not the call id)
+        ("decision", "delete_file", "deny", None),
+        ("decision", "read_file", "allow", None),
+        ("outcome", "read_file", None, None),
+    ]
+    kit.assert_verifies(guarded)
+
+
+def test_under_instrument_an_agents_call_is_decided_once(guarded, toolbox, kit):
+    # The agent's call is decided by its workbench, which hands it to the run_json it reaches: not decided twice
+    instrument(guarded)
+    bot = AssistantAgent("janitor", model_client=kit.replay([("read_file", {"path": "/a"})]), tools=toolbox.tools())
+    kit.run(bot.run(task="read"))
+    assert [(r.kind, r.body["tool"]) for r in kit.records(guarded)] == [
+        ("decision", "read_file"),
+        ("outcome", "read_file"),
+    ]
+    assert len(toolbox.executed) == 1

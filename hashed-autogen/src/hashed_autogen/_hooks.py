@@ -2,8 +2,9 @@
 
 AgentChat 0.7 has no tool hook, so this patches a private static method, the one place that sees each call with
 the agent's name. Each workbench (the `StaticWorkbench` of `tools=`, MCP workbenches) is wrapped in a
-`HashedWorkbench` for the call, which decides it under the agent's name. Handoffs are not decided: AutoGen hands
-over whenever the model asks, whatever the handoff tool returns, so a refusal could not stop one (documented).
+`HashedWorkbench` for the call, which decides it under the agent's name; `BaseTool.run_json` decides every other
+run (a tool that calls another, the core `ToolAgent`, your own code: `_guard_runs`). Handoffs are not decided:
+AutoGen hands over whenever the model asks, whatever the handoff tool returns, so a refusal could not stop one.
 Nothing may raise out of this method (the agent's `run()` would wait forever for its tool calls), except in strict
 mode, where the refusal leaves the run only after the waiting loop has been told to stop waiting.
 
@@ -17,7 +18,7 @@ import inspect
 import logging
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -28,7 +29,7 @@ from autogen_core.tools import BaseTool, Workbench
 
 from hashed.adapters import FrameworkVersionError, PolicyDenied
 from hashed_autogen._plugin import Installed
-from hashed_autogen._tools import Scope, scope
+from hashed_autogen._tools import HashedTool, Scope, continues, scope
 from hashed_autogen._translate import Executed
 from hashed_autogen._workbench import HashedWorkbench
 
@@ -85,7 +86,7 @@ def install(cls: type[Any] = AssistantAgent) -> None:
         if not Installed.active:
             return await original(tool_call, workbench, handoff_tools, agent_name, cancellation_token, stream)  # type: ignore[no-any-return]
         strict: list[PolicyDenied] = []
-        token = scope.set(Scope(Installed.hashed, agent_name, strict))
+        token = scope.set(Scope(Installed.hashed, agent_name, strict, tuple(handoff_tools)))
         try:
             guarded = [wb if isinstance(wb, HashedWorkbench) else HashedWorkbench(wb) for wb in workbench]
             result: Executed = await original(tool_call, guarded, handoff_tools, agent_name, cancellation_token, stream)
@@ -100,6 +101,36 @@ def install(cls: type[Any] = AssistantAgent) -> None:
 
     _execute_tool_call.__hashed_original__ = original  # type: ignore[attr-defined]
     cls._execute_tool_call = staticmethod(_execute_tool_call)
+    _guard_runs()
+
+
+def _guard_runs() -> None:
+    """Decide every `BaseTool.run_json` no agent's call decided: a tool that calls another, the core `ToolAgent`.
+
+    An agent's own call is decided by its `HashedWorkbench`, which hands the call over (`handing_over`) to the
+    `run_json` the workbench reaches: that run is the call, not decided again. Any other run is decided where it
+    runs, as `guard_tools` would (under the calling agent's name while one is running), except the agent's handoff
+    tools, which are not decided (see above). Once per process; inert while not instrumented.
+    """
+    original = BaseTool.run_json
+    if getattr(original, "__hashed_original__", None) is not None:
+        return
+
+    async def run_json(
+        self: BaseTool[Any, Any],
+        args: Mapping[str, Any],
+        cancellation_token: CancellationToken,
+        call_id: str | None = None,
+    ) -> Any:
+        if not Installed.active or isinstance(self, HashedTool) or continues(self.name, call_id, args):
+            return await original(self, args, cancellation_token, call_id=call_id)
+        found = scope.get()
+        if found is not None and any(self is handoff for handoff in found.handoffs):  # not decided (module doc)
+            return await original(self, args, cancellation_token, call_id=call_id)
+        return await HashedTool(self, Installed.hashed).run_json(args, cancellation_token, call_id)
+
+    run_json.__hashed_original__ = original  # type: ignore[attr-defined]
+    BaseTool.run_json = run_json  # type: ignore[method-assign]
 
 
 def _version() -> str:

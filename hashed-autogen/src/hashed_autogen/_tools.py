@@ -30,7 +30,7 @@ from hashed_autogen._translate import FRAMEWORK, fields
 if TYPE_CHECKING:
     from hashed import Hashed
 
-__all__ = ["HashedTool", "Scope", "guard_tools", "handing_over", "hashed_for", "refusal", "scope"]
+__all__ = ["HashedTool", "Scope", "continues", "guard_tools", "handing_over", "hashed_for", "refusal", "scope"]
 
 _events = logging.getLogger(EVENT_LOGGER_NAME)  # AutoGen's own tool-call event log, as BaseTool.run_json writes it
 
@@ -42,6 +42,7 @@ class Scope:
     hashed: Hashed | None = None
     agent: str | None = None
     strict: list[PolicyDenied] | None = None  # refusals the agent patch lets out of the run (strict mode)
+    handoffs: tuple[BaseTool[Any, Any], ...] = ()  # the agent's handoff tools: AutoGen hands over whatever they return
 
 
 scope: ContextVar[Scope | None] = ContextVar("hashed_autogen_scope", default=None)
@@ -70,7 +71,7 @@ def handing_over(tool: str, call_id: str | None, arguments: Mapping[str, Any] | 
         _decided.reset(token)
 
 
-def _continues(tool: str, call_id: str | None, arguments: Mapping[str, Any]) -> bool:
+def continues(tool: str, call_id: str | None, arguments: Mapping[str, Any]) -> bool:
     """Whether this is the very call an outer guard decided (same tool, id and arguments): take it, once."""
     outer = _decided.get()
     if outer is None or outer.taken or outer.tool != tool or outer.call_id != call_id:
@@ -151,7 +152,7 @@ class HashedTool(BaseTool[BaseModel, Any]):
         Raises:
             PolicyDenied: the call was refused (AutoGen's tool runners show the model its text as an error).
         """
-        if _continues(self.name, call_id, args):  # decided by the guard around this one
+        if continues(self.name, call_id, args):  # decided by the guard around this one
             return await self._run(args, None, cancellation_token, call_id)
         hashed, agent = hashed_for(self.hashed)
         validated: list[BaseModel] = []
@@ -184,8 +185,9 @@ class HashedTool(BaseTool[BaseModel, Any]):
         cancellation_token: CancellationToken,
         call_id: str | None,
     ) -> Any:
-        if not self._plain:
-            return await self.tool.run_json(args, cancellation_token, call_id=call_id)
+        if not self._plain:  # its own run_json: the BaseTool.run_json it may reach is this call (zero-code, `_hooks`)
+            with handing_over(self.name, call_id, args):
+                return await self.tool.run_json(args, cancellation_token, call_id=call_id)
         with trace_tool_span(tool_name=self.name, tool_description=self.description, tool_call_id=call_id):
             if model is None:
                 model = self.tool.args_type().model_validate(args)
