@@ -156,6 +156,13 @@ VARIANTS = {  # label: (policy, durability, how)
 }
 
 
+class RunJson:
+    """`BaseTool.run_json` as the zero-code patch leaves it, and AutoGen's own (set in `main`)."""
+
+    guarded: Any = None
+    plain: Any = None
+
+
 def workbench(label: str, instances: dict[str, Hashed], samples: list[int]) -> Workbench:
     if label == BARE or VARIANTS.get(label, ("", "", ""))[2] == "instrument":
         inner: Workbench = StaticWorkbench([TOOL])
@@ -182,6 +189,8 @@ def run_agents(
             zero_code = VARIANTS.get(label, ("", "", ""))[2] == "instrument"
             if zero_code:  # what instrument(hashed) sets; the patch itself is installed once, under the stopwatch
                 Installed.active, Installed.hashed = True, instances[label]
+            # the zero-code patch's guard of BaseTool.run_json only in its own variant: the others run AutoGen's own
+            BaseTool.run_json = RunJson.guarded if zero_code else RunJson.plain  # type: ignore[method-assign]
             agent = AssistantAgent(
                 "bench",
                 model_client=client(calls),
@@ -218,6 +227,8 @@ def main() -> None:
     args = parser.parse_args()
     install()  # the zero-code patch, inert until a variant turns it on; the stopwatch goes around it
     ExecStopwatch.install()
+    RunJson.guarded = BaseTool.run_json
+    RunJson.plain = RunJson.guarded.__hashed_original__
     with tempfile.TemporaryDirectory() as tmp:
         instances = {
             label: Hashed(Path(tmp) / str(i), identity=Identity.generate(), policy=POLICIES[policy], durability=mode)

@@ -18,7 +18,7 @@ import inspect
 import logging
 import re
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -116,18 +116,19 @@ def _guard_runs() -> None:
     if getattr(original, "__hashed_original__", None) is not None:
         return
 
-    async def run_json(
+    def run_json(
         self: BaseTool[Any, Any],
         args: Mapping[str, Any],
         cancellation_token: CancellationToken,
         call_id: str | None = None,
-    ) -> Any:
-        if not Installed.active or isinstance(self, HashedTool) or continues(self.name, call_id, args):
-            return await original(self, args, cancellation_token, call_id=call_id)
+    ) -> Coroutine[Any, Any, Any]:
+        # Not a coroutine function itself: it hands back the coroutine that runs the call (one frame less per call)
+        if not Installed.active or continues(self.name, call_id, args) or isinstance(self, HashedTool):
+            return original(self, args, cancellation_token, call_id=call_id)
         found = scope.get()
         if found is not None and any(self is handoff for handoff in found.handoffs):  # not decided (module doc)
-            return await original(self, args, cancellation_token, call_id=call_id)
-        return await HashedTool(self, Installed.hashed).run_json(args, cancellation_token, call_id)
+            return original(self, args, cancellation_token, call_id=call_id)
+        return HashedTool(self, Installed.hashed).run_json(args, cancellation_token, call_id)
 
     run_json.__hashed_original__ = original  # type: ignore[attr-defined]
     BaseTool.run_json = run_json  # type: ignore[method-assign]
