@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from autogen_agentchat.agents import AssistantAgent
 from autogen_core import AgentId, CancellationToken, FunctionCall, SingleThreadedAgentRuntime
 from autogen_core.models import CreateResult, RequestUsage
 from autogen_core.tool_agent import ToolAgent, ToolExecutionException
-from autogen_core.tools import FunctionTool, StaticWorkbench, ToolOverride
+from autogen_core.tools import BaseTool, FunctionTool, StaticWorkbench, ToolOverride
 from autogen_ext.models.replay import ReplayChatCompletionClient
+from pydantic import BaseModel
 
 from hashed import PolicyDenied
 from hashed_autogen import guard_tools, instrument
@@ -148,3 +151,36 @@ def test_under_instrument_an_agents_call_is_decided_once(guarded, toolbox, kit):
         ("outcome", "read_file"),
     ]
     assert len(toolbox.executed) == 1
+
+
+class _LoggedTool(BaseTool[BaseModel, str]):
+    """A tool class with its own `run_json` (to log each call), which goes on to AutoGen's own."""
+
+    def __init__(self, tool: BaseTool[Any, Any]) -> None:
+        super().__init__(tool.args_type(), str, tool.name, tool.description)
+        self.tool = tool
+
+    async def run(self, args: BaseModel, cancellation_token: CancellationToken) -> str:
+        return str(await self.tool.run(args, cancellation_token))
+
+    async def run_json(self, args: Any, cancellation_token: CancellationToken, call_id: str | None = None) -> Any:
+        return await super().run_json(args, cancellation_token, call_id=call_id)
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["plain", "guard_tools"])
+def test_under_instrument_a_tool_with_its_own_run_json_is_decided_once(guarded, toolbox, kit, wrapped):
+    instrument(guarded)
+    tools = [_LoggedTool(t) for t in toolbox.tools()]
+    bot = AssistantAgent(
+        "janitor",
+        model_client=kit.replay([("read_file", {"path": "/a"}), ("delete_file", {"path": "/b"})]),
+        tools=guard_tools(tools, guarded) if wrapped else tools,
+    )
+    kit.run(bot.run(task="tidy"))
+    assert toolbox.executed == [("read_file", {"path": "/a", "encoding": "utf-8"})]
+    assert sorted((r.kind, r.body["tool"], r.body.get("effect")) for r in kit.records(guarded)) == [
+        ("decision", "delete_file", "deny"),
+        ("decision", "read_file", "allow"),
+        ("outcome", "read_file", None),
+    ]  # one decision per call: the two calls run at once, in either order
+    kit.assert_verifies(guarded)

@@ -13,7 +13,7 @@ runs no hook saw. The body gets the parse that was decided: the tool's parser is
 A tool class of the user's that overrides `run` or `arun` itself (to log, to retry) would run its body past the
 wrapper of `BaseTool.run` wherever no hook decides first: a tool calling it, a direct call. Its override is wrapped
 too, when the class is made (or when `instrument()` finds it), and is decided like any run; the `super().run()` it
-may go on to is the same run, not decided twice (`_inside`).
+may go on to is the same run, not decided twice (`hashed.adapters.Overrides`).
 """
 
 from __future__ import annotations
