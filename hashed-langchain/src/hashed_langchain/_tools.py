@@ -130,81 +130,57 @@ def _prepare(tool: BaseTool, tool_input: Any, kwargs: dict[str, Any], found: Sco
     }
 
 
-def _override_input(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """An override's tool input (its first argument, as LangChain's `run` takes it) and its keywords, copied.
+def _run_input(args: tuple[Any, ...], kwargs: dict[str, Any], override: bool) -> tuple[Any, Any, dict[str, Any]]:
+    """A run's tool input (LangChain's `run` takes it first), its callbacks, and the keywords the decision reads.
 
-    The copy is what the decision reads (`_prepare` names a direct call in it): the override gets its own arguments.
+    `BaseTool.run`'s own keywords are read (and a direct call's run id added to them) in place, so the run gets
+    that id; a user's override gets its own arguments untouched, and the decision reads a copy.
     """
-    return (args[0] if args else kwargs.get("tool_input", {})), dict(kwargs)
+    callbacks = kwargs.get("callbacks", args[4] if len(args) > 4 else None)  # run(tool_input, verbose, ..., callbacks)
+    return (args[0] if args else kwargs.get("tool_input", {})), callbacks, (dict(kwargs) if override else kwargs)
 
 
 def _guarded_run(run: Callable[..., Any], owner: type) -> Callable[..., Any]:
-    if owner is BaseTool:
-
-        @functools.wraps(run)
-        def guarded_run(self: BaseTool, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
-            found = _in_scope(self, kwargs.get("callbacks", args[3] if len(args) > 3 else None))
-            if found is None or (_overrides.inside.get() is not None and _overrides.within(self, owner, "run")):
-                return run(self, tool_input, *args, **kwargs)
-            how = _prepare(self, tool_input, kwargs, found, coroutine=False)
-            try:
-                body = lambda: run(self, tool_input, *args, **kwargs)  # noqa: E731 - the continuation, run once
-                return execute(found.hashed or current(), self.name, body, **how)
-            finally:
-                _parsed.set(None)  # never left for another run (a refused call's parse was not taken)
-
-        return _overrides.made(guarded_run)
+    override = owner is not BaseTool  # a user's class: the super().run() it goes on to is the same run
 
     @functools.wraps(run)
-    def guarded_override(self: BaseTool, *args: Any, **kwargs: Any) -> Any:
-        found = _in_scope(self, kwargs.get("callbacks"))
+    def guarded_run(self: BaseTool, *args: Any, **kwargs: Any) -> Any:
+        tool_input, callbacks, seen = _run_input(args, kwargs, override)
+        found = _in_scope(self, callbacks)
         if found is None or (_overrides.inside.get() is not None and _overrides.within(self, owner, "run")):
             return run(self, *args, **kwargs)
-        tool_input, seen = _override_input(args, kwargs)
         how = _prepare(self, tool_input, seen, found, coroutine=False)
-        inside = _overrides.enter(self, owner, "run")
+        inside = _overrides.enter(self, owner, "run") if override else None
         try:
             return execute(found.hashed or current(), self.name, lambda: run(self, *args, **kwargs), **how)
         finally:
-            _parsed.set(None)
-            _overrides.inside.reset(inside)
+            _parsed.set(None)  # never left for another run (a refused call's parse was not taken)
+            if inside is not None:
+                _overrides.inside.reset(inside)
 
-    return _overrides.made(guarded_override)
+    return _overrides.made(guarded_run)
 
 
 def _guarded_arun(arun: Callable[..., Any], owner: type) -> Callable[..., Any]:
-    if owner is BaseTool:
-
-        @functools.wraps(arun)
-        async def guarded_arun(self: BaseTool, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
-            found = _in_scope(self, kwargs.get("callbacks", args[3] if len(args) > 3 else None))
-            if found is None or (_overrides.inside.get() is not None and _overrides.within(self, owner, "arun")):
-                return await arun(self, tool_input, *args, **kwargs)
-            how = _prepare(self, tool_input, kwargs, found, coroutine=True)
-            body = lambda: arun(self, tool_input, *args, **kwargs)  # noqa: E731 - the continuation, awaited once
-            try:
-                return await aexecute(found.hashed or current(), self.name, body, **how)
-            finally:
-                _parsed.set(None)
-
-        return _overrides.made(guarded_arun)
+    override = owner is not BaseTool
 
     @functools.wraps(arun)
-    async def guarded_aoverride(self: BaseTool, *args: Any, **kwargs: Any) -> Any:
-        found = _in_scope(self, kwargs.get("callbacks"))
+    async def guarded_arun(self: BaseTool, *args: Any, **kwargs: Any) -> Any:
+        tool_input, callbacks, seen = _run_input(args, kwargs, override)
+        found = _in_scope(self, callbacks)
         if found is None or (_overrides.inside.get() is not None and _overrides.within(self, owner, "arun")):
             return await arun(self, *args, **kwargs)
-        tool_input, seen = _override_input(args, kwargs)
         how = _prepare(self, tool_input, seen, found, coroutine=True)
-        inside = _overrides.enter(self, owner, "arun")
+        body = lambda: arun(self, *args, **kwargs)  # noqa: E731 - the continuation, awaited once
+        inside = _overrides.enter(self, owner, "arun") if override else None
         try:
-            body = lambda: arun(self, *args, **kwargs)  # noqa: E731 - the continuation, awaited once
             return await aexecute(found.hashed or current(), self.name, body, **how)
         finally:
             _parsed.set(None)
-            _overrides.inside.reset(inside)
+            if inside is not None:
+                _overrides.inside.reset(inside)
 
-    return _overrides.made(guarded_aoverride)
+    return _overrides.made(guarded_arun)
 
 
 # A tool class of the user's that overrides `run`/`arun` would run its body past `BaseTool.run`: wrapped too
