@@ -130,26 +130,18 @@ def _prepare(tool: BaseTool, tool_input: Any, kwargs: dict[str, Any], found: Sco
     }
 
 
-def _run_input(args: tuple[Any, ...], kwargs: dict[str, Any], override: bool) -> tuple[Any, Any, dict[str, Any]]:
-    """A run's tool input (LangChain's `run` takes it first), its callbacks, and the keywords the decision reads.
-
-    `BaseTool.run`'s own keywords are read (and a direct call's run id added to them) in place, so the run gets
-    that id; a user's override gets its own arguments untouched, and the decision reads a copy.
-    """
-    callbacks = kwargs.get("callbacks", args[4] if len(args) > 4 else None)  # run(tool_input, verbose, ..., callbacks)
-    return (args[0] if args else kwargs.get("tool_input", {})), callbacks, (dict(kwargs) if override else kwargs)
-
-
 def _guarded_run(run: Callable[..., Any], owner: type) -> Callable[..., Any]:
     override = owner is not BaseTool  # a user's class: the super().run() it goes on to is the same run
 
     @functools.wraps(run)
     def guarded_run(self: BaseTool, *args: Any, **kwargs: Any) -> Any:
-        tool_input, callbacks, seen = _run_input(args, kwargs, override)
-        found = _in_scope(self, callbacks)
+        found = _in_scope(self, kwargs.get("callbacks", args[4] if len(args) > 4 else None))  # its 5th parameter
         if found is None or (_overrides.inside.get() is not None and _overrides.within(self, owner, "run")):
             return run(self, *args, **kwargs)
-        how = _prepare(self, tool_input, seen, found, coroutine=False)
+        tool_input = args[0] if args else kwargs.get("tool_input", {})  # LangChain's run takes it first
+        # BaseTool.run's own keywords are read in place (a direct call's run id is added there, for the run to use);
+        # a user's override gets its arguments untouched, and the decision reads a copy
+        how = _prepare(self, tool_input, dict(kwargs) if override else kwargs, found, coroutine=False)
         inside = _overrides.enter(self, owner, "run") if override else None
         try:
             return execute(found.hashed or current(), self.name, lambda: run(self, *args, **kwargs), **how)
@@ -166,11 +158,13 @@ def _guarded_arun(arun: Callable[..., Any], owner: type) -> Callable[..., Any]:
 
     @functools.wraps(arun)
     async def guarded_arun(self: BaseTool, *args: Any, **kwargs: Any) -> Any:
-        tool_input, callbacks, seen = _run_input(args, kwargs, override)
-        found = _in_scope(self, callbacks)
+        found = _in_scope(self, kwargs.get("callbacks", args[4] if len(args) > 4 else None))  # its 5th parameter
         if found is None or (_overrides.inside.get() is not None and _overrides.within(self, owner, "arun")):
             return await arun(self, *args, **kwargs)
-        how = _prepare(self, tool_input, seen, found, coroutine=True)
+        tool_input = args[0] if args else kwargs.get("tool_input", {})  # LangChain's run takes it first
+        # BaseTool.run's own keywords are read in place (a direct call's run id is added there, for the run to use);
+        # a user's override gets its arguments untouched, and the decision reads a copy
+        how = _prepare(self, tool_input, dict(kwargs) if override else kwargs, found, coroutine=True)
         body = lambda: arun(self, *args, **kwargs)  # noqa: E731 - the continuation, awaited once
         inside = _overrides.enter(self, owner, "arun") if override else None
         try:
